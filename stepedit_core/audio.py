@@ -1,0 +1,199 @@
+"""Audio I/O and the official prompt preprocessing (architecture.md §3).
+
+Arrays are float32 mono ``(N,)`` numpy unless stated. The official code asserts an input rate of at least
+16 kHz; here any rate is accepted (8 kHz phone audio included) and resampled.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from typing import BinaryIO, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .compat import import_torchaudio
+from .errors import AudioDecodeError, InvalidInputError
+
+OUTPUT_SAMPLE_RATE = 24000       # HiFT output rate; also the prompt-mel rate
+TOKENIZER_SAMPLE_RATE = 16000    # vq02, vq06 and CAM++ rate
+PROMPT_PEAK_CAP = 0.6            # GH:tts.py preprocess_prompt_wav: scale down if max|x| > 0.6
+ENERGY_NORM_FLOOR = 0.01         # GH:utils.py energy_norm_fn: x / max(max|x|, 0.01) * 0.999
+ENERGY_NORM_GAIN = 0.999
+TRIM_TOP_DB = 20                 # GH:utils.py trim_silence -> librosa.effects.trim(top_db=20, 512, 128)
+TRIM_FRAME_LENGTH = 512
+TRIM_HOP_LENGTH = 128
+TRIM_FRAME_SAMPLES = 240         # output length is a whole number of 15 ms frames
+TRIM_KEEP_BEFORE_S = 0.05        # kept before the first non-silent sample
+TRIM_KEEP_AFTER_S = 0.22         # extra tail kept after the last whole frame
+MIN_AUDIO_SECONDS = 0.1
+
+AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
+
+
+@dataclass(frozen=True)
+class LoadedAudio:
+    """A decoded file: ``raw`` channel-first float32 (C, N) as read, ``wav`` its mono mix (N,)."""
+    raw: np.ndarray
+    sample_rate: int
+
+    @property
+    def wav(self) -> np.ndarray:
+        return to_mono(self.raw)
+
+    @property
+    def duration(self) -> float:
+        return self.raw.shape[-1] / self.sample_rate
+
+
+def load_audio(source: AudioSource) -> LoadedAudio:
+    """Decode wav / flac / ogg / mp3 (anything libsndfile reads) to float32 in [-1, 1]."""
+    try:
+        if isinstance(source, bytes):
+            source = io.BytesIO(source)
+        data, sr = sf.read(source, dtype="float32", always_2d=True)   # (N, C)
+    except Exception as exc:  # libsndfile raises several types for unreadable data
+        name = source if isinstance(source, (str, os.PathLike)) else "the audio data"
+        raise AudioDecodeError(f"could not decode {name}: {exc}") from exc
+    raw = np.ascontiguousarray(data.T)
+    check_audio(to_mono(raw), sr)
+    return LoadedAudio(raw=raw, sample_rate=int(sr))
+
+
+def check_audio(wav: np.ndarray, sample_rate: int, *, min_seconds: float = MIN_AUDIO_SECONDS) -> np.ndarray:
+    """Return ``wav`` as float32 mono, raising AudioDecodeError / InvalidInputError for unusable audio."""
+    if sample_rate is None or int(sample_rate) <= 0:
+        raise InvalidInputError(f"invalid sample rate {sample_rate!r}")
+    wav = np.asarray(wav)
+    if wav.dtype.kind in "iu":                      # int PCM from a UI component
+        wav = wav.astype(np.float32) / float(np.iinfo(wav.dtype).max + 1)
+    wav = to_mono(wav.astype(np.float32, copy=False))
+    if wav.size == 0:
+        raise AudioDecodeError("the audio is empty")
+    if not np.all(np.isfinite(wav)):
+        raise AudioDecodeError("the audio contains NaN or infinite samples")
+    if wav.size / sample_rate < min_seconds:
+        raise InvalidInputError(f"the audio is too short ({wav.size / sample_rate:.2f} s; "
+                                f"at least {min_seconds} s is needed)")
+    return wav
+
+
+def to_mono(wav: np.ndarray) -> np.ndarray:
+    """(N,) stays; (C, N) or (N, C) with C < N is averaged over channels."""
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.ndim == 1:
+        return wav
+    if wav.ndim != 2:
+        raise AudioDecodeError(f"audio must be 1-D or 2-D, got shape {wav.shape}")
+    if wav.shape[0] > wav.shape[1]:                # (N, C) as UI components deliver it
+        wav = wav.T
+    return wav.mean(axis=0)
+
+
+def resample(wav: np.ndarray | torch.Tensor, orig_sr: int, new_sr: int, *,
+             kernel: str = "functional") -> np.ndarray:
+    """Band-limited sinc resampling (torchaudio defaults: Hann window, width 6, rolloff 0.99).
+
+    ``kernel="functional"`` is ``torchaudio.functional.resample`` (the official prompt-mel and CAM++ branch);
+    ``"transform"`` is ``torchaudio.transforms.Resample`` (the official tokenizer branch); they differ by
+    ~1e-7. Any integer rates are accepted.
+    """
+    x = torch.as_tensor(np.asarray(wav, dtype=np.float32)) if not isinstance(wav, torch.Tensor) else wav.float()
+    if int(orig_sr) == int(new_sr):
+        return x.numpy().astype(np.float32, copy=True)
+    ta = import_torchaudio()
+    if kernel == "functional":
+        y = ta.functional.resample(x, int(orig_sr), int(new_sr))
+    elif kernel == "transform":
+        y = ta.transforms.Resample(int(orig_sr), int(new_sr))(x)
+    else:
+        raise ValueError(f"unknown resampling kernel {kernel!r}")
+    return y.numpy().astype(np.float32, copy=False)
+
+
+def peak_cap(wav: np.ndarray, limit: float = PROMPT_PEAK_CAP) -> np.ndarray:
+    """Scale down to peak exactly ``limit`` if louder; otherwise unchanged (GH:tts.py)."""
+    peak = float(np.max(np.abs(wav))) if wav.size else 0.0
+    return (wav / peak * limit).astype(np.float32) if peak > limit else wav.astype(np.float32, copy=False)
+
+
+def energy_norm(wav: np.ndarray) -> np.ndarray:
+    """``x / max(max|x|, 0.01) * 0.999`` (GH:utils.py energy_norm_fn)."""
+    peak = max(float(np.max(np.abs(wav))) if wav.size else 0.0, ENERGY_NORM_FLOOR)
+    return (wav / peak * ENERGY_NORM_GAIN).astype(np.float32)
+
+
+def nonsilent_interval(wav: np.ndarray, top_db: float = TRIM_TOP_DB, frame_length: int = TRIM_FRAME_LENGTH,
+                       hop_length: int = TRIM_HOP_LENGTH) -> tuple[int, int]:
+    """[start, end) in samples of the non-silent part, as ``librosa.effects.trim`` computes it.
+
+    RMS over centred frames (zero padding of frame_length // 2), in dB relative to the loudest frame
+    (amplitude floor 1e-5); frames above ``-top_db`` are non-silent.
+    """
+    y = np.asarray(wav, dtype=np.float32)
+    pad = frame_length // 2
+    padded = np.pad(y, (pad, pad))
+    n_frames = 1 + (len(padded) - frame_length) // hop_length
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length][:n_frames]
+    rms = np.sqrt(np.mean(np.abs(frames) ** 2, axis=-1, dtype=np.float32))
+    power = np.square(rms)
+    amin = 1e-10                                   # (1e-5)**2, librosa amplitude_to_db default
+    ref = max(amin, float(np.max(power))) if power.size else amin
+    db = 10.0 * np.log10(np.maximum(amin, power)) - 10.0 * np.log10(ref)
+    loud = np.flatnonzero(db > -top_db)
+    if loud.size == 0:
+        return 0, 0
+    return int(loud[0] * hop_length), min(len(y), int((loud[-1] + 1) * hop_length))
+
+
+def trim_silence(wav16: np.ndarray, sample_rate: int = TOKENIZER_SAMPLE_RATE) -> np.ndarray:
+    """The official tokenizer-branch trim (GH:utils.py trim_silence), on energy-normed 16 kHz audio.
+
+    Keeps 50 ms before the first non-silent sample (zero-padding on the left if needed) and
+    ``ceil((e - s) / 240) * 240 + 0.27 s`` samples in all, truncating or zero-padding on the right.
+    """
+    start, end = nonsilent_interval(wav16)
+    n_frames = math.ceil((end - start) / TRIM_FRAME_SAMPLES)
+    begin = start - int(TRIM_KEEP_BEFORE_S * sample_rate)
+    length = n_frames * TRIM_FRAME_SAMPLES + int(round((TRIM_KEEP_BEFORE_S + TRIM_KEEP_AFTER_S) * sample_rate))
+    y = np.asarray(wav16, dtype=np.float32)
+    if begin < 0:
+        y = np.concatenate([np.zeros(-begin, np.float32), y])
+        begin = 0
+    y = y[begin:begin + length]
+    if len(y) < length:
+        y = np.concatenate([y, np.zeros(length - len(y), np.float32)])
+    return y
+
+
+def prepare_for_tokenizer(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Tokenizer-branch preprocessing: 16 kHz (transform kernel), energy norm, trim_silence."""
+    wav16 = resample(wav, sample_rate, TOKENIZER_SAMPLE_RATE, kernel="transform")
+    return trim_silence(energy_norm(wav16))
+
+
+def write_wav(path: str | os.PathLike, wav: np.ndarray, sample_rate: int = OUTPUT_SAMPLE_RATE) -> str:
+    """Write 16-bit PCM. Samples are clipped to [-1, 1] but never rescaled (no silent peak normalisation)."""
+    y = np.clip(np.asarray(wav, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    sf.write(str(path), y, int(sample_rate), subtype="PCM_16")
+    return str(path)
+
+
+def crossfade_concat(pieces: list[np.ndarray], sample_rate: int, fade_s: float = 0.02) -> np.ndarray:
+    """Join pieces with an equal-power cross-fade of ``fade_s`` seconds (shorter pieces fade less)."""
+    pieces = [np.asarray(p, dtype=np.float32) for p in pieces if len(p)]
+    if not pieces:
+        return np.zeros(0, np.float32)
+    out = pieces[0]
+    for p in pieces[1:]:
+        n = min(int(fade_s * sample_rate), len(out), len(p))
+        if n == 0:
+            out = np.concatenate([out, p])
+            continue
+        t = np.linspace(0.0, np.pi / 2, n, dtype=np.float32)
+        mixed = out[-n:] * np.cos(t) + p[:n] * np.sin(t)
+        out = np.concatenate([out[:-n], mixed, p[n:]])
+    return out
