@@ -1,0 +1,226 @@
+"""The engine interface: request and result types, capabilities, validation, and the base class.
+
+Every engine (the neural Step-Audio-EditX engine, the offline lite engine, test fakes) implements
+:class:`Engine`. The app only talks to this interface.
+
+Iteration semantics follow the official app (GH:app.py / tts_infer.py ``generate_edit``): round k edits the
+output of round k-1; the text that goes with the audio is the new text after a paralinguistic round and the
+previous text otherwise.
+"""
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+import numpy as np
+
+from . import audio as audio_io
+from . import catalog
+from .errors import InvalidInputError, UnsupportedEditError
+
+# progress(fraction in [0, 1], stage description)
+Progress = Callable[[float, str], None]
+
+MAX_TEXT_CHARS = 1000          # the official app's text box limit
+MAX_ITERATIONS = 5             # official CLI allows any n; the app offers up to 5 rounds
+MAX_SEED = 2**31 - 1
+TEXT_FREE_EDITS = (catalog.DENOISE, catalog.VAD)   # official app accepts these without a transcript
+
+
+def _no_progress(fraction: float, desc: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """Mono float32 samples at ``sample_rate``; ``raw`` keeps the channel-first array as decoded (C, N)."""
+    samples: np.ndarray
+    sample_rate: int
+    raw: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_file(cls, source: audio_io.AudioSource) -> "AudioClip":
+        loaded = audio_io.load_audio(source)
+        return cls(samples=loaded.wav, sample_rate=loaded.sample_rate, raw=loaded.raw)
+
+    @classmethod
+    def from_array(cls, wav: np.ndarray, sample_rate: int) -> "AudioClip":
+        return cls(samples=audio_io.check_audio(wav, sample_rate), sample_rate=int(sample_rate))
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    @property
+    def loaded(self) -> np.ndarray:
+        """The array the official speaker-name hash sees (channel-first as decoded)."""
+        return self.raw if self.raw is not None else self.samples[None, :]
+
+    def resampled(self, sample_rate: int) -> np.ndarray:
+        return audio_io.resample(self.samples, self.sample_rate, sample_rate)
+
+
+@dataclass(frozen=True)
+class CloneRequest:
+    prompt_audio: AudioClip
+    prompt_text: str
+    target_text: str
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    audio: AudioClip
+    audio_text: str
+    edit_type: str
+    edit_info: str | None = None
+    new_text: str | None = None        # paralinguistic only: the text with [tags] where sounds go
+    n_iterations: int = 1
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """One take: 24 kHz audio plus what produced it."""
+    audio: AudioClip
+    text: str                          # transcript of this take (with tags after a paralinguistic edit)
+    seed: int
+    edit_type: str
+    edit_info: str | None = None
+    iteration: int = 1
+    timings: Mapping[str, float] = field(default_factory=dict)   # seconds per stage
+    tokens: tuple[int, ...] | None = None                        # generated audio tokens, prompt-token space
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, for the UI to show and for validation."""
+    engine: str                                   # "stepaudio" | "lite" | ...
+    display_name: str
+    clone: bool
+    edit_options: Mapping[str, tuple[str, ...]]   # supported edit type -> supported options
+    transcribe: bool = False
+    approximate: bool = False                     # True when results only imitate the real model
+    max_input_seconds: float = 30.0
+    languages: tuple[str, ...] = ("zh", "en")
+    device: str = "cpu"
+    notes: str = ""
+
+    def supports(self, edit_type: str, edit_info: str | None = None) -> bool:
+        if edit_type == catalog.CLONE:
+            return self.clone
+        if edit_type not in self.edit_options:
+            return False
+        options = self.edit_options[edit_type]
+        return edit_info is None or not catalog.OPTIONS[edit_type] or edit_info in options
+
+
+def resolve_seed(seed: int | None) -> int:
+    """A caller's seed, or a fresh random one; always in [0, 2**31)."""
+    if seed is None or (isinstance(seed, (int, float)) and seed < 0):
+        return secrets.randbelow(MAX_SEED)
+    seed = int(seed)
+    if seed > MAX_SEED:
+        raise InvalidInputError(f"seed must be at most {MAX_SEED}")
+    return seed
+
+
+def round_seed(seed: int, iteration: int) -> int:
+    """The seed of round ``iteration`` (1-based) of an iterative edit: one request seed fixes every round."""
+    return (seed + iteration - 1) % (MAX_SEED + 1)
+
+
+def _check_text(text: str | None, what: str, *, required: bool = True) -> str:
+    text = (text or "").strip()
+    if required and not text:
+        raise InvalidInputError(f"{what} is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidInputError(f"{what} is too long ({len(text)} characters; at most {MAX_TEXT_CHARS})")
+    return text
+
+
+def _check_duration(clip: AudioClip, what: str, caps: Capabilities) -> None:
+    if clip.duration > caps.max_input_seconds:
+        raise InvalidInputError(f"{what} is {clip.duration:.1f} s long; {caps.display_name} takes at most "
+                                f"{caps.max_input_seconds:.0f} s")
+
+
+def validate_clone(request: CloneRequest, caps: Capabilities) -> CloneRequest:
+    if not caps.clone:
+        raise UnsupportedEditError(f"{caps.display_name} cannot clone voices")
+    _check_duration(request.prompt_audio, "the prompt audio", caps)
+    return replace(request,
+                   prompt_text=_check_text(request.prompt_text, "the prompt transcript"),
+                   target_text=_check_text(request.target_text, "the target text"),
+                   seed=resolve_seed(request.seed))
+
+
+def validate_edit(request: EditRequest, caps: Capabilities) -> EditRequest:
+    edit_type = catalog.check_edit_type(request.edit_type)
+    if edit_type == catalog.CLONE:
+        raise InvalidInputError("clone is not an audio edit; use clone()")
+    edit_info = catalog.check_edit(edit_type, request.edit_info)
+    if not caps.supports(edit_type, edit_info):
+        raise UnsupportedEditError(
+            f"{caps.display_name} does not support the {edit_type} edit"
+            + (f" option {edit_info!r}" if edit_info else ""))
+    if not 1 <= int(request.n_iterations) <= MAX_ITERATIONS:
+        raise InvalidInputError(f"the number of iterations must be between 1 and {MAX_ITERATIONS}")
+    _check_duration(request.audio, "the audio to edit", caps)
+    audio_text = _check_text(request.audio_text, "the transcript of the audio",
+                             required=edit_type not in TEXT_FREE_EDITS)
+    new_text = None
+    if edit_type == catalog.PARALINGUISTIC:
+        new_text = _check_text(request.new_text, "the new text with [tags]")
+    return replace(request, edit_type=edit_type, edit_info=edit_info, audio_text=audio_text,
+                   new_text=new_text, n_iterations=int(request.n_iterations), seed=resolve_seed(request.seed))
+
+
+class Engine(ABC):
+    """Clone voices and edit speech. Subclasses implement ``capabilities``, ``_clone`` and ``_edit_once``."""
+
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abstractmethod
+    def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
+        """Clone with a validated request (seed resolved)."""
+
+    @abstractmethod
+    def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int,
+                   iteration: int, progress: Progress) -> EngineResult:
+        """One round of an edit on ``clip`` (the previous round's output from round 2 on)."""
+
+    def clone(self, request: CloneRequest, progress: Progress | None = None) -> EngineResult:
+        request = validate_clone(request, self.capabilities())
+        return self._clone(request, progress or _no_progress)
+
+    def edit(self, request: EditRequest, progress: Progress | None = None) -> list[EngineResult]:
+        """Run ``n_iterations`` rounds; returns one result per round, each stacked on the previous one."""
+        request = validate_edit(request, self.capabilities())
+        progress = progress or _no_progress
+        clip, text, results = request.audio, request.audio_text, []
+        n = request.n_iterations
+        for k in range(1, n + 1):
+            def round_progress(fraction: float, desc: str, _k=k) -> None:
+                progress(((_k - 1) + fraction) / n, f"round {_k}/{n}: {desc}" if n > 1 else desc)
+            result = self._edit_once(clip, text, request, round_seed(request.seed, k), k, round_progress)
+            results.append(result)
+            clip, text = result.audio, result.text
+        return results
+
+    def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
+        """Transcribe prompt audio; engines without ASR raise UnsupportedEditError."""
+        raise UnsupportedEditError(f"{self.capabilities().display_name} cannot transcribe audio")
+
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
+        """Rough wall-clock estimate of a request, for progress display and GPU time requests."""
+        return 2.0 + n_iterations * (0.5 * audio_seconds + 0.05 * text_chars)
+
+
+def edit_result_text(request: EditRequest, audio_text: str) -> str:
+    """The transcript of an edit's output (official app semantics)."""
+    return request.new_text if request.edit_type == catalog.PARALINGUISTIC and request.new_text else audio_text
