@@ -1,4 +1,18 @@
-"""stepedit_core: a compact inference stack for StepFun's Step-Audio-EditX."""
+"""stepedit_core: a compact inference stack for StepFun's Step-Audio-EditX.
+
+Public API: :func:`load_engine`, the request/result types and the typed errors.
+"""
 from __future__ import annotations
 
+from .errors import (AudioDecodeError, CheckpointError, InvalidInputError, ModelUnavailableError,
+                     StepEditError, TokenStreamError, UnsupportedEditError)
+from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult)
+from .loader import load_engine
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "load_engine", "Engine", "Capabilities", "AudioClip", "CloneRequest", "EditRequest", "EngineResult",
+    "StepEditError", "InvalidInputError", "AudioDecodeError", "UnsupportedEditError", "ModelUnavailableError",
+    "CheckpointError", "TokenStreamError",
+]

@@ -1,0 +1,56 @@
+"""``load_engine``: pick and build an engine (the neural Step-Audio-EditX engine or the offline lite one).
+
+The neural engine lands in ``stepedit_core.engine``; until its weights are present, ``kind="auto"``
+falls back to the lite engine.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .errors import InvalidInputError, ModelUnavailableError
+from .interface import Engine
+
+log = logging.getLogger(__name__)
+
+ENGINE_KINDS = ("auto", "stepaudio", "lite")
+EDITX_DIRNAME = "Step-Audio-EditX"
+TOKENIZER_DIRNAME = "Step-Audio-Tokenizer"
+
+
+def find_model_path(model_path: str | os.PathLike | None) -> Path | None:
+    """The folder holding ``Step-Audio-EditX/`` and ``Step-Audio-Tokenizer/``, if it exists."""
+    candidates = [model_path] if model_path else [os.environ.get("STEPEDIT_MODEL_PATH")]
+    for c in candidates:
+        if c and (Path(c) / EDITX_DIRNAME).is_dir() and (Path(c) / TOKENIZER_DIRNAME).is_dir():
+            return Path(c)
+    return None
+
+
+def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None, *, download: bool = False,
+                device: str | None = None, dtype: str | None = None, quantization: str | None = None) -> Engine:
+    """Build an engine.
+
+    ``kind``: ``"stepaudio"`` (the real model; raises ModelUnavailableError without weights), ``"lite"``
+    (offline DSP + small shipped models), or ``"auto"`` (stepaudio when weights are found, else lite).
+    """
+    if kind not in ENGINE_KINDS:
+        raise InvalidInputError(f"unknown engine {kind!r}; expected one of {', '.join(ENGINE_KINDS)}")
+    if kind in ("auto", "stepaudio"):
+        try:
+            from .engine import load_stepaudio_engine  # noqa: PLC0415 (heavy; imported on demand)
+        except ImportError as exc:
+            if kind == "stepaudio":
+                raise ModelUnavailableError(f"the Step-Audio-EditX engine is not available: {exc}") from exc
+            log.info("neural engine not importable (%s); using the lite engine", exc)
+        else:
+            try:
+                return load_stepaudio_engine(model_path, download=download, device=device, dtype=dtype,
+                                             quantization=quantization)
+            except ModelUnavailableError as exc:
+                if kind == "stepaudio":
+                    raise
+                log.info("Step-Audio-EditX weights not available (%s); using the lite engine", exc)
+    from .lite import LiteEngine  # noqa: PLC0415
+    return LiteEngine()
