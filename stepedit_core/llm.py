@@ -289,34 +289,27 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.embed_tokens
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
     def new_cache(self, max_len: int, batch: int = 1) -> StaticKVCache:
         w = self.model.embed_tokens.weight
         return StaticKVCache(self.config, max_len, batch=batch, device=w.device, dtype=w.dtype)
 
     def step(self, input_ids: torch.Tensor, cache: StaticKVCache, logits_to_keep: int = 1) -> torch.Tensor:
         """The decoding entry: feed (B, T) ids after ``cache.length`` positions; return (B, keep, V) logits."""
-        start = cache.length
-        if start + input_ids.shape[1] > cache.max_len:
-            raise InvalidInputError(f"sequence of {start + input_ids.shape[1]} tokens exceeds the KV cache "
-                                    f"({cache.max_len})")
-        x, _ = self.model(input_ids, cache, start=start, official_bias=self.official_bias)
-        cache.advance(input_ids.shape[1])
-        return self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)
+        return self.forward(input_ids, cache, logits_to_keep=logits_to_keep).logits
 
     def forward(self, input_ids: torch.Tensor, past_key_values=None, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None, logits_to_keep: int = 0, **kwargs) -> CausalLMOutputWithPast:
         """HF-style forward. ``past_key_values`` may be a :class:`StaticKVCache` or a transformers ``Cache``
         (as created by ``generate``); ``attention_mask`` and positions are ignored, as official (no padding)."""
-        if isinstance(past_key_values, StaticKVCache):
-            start = past_key_values.length
-        else:
-            start = past_key_values.get_seq_length() if past_key_values is not None else 0
+        static = isinstance(past_key_values, StaticKVCache)
+        start = past_key_values.length if static else (past_key_values.get_seq_length() if past_key_values
+                                                        is not None else 0)
+        if static and start + input_ids.shape[1] > past_key_values.max_len:
+            raise InvalidInputError(f"{start + input_ids.shape[1]} tokens exceed the KV cache "
+                                    f"({past_key_values.max_len})")
         x, hidden = self.model(input_ids, past_key_values, start=start, official_bias=self.official_bias,
                                output_hidden_states=bool(output_hidden_states))
-        if isinstance(past_key_values, StaticKVCache):
+        if static:
             past_key_values.advance(input_ids.shape[1])
         logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)
         return CausalLMOutputWithPast(logits=logits, past_key_values=past_key_values,
@@ -449,13 +442,11 @@ def _check_quantization(mode: str, device) -> None:
 
 def _quantize_linears(model: Step1ForCausalLM, mode: str, dtype: torch.dtype) -> None:
     """Swap every decoder-layer nn.Linear for its bitsandbytes twin; quantization happens on ``.to(cuda)``.
-    The embedding and lm_head stay in ``dtype`` (as official bnb loading skips lm_head)."""
+    The embedding and lm_head stay in ``dtype`` (transformers' bitsandbytes loading also keeps the head)."""
     import bitsandbytes as bnb
     for layer in model.model.layers:
         for parent in (layer.self_attn, layer.mlp):
-            for name, lin in list(parent.named_children()):
-                if not isinstance(lin, nn.Linear):
-                    continue
+            for name, lin in [(n, m) for n, m in parent.named_children() if isinstance(m, nn.Linear)]:
                 if mode == "int8":
                     q = bnb.nn.Linear8bitLt(lin.in_features, lin.out_features, bias=False,
                                             has_fp16_weights=False, threshold=6.0)
