@@ -42,7 +42,7 @@ def test_slaney_filterbank_shape_and_norm():
     assert float(fb.min()) == 0.0 and bool((fb.sum(dim=1) > 0).all())
     # Slaney area normalisation: each (wide, high) triangle integrates to ~1 over its width in Hz
     hz = 16000 / 400
-    assert np.allclose((fb.sum(dim=1) * hz)[60:].numpy(), 1.0, atol=0.05)
+    assert np.allclose((fb.sum(dim=1) * hz)[-30:].numpy(), 1.0, atol=0.05)
 
 
 def test_onnx_session_on_official_feats(tiny_path, frontend_io):
