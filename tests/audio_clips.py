@@ -18,6 +18,7 @@ import soundfile as sf
 EN_TEXT = "The quick brown fox jumps over the lazy dog. Yesterday I went to the market and bought fresh apples."
 ZH_TEXT = "今天天气很好，我们一起去公园散步吧。明天下午三点在图书馆见面。"
 SAMPLE_RATE = 24000
+CLIP_VERSION = 2                  # bump when the lite TTS output changes
 CACHE = Path(os.environ.get("STEPEDIT_TEST_CLIPS", Path(tempfile.gettempdir()) / "stepedit-lite-clips"))
 
 _tts = None
@@ -26,7 +27,7 @@ _tts = None
 def speech(text: str, voice: str = "jm_kumo") -> np.ndarray:
     """24 kHz float32 speech for ``text`` from the lite TTS (cached on disk)."""
     global _tts
-    key = hashlib.sha1(f"{voice}|{text}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{CLIP_VERSION}|{voice}|{text}".encode()).hexdigest()[:16]
     path = CACHE / f"{key}.wav"
     if path.is_file():
         wav, sr = sf.read(path, dtype="float32")

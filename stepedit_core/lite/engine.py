@@ -27,14 +27,18 @@ from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                          edit_result_text)
 from . import denoise as denoise_mod
+from . import nonverbal, paralinguistic, prosody, voice
 from . import vad as vad_mod
 from .asr import WhisperASR
 from .dsp import peak_limit, resample
+from .g2p import is_chinese
 from .timestretch import SPEED_RATIOS, time_stretch
-from .tts import KokoroTTS
+from .tts import FEMALE_VOICE, MALE_VOICE, KokoroTTS
 
 SR = OUTPUT_SAMPLE_RATE               # every lite output is 24 kHz like the neural engine's
 MAX_INPUT_SECONDS = 60.0
+FEMALE_PROMPT_F0 = 165.0              # prompt median F0 (Hz) above which the female stock voice is used
+TAG_GAP_S = 0.08                      # pause around a non-verbal sound inside cloned speech
 _LANG_TAG = re.compile(r"^\s*[\[(（【]\s*(" + "|".join(catalog.LANGUAGE_TAGS) + r")\s*[\])）】]\s*", re.I)
 
 NOTES = (
@@ -66,7 +70,9 @@ class LiteEngine(Engine):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             engine="lite", display_name="Lite engine (offline)", clone=True,
-            edit_options={catalog.DENOISE: (), catalog.VAD: (), catalog.SPEED: catalog.SPEEDS},
+            edit_options={catalog.EMOTION: catalog.EMOTIONS, catalog.STYLE: catalog.STYLES,
+                          catalog.SPEED: catalog.SPEEDS, catalog.PARALINGUISTIC: (),
+                          catalog.DENOISE: (), catalog.VAD: ()},
             transcribe=True, approximate=True, max_input_seconds=MAX_INPUT_SECONDS,
             languages=("zh", "en"), device="cpu", notes=NOTES)
 
@@ -88,7 +94,45 @@ class LiteEngine(Engine):
 
     # ------------------------------------------------------------------ clone
     def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
-        raise UnsupportedEditError("lite cloning lands with the voice module")
+        t0 = time.perf_counter()
+        text, lang_tag = strip_language_tag(request.target_text)
+        pieces, tags = _split_tags(text)
+        if not any(p.strip() for p in pieces):
+            raise InvalidInputError("the target text has no words to speak")
+        try:
+            progress(0.05, "analysing the prompt voice")
+            prompt = resample(request.prompt_audio.samples, request.prompt_audio.sample_rate, SR)
+            target = voice.estimate_profile(prompt, SR)
+            stock = FEMALE_VOICE if target.median_f0 > FEMALE_PROMPT_F0 else MALE_VOICE
+            progress(0.2, "synthesising speech")
+            t1 = time.perf_counter()
+            spoken, bounds = [], []
+            for piece in pieces:
+                if piece.strip() and re.search(r"\w", piece):
+                    spoken.append(self._tts.synthesize(piece, voice=stock))
+                bounds.append(sum(len(a) for a in spoken))
+            x = np.concatenate(spoken)
+            t2 = time.perf_counter()
+            progress(0.7, "moving the voice toward the prompt")
+            y, info = voice.adapt(x, SR, target)
+            if tags:
+                scale = len(y) / max(1, len(x))
+                sv = nonverbal.SpeakerVoice.from_world(prosody.analyse(y, SR), y)
+                gap = int(TAG_GAP_S * SR)
+                cuts = [(int(bounds[k] * scale), nonverbal.synthesise_sound(tag, sv)) for k, tag in tags]
+                y = paralinguistic.insert_sounds(y, SR, [(at, np.concatenate([np.zeros(gap, np.float32), snd]))
+                                                         for at, snd in cuts])
+        except StepEditError:
+            raise
+        except Exception as exc:   # noqa: BLE001
+            raise InvalidInputError(f"lite voice cloning failed: {exc}") from exc
+        progress(1.0, "done")
+        meta = {"engine": "lite", "stock_voice": stock, "approximate": True, **info}
+        if lang_tag:
+            meta["language_tag_ignored"] = lang_tag
+        return EngineResult(audio=AudioClip(samples=peak_limit(y), sample_rate=SR), text=request.target_text,
+                            seed=request.seed, edit_type=catalog.CLONE,
+                            timings={"tts": t2 - t1, "total": time.perf_counter() - t0}, metadata=meta)
 
     # ------------------------------------------------------------------ edits
     def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int,
@@ -110,6 +154,12 @@ class LiteEngine(Engine):
                 ratio = SPEED_RATIOS[info]
                 y = time_stretch(x, SR, ratio)
                 meta["speed_ratio"] = ratio
+            elif kind in (catalog.EMOTION, catalog.STYLE):
+                y = prosody.edit(x, SR, info, iteration)
+                meta["strength"] = prosody.ROUND_STRENGTH[min(iteration, len(prosody.ROUND_STRENGTH)) - 1]
+            elif kind == catalog.PARALINGUISTIC:
+                y, placed = self._paralinguistic(x, audio_text, request.new_text or "", progress)
+                meta["inserted_tags"] = placed
             else:
                 raise UnsupportedEditError(f"the lite engine does not support the {kind} edit")
         except StepEditError:
@@ -121,3 +171,28 @@ class LiteEngine(Engine):
                             text=edit_result_text(request, audio_text), seed=seed, edit_type=kind,
                             edit_info=info, iteration=iteration,
                             timings={kind: time.perf_counter() - t0}, metadata=meta)
+
+    def _paralinguistic(self, x: np.ndarray, audio_text: str, new_text: str, progress: Progress):
+        slots = paralinguistic.new_slots(audio_text, new_text)
+        if not slots:
+            return x, []
+        progress(0.1, "locating words")
+        plain = paralinguistic.TAG_PATTERN.sub(" ", new_text)
+        words = self._asr.transcribe(x, SR, "zh" if is_chinese(plain) else "en", word_timestamps=True).words
+        progress(0.6, "synthesising sounds")
+        sv = nonverbal.SpeakerVoice.from_world(prosody.analyse(x, SR), x)
+        sounds = {s.tag: nonverbal.synthesise_sound(s.tag, sv) for s in slots}
+        y = paralinguistic.place_tags(x, SR, new_text, slots, words, sounds)
+        return y, [s.tag for s in slots]
+
+
+def _split_tags(text: str) -> tuple[list[str], list[tuple[int, str]]]:
+    """Text pieces between paralinguistic tags, and (piece index after which it goes, tag) pairs."""
+    pieces, tags, pos = [], [], 0
+    for m in paralinguistic.TAG_PATTERN.finditer(text):
+        pieces.append(text[pos:m.start()])
+        name = next(t for t in catalog.PARALINGUISTIC_TAGS if t.lower() == m.group(1).lower())
+        tags.append((len(pieces) - 1, name))
+        pos = m.end()
+    pieces.append(text[pos:])
+    return pieces, tags

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, ModelUnavailableError
 from . import models
+from .dsp import peak_limit
 from .g2p import phonemize
 
 SAMPLE_RATE = 24000                     # Kokoro output rate
@@ -23,6 +24,7 @@ MAX_PHONEMES = 400                      # per model call; the model's context is
 MALE_VOICE, FEMALE_VOICE = "jm_kumo", "jf_nezumi"   # best Mandarin CER of the 5 voices (0 %, 3.6 %)
 DEFAULT_VOICE = MALE_VOICE
 SENTENCE_PAUSE_S = 0.25                 # silence between sentences synthesised separately
+OUTPUT_PEAK = 0.9                       # Kokoro can overshoot 1.0; scale down to leave headroom for edits
 TRIM_THRESHOLD = 0.01                   # edge trim of each model call
 TRIM_KEEP_S = 0.04
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；…])\s*")
@@ -87,7 +89,7 @@ class KokoroTTS:
                 out += [a, gap]
         if not out:
             raise InvalidInputError("the lite TTS produced no audio for this text")
-        return np.concatenate(out[:-1])
+        return peak_limit(np.concatenate(out[:-1]), OUTPUT_PEAK)
 
 
 def _sentences(text: str) -> list[str]:
