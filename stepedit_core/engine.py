@@ -1,0 +1,395 @@
+"""StepAudioEngine: clone and edit with the real Step-Audio-EditX stack (architecture.md §1-10).
+
+One request, in the order of the official ``tts.py``::
+
+    source / prompt audio --peak cap 0.6-->  prompt mel (24 kHz), CAM++ x-vector   (PromptAudio, cached)
+                          --16 kHz, trim-->  vq02 + vq06 -> 2:3 mixed tokens        (audio_tokenizer)
+    prompts.build_{edit,clone}_prompt(text tokenizer, ...)                          (prompt ids)
+    generate.generate(Step1 LLM, ids, seed)  -> <audio_N> ids ... <|EOT|>            (llm, generate)
+    tokens.check_llm_output -> whole 2+3 groups                                    (repair, documented)
+    CosyVoice decoder: flow (prompt tokens, prompt mel, x-vector) + HiFT -> 24 kHz  (cosyvoice)
+
+Differences from the official code, all deliberate:
+- one seed fixes everything random: LLM sampling, flow noise, HiFT noise and the vq02 dither (seeded
+  ``torch.Generator``s, never the global RNG); sub-seeds are derived with ``numpy.random.SeedSequence``;
+- the LLM output is validated and repaired (``tokens.check_llm_output``) instead of a blind ``[:-1]``;
+- new tokens are bounded (``generate.max_new_tokens_for_audio`` / ``_for_text``) besides the 8192 cap;
+- inputs longer than 30 s are processed in pieces (``longform``);
+- prompt encodings are cached per audio content hash (bounded LRU).
+
+The app decorates :meth:`StepAudioEngine.run_task` (numpy in, numpy out) with ``@spaces.GPU``.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from . import catalog, longform, prompts
+from .audio import OUTPUT_SAMPLE_RATE, TOKENIZER_SAMPLE_RATE, peak_cap
+from .checkpoint import CheckpointPaths, resolve_checkpoint
+from .errors import InvalidInputError, ModelUnavailableError
+from .generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
+from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
+                        edit_result_text)
+from .tokens import GROUP_SIZE, TOKEN_RATE_HZ, check_llm_output
+
+log = logging.getLogger(__name__)
+
+SAMPLES_PER_GROUP = 2880        # 3 flow tokens (25 Hz) -> 6 mel frames (50 Hz) -> 6 x 480 samples at 24 kHz
+LONGFORM_MAX_S = 300.0          # longest input accepted; split into <= 30 s pieces (longform.MAX_PIECE_S)
+PROMPT_CACHE_SIZE = 16          # prompt encodings kept (LRU); ~0.3 MB each for 30 s
+# Wall-clock model for estimate_seconds: decode speed of the 3B LLM in tokens/s, and per-second costs of
+# the other stages (tokenizers + flow + HiFT), by device type. Rough, for GPU time requests.
+DECODE_TOKENS_PER_S = {"cuda": 40.0, "mps": 12.0, "cpu": 3.0}
+OTHER_S_PER_AUDIO_S = {"cuda": 0.15, "mps": 0.6, "cpu": 2.0}
+FIXED_OVERHEAD_S = 3.0
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Runtime options; the defaults are the official behaviour unless a comment says otherwise."""
+    # LLM sampling (official: temperature 0.7, top-k 50, top-p 1.0, repetition guard on)
+    temperature: float = 0.7
+    top_k: int = 50
+    top_p: float = 1.0
+    # mask LLM logits to the 2+3 audio-token pattern (not official; guarantees a decodable stream)
+    constrained: bool = False
+    # cap on new LLM tokens; None: generate.max_new_tokens_for_audio / _for_text
+    max_new_tokens: int | None = None
+    # prepend <s> to every encoded prompt segment (architecture.md §18.1); False = chat-template layout
+    segment_bos: bool = False
+    # vq02 front-end dither: 0 deterministic (default), 1.0 official (seeded here)
+    vq02_dither: float = 0.0
+    # round the prompt mel and x-vector through bf16 before the flow, as tts.py does
+    official_bf16_roundtrip: bool = True
+    # prompt encodings kept per audio content hash (0 disables the cache)
+    prompt_cache_size: int = PROMPT_CACHE_SIZE
+    # longest input; longer than 30 s is processed in pieces
+    max_input_seconds: float = LONGFORM_MAX_S
+
+
+@dataclass(frozen=True)
+class PromptAudio:
+    """What one clip contributes as decoder prompt / edit source (architecture.md §3)."""
+    tokens: tuple[int, ...]          # mixed 2+3 stream, prompt-token space
+    vq02: tuple[int, ...]
+    vq06: tuple[int, ...]
+    speech_feat: torch.Tensor        # (1, T_mel, 80) log-mel of the peak-capped clip at 24 kHz (untrimmed)
+    embedding: torch.Tensor          # (1, 192) CAM++ x-vector
+    seconds: float                   # duration of the clip
+
+    @property
+    def token_str(self) -> str:
+        from .tokens import tokens_to_str
+        return tokens_to_str(self.tokens)
+
+
+def derive_seeds(seed: int, piece: int = 0) -> dict[str, int]:
+    """Independent sub-seeds of one request seed for each random stage (and each long-form piece)."""
+    state = np.random.SeedSequence([int(seed), int(piece)]).generate_state(4, dtype=np.uint64)
+    return {name: int(s % (2**63)) for name, s in zip(("llm", "flow", "hift", "vq02"), state)}
+
+
+def audio_hash(wav: np.ndarray, sample_rate: int) -> str:
+    h = hashlib.sha256()
+    h.update(str(int(sample_rate)).encode())
+    h.update(np.ascontiguousarray(wav, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_llm_dtype(device: torch.device, dtype: str | torch.dtype | None) -> torch.dtype:
+    """cuda bf16, mps fp16, cpu fp32 unless the caller says otherwise."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype:
+        table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+                 "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+        if dtype not in table:
+            raise InvalidInputError(f"unknown dtype {dtype!r}; expected one of {', '.join(table)}")
+        return table[dtype]
+    return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
+
+
+class _LRU:
+    """A small thread-safe LRU of prompt encodings; size 0 disables it."""
+
+    def __init__(self, size: int):
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key):
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                self.hits += 1
+                return self.data[key]
+            self.misses += 1
+            return None
+
+    def put(self, key, value) -> None:
+        if self.size <= 0:
+            return
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+
+
+class StepAudioEngine(Engine):
+    """The neural engine. Components are loaded once (see :func:`load_stepaudio_engine`)."""
+
+    def __init__(self, *, llm, text_tokenizer, audio_tokenizer, decoder, device: torch.device,
+                 options: EngineOptions = EngineOptions(), paths: CheckpointPaths | None = None):
+        self.llm, self.text_tokenizer = llm, text_tokenizer
+        self.audio_tokenizer, self.decoder = audio_tokenizer, decoder
+        self.device, self.options, self.paths = device, options, paths
+        self._cache = _LRU(options.prompt_cache_size)
+        self._lock = threading.Lock()          # one request at a time through the models
+
+    # -- interface ------------------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        edit_options = {t: catalog.OPTIONS[t] for t in catalog.AUDIO_EDIT_TYPES}
+        return Capabilities(engine="stepaudio", display_name="Step-Audio-EditX", clone=True,
+                            edit_options=edit_options, transcribe=False, approximate=False,
+                            max_input_seconds=self.options.max_input_seconds,
+                            languages=("zh", "en", "yue", "sichuanese", "ja", "ko"), device=self.device.type,
+                            notes="inputs over 30 s are edited in pieces split at pauses")
+
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
+        dev = self.device.type if self.device.type in DECODE_TOKENS_PER_S else "cpu"
+        if kind == catalog.CLONE:
+            out_s = longform.CJK_CHAR_S * text_chars + 1.0
+            work = out_s * TOKEN_RATE_HZ / DECODE_TOKENS_PER_S[dev] + OTHER_S_PER_AUDIO_S[dev] * (audio_seconds + out_s)
+            return FIXED_OVERHEAD_S + work
+        per_round = audio_seconds * (TOKEN_RATE_HZ / DECODE_TOKENS_PER_S[dev] + 2 * OTHER_S_PER_AUDIO_S[dev])
+        return FIXED_OVERHEAD_S + max(1, n_iterations) * per_round
+
+    def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
+        t0 = time.perf_counter()
+        clip = request.prompt_audio
+        prompt_text = request.prompt_text
+        if clip.duration > longform.MAX_PIECE_S:     # use the first <= 30 s and its share of the transcript
+            wav = clip.samples
+            spans = longform.split_at_pauses(wav, clip.sample_rate)
+            prompt_text = longform.split_transcript_for(wav, clip.sample_rate, spans, prompt_text)[0]
+            clip = AudioClip(samples=wav[spans[0].start:spans[0].end], sample_rate=clip.sample_rate, raw=clip.raw)
+        timings: dict[str, float] = {}
+        progress(0.0, "encoding the prompt audio")
+        prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed, timings=timings)
+        speaker = prompts.clone_speaker_name(prompt_text, clip.loaded)
+        pieces = longform.split_target_text(request.target_text)
+        outs, all_tokens, meta = [], [], []
+        for i, text in enumerate(pieces):
+            seeds = derive_seeds(request.seed, i)
+            progress(0.1 + 0.85 * i / len(pieces), f"generating speech ({i + 1}/{len(pieces)})"
+                     if len(pieces) > 1 else "generating speech")
+            ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, prompt_text, prompt.token_str,
+                                             text, segment_bos=self.options.segment_bos)
+            cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
+            checked, gen = self._generate(ids, cap, seeds["llm"], timings)
+            outs.append(self._decode(checked.tokens, prompt, seeds, timings))
+            all_tokens += checked.tokens
+            meta.append(self._piece_meta(ids, gen, checked, text))
+        wav = longform.join_pieces(outs, OUTPUT_SAMPLE_RATE)
+        timings["total"] = time.perf_counter() - t0
+        progress(1.0, "done")
+        return EngineResult(audio=AudioClip.from_array(wav, OUTPUT_SAMPLE_RATE), text=request.target_text,
+                            seed=request.seed, edit_type=catalog.CLONE, timings=timings,
+                            tokens=tuple(all_tokens), metadata=self._result_meta(prompt, meta, speaker=speaker))
+
+    def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int, iteration: int,
+                   progress: Progress) -> EngineResult:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        wav, sr = clip.samples, clip.sample_rate
+        spans = longform.split_at_pauses(wav, sr)
+        new_text = request.new_text if request.edit_type == catalog.PARALINGUISTIC else None
+        if len(spans) == 1:
+            texts, new_texts = [audio_text], [new_text]
+        elif new_text is not None:
+            texts, new_texts = longform.split_paired(audio_text, new_text, longform.voiced_seconds(wav, sr, spans))
+        else:
+            texts = longform.split_transcript_for(wav, sr, spans, audio_text)
+            new_texts = [None] * len(spans)
+        outs, all_tokens, meta, prompt = [], [], [], None
+        for i, (span, text, new) in enumerate(zip(spans, texts, new_texts)):
+            seeds = derive_seeds(seed, i)
+            progress(0.85 * i / len(spans), f"piece {i + 1}/{len(spans)}" if len(spans) > 1 else "encoding")
+            piece = wav[span.start:span.end]
+            prompt = self.encode_prompt(piece, sr, seed=seed, timings=timings)
+            prefix = prompts.edit_instruction(request.edit_type, request.edit_info, text, new)
+            ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
+                                            segment_bos=self.options.segment_bos)
+            progress(0.85 * (i + 0.3) / len(spans), "generating")
+            cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
+            checked, gen = self._generate(ids, cap, seeds["llm"], timings)
+            progress(0.85 * (i + 0.8) / len(spans), "decoding")
+            outs.append(self._decode(checked.tokens, prompt, seeds, timings))
+            all_tokens += checked.tokens
+            meta.append(self._piece_meta(ids, gen, checked, text))
+        out = longform.join_pieces(outs, OUTPUT_SAMPLE_RATE)
+        timings["total"] = time.perf_counter() - t0
+        progress(1.0, "done")
+        metadata = self._result_meta(prompt, meta, pieces=[(s.start / sr, s.end / sr) for s in spans])
+        return EngineResult(audio=AudioClip.from_array(out, OUTPUT_SAMPLE_RATE),
+                            text=edit_result_text(request, audio_text), seed=seed, edit_type=request.edit_type,
+                            edit_info=request.edit_info, iteration=iteration, timings=timings,
+                            tokens=tuple(all_tokens), metadata=metadata)
+
+    # -- stages ---------------------------------------------------------------------------------------
+    def encode_prompt(self, wav: np.ndarray, sample_rate: int, *, seed: int | None = None,
+                      timings: dict | None = None) -> PromptAudio:
+        """Tokens, prompt mel and x-vector of one clip (<= 30 s), cached by content hash.
+
+        The cache key includes the vq02 dither seed only when dither is on (codes are then seed-dependent).
+        """
+        dither = self.options.vq02_dither
+        key = (audio_hash(wav, sample_rate), derive_seeds(seed or 0)["vq02"] if dither else None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        t0 = time.perf_counter()
+        w = peak_cap(np.asarray(wav, dtype=np.float32))       # GH:tts.py preprocess_prompt_wav
+        with torch.inference_mode():
+            toks = self.audio_tokenizer.tokenize(w, sample_rate, seed=key[1])
+            t1 = time.perf_counter()
+            speech_feat, embedding = self._frontend(w, sample_rate)
+        prompt = PromptAudio(tokens=tuple(toks.tokens), vq02=tuple(toks.vq02), vq06=tuple(toks.vq06),
+                             speech_feat=speech_feat, embedding=embedding, seconds=len(w) / sample_rate)
+        if timings is not None:
+            timings["tokenize"] = timings.get("tokenize", 0.0) + t1 - t0
+            timings["prompt_features"] = timings.get("prompt_features", 0.0) + time.perf_counter() - t1
+        if not prompt.tokens:
+            raise InvalidInputError("the audio holds no speech the tokenizer can encode (too short or silent)")
+        self._cache.put(key, prompt)
+        return prompt
+
+    def _frontend(self, wav: np.ndarray, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt mel (1, T, 80) at 24 kHz and CAM++ x-vector (1, 192) of a peak-capped clip."""
+        return self.decoder.prompt_features(wav, sample_rate)
+
+    def _generate(self, ids: list[int], cap: int, seed: int, timings: dict):
+        opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
+                               top_p=self.options.top_p, constrained=self.options.constrained,
+                               max_new_tokens=cap, seed=seed)
+        with torch.inference_mode():
+            gen = generate(self.llm, ids, opts)
+        timings["llm_prefill"] = timings.get("llm_prefill", 0.0) + gen.prefill_s
+        timings["llm_decode"] = timings.get("llm_decode", 0.0) + gen.decode_s
+        ids_out = list(gen.ids) + ([prompts.EOT_ID] if gen.stop_reason == "eot" else [])
+        checked = check_llm_output(ids_out, repair=True)
+        if checked.problem:
+            log.warning("LLM output repaired: %s (%d tokens dropped)", checked.problem, checked.dropped)
+        return checked, gen
+
+    def _decode(self, tokens, prompt: PromptAudio, seeds: Mapping[str, int], timings: dict) -> np.ndarray:
+        t0 = time.perf_counter()
+        feat, emb = prompt.speech_feat, prompt.embedding
+        if self.options.official_bf16_roundtrip:
+            feat, emb = feat.to(torch.bfloat16).float(), emb.to(torch.bfloat16).float()
+        with torch.inference_mode():
+            wav = self.decoder.token2wav(torch.tensor([list(tokens)], dtype=torch.long),
+                                         torch.tensor([list(prompt.tokens)], dtype=torch.long), feat, emb,
+                                         flow_seed=seeds["flow"], hift_seed=seeds["hift"])
+        out = wav.detach().float().cpu().numpy().reshape(-1)
+        timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
+        return out
+
+    # -- metadata -------------------------------------------------------------------------------------
+    @staticmethod
+    def _piece_meta(ids, gen, checked, text) -> dict:
+        return {"text": text, "prompt_len": len(ids), "generated": len(gen.ids), "stop_reason": gen.stop_reason,
+                "groups": checked.groups, "repair": checked.problem, "dropped": checked.dropped,
+                "llm_seed": gen.seed, "decode_tok_s": gen.decode_tok_s}
+
+    def _result_meta(self, prompt: PromptAudio | None, pieces: list[dict], **extra) -> dict:
+        meta = {"engine": "stepaudio", "sample_rate": OUTPUT_SAMPLE_RATE, "pieces": pieces,
+                "prompt_tokens": prompt.tokens if prompt else (), "prompt_vq02": prompt.vq02 if prompt else (),
+                "prompt_vq06": prompt.vq06 if prompt else (), "device": self.device.type,
+                "prompt_cache": {"hits": self._cache.hits, "misses": self._cache.misses}}
+        meta.update(extra)
+        return meta
+
+    # -- app entry ------------------------------------------------------------------------------------
+    def run_task(self, kind: str, payload: Mapping) -> list[dict]:
+        """The GPU-bound function for ``@spaces.GPU``: picklable numpy/str inputs and outputs.
+
+        ``kind="clone"``: payload keys ``wav, sample_rate, prompt_text, target_text, seed``.
+        ``kind="edit"``: ``wav, sample_rate, audio_text, edit_type, edit_info, new_text, n_iterations, seed``.
+        Returns one dict per take: ``wav`` (float32, 24 kHz), ``sample_rate``, ``text``, ``seed``,
+        ``iteration``, ``timings``, ``tokens``.
+        """
+        clip = AudioClip.from_array(np.asarray(payload["wav"]), int(payload["sample_rate"]))
+        with self._lock:
+            if kind == catalog.CLONE:
+                results = [self.clone(CloneRequest(clip, payload.get("prompt_text", ""),
+                                                   payload.get("target_text", ""), payload.get("seed")))]
+            elif kind == "edit":
+                results = self.edit(EditRequest(clip, payload.get("audio_text", ""), payload.get("edit_type", ""),
+                                                payload.get("edit_info"), payload.get("new_text"),
+                                                int(payload.get("n_iterations", 1)), payload.get("seed")))
+            else:
+                raise InvalidInputError(f"unknown task {kind!r}; expected 'clone' or 'edit'")
+        return [{"wav": r.audio.samples, "sample_rate": r.audio.sample_rate, "text": r.text, "seed": r.seed,
+                 "iteration": r.iteration, "timings": dict(r.timings), "tokens": r.tokens} for r in results]
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+
+def load_stepaudio_engine(model_path=None, *, download: bool = False, device: str | None = None,
+                          dtype: str | None = None, quantization: str | None = None,
+                          options: EngineOptions | None = None,
+                          progress: Callable[[float, str], None] | None = None) -> StepAudioEngine:
+    """Find / download and verify the checkpoint, then load every component once.
+
+    Raises ModelUnavailableError when no checkpoint is found (``load_engine("auto")`` then uses the lite
+    engine) and CheckpointError when one is found but broken.
+    """
+    paths = resolve_checkpoint(model_path, download=download, progress=progress)
+    dev = pick_device(device)
+    llm_dtype = pick_llm_dtype(dev, dtype)
+    options = options or EngineOptions()
+    from .audio_tokenizer import StepAudioTokenizer
+    from .llm import load_step1
+    from .text_tokenizer import load_text_tokenizer
+    decoder = _load_decoder(paths, dev)
+    text_tokenizer = load_text_tokenizer(paths.editx)
+    llm = load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)
+    audio_tokenizer = StepAudioTokenizer.from_pretrained(paths.tokenizer, device=dev,
+                                                         dither=options.vq02_dither)
+    return StepAudioEngine(llm=llm, text_tokenizer=text_tokenizer, audio_tokenizer=audio_tokenizer,
+                           decoder=decoder, device=dev, options=options, paths=paths)
+
+
+def _load_decoder(paths: CheckpointPaths, device: torch.device):
+    """The CosyVoice decoder (flow + HiFT, fp32) and its prompt front end (mel, CAM++)."""
+    try:
+        from .cosyvoice import CosyVoiceDecoder
+    except ImportError as exc:
+        raise ModelUnavailableError(f"the CosyVoice decoder module is not available: {exc}") from exc
+    return CosyVoiceDecoder.from_pretrained(paths.cosyvoice, device=device)
