@@ -10,6 +10,8 @@ Folder layout of ``stepfun-ai/Step-Audio-Tokenizer`` (:meth:`StepAudioTokenizer.
     speech_tokenizer_v1.onnx            S3 tokenizer v1
     dengcunqin/speech_paraformer-large_asr_nat-zh-cantonese-en-16k-vocab8501-online/
         am.mvn  config.yaml  model.pt   (only encoder.* is used)
+
+The file readers of that folder live here too, so vq02.py stays tensors-in, tensors-out.
 """
 from __future__ import annotations
 
@@ -19,17 +21,96 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import yaml
 
 from .audio import TOKENIZER_SAMPLE_RATE, check_audio, energy_norm, resample, trim_silence
 from .errors import CheckpointError
 from .tokens import GROUP_SIZE, interleave_vq0206, to_llm_ids, tokens_to_str
-from .vq02 import Vq02Tokenizer, load_vq02
+from .vq02 import ENCODER_PREFIX, EncoderConfig, FrontendConfig, Vq02Tokenizer, build_encoder
 from .vq06 import Vq06Tokenizer
 
 FUNASR_MODEL_ID = "dengcunqin/speech_paraformer-large_asr_nat-zh-cantonese-en-16k-vocab8501-online"
 CENTROIDS_FILE = "linguistic_tokenizer.npy"
 VQ06_FILE = "speech_tokenizer_v1.onnx"
 PARAFORMER_FILES = ("am.mvn", "config.yaml", "model.pt")
+
+
+# ------------------------------------------------------------------------------- Paraformer folder
+
+def load_paraformer_config(path: str | Path) -> tuple[FrontendConfig, EncoderConfig]:
+    """Read ``config.yaml`` as data (no class instantiation) into the two configs."""
+    try:
+        cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CheckpointError(f"cannot read Paraformer config {path}: {exc}") from exc
+    fe, enc = dict(cfg.get("frontend_conf") or {}), dict(cfg.get("encoder_conf") or {})
+    if cfg.get("encoder", "SANMEncoderChunkOpt") != "SANMEncoderChunkOpt" or \
+            enc.get("input_layer", "pe_online") != "pe_online" or \
+            enc.get("selfattention_layer_type", "sanm") != "sanm" or not enc.get("normalize_before", True):
+        raise CheckpointError(f"{path}: not a SANMEncoderChunkOpt with pe_online input and pre-norm SANM layers")
+    fields = FrontendConfig.__dataclass_fields__
+    frontend = FrontendConfig(**{k: type(fields[k].default)(v) for k, v in fe.items() if k in fields})
+    input_size = int(cfg.get("input_size") or frontend.n_mels * frontend.lfr_m)
+    fields = EncoderConfig.__dataclass_fields__
+    encoder = EncoderConfig(input_size=input_size,
+                            **{k: int(v) for k, v in enc.items() if k in fields and k != "input_size"})
+    return frontend, encoder
+
+
+def load_cmvn(path: str | Path) -> torch.Tensor:
+    """Kaldi nnet text ``am.mvn`` -> (2, D) float32: row 0 the ``<AddShift>`` (-mean), row 1 the ``<Rescale>``."""
+    try:
+        tokens = Path(path).read_text(encoding="utf-8").split()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read CMVN file {path}: {exc}") from exc
+    rows = []
+    for tag in ("<AddShift>", "<Rescale>"):
+        try:
+            i = tokens.index("[", tokens.index(tag)) + 1
+            j = tokens.index("]", i)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: no {tag} vector") from exc
+        rows.append(np.asarray([float(t) for t in tokens[i:j]], dtype=np.float64).astype(np.float32))
+    if len(rows[0]) != len(rows[1]):
+        raise CheckpointError(f"{path}: <AddShift> and <Rescale> sizes differ")
+    return torch.from_numpy(np.stack(rows))
+
+
+
+def encoder_state_dict(model_pt: str | Path) -> dict[str, torch.Tensor]:
+    """The ``encoder.*`` tensors of a FunASR ``model.pt`` (weights_only), prefix removed."""
+    try:
+        try:
+            sd = torch.load(str(model_pt), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:                                 # legacy (non-zip) pickles cannot be mmapped
+            sd = torch.load(str(model_pt), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot load {model_pt} with weights_only=True: {exc}") from exc
+    for key in ("state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{model_pt} does not hold a state dict")
+    return {k[len(ENCODER_PREFIX):]: v for k, v in sd.items() if k.startswith(ENCODER_PREFIX)}
+
+
+
+def load_vq02(paraformer_dir: str | Path, centroids_npy: str | Path, *, dither: float | None = 0.0,
+              device: str | torch.device = "cpu") -> Vq02Tokenizer:
+    """Build from the Paraformer folder (config.yaml, am.mvn, model.pt) and ``linguistic_tokenizer.npy``.
+
+    ``dither=None`` uses the front end's own (official) value.
+    """
+    folder = Path(paraformer_dir)
+    frontend, enc_cfg = load_paraformer_config(folder / "config.yaml")
+    try:
+        centroids = torch.from_numpy(np.load(str(centroids_npy)).astype(np.float32))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read k-means centroids {centroids_npy}: {exc}") from exc
+    encoder = build_encoder(enc_cfg, encoder_state_dict(folder / "model.pt"))
+    tok = Vq02Tokenizer(encoder, load_cmvn(folder / "am.mvn"), centroids, frontend,
+                        dither=frontend.dither if dither is None else dither)
+    return tok.to(device)
 
 
 @dataclass(frozen=True)

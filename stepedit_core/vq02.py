@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from torch import nn
 
 from .errors import CheckpointError, InvalidInputError
@@ -92,45 +90,6 @@ class StreamConfig:
     @property
     def cache_frames(self) -> int:
         return self.encoder_chunk_look_back * self.chunk_size[1]  # 16 look-back key/value frames
-
-
-def load_paraformer_config(path: str | Path) -> tuple[FrontendConfig, EncoderConfig]:
-    """Read ``config.yaml`` as data (no class instantiation) into the two configs."""
-    try:
-        cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise CheckpointError(f"cannot read Paraformer config {path}: {exc}") from exc
-    fe, enc = dict(cfg.get("frontend_conf") or {}), dict(cfg.get("encoder_conf") or {})
-    if cfg.get("encoder", "SANMEncoderChunkOpt") != "SANMEncoderChunkOpt" or \
-            enc.get("input_layer", "pe_online") != "pe_online" or \
-            enc.get("selfattention_layer_type", "sanm") != "sanm" or not enc.get("normalize_before", True):
-        raise CheckpointError(f"{path}: not a SANMEncoderChunkOpt with pe_online input and pre-norm SANM layers")
-    fields = FrontendConfig.__dataclass_fields__
-    frontend = FrontendConfig(**{k: type(fields[k].default)(v) for k, v in fe.items() if k in fields})
-    input_size = int(cfg.get("input_size") or frontend.n_mels * frontend.lfr_m)
-    fields = EncoderConfig.__dataclass_fields__
-    encoder = EncoderConfig(input_size=input_size,
-                            **{k: int(v) for k, v in enc.items() if k in fields and k != "input_size"})
-    return frontend, encoder
-
-
-def load_cmvn(path: str | Path) -> torch.Tensor:
-    """Kaldi nnet text ``am.mvn`` -> (2, D) float32: row 0 the ``<AddShift>`` (-mean), row 1 the ``<Rescale>``."""
-    try:
-        tokens = Path(path).read_text(encoding="utf-8").split()
-    except OSError as exc:
-        raise CheckpointError(f"cannot read CMVN file {path}: {exc}") from exc
-    rows = []
-    for tag in ("<AddShift>", "<Rescale>"):
-        try:
-            i = tokens.index("[", tokens.index(tag)) + 1
-            j = tokens.index("]", i)
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: no {tag} vector") from exc
-        rows.append(np.asarray([float(t) for t in tokens[i:j]], dtype=np.float64).astype(np.float32))
-    if len(rows[0]) != len(rows[1]):
-        raise CheckpointError(f"{path}: <AddShift> and <Rescale> sizes differ")
-    return torch.from_numpy(np.stack(rows))
 
 
 # ----------------------------------------------------------------------------------------------- front end
@@ -412,7 +371,7 @@ def _window_plan(counts: list[list[int]], stream: StreamConfig) -> dict:
 # ----------------------------------------------------------------------------------------------- tokenizer
 
 class Vq02Tokenizer(nn.Module):
-    """Trimmed 16 kHz waveforms -> vq02 codes. Pure tensors; build it with :func:`load_vq02`.
+    """Trimmed 16 kHz waveforms -> vq02 codes. Pure tensors; ``audio_tokenizer.load_vq02`` reads the files.
 
     ``dither`` 0 (default) is deterministic; the official front end dithers with 1.0 (unseeded there,
     drawn from ``generator`` here), which changes about 4 % of the codes.
@@ -462,23 +421,6 @@ class Vq02Tokenizer(nn.Module):
         return [self.quantize(e) for e in self.encode(wavs, generator)]
 
 
-def encoder_state_dict(model_pt: str | Path) -> dict[str, torch.Tensor]:
-    """The ``encoder.*`` tensors of a FunASR ``model.pt`` (weights_only), prefix removed."""
-    try:
-        try:
-            sd = torch.load(str(model_pt), map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:                                 # legacy (non-zip) pickles cannot be mmapped
-            sd = torch.load(str(model_pt), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"cannot load {model_pt} with weights_only=True: {exc}") from exc
-    for key in ("state_dict", "model"):
-        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
-            sd = sd[key]
-    if not isinstance(sd, dict):
-        raise CheckpointError(f"{model_pt} does not hold a state dict")
-    return {k[len(ENCODER_PREFIX):]: v for k, v in sd.items() if k.startswith(ENCODER_PREFIX)}
-
-
 def build_encoder(cfg: EncoderConfig, state: dict[str, torch.Tensor]) -> SANMEncoderChunkOpt:
     """Strict load: the key set and every shape must match the module built from ``cfg``."""
     with torch.device("meta"):
@@ -493,21 +435,3 @@ def build_encoder(cfg: EncoderConfig, state: dict[str, torch.Tensor]) -> SANMEnc
                               unexpected=unexpected, mismatched=mismatched)
     enc.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
     return enc.eval()
-
-
-def load_vq02(paraformer_dir: str | Path, centroids_npy: str | Path, *, dither: float | None = 0.0,
-              device: str | torch.device = "cpu") -> Vq02Tokenizer:
-    """Build from the Paraformer folder (config.yaml, am.mvn, model.pt) and ``linguistic_tokenizer.npy``.
-
-    ``dither=None`` uses the front end's own (official) value.
-    """
-    folder = Path(paraformer_dir)
-    frontend, enc_cfg = load_paraformer_config(folder / "config.yaml")
-    try:
-        centroids = torch.from_numpy(np.load(str(centroids_npy)).astype(np.float32))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read k-means centroids {centroids_npy}: {exc}") from exc
-    encoder = build_encoder(enc_cfg, encoder_state_dict(folder / "model.pt"))
-    tok = Vq02Tokenizer(encoder, load_cmvn(folder / "am.mvn"), centroids, frontend,
-                        dither=frontend.dither if dither is None else dither)
-    return tok.to(device)

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from stepedit_core import vq02
+from stepedit_core.audio_tokenizer import load_cmvn, load_paraformer_config
 from stepedit_core.compat import import_torchaudio
 from stepedit_core.errors import CheckpointError
 
@@ -28,7 +29,7 @@ def fx(fixtures_root):
     enc = vq02.build_encoder(ecfg, {k[len("encoder."):]: v for k, v in w.items()})
     io = load_file(str(root / "io.safetensors"))
     stream = vq02.StreamConfig(tuple(cfg["infer_encoder"]["chunk_size"]), cfg["infer_encoder"]["encoder_chunk_look_back"])
-    tok = vq02.Vq02Tokenizer(enc, vq02.load_cmvn(root / "am.mvn"), io["kmeans.centroids"], stream=stream)
+    tok = vq02.Vq02Tokenizer(enc, load_cmvn(root / "am.mvn"), io["kmeans.centroids"], stream=stream)
     return tok, io
 
 
@@ -236,7 +237,7 @@ def test_real_config_matches_manifest(fixtures_root):
 
 
 def test_cmvn_parse_and_config_yaml(tmp_path, fixtures_root):
-    cmvn = vq02.load_cmvn(fixtures_root / "vq02" / "am.mvn")
+    cmvn = load_cmvn(fixtures_root / "vq02" / "am.mvn")
     assert cmvn.shape == (2, 560) and cmvn.dtype == torch.float32
     assert float(cmvn[0].mean()) < -5 and 0.05 < float(cmvn[1].mean()) < 1
     (tmp_path / "config.yaml").write_text(
@@ -244,7 +245,7 @@ def test_cmvn_parse_and_config_yaml(tmp_path, fixtures_root):
         "  linear_units: 2048\n  num_blocks: 50\n  input_layer: pe_online\n  kernel_size: 11\n  sanm_shfit: 0\n"
         "  chunk_size: [12, 15]\nfrontend: WavFrontendOnline\nfrontend_conf:\n  fs: 16000\n  window: hamming\n"
         "  n_mels: 80\n  frame_length: 25\n  frame_shift: 10\n  lfr_m: 7\n  lfr_n: 6\n")
-    fe, enc = vq02.load_paraformer_config(tmp_path / "config.yaml")
+    fe, enc = load_paraformer_config(tmp_path / "config.yaml")
     assert fe == vq02.FrontendConfig() and fe.dither == 1.0
     assert enc == vq02.EncoderConfig()
     assert math.isclose(vq02.StreamConfig().stride_samples / 16000, 0.24)
