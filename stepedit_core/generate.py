@@ -29,7 +29,7 @@ import torch
 
 from .errors import InvalidInputError
 from .tokens import (AUDIO_TOKEN_OFFSET, EOT_ID, GROUP_SIZE, PROMPT_TOKEN_SPACE, TOKEN_RATE_HZ, VQ02_PER_GROUP,
-                     VQ02_SIZE, group_position_ok)
+                     VQ02_SIZE, CheckedTokens, check_llm_output, group_position_ok)
 
 TEMPERATURE = 0.7           # GH:tts.py generate(temperature=0.7)
 TOP_K = 50                  # transformers default (no generation_config.json ships)
@@ -84,6 +84,11 @@ class GenerationResult:
     @property
     def decode_tok_s(self) -> float:
         return self.decode_steps / self.decode_s if self.decode_s > 0 else float("nan")
+
+    def audio_tokens(self, repair: bool = True) -> CheckedTokens:
+        """The output as whole 2+3 groups in prompt-token space (``tokens.check_llm_output``): every id must be
+        65536 + N with N in [0, 1024) at vq02 slots and [1024, 5120) at vq06 slots."""
+        return check_llm_output(list(self.ids) + ([EOT_ID] if self.stop_reason == "eot" else []), repair=repair)
 
 
 def max_new_tokens_for_audio(source_tokens: int) -> int:
@@ -193,7 +198,11 @@ def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingO
     or when prompt + new reaches ``max_total_tokens`` ("max_total"); on a cap nothing is dropped.
     ``on_group`` receives each complete 2+3 group, in prompt-token space (0..5119), as soon as it is sampled.
     """
-    ids = [int(t) for t in (prompt_ids.reshape(-1).tolist() if torch.is_tensor(prompt_ids) else prompt_ids)]
+    if torch.is_tensor(prompt_ids):
+        if prompt_ids.dim() > 2 or (prompt_ids.dim() == 2 and prompt_ids.shape[0] != 1):
+            raise InvalidInputError(f"one sequence at a time; got prompt ids of shape {tuple(prompt_ids.shape)}")
+        prompt_ids = prompt_ids.reshape(-1).tolist()
+    ids = [int(t) for t in prompt_ids]
     if not ids:
         raise InvalidInputError("empty prompt")
     budget = options.max_total_tokens - len(ids)

@@ -106,6 +106,8 @@ def test_eot_stops_and_is_not_returned():
     assert r.stop_reason == "eot" and list(r.ids) == body
     assert r.prompt_len == len(PROMPT) and r.decode_steps == len(body)
     assert check_llm_output(list(r.ids) + [EOT]).groups == 3
+    checked = r.audio_tokens(repair=False)
+    assert checked.had_eot and checked.tokens == tuple(t - OFF for t in body)
 
 
 def test_caps_drop_nothing():
@@ -121,6 +123,11 @@ def test_caps_drop_nothing():
         ScriptedModel(body).run(PROMPT, SamplingOptions(max_total_tokens=len(PROMPT)))
     with pytest.raises(InvalidInputError):
         ScriptedModel(body).run([], GREEDY)
+    with pytest.raises(InvalidInputError):
+        ScriptedModel(body).run(torch.ones(2, 5, dtype=torch.long), GREEDY)
+    capped = ScriptedModel(body + [EOT]).run(PROMPT, SamplingOptions(do_sample=False, max_new_tokens=7))
+    checked = capped.audio_tokens()                       # 7 ids: one whole group kept, 2 dropped
+    assert not checked.had_eot and checked.groups == 1 and checked.dropped == 2
 
 
 def test_groups_are_delivered_complete_and_stop_at_a_broken_stream():
