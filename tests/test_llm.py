@@ -224,3 +224,12 @@ def test_quantization_guard(official_folder, mode):
         load_step1(official_folder, device="cpu", quantization=mode)
     with pytest.raises(InvalidInputError):
         load_step1(official_folder, quantization="int3")
+
+
+def test_transformers_generate_uses_its_own_cache(official_folder, io):
+    """HF ``generate`` passes a transformers DynamicCache; greedy ids must match the fixture."""
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(official_folder)
+    with torch.no_grad():
+        out = model.generate(io["input_ids"], max_new_tokens=8, do_sample=False)
+    assert out[0, 37:].tolist() == io["greedy_ids"][0].tolist()
