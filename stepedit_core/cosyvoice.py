@@ -315,19 +315,17 @@ class CosyVoiceDecoder:
 
 
 def _load_frontend(folder: Path, device):
-    """The prompt front end, when the feature / speaker modules and campplus.onnx are present (else None)."""
-    try:
-        from . import features, speaker    # written alongside this module; optional here
-    except ImportError:
+    """Prompt front end (stepedit_core.features + speaker): (wav, sr) -> (prompt mel, CAM++ x-vector), or None
+    when campplus.onnx is absent. The caller applies the peak cap first (GH:tts.py)."""
+    if not (folder / CAMPPLUS_NAME).is_file():
         return None
-    if not (folder / CAMPPLUS_NAME).is_file() or not hasattr(features, "prompt_features"):
-        return None
-    loader = getattr(speaker, "load_campplus", None)
-    if loader is None:
-        return None
-    campplus = loader(folder / CAMPPLUS_NAME)
+    from . import features, speaker
+    campplus = speaker.load_campplus(folder / CAMPPLUS_NAME)
 
-    def frontend(wav, sample_rate):
-        return features.prompt_features(wav, sample_rate, campplus)
+    def frontend(wav, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+        w = torch.as_tensor(wav, dtype=torch.float32).reshape(1, -1)
+        feat = features.extract_speech_feat(w, sample_rate)                  # (1, T, 80) at 24 kHz
+        emb = campplus.embed_features(features.extract_spk_feat(w, sample_rate))   # (1, 192)
+        return feat, emb
 
     return frontend
