@@ -1,0 +1,226 @@
+"""Session events: actions that grow this browser session's take tree, and the views that follow it.
+
+Every action returns the new tree (``gr.State``) and its JSON summary; the view refresh runs after it
+with ``.then`` whether the action succeeded or not, so the screen always shows the stored tree.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from stepedit_core import catalog
+
+from . import api as api_mod
+from . import views
+from .history import TakeTree
+from .i18n import t
+from .studio import MAX_CANDIDATES, Studio
+
+GPU = "gpu"
+_PRIVATE = {"api_visibility": "private"}
+_SESSION = {"api_visibility": "undocumented"}
+
+
+def _pad(checks: list, n: int) -> list:
+    return checks + [gr.validate(True, "")] * (n - len(checks))
+
+
+def _session_hash(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
+def wire_session(studio: Studio, c: SimpleNamespace) -> None:
+    # ------------------------------------------------------------------ actions (undocumented API)
+    def session_clone(prompt_audio: str, prompt_text: str, target_text: str, seed: int, n_candidates: int,
+                      tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+        """Clone a voice into this session: n_candidates takes, seeds seed, seed+1, ... (random if -1).
+
+        Args:
+            prompt_audio: recording of the voice to clone.
+            prompt_text: what the prompt says.
+            target_text: what to say.
+            seed: seed of the first candidate; -1 for random seeds.
+            n_candidates: how many takes to generate (1-4).
+        """
+        tree = studio.ensure_workdir(tree, _session_hash(request))
+        seeds = studio.candidate_seeds(seed, int(n_candidates or 1))
+        tree, _ = studio.clone(tree, prompt_audio, prompt_text, target_text, seeds, progress)
+        return tree, tree.summary()
+
+    def session_upload(audio: str, text: str, tree: TakeTree, request: gr.Request = None):
+        """Add your own recording to this session as a root take, to edit it.
+
+        Args:
+            audio: the recording.
+            text: what it says.
+        """
+        tree = studio.ensure_workdir(tree, _session_hash(request))
+        tree, _ = studio.upload(tree, audio, text)
+        return tree, tree.summary()
+
+    def session_edit(base_take: str, edit_type: str, edit_info: str, n_iterations: int, seed: int,
+                     tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+        """Edit any take of this session (branching from it); each round becomes a new take.
+
+        Args:
+            base_take: id of the take to edit, e.g. "T2".
+            edit_type: emotion, style, speed, denoise or vad.
+            edit_info: the sub-type (see the public edit endpoint).
+            n_iterations: rounds, 1-5.
+            seed: seed of round 1; -1 for random.
+        """
+        tree = studio.ensure_workdir(tree, _session_hash(request))
+        s = studio.candidate_seeds(seed, 1)[0]
+        tree, _ = studio.edit(tree, base_take, edit_type, edit_info, None, int(n_iterations or 1), s, progress)
+        return tree, tree.summary()
+
+    def session_paralinguistic(base_take: str, new_text: str, seed: int, tree: TakeTree,
+                               request: gr.Request = None, progress=gr.Progress()):
+        """Add non-verbal sounds to a take of this session where [tags] appear in new_text.
+
+        Args:
+            base_take: id of the take to edit.
+            new_text: the take's text with tags inserted.
+            seed: random seed; -1 for random.
+        """
+        tree = studio.ensure_workdir(tree, _session_hash(request))
+        s = studio.candidate_seeds(seed, 1)[0]
+        tree, _ = studio.edit(tree, base_take, catalog.PARALINGUISTIC, None, new_text, 1, s, progress)
+        return tree, tree.summary()
+
+    def undo(tree: TakeTree):
+        """Undo the most recent action of this session (its takes are removed)."""
+        tree, action = tree.undo()
+        if action is None:
+            gr.Info("Nothing to undo.")
+        return tree, tree.summary()
+
+    def history(tree: TakeTree) -> dict:
+        """This session's takes and actions as JSON."""
+        return tree.summary()
+
+    def export_recipe(tree: TakeTree):
+        """Export this session's actions (sources, parameters, seeds) as a JSON recipe."""
+        return studio.export_recipe(tree)
+
+    def replay_recipe(recipe: str, tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+        """Replay a recipe into this session with the recipe's seeds (the takes are appended).
+
+        Args:
+            recipe: a recipe file exported by this app.
+        """
+        if not recipe:
+            raise gr.Error("Please choose a recipe file first.")
+        tree = studio.ensure_workdir(tree, _session_hash(request))
+        tree, _, report = studio.replay(tree, recipe, progress)
+        gr.Info(report)
+        return tree, tree.summary(), report
+
+    def compare(take_a: str, take_b: str, tree: TakeTree):
+        """Two takes side by side: audio, waveform + spectrogram picture (same time scale) and caption.
+
+        Args:
+            take_a: id of the first take.
+            take_b: id of the second take.
+        """
+        ids = [x if x and tree.has(x) else None for x in (take_a, take_b)]
+        span = max((tree.get(x).duration for x in ids if x), default=None)
+        out = []
+        for x in ids:
+            if x is None:
+                out += [None, None, ""]
+            else:
+                out += [tree.get(x).audio, studio.take_picture(tree, x, span), views.take_caption(tree, x)]
+        return tuple(out)
+
+    # ------------------------------------------------------------------ views (private)
+    def refresh(tree: TakeTree):
+        choices = views.timeline_choices(tree)
+        ids = [v for _, v in choices]
+        focus = tree.focus if tree.focus in ids else (ids[-1] if ids else None)
+        clones = [a for a in tree.actions if a.kind == "clone"]
+        cands = list(clones[-1].takes) if clones else []
+        cols, audios = [], []
+        for i in range(MAX_CANDIDATES):
+            if i < len(cands):
+                tk = tree.get(cands[i])
+                cols.append(gr.Group(visible=True))
+                audios.append(gr.Audio(value=tk.audio, label=f"{tk.id} · candidate {tk.index} · seed {tk.seed}"))
+            else:
+                cols.append(gr.Group(visible=False))
+                audios.append(gr.Audio(value=None))
+        labels = [(views.take_title(tree.get(i)), i) for i in sorted(ids, key=lambda x: int(x[1:]))]
+        return (gr.Radio(choices=choices, value=focus), gr.Dropdown(choices=labels),
+                gr.Dropdown(choices=labels), *cols, *audios)
+
+    def on_select(take_id: str | None, tree: TakeTree):
+        if not take_id or not tree.has(take_id):
+            return (None, gr.skip(), gr.skip(), views.base_summary(tree, None), views.base_summary(tree, None),
+                    gr.skip())
+        take = tree.get(take_id)
+        a = take.parent or take_id
+        return (take_id, a, take_id, views.base_summary(tree, take_id), views.base_summary(tree, take_id),
+                take.text)
+
+    def preview(text: str, base: str | None, tree: TakeTree):
+        dur = tree.get(base).duration if base and tree.has(base) else None
+        return views.tag_preview(text, dur)
+
+    def on_type(edit_type: str):
+        opts = catalog.OPTIONS.get(edit_type, ())
+        return gr.Dropdown(choices=[(t(f"opt.{o}"), o) for o in opts], value=opts[0] if opts else None,
+                           visible=bool(opts))
+
+    def pick(i: int):
+        def pick_candidate(tree: TakeTree):
+            clones = [a for a in tree.actions if a.kind == "clone"]
+            if not clones or i >= len(clones[-1].takes):
+                return gr.skip(), gr.skip()
+            return gr.Radio(value=clones[-1].takes[i]), gr.Tabs(selected="tab-edit")
+        return pick_candidate
+
+    # ------------------------------------------------------------------ wiring
+    st, hist = c.tree_state, c.history_json
+    view_outs = [c.timeline, c.take_a, c.take_b, *c.cand_cols, *c.cand_audio]
+
+    def chain(event):
+        event.then(refresh, [st], view_outs, **_PRIVATE)
+
+    chain(c.clone_btn.click(
+        session_clone, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates, st],
+        [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
+        validator=lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))))
+    chain(c.upload_btn.click(
+        session_upload, [c.upload_audio, c.upload_text, st], [st, hist], api_name="session_upload", **_SESSION,
+        validator=lambda audio, text, tree: [api_mod.check_audio(audio, "a recording"),
+                                             api_mod.check_text(text, "its transcript", required=False),
+                                             gr.validate(True, "")]))
+    chain(c.edit_btn.click(
+        session_edit, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed, st], [st, hist],
+        api_name="session_edit", concurrency_id=GPU, **_SESSION,
+        validator=lambda base, et, ei, n, seed, tree: [
+            gr.validate(bool(base), "Select the take to edit in the timeline first."),
+            *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
+            gr.validate(True, "")]))
+    chain(c.para_btn.click(
+        session_paralinguistic, [c.base_take, c.para_text, c.para_seed, st], [st, hist],
+        api_name="session_paralinguistic", concurrency_id=GPU, **_SESSION,
+        validator=lambda base, text, seed, tree: [
+            gr.validate(bool(base), "Select the take to edit in the timeline first."),
+            api_mod.check_text(text, "the text with [tags]"), api_mod.check_seed(seed), gr.validate(True, "")]))
+    chain(c.undo_btn.click(undo, [st], [st, hist], api_name="undo", **_SESSION))
+    ev = c.replay_btn.click(replay_recipe, [c.recipe_in, st], [st, hist, c.replay_report], api_name="replay_recipe",
+                            concurrency_id=GPU, **_SESSION)
+    chain(ev)
+    c.export_btn.click(export_recipe, [st], [c.export_file], api_name="export_recipe", **_SESSION).success(
+        lambda: gr.File(visible=True), None, [c.export_file], **_PRIVATE)
+    gr.on([c.take_a.change, c.take_b.change], compare, [c.take_a, c.take_b, st],
+          [c.audio_a, c.image_a, c.info_a, c.audio_b, c.image_b, c.info_b], api_name="compare", **_SESSION)
+    c.timeline.change(on_select, [c.timeline, st],
+                      [c.base_take, c.take_a, c.take_b, c.base_md_edit, c.base_md_para, c.para_text], **_PRIVATE)
+    c.para_text.change(preview, [c.para_text, c.base_take, st], [c.tag_view], **_PRIVATE, queue=False)
+    c.edit_type.change(on_type, [c.edit_type], [c.edit_info], **_PRIVATE, queue=False)
+    for i, btn in enumerate(c.cand_btns):
+        btn.click(pick(i), [st], [c.timeline, c.tabs], **_PRIVATE)
+    c.demo.load(history, [st], [hist], api_name="history", **_SESSION)

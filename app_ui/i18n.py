@@ -1,0 +1,79 @@
+"""English and Chinese UI strings (``gr.I18n``); the browser's language picks one.
+
+Static labels only: Gradio translates on the frontend, so values computed in Python (take info, the
+engine note) stay in English, with the edit names taken from the catalogue's bilingual labels.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from stepedit_core import catalog
+
+_STRINGS: dict[str, tuple[str, str]] = {
+    # key: (English, Chinese)
+    "title": ("Step-Audio-EditX — clone a voice, then edit speech like text",
+              "Step-Audio-EditX —— 克隆声音，像编辑文字一样编辑语音"),
+    "tab_clone": ("① Voice clone (TTS)", "① 声音克隆 (TTS)"),
+    "tab_edit": ("② Iterative edit", "② 迭代编辑"),
+    "tab_para": ("③ Paralinguistic", "③ 副语言"),
+    "prompt_audio": ("Prompt audio (3–30 s of the voice to clone)", "参考音频（3–30 秒目标音色）"),
+    "prompt_text": ("Prompt transcript (what the prompt audio says)", "参考音频文本（参考音频说的内容）"),
+    "transcribe": ("Transcribe", "自动识别"),
+    "target_text": ("Target text (what the cloned voice should say)", "目标文本（克隆声音要说的内容）"),
+    "lang_tags": ("Language / dialect tag (put at the start):", "语言/方言标签（加在开头）："),
+    "seed": ("Seed (−1 = random)", "随机种子（−1 = 随机）"),
+    "n_candidates": ("Candidates (each a take with its own seed)", "候选数（每个候选单独一个种子）"),
+    "generate": ("Generate", "生成"),
+    "candidates": ("Candidates — listen, then pick one to edit", "候选结果 —— 试听后选择一个继续编辑"),
+    "use_take": ("Edit this take →", "编辑这个 →"),
+    "examples": ("Examples (prompt + transcript)", "示例（参考音频 + 文本）"),
+    "edit_type": ("Edit type", "编辑类型"),
+    "edit_info": ("Sub-type", "子类型"),
+    "n_iterations": ("Iterations (each round edits the previous round)", "迭代次数（每轮在上一轮基础上编辑）"),
+    "apply_edit": ("Apply edit", "执行编辑"),
+    "own_recording": ("Start from your own recording", "从自己的录音开始"),
+    "recording": ("Recording to edit", "要编辑的录音"),
+    "recording_text": ("Its transcript", "录音文本"),
+    "add_recording": ("Add as a take", "添加为一个版本"),
+    "para_help": ("Click a tag to insert it at the cursor; the preview shows where the sounds fall.",
+                  "点击标签插入到光标处；预览显示声音出现的位置。"),
+    "para_text": ("Text with [tags] (starts as the selected take's transcript)",
+                  "带 [标签] 的文本（初始为所选版本的文本）"),
+    "apply_para": ("Add the sounds", "添加声音"),
+    "takes": ("Takes — your edit history (pick any take to branch from it)",
+              "版本 —— 编辑历史（可从任意版本分支继续编辑）"),
+    "timeline": ("Timeline", "时间线"),
+    "undo": ("↶ Undo last action", "↶ 撤销上一步"),
+    "export": ("Export recipe (JSON)", "导出配方 (JSON)"),
+    "recipe_file": ("Recipe file", "配方文件"),
+    "replay": ("Replay recipe", "重放配方"),
+    "compare": ("Compare two takes", "对比两个版本"),
+    "take_a": ("Take A", "版本 A"),
+    "take_b": ("Take B", "版本 B"),
+    "session_json": ("Session data (JSON)", "会话数据 (JSON)"),
+    "engine": ("Engine", "引擎"),
+}
+
+
+def _catalog_strings() -> dict[str, tuple[str, str]]:
+    out = {f"type.{k}": (v.en, v.zh) for k, v in catalog.EDIT_TYPE_LABELS.items()}
+    out.update({f"opt.{k}": (v.en, v.zh) for k, v in catalog.OPTION_LABELS.items()})
+    out.update({f"tag.{k}": (v.en, v.zh) for k, v in catalog.TAG_LABELS.items()})
+    return out
+
+
+STRINGS = {**_STRINGS, **_catalog_strings()}
+I18N = gr.I18n(en={k: v[0] for k, v in STRINGS.items()}, zh={k: v[1] for k, v in STRINGS.items()})
+
+
+def t(key: str):
+    """The translatable label of ``key`` (raises KeyError for unknown keys, so typos fail at build time)."""
+    if key not in STRINGS:
+        raise KeyError(key)
+    return I18N(key)
+
+
+def bilingual(key: str) -> str:
+    """``"English / 中文"`` for places that cannot be translated on the frontend (computed text)."""
+    en, zh = STRINGS[key]
+    return en if en == zh else f"{en} / {zh}"

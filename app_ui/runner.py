@@ -1,0 +1,146 @@
+"""Run engine work: one small GPU island, progress forwarding, typed-error mapping, CPU fallback.
+
+On a ZeroGPU Space ``@spaces.GPU`` forks a worker per call and pickles arguments and results, so the
+island takes a plain :class:`Job` (requests holding numpy clips) and returns engine results (numpy again);
+the engine itself is reached through the closure, never pickled. Off ZeroGPU the decorator is the
+identity and the island is a plain call.
+
+Errors: a :class:`~stepedit_core.errors.StepEditError` is the user's problem (bad input, unsupported
+edit) and becomes :class:`EngineError`, a ``gr.Error`` whose message survives the worker's pickling. Any
+other failure of the GPU call on ZeroGPU (quota, worker crash) falls back to running in this process with
+a ``gr.Warning``; elsewhere it becomes a ``gr.Error`` naming the exception.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import gradio as gr
+
+from stepedit_core import catalog
+from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
+from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult
+
+log = logging.getLogger(__name__)
+
+MIN_GPU_SECONDS = 15           # ZeroGPU rounds short requests up anyway; shorter asks queue faster
+MAX_GPU_SECONDS = 300          # the longest single allocation we ask for
+GPU_SAFETY = 1.5               # margin over the engine's own estimate (cold caches, long prompts)
+
+
+class EngineError(gr.Error):
+    """A StepEditError shown as a toast (and as AppError to API clients)."""
+
+
+def error_message(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of engine work, picklable: ``kind`` is "clone", "edit" or "transcribe"."""
+    kind: str
+    requests: tuple                     # CloneRequest / EditRequest / AudioClip, one per result list
+    language: str | None = None         # transcribe only
+
+
+def _zero_gpu_active() -> bool:
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
+def _identity_gpu(duration=None, **_kw):
+    return lambda fn: fn
+
+
+class EngineRunner:
+    """Owns the engine and the GPU island; every engine call of the app goes through :meth:`run`."""
+
+    def __init__(self, engine: Engine, gpu: Callable | None = None, zero_gpu: bool | None = None):
+        self.engine = engine
+        self.zero_gpu = _zero_gpu_active() if zero_gpu is None else zero_gpu
+        decorate = gpu or _identity_gpu
+        self._island = decorate(duration=self.gpu_seconds)(self._on_device)
+
+    # -- sizing -----------------------------------------------------------------------------------------
+    def estimate(self, job: Job) -> float:
+        """Seconds of engine work the job should take (the engine's own estimate, summed)."""
+        total = 0.0
+        for req in job.requests:
+            if isinstance(req, CloneRequest):
+                total += self.engine.estimate_seconds(catalog.CLONE, req.prompt_audio.duration,
+                                                      len(req.target_text))
+            elif isinstance(req, EditRequest):
+                total += self.engine.estimate_seconds(req.edit_type, req.audio.duration,
+                                                      len(req.new_text or req.audio_text or ""), req.n_iterations)
+            elif isinstance(req, AudioClip):
+                total += 1.0 + 0.1 * req.duration
+        return total
+
+    def gpu_seconds(self, job: Job) -> int:
+        """``@spaces.GPU`` duration callable: same signature as the island."""
+        return int(min(MAX_GPU_SECONDS, max(MIN_GPU_SECONDS, math.ceil(GPU_SAFETY * self.estimate(job)))))
+
+    # -- execution --------------------------------------------------------------------------------------
+    def _on_device(self, job: Job) -> list:
+        """The GPU island: engine calls only; no files, no state. Returns one list of results per request."""
+        progress = gr.Progress()
+        n = len(job.requests)
+        out: list = []
+        try:
+            for i, req in enumerate(job.requests):
+                def report(fraction: float, desc: str, _i=i) -> None:
+                    label = f"{desc} ({_i + 1}/{n})" if n > 1 else desc
+                    progress((_i + min(max(fraction, 0.0), 1.0)) / n, desc=label)
+                if job.kind == "clone":
+                    out.append([self.engine.clone(req, report)])
+                elif job.kind == "edit":
+                    out.append(self.engine.edit(req, report))
+                elif job.kind == "transcribe":
+                    out.append(self.engine.transcribe(req, job.language))
+                else:
+                    raise ValueError(f"unknown job kind {job.kind!r}")
+        except StepEditError as exc:
+            raise EngineError(error_message(exc), title=_title(exc)) from exc
+        return out
+
+    def run(self, job: Job) -> list:
+        try:
+            return self._island(job)
+        except gr.Error as exc:
+            if isinstance(exc, EngineError) or not self.zero_gpu:
+                raise
+            return self._fallback(job, exc)
+        except Exception as exc:  # noqa: BLE001 -- engine bugs must reach the user as a message, not a crash
+            if self.zero_gpu:
+                return self._fallback(job, exc)
+            log.exception("engine call failed")
+            raise gr.Error(f"The engine failed: {type(exc).__name__}: {error_message(exc)}") from exc
+
+    def _fallback(self, job: Job, exc: BaseException) -> list:
+        log.warning("GPU call failed (%s: %s); running on CPU", type(exc).__name__, exc)
+        gr.Warning(f"The GPU is not available right now ({error_message(exc)}) Running on the CPU instead; "
+                   "this is slower.")
+        return self._on_device(job)
+
+    # -- convenience ------------------------------------------------------------------------------------
+    def clone(self, requests: list[CloneRequest]) -> list[EngineResult]:
+        return [r[0] for r in self.run(Job("clone", tuple(requests)))]
+
+    def edit(self, request: EditRequest) -> list[EngineResult]:
+        return self.run(Job("edit", (request,)))[0]
+
+    def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
+        return self.run(Job("transcribe", (clip,), language))[0]
+
+
+def _title(exc: StepEditError) -> str:
+    if isinstance(exc, UnsupportedEditError):
+        return "Not supported by this engine"
+    if isinstance(exc, ModelUnavailableError):
+        return "Model unavailable"
+    return "Cannot do that"

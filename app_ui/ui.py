@@ -1,0 +1,221 @@
+"""The Blocks app: three tabs over one take tree per session, plus the public API endpoints.
+
+Layout: an engine note; tabs ① voice clone, ② iterative edit, ③ paralinguistic; below them the session's
+takes (a timeline in which any take can be the base of the next edit, undo, recipe export/replay) and a
+side-by-side comparison of any two takes (players, waveform and spectrogram on one time scale).
+
+Event visibility: the stateless API (``api.py``) is public and serves MCP; the session actions
+(``session_clone``, ``session_edit``, ``undo``, ``compare``, ``replay_recipe``, ...) are "undocumented" —
+callable by gradio clients, each client in its own session, but not advertised; pure view refreshes are
+private.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+
+from stepedit_core import catalog
+
+from . import api as api_mod
+from . import views
+from .events import wire_session
+from .history import TakeTree
+from .i18n import t
+from .studio import MAX_CANDIDATES, Studio
+
+EDIT_TAB_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
+GPU = "gpu"                                   # the one concurrency group of every engine call
+SESSION_TTL_SECONDS = 6 * 3600
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _option_choices(edit_type: str) -> list[tuple]:
+    return [(t(f"opt.{o}"), o) for o in catalog.OPTIONS.get(edit_type, ())]
+
+
+def _examples() -> list[list[str]]:
+    rows = []
+    for lang, target in (("en", "Editing speech is now as easy as editing text."),
+                         ("zh", "现在编辑语音就像编辑文字一样简单。")):
+        wav, txt = EXAMPLES_DIR / f"prompt_{lang}.wav", EXAMPLES_DIR / f"prompt_{lang}.txt"
+        if wav.is_file() and txt.is_file():
+            rows.append([str(wav), txt.read_text(encoding="utf-8").strip(), target])
+    return rows
+
+
+_LANG_TAG_JS = """(text) => {{
+  const tag = "[{tag}]";
+  const rest = (text || "").replace(/^\\s*\\[(Sichuanese|Cantonese|Japanese|Korean)\\]\\s*/i, "");
+  return tag + rest;
+}}"""
+
+_INSERT_TAG_JS = """(text) => {{
+  const tag = "[{tag}]";
+  const el = document.querySelector("#para-text textarea");
+  if (!el) return (text || "") + tag;
+  const v = el.value, s = el.selectionStart ?? v.length, e = el.selectionEnd ?? s;
+  const caret = s + tag.length;
+  setTimeout(() => {{ el.focus(); el.setSelectionRange(caret, caret); }}, 0);
+  return v.slice(0, s) + tag + v.slice(e);
+}}"""
+
+
+def build_blocks(studio: Studio) -> gr.Blocks:
+    caps = studio.runner.engine.capabilities()
+    endpoints = api_mod.make_api(studio)
+    edit_types = [e for e in EDIT_TAB_TYPES if e in caps.edit_options] or list(EDIT_TAB_TYPES)
+    first_type = edit_types[0]
+
+    with gr.Blocks(title="Step-Audio-EditX", delete_cache=(1800, 3 * 3600)) as demo:
+        tree_state = gr.State(TakeTree(), time_to_live=SESSION_TTL_SECONDS,
+                              delete_callback=lambda tree: studio.remove_workdir(tree))
+        gr.Markdown(t("title"), elem_id="title")
+        gr.HTML(views.engine_note(caps), elem_id="engine-note")
+
+        with gr.Tabs(elem_id="tabs") as tabs:
+            # ------------------------------------------------------------ ① clone
+            with gr.Tab(t("tab_clone"), id="tab-clone"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5):
+                        prompt_audio = gr.Audio(label=t("prompt_audio"), sources=["upload", "microphone"],
+                                                type="filepath", elem_id="prompt-audio")
+                        with gr.Row(equal_height=True):
+                            prompt_text = gr.Textbox(label=t("prompt_text"), lines=2, scale=5,
+                                                     elem_id="prompt-text")
+                            transcribe_btn = gr.Button(t("transcribe"), scale=1, size="sm",
+                                                       interactive=caps.transcribe, elem_id="transcribe")
+                        target_text = gr.Textbox(label=t("target_text"), lines=3, max_length=1000,
+                                                 elem_id="target-text")
+                        with gr.Row(equal_height=True):
+                            gr.Markdown(t("lang_tags"))
+                            lang_btns = [(tag, gr.Button(f"[{tag}]", size="sm", elem_classes="tag-btn"))
+                                         for tag in catalog.LANGUAGE_TAGS]
+                        with gr.Row():
+                            clone_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="clone-seed")
+                            n_candidates = gr.Slider(1, MAX_CANDIDATES, value=2, step=1, label=t("n_candidates"),
+                                                     elem_id="n-candidates")
+                        clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn")
+                        examples = _examples()
+                        if examples:
+                            gr.Examples(examples, [prompt_audio, prompt_text, target_text], label=t("examples"),
+                                        cache_examples=False)
+                    with gr.Column(scale=4):
+                        gr.Markdown(t("candidates"))
+                        cand_cols, cand_audio, cand_btns = [], [], []
+                        for i in range(MAX_CANDIDATES):
+                            with gr.Group(visible=False) as col:
+                                cand_audio.append(gr.Audio(label=f"#{i + 1}", type="filepath", interactive=False,
+                                                           buttons=["download"], elem_id=f"cand-{i + 1}"))
+                                cand_btns.append(gr.Button(t("use_take"), size="sm", elem_id=f"use-cand-{i + 1}"))
+                            cand_cols.append(col)
+
+            # ------------------------------------------------------------ ② edit
+            with gr.Tab(t("tab_edit"), id="tab-edit"):
+                base_md_edit = gr.Markdown(views.base_summary(TakeTree(), None))
+                with gr.Row():
+                    edit_type = gr.Radio([(t(f"type.{e}"), e) for e in edit_types], value=first_type,
+                                         label=t("edit_type"), elem_id="edit-type")
+                    edit_info = gr.Dropdown(_option_choices(first_type), value=(catalog.OPTIONS[first_type] or
+                                            (None,))[0], label=t("edit_info"), elem_id="edit-info", allow_custom_value=True,
+                                            visible=bool(catalog.OPTIONS[first_type]))
+                with gr.Row():
+                    n_iterations = gr.Slider(1, 5, value=1, step=1, label=t("n_iterations"), elem_id="n-iter")
+                    edit_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="edit-seed")
+                edit_btn = gr.Button(t("apply_edit"), variant="primary", elem_id="edit-btn")
+                with gr.Accordion(t("own_recording"), open=False):
+                    with gr.Row():
+                        upload_audio = gr.Audio(label=t("recording"), sources=["upload", "microphone"],
+                                                type="filepath", elem_id="upload-audio")
+                        with gr.Column():
+                            upload_text = gr.Textbox(label=t("recording_text"), lines=3, elem_id="upload-text")
+                            with gr.Row():
+                                upload_transcribe = gr.Button(t("transcribe"), size="sm",
+                                                              interactive=caps.transcribe)
+                                upload_btn = gr.Button(t("add_recording"), size="sm", elem_id="upload-btn")
+
+            # ------------------------------------------------------------ ③ paralinguistic
+            with gr.Tab(t("tab_para"), id="tab-para"):
+                base_md_para = gr.Markdown(views.base_summary(TakeTree(), None))
+                gr.Markdown(t("para_help"))
+                with gr.Row():
+                    tag_btns = [(tag, gr.Button(t(f"tag.{tag}"), size="sm", elem_classes="tag-btn"))
+                                for tag in catalog.PARALINGUISTIC_TAGS]
+                para_text = gr.Textbox(label=t("para_text"), lines=3, max_length=1000, elem_id="para-text")
+                tag_view = gr.HTML(views.tag_preview(""), elem_id="tag-preview")
+                with gr.Row():
+                    para_seed = gr.Number(label=t("seed"), value=-1, precision=0, scale=1)
+                    para_btn = gr.Button(t("apply_para"), variant="primary", scale=2, elem_id="para-btn",
+                                         interactive=catalog.PARALINGUISTIC in caps.edit_options)
+
+        # ---------------------------------------------------------------- the takes
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                timeline = gr.Radio([], label=t("takes"), elem_id="timeline")
+                base_take = gr.Textbox(visible=False, elem_id="base-take")
+                with gr.Row():
+                    undo_btn = gr.Button(t("undo"), size="sm", elem_id="undo-btn")
+                    export_btn = gr.Button(t("export"), size="sm", elem_id="export-btn")
+                export_file = gr.File(label=t("export"), interactive=False, visible=False, elem_id="recipe-out")
+                with gr.Accordion(t("replay"), open=False):
+                    recipe_in = gr.File(label=t("recipe_file"), file_types=[".json"], type="filepath",
+                                        elem_id="recipe-in")
+                    replay_btn = gr.Button(t("replay"), size="sm", elem_id="replay-btn")
+                    replay_report = gr.Markdown()
+                with gr.Accordion(t("session_json"), open=False):
+                    history_json = gr.JSON(label=t("session_json"), elem_id="history-json")
+            with gr.Column(scale=5):
+                with gr.Row():
+                    take_a = gr.Dropdown([], label=t("take_a"), allow_custom_value=True, elem_id="take-a")
+                    take_b = gr.Dropdown([], label=t("take_b"), allow_custom_value=True, elem_id="take-b")
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        audio_a = gr.Audio(label=t("take_a"), type="filepath", interactive=False,
+                                           buttons=["download"], elem_id="audio-a")
+                        image_a = gr.Image(type="filepath", show_label=False, interactive=False,
+                                           elem_id="image-a", height=260)
+                        info_a = gr.Markdown(elem_id="info-a")
+                    with gr.Column():
+                        audio_b = gr.Audio(label=t("take_b"), type="filepath", interactive=False,
+                                           buttons=["download"], elem_id="audio-b")
+                        image_b = gr.Image(type="filepath", show_label=False, interactive=False,
+                                           elem_id="image-b", height=260)
+                        info_b = gr.Markdown(elem_id="info-b")
+
+        # ---------------------------------------------------------------- hidden API components
+        with gr.Column(visible=False):
+            api_in_audio = gr.Audio(type="filepath", label="audio")
+            api_in_text = gr.Textbox(label="audio_text")
+            api_in_new = gr.Textbox(label="new_text")
+            api_type = gr.Dropdown(list(catalog.AUDIO_EDIT_TYPES), value=catalog.EMOTION, label="edit_type")
+            api_info = gr.Textbox(label="edit_info")
+            api_iter = gr.Number(value=1, precision=0, label="n_iterations")
+            api_seed = gr.Number(value=-1, precision=0, label="seed")
+            api_out_audio = gr.Audio(type="filepath", label="audio")
+            api_out_text = gr.Textbox(label="text")
+            api_out_seed = gr.Number(precision=0, label="seed")
+            api_caps = gr.JSON(label="engine")
+            api_clone_btn, api_edit_btn, api_para_btn, api_info_btn = (gr.Button() for _ in range(4))
+
+        # ================================================================ events
+        outs3 = [api_out_audio, api_out_text, api_out_seed]
+        api_clone_btn.click(endpoints["clone"], [prompt_audio, prompt_text, target_text, api_seed], outs3,
+                            api_name="clone", validator=api_mod.validate_clone, concurrency_id=GPU)
+        api_edit_btn.click(endpoints["edit"], [api_in_audio, api_in_text, api_type, api_info, api_iter, api_seed],
+                           outs3, api_name="edit", validator=api_mod.validate_edit, concurrency_id=GPU)
+        api_para_btn.click(endpoints["paralinguistic"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
+                           api_name="paralinguistic", validator=api_mod.validate_paralinguistic, concurrency_id=GPU)
+        api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)
+        transcribe_btn.click(endpoints["transcribe"], [prompt_audio], [prompt_text], api_name="transcribe",
+                             validator=api_mod.validate_transcribe, concurrency_id=GPU)
+        upload_transcribe.click(endpoints["transcribe"], [upload_audio], [upload_text], api_visibility="private",
+                                validator=api_mod.validate_transcribe, concurrency_id=GPU)
+
+        for tag, btn in lang_btns:
+            btn.click(None, [target_text], [target_text], js=_LANG_TAG_JS.format(tag=tag))
+        for tag, btn in tag_btns:
+            btn.click(None, [para_text], [para_text], js=_INSERT_TAG_JS.format(tag=tag))
+
+        wire_session(studio, SimpleNamespace(**locals()))
+    return demo

@@ -1,0 +1,137 @@
+"""Text and HTML the app computes: the engine note, timeline rows, take captions, the tag preview."""
+from __future__ import annotations
+
+import html
+import re
+
+from stepedit_core import catalog
+from stepedit_core.interface import Capabilities
+
+from .history import Take, TakeTree
+
+_TAG = re.compile(r"\[([^\[\]]{1,40})\]")
+_KNOWN_TAGS = {t.lower(): t for t in catalog.PARALINGUISTIC_TAGS}
+
+
+def op_label(op: str, option: str | None) -> str:
+    if op == "upload":
+        return "recording"
+    name = catalog.EDIT_TYPE_LABELS[op].en if op in catalog.EDIT_TYPE_LABELS else op
+    if option:
+        opt = catalog.OPTION_LABELS.get(option)
+        name += f" · {opt.en if opt else option}"
+    return name
+
+
+def take_title(take: Take) -> str:
+    seed = f" · seed {take.seed}" if take.seed is not None else ""
+    extra = ""
+    if take.op == catalog.CLONE:
+        extra = f" #{take.index}"
+    elif take.op not in ("upload",) and take.index > 1:
+        extra = f" (round {take.index})"
+    return f"{take.id} · {op_label(take.op, take.option)}{extra} · {take.duration:.1f}s{seed}"
+
+
+def timeline_choices(tree: TakeTree) -> list[tuple[str, str]]:
+    """Radio choices (label, take id) drawn as an indented tree with box-drawing branches."""
+    rows: list[tuple[str, str]] = []
+    open_levels: list[bool] = []      # per depth: does an ancestor at that depth have later siblings?
+    for take, depth, last in tree.walk():
+        del open_levels[depth:]
+        prefix = "".join("│  " if more else "   " for more in open_levels[1:]) if depth else ""
+        branch = ("└─ " if last else "├─ ") if depth else ""
+        rows.append((f"{prefix}{branch}{take_title(take)}", take.id))
+        open_levels.append(not last)
+    return rows
+
+
+def take_caption(tree: TakeTree, take_id: str | None) -> str:
+    """Markdown under a player: what the take is, how it was made, its text."""
+    if not take_id or not tree.has(take_id):
+        return ""
+    take = tree.get(take_id)
+    path = " → ".join(t.id for t in tree.lineage(take.id))
+    text = html.escape(take.text) if take.text else "<i>(no transcript)</i>"
+    return f"**{take_title(take)}**  \nlineage: {path}  \n{text}"
+
+
+def base_summary(tree: TakeTree, take_id: str | None) -> str:
+    if not take_id or not tree.has(take_id):
+        return ("**No take selected yet.** Clone a voice in tab ①, or add your own recording below; then "
+                "pick the take to edit in the timeline.")
+    take = tree.get(take_id)
+    return f"Editing **{take_title(take)}** — the result becomes a new take branching from {take.id}."
+
+
+def engine_note(caps: Capabilities) -> str:
+    """One-line HTML banner: which engine runs, on what, and what it can do."""
+    edits = [catalog.EDIT_TYPE_LABELS[t].en for t in catalog.AUDIO_EDIT_TYPES if t in caps.edit_options]
+    missing = [catalog.EDIT_TYPE_LABELS[t].en for t in catalog.AUDIO_EDIT_TYPES if t not in caps.edit_options]
+    kind = "approximate imitation of Step-Audio-EditX" if caps.approximate else "the Step-Audio-EditX model"
+    can = (["voice clone"] if caps.clone else []) + edits + (["transcription"] if caps.transcribe else [])
+    parts = [f"<b>{html.escape(caps.display_name)}</b> — {kind}",
+             f"device <code>{html.escape(caps.device)}</code>",
+             f"inputs up to {caps.max_input_seconds:.0f} s",
+             "supports: " + html.escape(", ".join(can) or "nothing")]
+    if missing:
+        parts.append("not available here: " + html.escape(", ".join(missing)))
+    cls = "engine-note approx" if caps.approximate else "engine-note real"
+    notes = f"<details><summary>about this engine</summary>{html.escape(caps.notes)}</details>" if caps.notes else ""
+    return f"<div class='{cls}'>{' · '.join(parts)}{notes}</div>"
+
+
+def tag_preview(text: str, duration: float | None = None) -> str:
+    """HTML: the text with tags as chips, unknown tags flagged, and where each sound lands in time.
+
+    Positions are proportional to characters (the model re-times speech), hence "≈".
+    """
+    text = text or ""
+    if not text.strip():
+        return "<div class='tag-preview empty'>Type or paste the text, then insert tags.</div>"
+    out, pos, marks, plain_len = [], 0, [], len(_TAG.sub("", text)) or 1
+    consumed = 0
+    for m in _TAG.finditer(text):
+        chunk = text[pos:m.start()]
+        out.append(html.escape(chunk))
+        consumed += len(chunk)
+        name = m.group(1).strip()
+        known = name.lower() in _KNOWN_TAGS or name in catalog.LANGUAGE_TAGS
+        out.append(f"<span class='tag-chip{'' if known else ' unknown'}'>{html.escape(name)}</span>")
+        if name.lower() in _KNOWN_TAGS:
+            marks.append((consumed / plain_len, _KNOWN_TAGS[name.lower()]))
+        pos = m.end()
+    out.append(html.escape(text[pos:]))
+    bar = ""
+    if marks:
+        pins = "".join(
+            f"<span class='tag-pin' style='left:{100 * f:.1f}%' title='{html.escape(n)}'>▼<small>{html.escape(n)}"
+            + (f" ≈{f * duration:.1f}s" if duration else "") + "</small></span>" for f, n in marks)
+        bar = f"<div class='tag-bar'>{pins}</div>"
+    unknown = [m.group(1) for m in _TAG.finditer(text)
+               if m.group(1).strip().lower() not in _KNOWN_TAGS and m.group(1).strip() not in catalog.LANGUAGE_TAGS]
+    warn = (f"<div class='tag-warn'>Unknown tag(s): {html.escape(', '.join(unknown))} — the model only knows "
+            f"{', '.join(catalog.PARALINGUISTIC_TAGS)}.</div>") if unknown else ""
+    return f"<div class='tag-preview'><div class='tag-text'>{''.join(out)}</div>{bar}{warn}</div>"
+
+
+CSS = """
+#timeline .wrap { flex-direction: column; gap: 2px; }
+#timeline label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px;
+  white-space: pre; width: 100%; padding: 4px 8px; }
+.engine-note { padding: 8px 12px; border-radius: 8px; font-size: 14px; }
+.engine-note.approx { background: #fff7e6; border: 1px solid #f5c16c; color: #6b4500; }
+.engine-note.real { background: #ecfdf3; border: 1px solid #6ccf95; color: #0b5a2b; }
+.engine-note details { margin-top: 4px; font-size: 12px; }
+.tag-preview { padding: 8px; border: 1px dashed #c7c9d9; border-radius: 8px; }
+.tag-text { line-height: 1.9; }
+.tag-chip { background: #eef0ff; color: #3b35b5; border: 1px solid #b9b6f5; border-radius: 10px;
+  padding: 1px 7px; margin: 0 2px; font-size: 12px; }
+.tag-chip.unknown { background: #ffecec; color: #a10e0e; border-color: #f0a3a3; }
+.tag-bar { position: relative; height: 34px; margin-top: 8px; border-top: 3px solid #a5a0f5; }
+.tag-pin { position: absolute; top: -4px; transform: translateX(-50%); color: #4f46e5; font-size: 12px;
+  text-align: center; white-space: nowrap; }
+.tag-pin small { display: block; color: #555; }
+.tag-warn { color: #a10e0e; font-size: 12px; margin-top: 4px; }
+.tag-btn { min-width: 0 !important; }
+"""
