@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import CheckpointError, ModelUnavailableError
+from .errors import CheckpointError, InvalidInputError, ModelUnavailableError
 
 # Key suffixes of a weight-normed conv in a state dict (torch >= 2.1 parametrization / legacy hook form).
 WN_PARAM_G, WN_PARAM_V = "parametrizations.weight.original0", "parametrizations.weight.original1"
@@ -36,6 +36,7 @@ WN_LEGACY_G, WN_LEGACY_V = "weight_g", "weight_v"
 SNAKE_EPS = 1e-9                 # GH:hifigan/activation.py Snake: x + sin²(αx) / (α + 1e-9)
 ISTFT_MAGNITUDE_MAX = 1e2        # GH:generator.py _istft: magnitude clipped to 100 before the iSTFT
 FINAL_LRELU_SLOPE = 0.01         # decode_without_stft ends with F.leaky_relu at torch's default slope
+STREAM_MEL_CACHE_FRAMES = 8      # GH:cli/cosyvoice.py mel_cache_len: mel frames re-fed with the next chunk
 
 
 @dataclass
@@ -415,3 +416,71 @@ def load_hift(state_dict: Mapping[str, torch.Tensor], config: HiFTConfig | Mappi
                               missing=missing, unexpected=unexpected, mismatched=mismatched)
     model.load_state_dict({k: v.to(torch.float32) for k, v in folded.items()}, strict=True)
     return model.to(device=device, dtype=dtype).eval()
+
+
+class HiFTStreamer:
+    """Chunked HiFT vocoding as the official streaming wrapper does it (GH:cli/cosyvoice.py, §13).
+
+    Per chunk of new mel frames ``(1, 80, t)``:
+      1. prepend the last ``mel_cache_frames`` (8) mel frames of the previous chunk;
+      2. vocode, overwriting the first source samples with the cached source (8·480 = 3840 samples), so the
+         excitation over the re-fed frames is the one already used;
+      3. cross-fade the first 3840 output samples with the 3840 samples held back from the previous chunk,
+         with the two halves of a Hamming window of 2·3840 (``normalized_fade=True`` divides by their sum, a
+         true cross-fade; the official halves sum to ≈1.08 over the overlap);
+      4. cache the last 8 mel frames, 3840 source and 3840 speech samples; hold the speech tail back except
+         on the last chunk.
+    Joined outputs have exactly 480 samples per mel frame fed. Not thread-safe: one streamer per session.
+    Randomness: zeros when ``zero_noise`` (deterministic), else draws from ``generator`` per chunk.
+    """
+
+    def __init__(self, hift: HiFTGenerator, *, mel_cache_frames: int = STREAM_MEL_CACHE_FRAMES,
+                 generator: Optional[torch.Generator] = None, zero_noise: bool = False,
+                 normalized_fade: bool = False):
+        self.hift = hift
+        self.mel_cache_frames = int(mel_cache_frames)
+        self.overlap = self.mel_cache_frames * hift.cfg.samples_per_frame         # 3840 samples
+        self.generator = generator
+        self.zero_noise = zero_noise
+        window = torch.from_numpy(np.hamming(2 * self.overlap)).float()          # symmetric, as np.hamming
+        self.fade_in, self.fade_out = window[:self.overlap], window[self.overlap:]
+        if normalized_fade:
+            total = self.fade_in + self.fade_out
+            self.fade_in, self.fade_out = self.fade_in / total, self.fade_out / total
+        self.reset()
+
+    def reset(self) -> None:
+        self.cache_mel: Optional[torch.Tensor] = None
+        self.cache_source: Optional[torch.Tensor] = None
+        self.cache_speech: Optional[torch.Tensor] = None
+        self.finished = False
+
+    @torch.inference_mode()
+    def step(self, mel: torch.Tensor, last: bool = False) -> torch.Tensor:
+        """New mel frames (1, 80, t) -> the next waveform piece (1, n). After ``last=True`` call ``reset``."""
+        if self.finished:
+            raise InvalidInputError("this HiFT stream is finished; call reset() to start a new one")
+        if mel.dim() != 3 or mel.shape[0] != 1:
+            raise InvalidInputError(f"stream chunks must be (1, 80, t), got {tuple(mel.shape)}")
+        if self.cache_mel is not None:
+            mel = torch.cat([self.cache_mel, mel], dim=2)
+        if not last and mel.shape[2] < self.mel_cache_frames:
+            raise InvalidInputError(f"a non-final stream chunk needs at least {self.mel_cache_frames} mel frames")
+        length = mel.shape[2] * self.hift.cfg.samples_per_frame
+        rand_ini = noise = None
+        if self.zero_noise:
+            rand_ini = mel.new_zeros(1, self.hift.cfg.num_harmonic_sines)
+            noise = mel.new_zeros(1, length, self.hift.cfg.num_harmonic_sines)
+        speech, source = self.hift.inference(mel, self.cache_source, rand_ini=rand_ini, noise=noise,
+                                             generator=self.generator)
+        if self.cache_speech is not None:
+            n = self.overlap
+            speech = speech.clone()
+            speech[:, :n] = speech[:, :n] * self.fade_in.to(speech) + self.cache_speech * self.fade_out.to(speech)
+        self.cache_mel = mel[:, :, -self.mel_cache_frames:].clone()
+        self.cache_source = source[:, :, -self.overlap:].clone()
+        self.cache_speech = speech[:, -self.overlap:].clone()
+        if last:
+            self.finished = True
+            return speech
+        return speech[:, :-self.overlap]
