@@ -13,9 +13,9 @@ The official cache scheme (GH:cli/cosyvoice.py ``token2wav_stream``, flow.py ``s
    attends to every cached frame and the chunk; the DiT attends to the prompt frames, the newest
    ``left_context`` (96 = 2 s) generated frames, and the chunk. The last chunk takes every remaining token and
    zero-pads the lookahead, as the non-streaming encoder does.
-3. **Vocoder**: HiFT on [8 cached mel frames ‖ chunk mel]; the cached 3840-sample NSF source replaces the
-   start of the new source; the first 3840 samples are Hamming cross-faded with the held-back tail of the
-   previous chunk; the last 3840 samples are held back (except on the last chunk).
+3. **Vocoder**: ``hift.HiFTStreamer`` (official): HiFT on [8 cached mel frames ‖ chunk mel], the cached
+   3840-sample NSF source replacing the start of the new source, a Hamming cross-fade over the first 3840
+   samples, the last 3840 samples held back except on the last chunk.
 
 Deliberate difference: the official solver reads its noise at ``rand_noise[:, :, cache_len:]`` where cache_len
 stops growing once the DiT cache is truncated, so windows get reused; here every frame takes the noise of its
@@ -28,63 +28,23 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from .errors import InvalidInputError
 from .flow import DEFAULT_NOISE_SEED, DiTCache, noise_buffer
 from .flow_encoder import EncoderCache
+from .hift import HiFTStreamer
 from .tokens import GROUP_SIZE
 
 CHUNK_SIZES = (15, 24, 48)       # rows per chunk: 0.6 / 0.96 / 1.92 s, the last size repeats
 LEFT_CONTEXT_FRAMES = 2 * 48     # DiT cache keeps the prompt + the newest 2 s of generated frames
-MEL_CACHE_FRAMES = 8             # HiFT context frames carried over between chunks
+MEL_CACHE_FRAMES = 8             # HiFT context frames carried over between chunks (official mel_cache_len)
 ROWS_PER_GROUP = 3               # one 2+3 group of mixed tokens gives 3 flow rows
 
 
 def mixed_len(rows: int) -> int:
     """Flow rows -> mixed tokens (official ``(n // 3) * 5``)."""
     return (rows // ROWS_PER_GROUP) * GROUP_SIZE
-
-
-def fade_in_out(fade_in: torch.Tensor, fade_out: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Cross-fade: the first len(window)/2 samples of ``fade_in`` rise while the tail of ``fade_out`` falls."""
-    n = window.shape[0] // 2
-    out = fade_in.clone()
-    out[..., :n] = fade_in[..., :n] * window[:n] + fade_out[..., -n:] * window[n:]
-    return out
-
-
-class StreamingVocoder:
-    """HiFT over successive mel chunks with the official mel / source / speech caches."""
-
-    def __init__(self, hift, mel_cache_frames: int = MEL_CACHE_FRAMES, *, generator: torch.Generator | None = None,
-                 zero_noise: bool = False):
-        self.hift, self.mel_cache_frames = hift, mel_cache_frames
-        self.samples_per_frame = hift.cfg.samples_per_frame
-        self.source_cache_len = mel_cache_frames * self.samples_per_frame      # 3840 samples
-        # np.hamming (symmetric), as official
-        self.window = torch.from_numpy(np.hamming(2 * self.source_cache_len)).float()
-        self.generator, self.zero_noise = generator, zero_noise
-        self.mel = self.source = self.speech = None
-
-    @torch.inference_mode()
-    def push(self, mel: torch.Tensor, last: bool = False) -> torch.Tensor:
-        """mel (1, 80, n) -> the speech (1, k) that is final now (everything on the ``last`` chunk)."""
-        if self.mel is not None:
-            mel = torch.cat([self.mel, mel], dim=2)
-        kwargs = {"generator": self.generator}
-        if self.zero_noise:
-            length = mel.shape[2] * self.samples_per_frame
-            kwargs.update(rand_ini=mel.new_zeros(1, self.hift.cfg.num_harmonic_sines),
-                          noise=mel.new_zeros(1, length, self.hift.cfg.num_harmonic_sines))
-        speech, source = self.hift.inference(mel, self.source, **kwargs)
-        if self.speech is not None:
-            speech = fade_in_out(speech, self.speech, self.window.to(speech))
-        self.mel = mel[..., -self.mel_cache_frames:]
-        self.source = source[..., -self.source_cache_len:]
-        self.speech = speech[..., -self.source_cache_len:]
-        return speech if last else speech[..., :-self.source_cache_len]
 
 
 class Token2WavStream:
@@ -114,7 +74,8 @@ class Token2WavStream:
         self.prompt_frames = self.prompt_feat.shape[1]
         gen = torch.Generator(device=decoder.device)
         gen.seed() if hift_seed is None else gen.manual_seed(hift_seed)
-        self.vocoder = StreamingVocoder(decoder.hift, mel_cache_frames, generator=gen, zero_noise=hift_zero_noise)
+        self.vocoder = HiFTStreamer(decoder.hift, mel_cache_frames=mel_cache_frames, generator=gen,
+                                    zero_noise=hift_zero_noise)
         self.pending: list[int] = []
         self.enc_cache: EncoderCache | None = None
         self.dit_caches: list[DiTCache] | None = None
@@ -150,7 +111,7 @@ class Token2WavStream:
         mel = self._solve(mu, torch.zeros_like(mu), self.prompt_frames + self.frames)
         self.frames += mel.shape[2]
         self.mels.append(mel)
-        return self.vocoder.push(mel, last)
+        return self.vocoder.step(mel, last)
 
     @torch.inference_mode()
     def push(self, tokens: Sequence[int] = (), last: bool = False) -> torch.Tensor:
@@ -171,7 +132,7 @@ class Token2WavStream:
                 mel = self.decoder.token2mel(self.pending, *self._raw_prompt, n_timesteps=self.n_timesteps,
                                              flow_noise=self.noise)
                 self.mels.append(mel)
-                return self.vocoder.push(mel, True).float().cpu()
+                return self.vocoder.step(mel, last=True).float().cpu()
         while self.enc_cache is not None and not last:
             size = mixed_len(self.chunk_sizes[0])
             if len(self.pending) < size + look:

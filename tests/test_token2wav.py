@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from stepedit_core.cosyvoice import CosyVoiceDecoder, flow_config_from_dict, flow_rows, load_flow
 from stepedit_core.flow import noise_buffer
 from stepedit_core.hift import HiFTConfig, load_hift
-from stepedit_core.streaming import CHUNK_SIZES, LEFT_CONTEXT_FRAMES, StreamingVocoder, mixed_len
+from stepedit_core.streaming import CHUNK_SIZES, LEFT_CONTEXT_FRAMES, mixed_len
 
 STREAM_GROUPS = 60          # 300 mixed tokens = 180 rows = 7.2 s: chunks 15, 24, 48, 48 + a last one of 45
 HEADROOM = 10               # noise buffer frames beyond what is used
@@ -168,14 +168,6 @@ def test_short_stream_falls_back_to_one_pass(decoder, e2e):
     ref = decoder.token2wav(toks, e2e["in.prompt_token_mixed"], e2e["in.prompt_feat_bf16"],
                             e2e["in.embedding_bf16"], flow_noise=noise, **_zero_hift(6))
     assert torch.allclose(wav, ref, atol=1e-6)
-
-
-def test_vocoder_single_chunk_is_plain_hift(decoder):
-    mel = torch.randn(1, 80, 40, generator=torch.Generator().manual_seed(0))
-    voc = StreamingVocoder(decoder.hift, zero_noise=True)
-    out = voc.push(mel, last=True)
-    ref, _ = decoder.hift.inference(mel, rand_ini=torch.zeros(1, 9), noise=torch.zeros(1, 40 * 480, 9))
-    assert torch.equal(out, ref)
 
 
 def test_flow_rows_of_stream_chunks_are_whole_groups():
