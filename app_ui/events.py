@@ -145,10 +145,10 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         for i in range(MAX_CANDIDATES):
             if i < len(cands):
                 tk = tree.get(cands[i])
-                cols.append(gr.Group(visible=True))
+                cols.append(gr.Column(visible=True))
                 audios.append(gr.Audio(value=tk.audio, label=f"{tk.id} · candidate {tk.index} · seed {tk.seed}"))
             else:
-                cols.append(gr.Group(visible=False))
+                cols.append(gr.Column(visible=False))
                 audios.append(gr.Audio(value=None))
         labels = [(views.take_title(tree.get(i)), i) for i in sorted(ids, key=lambda x: int(x[1:]))]
         return (gr.Radio(choices=choices, value=focus), gr.Dropdown(choices=labels),
@@ -159,7 +159,9 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
             return (None, gr.skip(), gr.skip(), views.base_summary(tree, None), views.base_summary(tree, None),
                     gr.skip())
         take = tree.get(take_id)
-        a = take.parent or take_id
+        # A: the parent (what the edit changed); for a root, a sibling candidate of the same clone.
+        siblings = [x for x in next(a for a in tree.actions if a.id == take.action).takes if x != take_id]
+        a = take.parent or (siblings[0] if siblings else gr.skip())
         return (take_id, a, take_id, views.base_summary(tree, take_id), views.base_summary(tree, take_id),
                 take.text)
 

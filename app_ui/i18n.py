@@ -11,8 +11,8 @@ from stepedit_core import catalog
 
 _STRINGS: dict[str, tuple[str, str]] = {
     # key: (English, Chinese)
-    "title": ("Step-Audio-EditX — clone a voice, then edit speech like text",
-              "Step-Audio-EditX —— 克隆声音，像编辑文字一样编辑语音"),
+    "title": ("## Step-Audio-EditX — clone a voice, then edit speech like text",
+              "## Step-Audio-EditX —— 克隆声音，像编辑文字一样编辑语音"),
     "tab_clone": ("① Voice clone (TTS)", "① 声音克隆 (TTS)"),
     "tab_edit": ("② Iterative edit", "② 迭代编辑"),
     "tab_para": ("③ Paralinguistic", "③ 副语言"),

@@ -35,13 +35,14 @@ def _option_choices(edit_type: str) -> list[tuple]:
     return [(t(f"opt.{o}"), o) for o in catalog.OPTIONS.get(edit_type, ())]
 
 
-def _examples() -> list[list[str]]:
+def _examples() -> list[tuple[str, list[str]]]:
+    """(label, [prompt wav, its transcript, a target text]) for each example shipped in examples/."""
     rows = []
-    for lang, target in (("en", "Editing speech is now as easy as editing text."),
-                         ("zh", "现在编辑语音就像编辑文字一样简单。")):
+    for lang, label, target in (("en", "English voice · prompt_en.wav", "Editing speech is now as easy as editing text."),
+                                ("zh", "中文声音 · prompt_zh.wav", "现在编辑语音就像编辑文字一样简单。")):
         wav, txt = EXAMPLES_DIR / f"prompt_{lang}.wav", EXAMPLES_DIR / f"prompt_{lang}.txt"
         if wav.is_file() and txt.is_file():
-            rows.append([str(wav), txt.read_text(encoding="utf-8").strip(), target])
+            rows.append((label, [str(wav), txt.read_text(encoding="utf-8").strip(), target]))
     return rows
 
 
@@ -88,8 +89,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                                                        interactive=caps.transcribe, elem_id="transcribe")
                         target_text = gr.Textbox(label=t("target_text"), lines=3, max_length=1000,
                                                  elem_id="target-text")
-                        with gr.Row(equal_height=True):
-                            gr.Markdown(t("lang_tags"))
+                        gr.Markdown(t("lang_tags"), elem_classes="small-note")
+                        with gr.Row():
                             lang_btns = [(tag, gr.Button(f"[{tag}]", size="sm", elem_classes="tag-btn"))
                                          for tag in catalog.LANGUAGE_TAGS]
                         with gr.Row():
@@ -97,15 +98,16 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                             n_candidates = gr.Slider(1, MAX_CANDIDATES, value=2, step=1, label=t("n_candidates"),
                                                      elem_id="n-candidates")
                         clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn")
-                        examples = _examples()
+                        examples_meta = _examples()
+                        examples = [row for _, row in examples_meta]
                         if examples:
                             gr.Examples(examples, [prompt_audio, prompt_text, target_text], label=t("examples"),
-                                        cache_examples=False)
+                                        example_labels=[label for label, _ in examples_meta], cache_examples=False)
                     with gr.Column(scale=4):
                         gr.Markdown(t("candidates"))
                         cand_cols, cand_audio, cand_btns = [], [], []
                         for i in range(MAX_CANDIDATES):
-                            with gr.Group(visible=False) as col:
+                            with gr.Column(visible=False, variant="panel") as col:
                                 cand_audio.append(gr.Audio(label=f"#{i + 1}", type="filepath", interactive=False,
                                                            buttons=["download"], elem_id=f"cand-{i + 1}"))
                                 cand_btns.append(gr.Button(t("use_take"), size="sm", elem_id=f"use-cand-{i + 1}"))
@@ -151,7 +153,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
 
         # ---------------------------------------------------------------- the takes
         with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=320):
+            with gr.Column(scale=3, min_width=340):
                 timeline = gr.Radio([], label=t("takes"), elem_id="timeline")
                 base_take = gr.Textbox(visible=False, elem_id="base-take")
                 with gr.Row():
@@ -174,13 +176,13 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                         audio_a = gr.Audio(label=t("take_a"), type="filepath", interactive=False,
                                            buttons=["download"], elem_id="audio-a")
                         image_a = gr.Image(type="filepath", show_label=False, interactive=False,
-                                           elem_id="image-a", height=260)
+                                           elem_id="image-a", buttons=["fullscreen"])
                         info_a = gr.Markdown(elem_id="info-a")
                     with gr.Column():
                         audio_b = gr.Audio(label=t("take_b"), type="filepath", interactive=False,
                                            buttons=["download"], elem_id="audio-b")
                         image_b = gr.Image(type="filepath", show_label=False, interactive=False,
-                                           elem_id="image-b", height=260)
+                                           elem_id="image-b", buttons=["fullscreen"])
                         info_b = gr.Markdown(elem_id="info-b")
 
         # ---------------------------------------------------------------- hidden API components

@@ -23,8 +23,8 @@ def op_label(op: str, option: str | None) -> str:
     return name
 
 
-def take_title(take: Take) -> str:
-    seed = f" · seed {take.seed}" if take.seed is not None else ""
+def take_title(take: Take, with_seed: bool = True) -> str:
+    seed = f" · seed {take.seed}" if take.seed is not None and with_seed else ""
     extra = ""
     if take.op == catalog.CLONE:
         extra = f" #{take.index}"
@@ -41,7 +41,7 @@ def timeline_choices(tree: TakeTree) -> list[tuple[str, str]]:
         del open_levels[depth:]
         prefix = "".join("│  " if more else "   " for more in open_levels[1:]) if depth else ""
         branch = ("└─ " if last else "├─ ") if depth else ""
-        rows.append((f"{prefix}{branch}{take_title(take)}", take.id))
+        rows.append((f"{prefix}{branch}{take_title(take, with_seed=False)}", take.id))
         open_levels.append(not last)
     return rows
 
@@ -117,8 +117,8 @@ def tag_preview(text: str, duration: float | None = None) -> str:
 
 CSS = """
 #timeline .wrap { flex-direction: column; gap: 2px; }
-#timeline label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px;
-  white-space: pre; width: 100%; padding: 4px 8px; }
+#timeline label { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px;
+  white-space: pre; width: 100%; padding: 3px 8px; overflow: hidden; text-overflow: ellipsis; }
 .engine-note { padding: 8px 12px; border-radius: 8px; font-size: 14px; }
 .engine-note.approx { background: #fff7e6; border: 1px solid #f5c16c; color: #6b4500; }
 .engine-note.real { background: #ecfdf3; border: 1px solid #6ccf95; color: #0b5a2b; }
@@ -134,4 +134,5 @@ CSS = """
 .tag-pin small { display: block; color: #555; }
 .tag-warn { color: #a10e0e; font-size: 12px; margin-top: 4px; }
 .tag-btn { min-width: 0 !important; }
+.small-note p { margin: 4px 0 -6px; font-size: 13px; color: #666; }
 """
