@@ -36,7 +36,8 @@ class EngineError(gr.Error):
 
 
 def error_message(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    """The exception's message as one sentence (gr.Error keeps it in ``.message``; its str() is a repr)."""
+    text = str(getattr(exc, "message", None) or exc).strip() or type(exc).__name__
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
 
@@ -123,7 +124,7 @@ class EngineRunner:
 
     def _fallback(self, job: Job, exc: BaseException) -> list:
         log.warning("GPU call failed (%s: %s); running on CPU", type(exc).__name__, exc)
-        gr.Warning(f"The GPU is not available right now ({error_message(exc)}) Running on the CPU instead; "
+        gr.Warning(f"The GPU is not available right now: {error_message(exc)} Running on the CPU instead; "
                    "this is slower.")
         return self._on_device(job)
 

@@ -1,0 +1,189 @@
+"""App pieces without a server: take tree, recipes, runner (GPU island, fallback, errors), pictures, views."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from app_ui import history, plots, views
+from app_ui.history import TakeTree
+from app_ui.runner import MAX_GPU_SECONDS, MIN_GPU_SECONDS, EngineError, EngineRunner, Job
+from app_ui.studio import Studio
+from fake_engine import FakeEngine
+from stepedit_core.errors import UnsupportedEditError
+from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _take(i: int) -> dict:
+    return {"op": "clone", "option": None, "seed": i, "index": i, "text": "t", "audio": f"/x/T{i}.wav",
+            "duration": 1.0}
+
+
+def _edit_take(op="emotion", option="happy") -> dict:
+    return {**_take(0), "op": op, "option": option}
+
+
+def _prompt(tmp_path: Path) -> str:
+    sr = 16000
+    t = np.arange(sr) / sr
+    path = tmp_path / "p.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), sr)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------- take tree
+def test_tree_branches_walks_and_undoes():
+    tree, ids = TakeTree().add(history.CLONE, None, {}, (1, 2), [_take(1), _take(2)])
+    assert ids == ["T1", "T2"] and tree.focus == "T1"
+    tree, ids = tree.add(history.EDIT, "T1", {}, (5,), [_edit_take(), _edit_take()])   # 2 rounds stack
+    assert [tree.get(i).parent for i in ids] == ["T1", "T3"] and tree.focus == "T4"
+    tree, _ = tree.add(history.EDIT, "T1", {}, (6,), [_edit_take("speed", "faster")])   # branch from T1
+    assert [t.id for t in tree.lineage("T5")] == ["T1", "T5"]
+    assert [(t.id, d) for t, d, _ in tree.walk()] == [("T1", 0), ("T3", 1), ("T4", 2), ("T5", 1), ("T2", 0)]
+    labels = [label for label, _ in views.timeline_choices(tree)]
+    assert labels[1].startswith("├─ T3") and labels[2].startswith("│  └─ T4") and labels[3].startswith("└─ T5")
+    tree, undone = tree.undo()
+    assert undone.takes == ("T5",) and tree.focus == "T1" and not tree.has("T5")
+    tree, _ = tree.add(history.EDIT, "T4", {}, (7,), [_edit_take()])
+    assert tree.takes[-1].id == "T6"                                                      # ids never reused
+    with pytest.raises(KeyError):
+        tree.add(history.EDIT, "T99", {}, (1,), [_edit_take()])
+    assert TakeTree().undo() == (TakeTree(), None)
+
+
+def test_recipe_round_trip_and_errors(tmp_path):
+    src = Path(_prompt(tmp_path))
+    tree, _ = TakeTree().add(history.CLONE, None, {"prompt_text": "p", "target_text": "t", "source": str(src)},
+                             (3,), [_take(1)])
+    tree, _ = tree.add(history.EDIT, "T1", {"edit_type": "emotion", "edit_info": "sad", "n_iterations": 1},
+                       (4,), [_edit_take()])
+    recipe = history.to_recipe(tree, engine="fake")
+    parsed = history.parse_recipe(json.dumps(recipe))
+    key = parsed["actions"][0]["params"]["source"]
+    assert history.recipe_source_bytes(parsed, key)[1] == src.read_bytes()
+    with pytest.raises(ValueError, match="not valid JSON"):
+        history.parse_recipe("{")
+    with pytest.raises(ValueError, match="not a stepedit-recipe"):
+        history.parse_recipe(json.dumps({"format": "other"}))
+    broken = json.loads(json.dumps(recipe))
+    broken["actions"][1]["parent"] = "T42"
+    with pytest.raises(ValueError, match="T42"):
+        history.parse_recipe(json.dumps(broken))
+    broken = json.loads(json.dumps(recipe))
+    broken["sources"][key]["data"] = broken["sources"][key]["data"][:-8] + "AAAAAAA="
+    with pytest.raises(ValueError, match="corrupt"):
+        history.recipe_source_bytes(broken, key)
+
+
+# ---------------------------------------------------------------------------- runner
+def test_gpu_duration_follows_the_input():
+    runner = EngineRunner(FakeEngine())
+    short = AudioClip(np.zeros(24000, np.float32), 24000)
+    long = AudioClip(np.zeros(24000 * 30, np.float32), 24000)
+    small = runner.gpu_seconds(Job("edit", (EditRequest(short, "x", "emotion", "happy"),)))
+    big = runner.gpu_seconds(Job("edit", (EditRequest(long, "x", "emotion", "happy", n_iterations=5),)))
+    many = runner.gpu_seconds(Job("clone", tuple(CloneRequest(long, "p", "t" * 900) for _ in range(20))))
+    assert MIN_GPU_SECONDS == small < big < many == MAX_GPU_SECONDS
+
+
+def test_gpu_decorator_gets_a_duration_callable_with_the_island_signature():
+    seen = {}
+
+    def fake_gpu(duration=None, **_kw):
+        def wrap(fn):
+            def call(job):
+                seen["duration"] = duration(job)        # spaces calls duration(*args) like the function
+                return fn(job)
+            return call
+        return wrap
+
+    runner = EngineRunner(FakeEngine(), gpu=fake_gpu, zero_gpu=True)
+    clip = AudioClip(np.zeros(24000, np.float32), 24000)
+    assert runner.transcribe(clip).startswith("a fake transcript")
+    assert seen["duration"] == MIN_GPU_SECONDS
+
+
+def test_typed_errors_become_gr_errors_and_gpu_failures_fall_back_to_cpu(tmp_path):
+    clip = AudioClip.from_file(_prompt(tmp_path))
+    engine = FakeEngine(unsupported=("style",))
+    with pytest.raises(EngineError, match="does not support the style edit"):
+        EngineRunner(engine).edit(EditRequest(clip, "x", "style", "whisper"))
+
+    def quota_gpu(duration=None, **_kw):
+        def wrap(fn):
+            def call(job):
+                raise gr.Error("ZeroGPU quota exceeded", title="ZeroGPU quota exceeded")
+            return call
+        return wrap
+
+    results = EngineRunner(engine, gpu=quota_gpu, zero_gpu=True).edit(EditRequest(clip, "x", "emotion", "sad", seed=3))
+    assert len(results) == 1 and results[0].seed == 3          # ran on the CPU path instead
+    with pytest.raises(gr.Error, match="ZeroGPU quota"):           # off ZeroGPU there is nothing to fall back to
+        EngineRunner(engine, gpu=quota_gpu, zero_gpu=False).edit(EditRequest(clip, "x", "emotion", "sad"))
+    engine.fail_with = RuntimeError("CUDA out of memory")
+    with pytest.raises(gr.Error, match="RuntimeError: CUDA out of memory"):
+        EngineRunner(engine).edit(EditRequest(clip, "x", "emotion", "sad"))
+
+
+def test_studio_never_touches_the_tree_on_failure(tmp_path):
+    engine = FakeEngine()
+    studio = Studio(EngineRunner(engine), tmp_path / "root")
+    tree = studio.ensure_workdir(TakeTree(), "abc")
+    tree, ids = studio.clone(tree, _prompt(tmp_path), "p", "hello", [1, 2])
+    before = tree
+    engine.fail_with = UnsupportedEditError("nope")
+    with pytest.raises(EngineError):
+        studio.edit(tree, ids[0], "emotion", "happy", None, 1, 5)
+    assert tree == before and len(tree) == 2
+    assert studio.candidate_seeds(7, 3) == [7, 8, 9]
+    assert len(set(studio.candidate_seeds(-1, 4))) == 4
+    studio.remove_workdir(tree)
+    assert not Path(tree.workdir).exists()
+
+
+# ---------------------------------------------------------------------------- pictures and views
+def test_take_image_shares_the_time_scale(tmp_path):
+    sr = 24000
+    wav = (0.5 * np.sin(2 * np.pi * 440 * np.arange(sr) / sr)).astype(np.float32)
+    img = Image.open(plots.take_image(wav, sr, tmp_path / "a.png", span_seconds=2.0)).convert("RGB")
+    assert img.size == (plots.WIDTH, plots.WAVE_H + plots.SPEC_H + plots.RULER_H + 2)
+    row = np.asarray(img)[plots.WAVE_H + 2 + plots.SPEC_H // 2]
+    assert tuple(row[-5]) == plots.PAD and tuple(row[5]) != plots.PAD   # 1 s of 2 s drawn, the rest padded
+    spec = np.asarray(img)[plots.WAVE_H + 2:plots.WAVE_H + 2 + plots.SPEC_H, : plots.WIDTH // 2 - 5].mean(axis=(1, 2))
+    f_rows = np.geomspace(min(plots.F_MAX, sr / 2), plots.F_MIN, plots.SPEC_H)
+    assert abs(f_rows[int(np.argmax(spec))] - 440) < 60                  # brightest row sits at 440 Hz
+
+
+def test_tag_preview_marks_known_and_unknown_tags():
+    html = views.tag_preview("Hello [Laughter] world [Cough]", duration=2.0)
+    assert "tag-chip'>Laughter" in html and "tag-chip unknown'>Cough" in html
+    assert "Unknown tag(s): Cough" in html and "≈0.9s" in html          # 6 of 13 plain characters of 2 s
+    assert "empty" in views.tag_preview("  ")
+
+
+def test_engine_note_says_what_is_active():
+    note = views.engine_note(FakeEngine(unsupported=("vad",)).capabilities())
+    assert "Fake engine (tests)" in note and "approximate" in note and "not available here: Remove silence" in note
+
+
+# ---------------------------------------------------------------------------- app module
+def test_importing_app_loads_nothing_and_builds_with_the_lite_engine():
+    code = ("import sys, app, stepedit_core.loader as L\n"
+            "assert 'stepedit_core.lite.engine' not in sys.modules\n"
+            "a = app.parse_args([])\n"
+            "assert (a.engine, a.server_name, a.port, a.share, a.mcp) == ('auto', '127.0.0.1', 7860, False, False)\n"
+            "from stepedit_core import load_engine\n"
+            "demo = app.build_demo(load_engine('lite'))\n"
+            "print(type(demo).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("Blocks")
