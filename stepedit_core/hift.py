@@ -37,6 +37,7 @@ SNAKE_EPS = 1e-9                 # GH:hifigan/activation.py Snake: x + sin²(αx
 ISTFT_MAGNITUDE_MAX = 1e2        # GH:generator.py _istft: magnitude clipped to 100 before the iSTFT
 FINAL_LRELU_SLOPE = 0.01         # decode_without_stft ends with F.leaky_relu at torch's default slope
 STREAM_MEL_CACHE_FRAMES = 8      # GH:cli/cosyvoice.py mel_cache_len: mel frames re-fed with the next chunk
+F0_CONTEXT_FRAMES = 5            # receptive field of the f0 predictor on each side: 5 convs of kernel 3
 
 
 @dataclass
@@ -224,6 +225,33 @@ class SourceModuleHnNSF(nn.Module):
         uv = (f0_up > self.voiced_threshold).to(sines.dtype)
         noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
         return sines * uv + noise_amp * noise.to(sines), uv
+
+    def frame_cycles(self, f0: torch.Tensor) -> torch.Tensor:
+        """Phase advance per frame in cycles, float64 (B, T, 9): upsample_scale · ((f0·k / sr) mod 1)."""
+        harmonics = torch.arange(1, self.num_sines + 1, dtype=f0.dtype, device=f0.device)
+        return ((f0.unsqueeze(-1) * harmonics / self.sampling_rate) % 1).double() * self.upsample_scale
+
+    def continued_sine_waves(self, f0: torch.Tensor, noise: torch.Tensor,
+                             start_cycles: Optional[torch.Tensor]) -> torch.Tensor:
+        """SineGen2 for a window that continues an earlier one (phase-continuous streaming).
+
+        ``start_cycles`` (B, 9) float64 is the accumulated phase (cycles, mod 1) at the frame just before the
+        window, or None at the start of the signal (then the left edge is clamped, as in one whole call). The
+        frame phase is accumulated in float64 and interpolated like the official linear ×upsample_scale.
+        """
+        up, frames = self.upsample_scale, f0.shape[1]
+        phase = torch.cumsum(self.frame_cycles(f0), dim=1)                    # (B, T, 9) cycles
+        first = phase[:, :1] if start_cycles is None else start_cycles[:, None].to(phase)
+        phase = torch.cat([first, phase + (0 if start_cycles is None else first)], dim=1)   # frame -1 first
+        pos = (torch.arange(frames * up, dtype=torch.float64, device=f0.device) + 0.5) / up + 0.5
+        i0 = pos.floor().long().clamp(max=frames)
+        w = (pos - i0).clamp(0, 1)[None, :, None]
+        i1 = (i0 + 1).clamp(max=frames)
+        cycles = phase[:, i0] * (1 - w) + phase[:, i1] * w                    # (B, L, 9)
+        sines = torch.sin(2 * math.pi * torch.frac(cycles)).to(f0.dtype) * self.sine_amp
+        uv = (f0.repeat_interleave(up, dim=1).unsqueeze(-1) > self.voiced_threshold).to(sines.dtype)
+        noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
+        return torch.tanh(self.l_linear(sines * uv + noise_amp * noise.to(sines))).transpose(1, 2)
 
     def forward(self, f0: torch.Tensor, rand_ini: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         sine_waves, _ = self.sine_waves(f0, rand_ini, noise)
@@ -432,12 +460,19 @@ class HiFTStreamer:
          on the last chunk.
     Joined outputs have exactly 480 samples per mel frame fed. Not thread-safe: one streamer per session.
     Randomness: zeros when ``zero_noise`` (deterministic), else draws from ``generator`` per chunk.
+
+    The official scheme restarts the NSF phase integration at every chunk, so after the first boundary the
+    waveform decorrelates from a one-shot call (same spectrum, other phases). ``phase_continuous=True`` (not
+    official) instead carries the accumulated harmonic phase across chunks in float64, computes f0 with
+    ``F0_CONTEXT_FRAMES`` extra mel frames of left context, and recomputes the overlap's source rather than
+    reusing the cached one: the joined output then follows the one-shot output up to the decoder's edge effects.
     """
 
     def __init__(self, hift: HiFTGenerator, *, mel_cache_frames: int = STREAM_MEL_CACHE_FRAMES,
                  generator: Optional[torch.Generator] = None, zero_noise: bool = False,
-                 normalized_fade: bool = False):
+                 normalized_fade: bool = False, phase_continuous: bool = False):
         self.hift = hift
+        self.phase_continuous = phase_continuous
         self.mel_cache_frames = int(mel_cache_frames)
         self.overlap = self.mel_cache_frames * hift.cfg.samples_per_frame         # 3840 samples
         self.generator = generator
@@ -453,6 +488,8 @@ class HiFTStreamer:
         self.cache_mel: Optional[torch.Tensor] = None
         self.cache_source: Optional[torch.Tensor] = None
         self.cache_speech: Optional[torch.Tensor] = None
+        self.f0_context: Optional[torch.Tensor] = None      # mel frames just before the window (f0 context)
+        self.start_cycles: Optional[torch.Tensor] = None    # NSF phase (cycles) before the window, float64
         self.finished = False
 
     @torch.inference_mode()
@@ -471,8 +508,11 @@ class HiFTStreamer:
         if self.zero_noise:
             rand_ini = mel.new_zeros(1, self.hift.cfg.num_harmonic_sines)
             noise = mel.new_zeros(1, length, self.hift.cfg.num_harmonic_sines)
-        speech, source = self.hift.inference(mel, self.cache_source, rand_ini=rand_ini, noise=noise,
-                                             generator=self.generator)
+        if self.phase_continuous:
+            speech, source = self._continued(mel, noise)
+        else:
+            speech, source = self.hift.inference(mel, self.cache_source, rand_ini=rand_ini, noise=noise,
+                                                 generator=self.generator)
         if self.cache_speech is not None:
             n = self.overlap
             speech = speech.clone()
@@ -484,3 +524,18 @@ class HiFTStreamer:
             self.finished = True
             return speech
         return speech[:, :-self.overlap]
+
+    def _continued(self, mel: torch.Tensor, noise: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Phase-continuous vocoding of one window (cached frames + new ones); updates the phase state."""
+        hift, keep = self.hift, mel.shape[2] - self.mel_cache_frames    # frames before the next window
+        ctx = 0 if self.f0_context is None else self.f0_context.shape[2]
+        f0_in = mel if self.f0_context is None else torch.cat([self.f0_context, mel], dim=2)
+        f0 = hift.f0_predictor(f0_in)[:, ctx:]
+        if noise is None:
+            noise = torch.randn(1, mel.shape[2] * hift.cfg.samples_per_frame, hift.cfg.num_harmonic_sines,
+                                generator=self.generator)
+        source = hift.m_source.continued_sine_waves(f0, noise, self.start_cycles)
+        advance = hift.m_source.frame_cycles(f0[:, :max(keep, 0)]).sum(dim=1)
+        self.start_cycles = torch.frac(advance if self.start_cycles is None else self.start_cycles + advance)
+        self.f0_context = f0_in[:, :, :ctx + max(keep, 0)][:, :, -F0_CONTEXT_FRAMES:]
+        return hift.decode(mel, source), source
