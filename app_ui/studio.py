@@ -8,8 +8,10 @@ peak-normalise).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from .runner import EngineError, EngineRunner, error_message
 
 MAX_CANDIDATES = 4              # clone candidates per click (each a take with its own seed)
 SESSION_PREFIX = "session-"
+SESSION_MAX_AGE_S = 6 * 3600    # session folders untouched this long are removed (API calls have no State)
+PRUNE_EVERY_S = 600
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -46,13 +50,29 @@ class Studio:
     def __init__(self, runner: EngineRunner, root: str | Path):
         self.runner = runner
         self.root = Path(root)
+        self._last_prune = 0.0
 
     # ------------------------------------------------------------------ files
     def session_dir(self, session_hash: str | None) -> Path:
         name = _SAFE.sub("", session_hash or "")[:64] or uuid.uuid4().hex
         path = self.root / f"{SESSION_PREFIX}{name}"
         path.mkdir(parents=True, exist_ok=True)
+        os.utime(path)
+        self.prune()
         return path
+
+    def prune(self, max_age_s: float = SESSION_MAX_AGE_S, now: float | None = None) -> int:
+        """Remove session folders not touched for ``max_age_s`` (at most every PRUNE_EVERY_S); returns count."""
+        now = time.time() if now is None else now
+        if now - self._last_prune < PRUNE_EVERY_S:
+            return 0
+        self._last_prune = now
+        removed = 0
+        for d in self.root.glob(f"{SESSION_PREFIX}*"):
+            if d.is_dir() and now - d.stat().st_mtime > max_age_s:
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+        return removed
 
     def ensure_workdir(self, tree: TakeTree, session_hash: str | None) -> TakeTree:
         if tree.workdir and Path(tree.workdir).is_dir():

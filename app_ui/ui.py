@@ -97,7 +97,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                             clone_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="clone-seed")
                             n_candidates = gr.Slider(1, MAX_CANDIDATES, value=2, step=1, label=t("n_candidates"),
                                                      elem_id="n-candidates")
-                        clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn")
+                        clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
+                                              interactive=caps.clone)
                         examples_meta = _examples()
                         examples = [row for _, row in examples_meta]
                         if examples:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -15,7 +17,7 @@ from PIL import Image
 from app_ui import history, plots, views
 from app_ui.history import TakeTree
 from app_ui.runner import MAX_GPU_SECONDS, MIN_GPU_SECONDS, EngineError, EngineRunner, Job
-from app_ui.studio import Studio
+from app_ui.studio import PRUNE_EVERY_S, Studio
 from fake_engine import FakeEngine
 from stepedit_core.errors import UnsupportedEditError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
@@ -148,6 +150,9 @@ def test_studio_never_touches_the_tree_on_failure(tmp_path):
     assert len(set(studio.candidate_seeds(-1, 4))) == 4
     studio.remove_workdir(tree)
     assert not Path(tree.workdir).exists()
+    old, fresh = studio.session_dir("old"), studio.session_dir("fresh")
+    os.utime(old, (1.0, 1.0))
+    assert studio.prune(now=time.time() + PRUNE_EVERY_S) == 1 and not old.exists() and fresh.exists()
 
 
 # ---------------------------------------------------------------------------- pictures and views
