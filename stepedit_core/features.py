@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import OUTPUT_SAMPLE_RATE, PROMPT_PEAK_CAP, TOKENIZER_SAMPLE_RATE
+from .audio import PROMPT_PEAK_CAP, TOKENIZER_SAMPLE_RATE
 from .audio import peak_cap as _peak_cap_np
 from .audio import resample as _resample_np
 from .compat import import_torchaudio
@@ -89,7 +89,7 @@ def slaney_mel_basis(sampling_rate: int, n_fft: int, num_mels: int, fmin: float,
     return weights
 
 
-def mel_spectrogram_24k(wav: torch.Tensor, conf: MelConfig = MelConfig()) -> torch.Tensor:
+def mel_spectrogram_24k(wav: torch.Tensor, conf: MelConfig = MelConfig()) -> torch.Tensor:  # frozen default
     """Matcha-style log-mel: wav (B, N) at conf.sampling_rate -> (B, num_mels, N // hop) (N a hop multiple).
 
     Reflect-pad (n_fft - hop) / 2 per side, STFT without centring and a periodic Hann window,
@@ -156,4 +156,4 @@ def extract_spk_feat(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
 
 __all__ = ["MelConfig", "slaney_mel_basis", "mel_spectrogram_24k", "fbank_80", "campplus_input", "peak_cap",
-           "bf16_roundtrip", "extract_speech_feat", "extract_spk_feat", "OUTPUT_SAMPLE_RATE"]
+           "bf16_roundtrip", "extract_speech_feat", "extract_spk_feat"]

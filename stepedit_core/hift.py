@@ -264,9 +264,9 @@ class HiFTGenerator(nn.Module):
     Weights in folded form; build with ``load_hift`` to load a (weight-normed) checkpoint.
     """
 
-    def __init__(self, cfg: HiFTConfig = HiFTConfig()):
+    def __init__(self, cfg: Optional[HiFTConfig] = None):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = cfg = cfg or HiFTConfig()
         ch0, n_fft = cfg.base_channels, cfg.istft_n_fft
         self.num_kernels = len(cfg.resblock_kernel_sizes)
         self.num_upsamples = len(cfg.upsample_rates)
