@@ -254,7 +254,7 @@ class StepAudioEngine(Engine):
         out = longform.join_pieces(outs, OUTPUT_SAMPLE_RATE)
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
-        metadata = self._result_meta(prompt, meta, pieces=[(s.start / sr, s.end / sr) for s in spans])
+        metadata = self._result_meta(prompt, meta, spans_s=[(s.start / sr, s.end / sr) for s in spans])
         return EngineResult(audio=AudioClip.from_array(out, OUTPUT_SAMPLE_RATE),
                             text=edit_result_text(request, audio_text), seed=seed, edit_type=request.edit_type,
                             edit_info=request.edit_info, iteration=iteration, timings=timings,
@@ -307,13 +307,13 @@ class StepAudioEngine(Engine):
         return checked, gen
 
     def _decode(self, tokens, prompt: PromptAudio, seeds: Mapping[str, int], timings: dict) -> np.ndarray:
+        """Generated tokens -> 24 kHz samples; the decoder applies the official bf16 rounding of the prompt
+        mel and x-vector (``EngineOptions.official_bf16_roundtrip``)."""
         t0 = time.perf_counter()
-        feat, emb = prompt.speech_feat, prompt.embedding
-        if self.options.official_bf16_roundtrip:
-            feat, emb = feat.to(torch.bfloat16).float(), emb.to(torch.bfloat16).float()
         with torch.inference_mode():
             wav = self.decoder.token2wav(torch.tensor([list(tokens)], dtype=torch.long),
-                                         torch.tensor([list(prompt.tokens)], dtype=torch.long), feat, emb,
+                                         torch.tensor([list(prompt.tokens)], dtype=torch.long),
+                                         prompt.speech_feat, prompt.embedding,
                                          flow_seed=seeds["flow"], hift_seed=seeds["hift"])
         out = wav.detach().float().cpu().numpy().reshape(-1)
         timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
@@ -322,7 +322,8 @@ class StepAudioEngine(Engine):
     # -- metadata -------------------------------------------------------------------------------------
     @staticmethod
     def _piece_meta(ids, gen, checked, text) -> dict:
-        return {"text": text, "prompt_len": len(ids), "generated": len(gen.ids), "stop_reason": gen.stop_reason,
+        return {"text": text, "prompt_ids": tuple(ids), "generated_ids": tuple(gen.ids),
+                "prompt_len": len(ids), "generated": len(gen.ids), "stop_reason": gen.stop_reason,
                 "groups": checked.groups, "repair": checked.problem, "dropped": checked.dropped,
                 "llm_seed": gen.seed, "decode_tok_s": gen.decode_tok_s}
 
@@ -360,6 +361,19 @@ class StepAudioEngine(Engine):
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def with_options(self, **changes) -> "StepAudioEngine":
+        """A second engine over the same loaded models with some options changed (own prompt cache).
+
+        Options baked into the loaded models (``vq02_dither``, ``official_bf16_roundtrip``) cannot change
+        here; load another engine with them."""
+        fixed = sorted(set(changes) & {"vq02_dither", "official_bf16_roundtrip"})
+        if fixed:
+            raise InvalidInputError(f"{', '.join(fixed)} is fixed at load time; pass it to load_stepaudio_engine")
+        options = replace(self.options, **changes)
+        return StepAudioEngine(llm=self.llm, text_tokenizer=self.text_tokenizer,
+                               audio_tokenizer=self.audio_tokenizer, decoder=self.decoder, device=self.device,
+                               options=options, paths=self.paths)
+
 
 def load_stepaudio_engine(model_path=None, *, download: bool = False, device: str | None = None,
                           dtype: str | None = None, quantization: str | None = None,
@@ -377,7 +391,7 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     from .audio_tokenizer import StepAudioTokenizer
     from .llm import load_step1
     from .text_tokenizer import load_text_tokenizer
-    decoder = _load_decoder(paths, dev)
+    decoder = _load_decoder(paths, dev, options)
     text_tokenizer = load_text_tokenizer(paths.editx)
     llm = load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)
     audio_tokenizer = StepAudioTokenizer.from_pretrained(paths.tokenizer, device=dev,
@@ -386,10 +400,11 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
                            decoder=decoder, device=dev, options=options, paths=paths)
 
 
-def _load_decoder(paths: CheckpointPaths, device: torch.device):
+def _load_decoder(paths: CheckpointPaths, device: torch.device, options: EngineOptions):
     """The CosyVoice decoder (flow + HiFT, fp32) and its prompt front end (mel, CAM++)."""
     try:
         from .cosyvoice import CosyVoiceDecoder
     except ImportError as exc:
         raise ModelUnavailableError(f"the CosyVoice decoder module is not available: {exc}") from exc
-    return CosyVoiceDecoder.from_pretrained(paths.cosyvoice, device=device)
+    return CosyVoiceDecoder.from_pretrained(paths.cosyvoice, device=device,
+                                            bf16_roundtrip=options.official_bf16_roundtrip)

@@ -22,8 +22,9 @@ unused fillers; ``<audio_0>``..``<audio_5119>`` at 65536..70655 (``<audio_N>`` =
 user-defined pieces; fillers up to 74,751. The model is written as a ``ModelProto`` directly (no training).
 The LLM keeps vocab_size 74,752 with a tiny hidden size, so its ids are the official ones.
 
-The decoder files (cosyvoice.yaml, flow.pt, hift.pt, campplus.onnx) are written by the decoder modules'
-own tiny builders (``build_tiny_cosyvoice``), so they follow whatever those loaders read.
+The decoder files: cosyvoice.yaml in the official hyperpyyaml form (``!new:``, ``!ref``, ``!apply:``) with
+tiny sizes; flow.pt / hift.pt as plain state dicts of the modules that yaml describes (hift.pt in the
+weight-norm parametrization form); campplus.onnx from tests/tiny_onnx.py.
 """
 from __future__ import annotations
 
@@ -196,12 +197,111 @@ def write_audio_tokenizer(folder: Path, seed: int = 0) -> None:
     make_tiny_vq06(folder / "speech_tokenizer_v1.onnx", seed=seed)
 
 
+TINY_COSYVOICE_YAML = """\
+# Tiny CosyVoice-300M-25Hz config in the official hyperpyyaml form (sizes shrunk; structure as shipped).
+__set_seed1: !apply:random.seed [1986]
+sample_rate: 24000
+spk_embed_dim: 192
+token_vocab: 5121
+
+flow: !new:stepvocoder.cosyvoice2.flow.flow.CausalMaskedDiffWithXvec
+    input_size: 64
+    output_size: 80
+    spk_embed_dim: !ref <spk_embed_dim>
+    output_type: 'mel'
+    vocab_size: !ref <token_vocab>
+    input_embedding: !new:stepvocoder.cosyvoice2.flow.flow.DualCodebookEmbedding
+        vocab_size: !ref <token_vocab>  # 1024(vq02) + 4096(vq06) + 1(vq02-pad)
+        input_size: 64
+    encoder: !new:stepvocoder.cosyvoice2.transformer.upsample_encoder_v2.UpsampleConformerEncoderV2
+        input_size: 64
+        output_size: 64
+        input_layer: 'linear'
+        pre_lookahead_len: 3
+        num_blocks: 2
+        num_up_blocks: 2
+        up_stride: 2
+        up_scale_factor: 2
+        attention_heads: 2
+        pos_enc_layer_type: 'rel_pos_espnet'
+        selfattention_layer_type: 'rel_selfattn'
+        key_bias: true
+        linear_units: 128
+        dropout_rate: 0.1
+        positional_dropout_rate: 0.1
+        attention_dropout_rate: 0.0
+        normalize_before: true
+    decoder: !new:stepvocoder.cosyvoice2.flow.flow_matching.CausalConditionalCFM
+        inference_cfg_rate: 0.7
+        estimator: !new:stepvocoder.cosyvoice2.flow.decoder_dit.DiT
+            in_channels: 320
+            out_channels: 80
+            mlp_ratio: 4.0
+            depth: 2
+            num_heads: 2
+            head_dim: 32
+            hidden_size: 64
+
+hift: !new:stepvocoder.cosyvoice2.hifigan.generator.HiFTGenerator
+    in_channels: 80
+    base_channels: 64
+    nb_harmonics: 8
+    sampling_rate: !ref <sample_rate>
+    nsf_alpha: 0.1
+    nsf_sigma: 0.003
+    nsf_voiced_threshold: 10
+    upsample_rates: [8, 5, 3]
+    upsample_kernel_sizes: [16, 11, 7]
+    istft_params:
+        n_fft: 16
+        hop_len: 4
+    resblock_kernel_sizes: [3, 7, 11]
+    resblock_dilation_sizes: [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
+    source_resblock_kernel_sizes: [7, 7, 11]
+    source_resblock_dilation_sizes: [[1, 3, 5], [1, 3, 5], [1, 3, 5]]
+    lrelu_slope: 0.1
+    audio_limit: 0.99
+    f0_predictor: !new:stepvocoder.cosyvoice2.hifigan.f0_predictor.ConvRNNF0Predictor
+        num_class: 1
+        in_channels: 80
+        cond_channels: 64
+
+mel_conf:
+    n_fft: 1920
+    num_mels: 80
+    sampling_rate: !ref <sample_rate>
+    hop_size: 480
+    win_size: 1920
+    fmin: 0
+    fmax: 8000
+    center: False
+"""
+
+
 def write_cosyvoice(folder: Path, seed: int = 0) -> None:
-    """cosyvoice.yaml, flow.pt, hift.pt, campplus.onnx from the decoder modules' tiny builders."""
-    from tiny_cosyvoice import build_tiny_cosyvoice   # provided with the decoder modules
+    """cosyvoice.yaml (hyperpyyaml), flow.pt and hift.pt (random plain state dicts of the modules the yaml
+    describes, as the official files are), campplus.onnx (tests/tiny_onnx.py)."""
+    from stepedit_core.cosyvoice import read_configs
+    from stepedit_core.flow import CausalMaskedDiffWithXvec
+    from stepedit_core.hift import HiFTGenerator
+    from tiny_onnx import write_tiny_campplus
 
     folder.mkdir(parents=True, exist_ok=True)
-    build_tiny_cosyvoice(folder, seed=seed)
+    (folder / "cosyvoice.yaml").write_text(TINY_COSYVOICE_YAML)
+    flow_cfg, hift_cfg = read_configs(folder)
+    torch.manual_seed(seed)
+    flow = CausalMaskedDiffWithXvec(flow_cfg)
+    g = torch.Generator().manual_seed(seed)
+    for name, t in flow.state_dict().items():       # O(1)-scaled random weights, nothing left at zero
+        if t.dtype.is_floating_point:
+            fan_in = t[0].numel() if t.dim() > 1 else 1
+            t.copy_(torch.randn(t.shape, generator=g) / fan_in ** 0.5 if t.dim() > 1
+                    else 1.0 + 0.1 * torch.randn(t.shape, generator=g) if name.endswith("weight")
+                    else 0.1 * torch.randn(t.shape, generator=g))
+    torch.save({k: v.detach().clone() for k, v in flow.state_dict().items()}, str(folder / "flow.pt"))
+    hift = HiFTGenerator(hift_cfg)
+    torch.save({k: v.detach().clone() for k, v in hift.state_dict().items()}, str(folder / "hift.pt"))
+    write_tiny_campplus(folder / "campplus.onnx", seed=seed)
 
 
 def build_tiny_checkpoint(root: str | Path, *, seed: int = 0, decoder: bool = True) -> Path:

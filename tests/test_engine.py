@@ -1,0 +1,283 @@
+"""StepAudioEngine end to end on a complete tiny checkpoint (tests/tiny_checkpoint.py), loaded through the
+public entry ``stepedit_core.load_engine("stepaudio", model_path=...)``.
+
+Honesty note: the tiny LLM has random weights, so with the official (unconstrained) sampling it emits text
+ids, not ``<audio_N>`` ids, and never ``<|EOT|>``. ``test_unconstrained_random_llm_is_a_typed_error`` shows
+that the engine refuses such a stream. Every other test uses the engine's ``constrained=True`` option (a
+logits mask that only admits the ids of the next 2+3 slot) and a ``max_new_tokens`` cap, so generation
+stops on the cap with whole groups; everything downstream (repair, flow, HiFT, joins) is the real path.
+
+Length rule: G groups of 2 vq02 + 3 vq06 -> 3G flow token rows (25 Hz) -> 6G mel frames (50 Hz)
+-> 6G x 480 = 2880 G samples at 24 kHz.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import stepedit_core as sc
+from stepedit_core import catalog, prompts
+from stepedit_core.engine import SAMPLES_PER_GROUP, EngineOptions, StepAudioEngine, load_stepaudio_engine
+from stepedit_core.errors import (AudioDecodeError, CheckpointError, InvalidInputError, ModelUnavailableError,
+                                  TokenStreamError)
+from stepedit_core.tokens import GROUP_SIZE, check_groups, tokens_to_str
+from tiny_checkpoint import EDITX, TOKENIZER, build_tiny_checkpoint
+
+SR = 16000
+CAP = 30                                   # new-token cap: 6 whole groups
+GROUPS = CAP // GROUP_SIZE
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny models are far too small for threads to help; on a shared 2-core machine they only thrash."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny_stepaudio"))
+
+
+@pytest.fixture(scope="session")
+def base_engine(tiny_model_path):
+    logging.getLogger("stepedit_core.checkpoint").setLevel(logging.ERROR)   # tiny sizes != official sizes
+    eng = sc.load_engine("stepaudio", model_path=tiny_model_path)
+    assert isinstance(eng, StepAudioEngine)
+    return eng
+
+
+@pytest.fixture(scope="session")
+def engine(base_engine):
+    return base_engine.with_options(constrained=True, max_new_tokens=CAP)
+
+
+def _voice(seconds: float, sr: int = SR, seed: int = 0, f0: float = 140.0) -> np.ndarray:
+    """A harmonic tone with a syllable-rate envelope (speech-like enough for the tokenizers)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wav = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+    wav = wav * (0.55 + 0.45 * np.sin(2 * np.pi * 3.5 * t)) * 0.2 + 0.005 * rng.standard_normal(t.size)
+    return wav.astype(np.float32)
+
+
+def _clip(seconds=2.0, seed=0, sr=SR) -> sc.AudioClip:
+    return sc.AudioClip.from_array(_voice(seconds, sr, seed), sr)
+
+
+def _check_take(result: sc.EngineResult, groups: int = GROUPS) -> None:
+    wav = result.audio.samples
+    assert result.audio.sample_rate == 24000
+    assert np.all(np.isfinite(wav)) and np.max(np.abs(wav)) <= 1.0
+    assert len(result.tokens) == groups * GROUP_SIZE
+    check_groups(result.tokens)
+    assert wav.size == SAMPLES_PER_GROUP * groups
+    assert {"llm_prefill", "llm_decode", "decode", "total"} <= set(result.timings)
+
+
+def test_public_entry_and_capabilities(base_engine, tiny_model_path):
+    caps = base_engine.capabilities()
+    assert caps.engine == "stepaudio" and caps.clone and not caps.approximate
+    assert set(caps.edit_options) == set(catalog.AUDIO_EDIT_TYPES)
+    assert caps.edit_options["emotion"] == catalog.EMOTIONS and caps.max_input_seconds >= 60
+    assert base_engine.device.type == "cpu"
+    assert base_engine.llm.lm_head.weight.dtype.is_floating_point
+    assert str(base_engine.llm.lm_head.weight.dtype) == "torch.float32"        # cpu -> fp32 automatically
+    assert base_engine.paths.editx == tiny_model_path / EDITX
+
+
+def test_unconstrained_random_llm_is_a_typed_error(base_engine):
+    eng = base_engine.with_options(max_new_tokens=CAP)       # official sampling, random tiny weights
+    with pytest.raises(TokenStreamError, match="no whole audio group"):
+        eng.clone(sc.CloneRequest(_clip(), "hello world", "hello", seed=1))
+
+
+def test_clone_end_to_end(engine):
+    clip = _clip(2.0)
+    result = engine.clone(sc.CloneRequest(clip, "hello world", "this is the audio text", seed=7))
+    _check_take(result)
+    assert result.seed == 7 and result.edit_type == "clone" and result.text == "this is the audio text"
+    piece = result.metadata["pieces"][0]
+    assert piece["stop_reason"] == "max_new_tokens" and piece["groups"] == GROUPS
+    # the prompt is the official clone layout around the prompt's own tokens
+    speaker = prompts.clone_speaker_name("hello world", clip.loaded)
+    expected = prompts.build_clone_prompt(engine.text_tokenizer.encode, speaker, "hello world",
+                                          tokens_to_str(result.metadata["prompt_tokens"]), "this is the audio text")
+    assert list(piece["prompt_ids"]) == expected
+    assert result.metadata["speaker"] == speaker
+    assert len(result.metadata["prompt_tokens"]) % GROUP_SIZE == 0 and result.metadata["prompt_tokens"]
+
+
+EDIT_CASES = [("emotion", "happy", None), ("emotion", "remove", None), ("style", "whisper", None),
+              ("style", "remove", None), ("speed", "more faster", None),
+              ("paralinguistic", None, "hello [Laughter] world"), ("denoise", None, None), ("vad", None, None)]
+
+
+@pytest.mark.parametrize("edit_type,edit_info,new_text", EDIT_CASES)
+def test_every_edit_type(engine, edit_type, edit_info, new_text):
+    clip = _clip(1.5, seed=3)
+    [result] = engine.edit(sc.EditRequest(clip, "hello world", edit_type, edit_info, new_text, seed=11))
+    _check_take(result)
+    piece = result.metadata["pieces"][0]
+    prefix = prompts.edit_instruction(edit_type, edit_info, "hello world", new_text)
+    token_str = tokens_to_str(result.metadata["prompt_tokens"])
+    assert list(piece["prompt_ids"]) == prompts.build_edit_prompt(engine.text_tokenizer.encode, prefix, token_str)
+    assert result.text == (new_text or "hello world")
+    assert (result.edit_type, result.edit_info) == (edit_type, edit_info)
+
+
+def test_iterations_edit_the_previous_output(engine):
+    clip = _clip(1.5, seed=4)
+    results = engine.edit(sc.EditRequest(clip, "hello world", "paralinguistic", None, "hello [Sigh] world",
+                                         n_iterations=3, seed=21))
+    assert [r.iteration for r in results] == [1, 2, 3]
+    assert len({r.seed for r in results}) == 3
+    for prev, cur in zip(results, results[1:]):
+        _check_take(cur)
+        again = engine.encode_prompt(prev.audio.samples, prev.audio.sample_rate)
+        assert cur.metadata["prompt_tokens"] == again.tokens          # round k tokenized round k-1's output
+        assert cur.metadata["pieces"][0]["text"] == "hello [Sigh] world"   # text after a paralinguistic round
+
+
+def test_seeded_runs_are_identical(engine):
+    clip = _clip(1.5, seed=5)
+    req = sc.EditRequest(clip, "hello world", "emotion", "sad", seed=1234)
+    a, b = engine.edit(req)[0], engine.edit(req)[0]
+    assert a.tokens == b.tokens and np.array_equal(a.audio.samples, b.audio.samples)
+    c = engine.edit(sc.EditRequest(clip, "hello world", "emotion", "sad", seed=1235))[0]
+    assert c.tokens != a.tokens
+    # no global RNG: drawing from it in between changes nothing
+    np.random.seed(0)
+    __import__("torch").manual_seed(99)
+    d = engine.edit(req)[0]
+    assert np.array_equal(a.audio.samples, d.audio.samples)
+
+
+def test_seeded_runs_identical_with_official_dither(tiny_model_path):
+    eng = load_stepaudio_engine(tiny_model_path, options=EngineOptions(constrained=True, max_new_tokens=CAP,
+                                                                       vq02_dither=1.0, prompt_cache_size=0))
+    clip = _clip(1.5, seed=6)
+    req = sc.EditRequest(clip, "hello world", "style", "warm", seed=77)
+    a, b = eng.edit(req)[0], eng.edit(req)[0]
+    assert a.metadata["prompt_vq02"] == b.metadata["prompt_vq02"]
+    assert np.array_equal(a.audio.samples, b.audio.samples)
+
+
+def test_repeated_calls_keep_memory_flat(engine):
+    """50 edits on 50 different clips: the prompt cache stays bounded, nothing else accumulates."""
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    eng = engine.with_options(prompt_cache_size=4, max_new_tokens=10)
+    clips = [_clip(0.8, seed=100 + i) for i in range(50)]
+    for clip in clips[:10]:                                              # warm-up: allocator pools, caches
+        eng.edit(sc.EditRequest(clip, "hello", "emotion", "happy", seed=1))
+    before = rss_mb()
+    for clip in clips[10:]:
+        eng.edit(sc.EditRequest(clip, "hello", "emotion", "happy", seed=1))
+    growth = rss_mb() - before
+    assert len(eng._cache.data) == 4                                      # bounded LRU
+    assert growth < 25.0, f"RSS grew by {growth:.1f} MB over 40 calls"
+
+
+def test_prompt_cache_hits_by_content(engine):
+    eng = engine.with_options()
+    clip = _clip(1.2, seed=8)
+    eng.clone(sc.CloneRequest(clip, "hello", "world", seed=1))
+    r = eng.clone(sc.CloneRequest(sc.AudioClip.from_array(clip.samples.copy(), SR), "hello", "world", seed=1))
+    assert r.metadata["prompt_cache"]["hits"] == 1 and "tokenize" not in r.timings
+
+
+def test_long_edit_is_split_at_pauses_and_joined(engine):
+    wav = np.concatenate([_voice(18.0, seed=9), np.zeros(SR // 2, np.float32), _voice(15.0, seed=10)])
+    clip = sc.AudioClip.from_array(wav, SR)
+    text = "one two three four five six. seven eight nine ten"
+    [result] = engine.edit(sc.EditRequest(clip, text, "emotion", "happy", seed=3))
+    spans = result.metadata["spans_s"]
+    assert len(spans) == 2 and 18.0 <= spans[0][1] <= 18.5                # cut inside the pause
+    pieces = result.metadata["pieces"]
+    assert " ".join(p["text"] for p in pieces) == text
+    fade = int(0.05 * 24000)
+    assert result.audio.samples.size == 2 * SAMPLES_PER_GROUP * GROUPS - fade
+    assert len(result.tokens) == 2 * CAP
+
+
+def test_long_clone_text_is_split_at_sentences(engine):
+    text = " ".join(f"Sentence number {i} is here and it keeps going for a while." for i in range(12))
+    result = engine.clone(sc.CloneRequest(_clip(1.5), "hello", text, seed=2))
+    n = len(result.metadata["pieces"])
+    assert n >= 2 and all(p["text"].endswith(".") for p in result.metadata["pieces"])
+    assert result.audio.samples.size == n * SAMPLES_PER_GROUP * GROUPS - (n - 1) * int(0.05 * 24000)
+
+
+def test_run_task_is_picklable_numpy(engine):
+    wav = _voice(1.2, 22050, seed=12)
+    out = engine.run_task("edit", {"wav": wav, "sample_rate": 22050, "audio_text": "hello world",
+                                   "edit_type": "style", "edit_info": "child", "n_iterations": 2, "seed": 5})
+    assert len(out) == 2 and out[1]["iteration"] == 2
+    assert isinstance(out[0]["wav"], np.ndarray) and out[0]["sample_rate"] == 24000
+    assert pickle.loads(pickle.dumps(out))[0]["text"] == "hello world"
+    [take] = engine.run_task("clone", {"wav": wav, "sample_rate": 22050, "prompt_text": "hi",
+                                        "target_text": "hello", "seed": 1})
+    assert take["wav"].size == SAMPLES_PER_GROUP * GROUPS
+
+
+def test_estimate_seconds_grows_with_work(engine):
+    e = engine.estimate_seconds
+    assert 0 < e("edit", 5.0) < e("edit", 20.0) < e("edit", 20.0, n_iterations=3)
+    assert e("clone", 5.0, text_chars=20) < e("clone", 5.0, text_chars=200)
+
+
+@pytest.mark.parametrize("make_request,error", [
+    (lambda c: sc.CloneRequest(c, "", "target"), InvalidInputError),
+    (lambda c: sc.CloneRequest(c, "prompt", "   "), InvalidInputError),
+    (lambda c: sc.EditRequest(c, "text", "shout"), InvalidInputError),
+    (lambda c: sc.EditRequest(c, "text", "emotion", "furious"), InvalidInputError),
+    (lambda c: sc.EditRequest(c, "text", "paralinguistic", None, ""), InvalidInputError),
+    (lambda c: sc.EditRequest(c, "", "emotion", "happy"), InvalidInputError),
+    (lambda c: sc.EditRequest(c, "text", "emotion", "happy", n_iterations=9), InvalidInputError),
+])
+def test_bad_requests_are_typed_errors(engine, make_request, error):
+    request = make_request(_clip(1.0))
+    with pytest.raises(error):
+        (engine.clone if isinstance(request, sc.CloneRequest) else engine.edit)(request)
+
+
+def test_bad_audio_is_a_typed_error(engine, tmp_path):
+    with pytest.raises(AudioDecodeError):
+        sc.AudioClip.from_file(b"RIFF....WAVEfmt garbage")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"\x00" * 100)
+    with pytest.raises(AudioDecodeError):
+        sc.AudioClip.from_file(bad)
+    with pytest.raises(AudioDecodeError):
+        engine.run_task("edit", {"wav": np.full(16000, np.nan, np.float32), "sample_rate": 16000,
+                                 "audio_text": "x", "edit_type": "denoise"})
+    with pytest.raises(InvalidInputError):
+        engine.run_task("translate", {"wav": _voice(1.0), "sample_rate": SR})
+    too_long = sc.AudioClip.from_array(np.zeros(int(SR * (engine.capabilities().max_input_seconds + 1)),
+                                                np.float32), SR)
+    with pytest.raises(InvalidInputError, match="at most"):
+        engine.edit(sc.EditRequest(too_long, "x", "denoise"))
+
+
+def test_missing_or_broken_checkpoint(tiny_model_path, tmp_path):
+    with pytest.raises(ModelUnavailableError):
+        sc.load_engine("stepaudio", model_path=tmp_path)
+    assert type(sc.load_engine("auto", model_path=tmp_path)).__name__ == "LiteEngine"
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_path, broken)
+    (broken / TOKENIZER / "speech_tokenizer_v1.onnx").unlink()
+    with pytest.raises(CheckpointError) as err:
+        sc.load_engine("stepaudio", model_path=broken)
+    assert any("speech_tokenizer_v1.onnx" in m for m in err.value.missing)
