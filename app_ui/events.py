@@ -15,9 +15,9 @@ from . import api as api_mod
 from . import views
 from .history import TakeTree
 from .i18n import t
+from .runner import GPU
 from .studio import MAX_CANDIDATES, Studio
 
-GPU = "gpu"
 _PRIVATE = {"api_visibility": "private"}
 _SESSION = {"api_visibility": "undocumented"}
 
@@ -148,8 +148,8 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
                 cols.append(gr.Column(visible=True))
                 audios.append(gr.Audio(value=tk.audio, label=f"{tk.id} · candidate {tk.index} · seed {tk.seed}"))
             else:
-                cols.append(gr.Column(visible=False))
-                audios.append(gr.Audio(value=None))
+                cols.append(gr.Column(visible=i == 0))        # slot 1 stays: it carries the progress bar
+                audios.append(gr.Audio(value=None, label=f"#{i + 1}"))
         labels = [(views.take_title(tree.get(i)), i) for i in sorted(ids, key=lambda x: int(x[1:]))]
         return (gr.Radio(choices=choices, value=focus), gr.Dropdown(choices=labels),
                 gr.Dropdown(choices=labels), *cols, *audios)
@@ -192,6 +192,7 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     chain(c.clone_btn.click(
         session_clone, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates, st],
         [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
+        show_progress_on=[c.cand_audio[0], c.timeline],
         validator=lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))))
     chain(c.upload_btn.click(
         session_upload, [c.upload_audio, c.upload_text, st], [st, hist], api_name="session_upload", **_SESSION,
@@ -200,7 +201,7 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
                                              gr.validate(True, "")]))
     chain(c.edit_btn.click(
         session_edit, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed, st], [st, hist],
-        api_name="session_edit", concurrency_id=GPU, **_SESSION,
+        api_name="session_edit", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
         validator=lambda base, et, ei, n, seed, tree: [
             gr.validate(bool(base), "Select the take to edit in the timeline first."),
             *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
@@ -208,12 +209,13 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     chain(c.para_btn.click(
         session_paralinguistic, [c.base_take, c.para_text, c.para_seed, st], [st, hist],
         api_name="session_paralinguistic", concurrency_id=GPU, **_SESSION,
+        show_progress_on=[c.timeline, c.tag_view],
         validator=lambda base, text, seed, tree: [
             gr.validate(bool(base), "Select the take to edit in the timeline first."),
             api_mod.check_text(text, "the text with [tags]"), api_mod.check_seed(seed), gr.validate(True, "")]))
     chain(c.undo_btn.click(undo, [st], [st, hist], api_name="undo", **_SESSION))
     ev = c.replay_btn.click(replay_recipe, [c.recipe_in, st], [st, hist, c.replay_report], api_name="replay_recipe",
-                            concurrency_id=GPU, **_SESSION)
+                            concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.replay_report])
     chain(ev)
     c.export_btn.click(export_recipe, [st], [c.export_file], api_name="export_recipe", **_SESSION).success(
         lambda: gr.File(visible=True), None, [c.export_file], **_PRIVATE)

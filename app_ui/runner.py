@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MIN_GPU_SECONDS = 15           # ZeroGPU rounds short requests up anyway; shorter asks queue faster
 MAX_GPU_SECONDS = 300          # the longest single allocation we ask for
+GPU = "gpu"                    # the one concurrency group shared by every event that calls the engine
 GPU_SAFETY = 1.5               # margin over the engine's own estimate (cold caches, long prompts)
 
 

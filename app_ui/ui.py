@@ -23,10 +23,10 @@ from . import views
 from .events import wire_session
 from .history import TakeTree
 from .i18n import t
+from .runner import GPU
 from .studio import MAX_CANDIDATES, Studio
 
 EDIT_TAB_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
-GPU = "gpu"                                   # the one concurrency group of every engine call
 SESSION_TTL_SECONDS = 6 * 3600
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
@@ -108,7 +108,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                         gr.Markdown(t("candidates"))
                         cand_cols, cand_audio, cand_btns = [], [], []
                         for i in range(MAX_CANDIDATES):
-                            with gr.Column(visible=False, variant="panel") as col:
+                            with gr.Column(visible=i == 0, variant="panel") as col:
                                 cand_audio.append(gr.Audio(label=f"#{i + 1}", type="filepath", interactive=False,
                                                            buttons=["download"], elem_id=f"cand-{i + 1}"))
                                 cand_btns.append(gr.Button(t("use_take"), size="sm", elem_id=f"use-cand-{i + 1}"))
@@ -120,9 +120,10 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                 with gr.Row():
                     edit_type = gr.Radio([(t(f"type.{e}"), e) for e in edit_types], value=first_type,
                                          label=t("edit_type"), elem_id="edit-type")
-                    edit_info = gr.Dropdown(_option_choices(first_type), value=(catalog.OPTIONS[first_type] or
-                                            (None,))[0], label=t("edit_info"), elem_id="edit-info", allow_custom_value=True,
-                                            visible=bool(catalog.OPTIONS[first_type]))
+                    first_options = catalog.OPTIONS[first_type]
+                    edit_info = gr.Dropdown(_option_choices(first_type), label=t("edit_info"), elem_id="edit-info",
+                                            value=first_options[0] if first_options else None,
+                                            allow_custom_value=True, visible=bool(first_options))
                 with gr.Row():
                     n_iterations = gr.Slider(1, 5, value=1, step=1, label=t("n_iterations"), elem_id="n-iter")
                     edit_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="edit-seed")
