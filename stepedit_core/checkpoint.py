@@ -316,9 +316,14 @@ def verify_checkpoint(paths: CheckpointPaths, *, official_sizes: bool = False) -
 # --- locating ---------------------------------------------------------------------------------------------
 
 def _layout(root: Path, source: str) -> CheckpointPaths | None:
+    """``root/Step-Audio-EditX`` + ``root/Step-Audio-Tokenizer`` (official), or ``root`` itself being the
+    EditX folder with the tokenizer folder next to it."""
     editx, tok = root / EDITX_DIRNAME, root / TOKENIZER_DIRNAME
     if editx.is_dir() and tok.is_dir():
         return CheckpointPaths(editx, tok, source)
+    sibling = root.parent / TOKENIZER_DIRNAME
+    if (root / "config.json").is_file() and (root / COSYVOICE_DIRNAME).is_dir() and sibling.is_dir():
+        return CheckpointPaths(root, sibling, source)
     return None
 
 

@@ -36,7 +36,7 @@ import torch
 from . import catalog, longform, prompts
 from .audio import OUTPUT_SAMPLE_RATE, TOKENIZER_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
-from .errors import InvalidInputError, ModelUnavailableError
+from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                         edit_result_text)
@@ -75,6 +75,9 @@ class EngineOptions:
     prompt_cache_size: int = PROMPT_CACHE_SIZE
     # longest input; longer than 30 s is processed in pieces
     max_input_seconds: float = LONGFORM_MAX_S
+    # transcripts of long-edit pieces: "proportional" (split the given text by voiced time) or "asr"
+    # (transcribe each piece with the offline whisper of stepedit_core.lite; the given text is not used)
+    longform_transcripts: str = "proportional"
 
 
 @dataclass(frozen=True)
@@ -167,17 +170,29 @@ class StepAudioEngine(Engine):
         self.llm, self.text_tokenizer = llm, text_tokenizer
         self.audio_tokenizer, self.decoder = audio_tokenizer, decoder
         self.device, self.options, self.paths = device, options, paths
+        if options.longform_transcripts not in ("proportional", "asr"):
+            raise InvalidInputError("longform_transcripts must be 'proportional' or 'asr'")
         self._cache = _LRU(options.prompt_cache_size)
         self._lock = threading.Lock()          # one request at a time through the models
+        self._asr = None
 
     # -- interface ------------------------------------------------------------------------------------
     def capabilities(self) -> Capabilities:
         edit_options = {t: catalog.OPTIONS[t] for t in catalog.AUDIO_EDIT_TYPES}
         return Capabilities(engine="stepaudio", display_name="Step-Audio-EditX", clone=True,
-                            edit_options=edit_options, transcribe=False, approximate=False,
+                            edit_options=edit_options, transcribe=_asr_installed(), approximate=False,
                             max_input_seconds=self.options.max_input_seconds,
                             languages=("zh", "en", "yue", "sichuanese", "ja", "ko"), device=self.device.type,
                             notes="inputs over 30 s are edited in pieces split at pauses")
+
+    def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
+        """Transcript from the offline whisper ``base`` model of the lite engine (faster-whisper, CPU)."""
+        if not _asr_installed():
+            raise UnsupportedEditError("transcription needs faster-whisper, which is not installed")
+        if self._asr is None:
+            from .lite.asr import WhisperASR
+            self._asr = WhisperASR()
+        return self._asr.transcribe(clip.samples, clip.sample_rate, language).text
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         dev = self.device.type if self.device.type in DECODE_TOKENS_PER_S else "cpu"
@@ -192,6 +207,8 @@ class StepAudioEngine(Engine):
         t0 = time.perf_counter()
         clip = request.prompt_audio
         prompt_text = request.prompt_text
+        # official speaker name: hash of the transcript and the uploaded file as loaded (before any crop)
+        speaker = prompts.clone_speaker_name(prompt_text, clip.loaded)
         if clip.duration > longform.MAX_PIECE_S:     # use the first <= 30 s and its share of the transcript
             wav = clip.samples
             spans = longform.split_at_pauses(wav, clip.sample_rate)
@@ -200,7 +217,6 @@ class StepAudioEngine(Engine):
         timings: dict[str, float] = {}
         progress(0.0, "encoding the prompt audio")
         prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed, timings=timings)
-        speaker = prompts.clone_speaker_name(prompt_text, clip.loaded)
         pieces = longform.split_target_text(request.target_text)
         outs, all_tokens, meta = [], [], []
         for i, text in enumerate(pieces):
@@ -233,7 +249,10 @@ class StepAudioEngine(Engine):
         elif new_text is not None:
             texts, new_texts = longform.split_paired(audio_text, new_text, longform.voiced_seconds(wav, sr, spans))
         else:
-            texts = longform.split_transcript_for(wav, sr, spans, audio_text)
+            asr = None
+            if self.options.longform_transcripts == "asr":
+                asr = lambda w, rate: self.transcribe(AudioClip.from_array(w, rate))   # noqa: E731
+            texts = longform.split_transcript_for(wav, sr, spans, audio_text, transcribe=asr)
             new_texts = [None] * len(spans)
         outs, all_tokens, meta, prompt = [], [], [], None
         for i, (span, text, new) in enumerate(zip(spans, texts, new_texts)):
@@ -373,6 +392,11 @@ class StepAudioEngine(Engine):
         return StepAudioEngine(llm=self.llm, text_tokenizer=self.text_tokenizer,
                                audio_tokenizer=self.audio_tokenizer, decoder=self.decoder, device=self.device,
                                options=options, paths=self.paths)
+
+
+def _asr_installed() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("faster_whisper") is not None
 
 
 def load_stepaudio_engine(model_path=None, *, download: bool = False, device: str | None = None,

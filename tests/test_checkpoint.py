@@ -59,6 +59,11 @@ def test_complete_checkpoint_verifies(root):
         ck.verify_checkpoint(paths, official_sizes=True)
 
 
+def test_editx_folder_given_directly(root):
+    paths = ck.resolve_checkpoint(root / EDITX)           # the tokenizer folder sits next to it
+    assert paths.editx == root / EDITX and paths.tokenizer == root / TOKENIZER
+
+
 def test_missing_folder_is_model_unavailable(tmp_path):
     with pytest.raises(ModelUnavailableError, match="huggingface-cli download stepfun-ai/Step-Audio-EditX"):
         ck.resolve_checkpoint(tmp_path)

@@ -211,6 +211,31 @@ def test_long_edit_is_split_at_pauses_and_joined(engine):
     assert len(result.tokens) == 2 * CAP
 
 
+def test_long_edit_with_asr_transcripts(engine, monkeypatch):
+    eng = engine.with_options(longform_transcripts="asr")
+    heard = []
+
+    def fake_asr(clip, language=None):              # stands in for whisper: records what it was given
+        heard.append(clip.duration)
+        return f"piece {len(heard)}"
+
+    monkeypatch.setattr(eng, "transcribe", fake_asr)
+    wav = np.concatenate([_voice(18.0, seed=9), np.zeros(SR // 2, np.float32), _voice(15.0, seed=10)])
+    [result] = eng.edit(sc.EditRequest(sc.AudioClip.from_array(wav, SR), "ignored", "emotion", "sad", seed=3))
+    assert [p["text"] for p in result.metadata["pieces"]] == ["piece 1", "piece 2"]
+    assert heard[0] == pytest.approx(result.metadata["spans_s"][0][1], abs=0.01)
+
+
+def test_long_prompt_clone_uses_its_first_piece(engine):
+    wav = np.concatenate([_voice(20.0, seed=1), np.zeros(SR // 2, np.float32), _voice(15.0, seed=2)])
+    result = engine.clone(sc.CloneRequest(sc.AudioClip.from_array(wav, SR), "one two three four. five six",
+                                          "hello", seed=4))
+    _check_take(result)
+    prompt_s = len(result.metadata["prompt_tokens"]) / GROUP_SIZE * 0.12
+    assert 15.0 < prompt_s <= 20.6
+    assert "one two three four." in engine.text_tokenizer.decode(result.metadata["pieces"][0]["prompt_ids"])
+
+
 def test_long_clone_text_is_split_at_sentences(engine):
     text = " ".join(f"Sentence number {i} is here and it keeps going for a while." for i in range(12))
     result = engine.clone(sc.CloneRequest(_clip(1.5), "hello", text, seed=2))
