@@ -99,7 +99,7 @@ class HiFTConfig:
         if isinstance(f0, Mapping):
             f0 = dict(f0)
             f0_class = f0.pop("class", "ConvRNNF0Predictor")
-            if "ConvRNNF0Predictor" not in str(f0_class):
+            if str(f0_class).rsplit(".", 1)[-1] != "ConvRNNF0Predictor":
                 raise ModelUnavailableError(f"unsupported HiFT f0 predictor {f0_class!r}")
             for key in ("num_class", "in_channels", "cond_channels"):
                 if key in f0:

@@ -192,6 +192,19 @@ def test_wrong_keys_raise_checkpoint_error(hift_fx):
     assert "f0_predictor.classifier.weight" in info.value.missing
 
 
+def test_config_from_yaml_style_block():
+    block = {"class": "stepvocoder.cosyvoice2.hifigan.generator.HiFTGenerator", "in_channels": 80,
+             "base_channels": 512, "nb_harmonics": 8, "sampling_rate": 24000, "upsample_rates": [8, 5, 3],
+             "istft_params": {"n_fft": 16, "hop_len": 4},
+             "f0_predictor": {"class": "stepvocoder.cosyvoice2.hifigan.f0_predictor.ConvRNNF0Predictor",
+                              "num_class": 1, "in_channels": 80, "cond_channels": 512}}
+    assert HiFTConfig.from_dict(block) == HiFTConfig()
+    with pytest.raises(CheckpointError, match="unknown"):
+        HiFTConfig.from_dict(dict(block, use_interpolation=True))
+    with pytest.raises(ModelUnavailableError):
+        HiFTConfig.from_dict(dict(block, f0_predictor={"class": "CausalConvRNNF0Predictor"}))
+
+
 def test_bigvgan_is_refused_clearly():
     with pytest.raises(ModelUnavailableError, match="BigVGAN"):
         check_vocoder_class("stepvocoder.cosyvoice2.bigvgan.bigvgan.BigVGAN")
