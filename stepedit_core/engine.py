@@ -210,7 +210,7 @@ class StepAudioEngine(Engine):
         # official speaker name: hash of the transcript and the uploaded file as loaded (before any crop)
         speaker = prompts.clone_speaker_name(prompt_text, clip.loaded)
         if clip.duration > longform.MAX_PIECE_S:     # use the first <= 30 s and its share of the transcript
-            wav = clip.samples
+            wav = peak_cap(clip.samples)             # the official cap applies to the whole upload
             spans = longform.split_at_pauses(wav, clip.sample_rate)
             prompt_text = longform.split_transcript_for(wav, clip.sample_rate, spans, prompt_text)[0]
             clip = AudioClip(samples=wav[spans[0].start:spans[0].end], sample_rate=clip.sample_rate, raw=clip.raw)
@@ -235,13 +235,13 @@ class StepAudioEngine(Engine):
         progress(1.0, "done")
         return EngineResult(audio=AudioClip.from_array(wav, OUTPUT_SAMPLE_RATE), text=request.target_text,
                             seed=request.seed, edit_type=catalog.CLONE, timings=timings,
-                            tokens=tuple(all_tokens), metadata=self._result_meta(prompt, meta, speaker=speaker))
+                            tokens=tuple(all_tokens), metadata=self._result_meta([prompt], meta, speaker=speaker))
 
     def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int, iteration: int,
                    progress: Progress) -> EngineResult:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        wav, sr = clip.samples, clip.sample_rate
+        wav, sr = peak_cap(clip.samples), clip.sample_rate        # one cap for the whole clip (GH:tts.py)
         spans = longform.split_at_pauses(wav, sr)
         new_text = request.new_text if request.edit_type == catalog.PARALINGUISTIC else None
         if len(spans) == 1:
@@ -254,12 +254,13 @@ class StepAudioEngine(Engine):
                 asr = lambda w, rate: self.transcribe(AudioClip.from_array(w, rate))   # noqa: E731
             texts = longform.split_transcript_for(wav, sr, spans, audio_text, transcribe=asr)
             new_texts = [None] * len(spans)
-        outs, all_tokens, meta, prompt = [], [], [], None
+        outs, all_tokens, meta, used = [], [], [], []
         for i, (span, text, new) in enumerate(zip(spans, texts, new_texts)):
             seeds = derive_seeds(seed, i)
             progress(0.85 * i / len(spans), f"piece {i + 1}/{len(spans)}" if len(spans) > 1 else "encoding")
             piece = wav[span.start:span.end]
             prompt = self.encode_prompt(piece, sr, seed=seed, timings=timings)
+            used.append(prompt)
             prefix = prompts.edit_instruction(request.edit_type, request.edit_info, text, new)
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
@@ -273,7 +274,7 @@ class StepAudioEngine(Engine):
         out = longform.join_pieces(outs, OUTPUT_SAMPLE_RATE)
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
-        metadata = self._result_meta(prompt, meta, spans_s=[(s.start / sr, s.end / sr) for s in spans])
+        metadata = self._result_meta(used, meta, spans_s=[(s.start / sr, s.end / sr) for s in spans])
         return EngineResult(audio=AudioClip.from_array(out, OUTPUT_SAMPLE_RATE),
                             text=edit_result_text(request, audio_text), seed=seed, edit_type=request.edit_type,
                             edit_info=request.edit_info, iteration=iteration, timings=timings,
@@ -346,10 +347,12 @@ class StepAudioEngine(Engine):
                 "groups": checked.groups, "repair": checked.problem, "dropped": checked.dropped,
                 "llm_seed": gen.seed, "decode_tok_s": gen.decode_tok_s}
 
-    def _result_meta(self, prompt: PromptAudio | None, pieces: list[dict], **extra) -> dict:
+    def _result_meta(self, used: list[PromptAudio], pieces: list[dict], **extra) -> dict:
+        """Token streams of the prompt(s) (concatenated over long-form pieces), per-piece details."""
         meta = {"engine": "stepaudio", "sample_rate": OUTPUT_SAMPLE_RATE, "pieces": pieces,
-                "prompt_tokens": prompt.tokens if prompt else (), "prompt_vq02": prompt.vq02 if prompt else (),
-                "prompt_vq06": prompt.vq06 if prompt else (), "device": self.device.type,
+                "prompt_tokens": tuple(t for p in used for t in p.tokens),
+                "prompt_vq02": tuple(t for p in used for t in p.vq02),
+                "prompt_vq06": tuple(t for p in used for t in p.vq06), "device": self.device.type,
                 "prompt_cache": {"hits": self._cache.hits, "misses": self._cache.misses}}
         meta.update(extra)
         return meta

@@ -209,6 +209,9 @@ def test_long_edit_is_split_at_pauses_and_joined(engine):
     fade = int(0.05 * 24000)
     assert result.audio.samples.size == 2 * SAMPLES_PER_GROUP * GROUPS - fade
     assert len(result.tokens) == 2 * CAP
+    prompt = result.metadata["prompt_tokens"]                              # both pieces' prompts, in order
+    check_groups(prompt)
+    assert 30.0 < len(prompt) / GROUP_SIZE * 0.12 < 34.0
 
 
 def test_long_edit_with_asr_transcripts(engine, monkeypatch):
