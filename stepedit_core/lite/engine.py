@@ -117,7 +117,7 @@ class LiteEngine(Engine):
             y, info = voice.adapt(x, SR, target)
             if tags:
                 scale = len(y) / max(1, len(x))
-                sv = nonverbal.SpeakerVoice.from_world(prosody.analyse(y, SR), y)
+                sv = nonverbal.SpeakerVoice.from_speech(y, SR)
                 gap = int(TAG_GAP_S * SR)
                 cuts = [(int(bounds[k] * scale), nonverbal.synthesise_sound(tag, sv)) for k, tag in tags]
                 y = paralinguistic.insert_sounds(y, SR, [(at, np.concatenate([np.zeros(gap, np.float32), snd]))
@@ -180,7 +180,7 @@ class LiteEngine(Engine):
         plain = paralinguistic.TAG_PATTERN.sub(" ", new_text)
         words = self._asr.transcribe(x, SR, "zh" if is_chinese(plain) else "en", word_timestamps=True).words
         progress(0.6, "synthesising sounds")
-        sv = nonverbal.SpeakerVoice.from_world(prosody.analyse(x, SR), x)
+        sv = nonverbal.SpeakerVoice.from_speech(x, SR)
         sounds = {s.tag: nonverbal.synthesise_sound(s.tag, sv) for s in slots}
         y = paralinguistic.place_tags(x, SR, new_text, slots, words, sounds)
         return y, [s.tag for s in slots]

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..catalog import PARALINGUISTIC_TAGS
 from .dsp import active_rms_db, fade_edges
-from .prosody import FRAME_MS, WorldParams, synthesise
+from .prosody import F0_CEIL, F0_FLOOR, FRAME_MS, WorldParams, synthesise
 
 # Formant frequencies (F1, F2, F3) in Hz of an adult male voice; scaled up for higher voices.
 VOWELS: dict[str, tuple[float, float, float]] = {
@@ -63,6 +63,23 @@ class SpeakerVoice:
     envelope: np.ndarray
     level_db: float
     sample_rate: int
+
+    @classmethod
+    def from_speech(cls, wav: np.ndarray, sample_rate: int, max_seconds: float = 4.0) -> "SpeakerVoice":
+        """Estimate from (up to ``max_seconds`` of the loudest part of) ``wav``: F0 and envelope, no aperiodicity."""
+        import pyworld as pw  # noqa: PLC0415
+        n = int(max_seconds * sample_rate)
+        x = np.asarray(wav, np.float64)
+        if len(x) > n:                      # the window with the most energy
+            hop = sample_rate // 4
+            starts = np.arange(0, len(x) - n + 1, hop)
+            energy = [float(np.sum(x[s:s + n] ** 2)) for s in starts]
+            x = x[starts[int(np.argmax(energy))]:][:n]
+        f0, t = pw.dio(x, sample_rate, f0_floor=F0_FLOOR, f0_ceil=F0_CEIL, frame_period=FRAME_MS)
+        f0 = pw.stonemask(x, f0, t, sample_rate)
+        fft_size = pw.get_cheaptrick_fft_size(sample_rate, F0_FLOOR)
+        sp = pw.cheaptrick(x, f0, t, sample_rate, f0_floor=F0_FLOOR, fft_size=fft_size)
+        return cls.from_world(WorldParams(f0, sp, np.ones_like(sp), sample_rate), np.asarray(wav, np.float32))
 
     @classmethod
     def from_world(cls, p: WorldParams, wav: np.ndarray) -> "SpeakerVoice":
