@@ -133,7 +133,7 @@ class Token2WavStream:
                                              flow_noise=self.noise)
                 self.mels.append(mel)
                 return self.vocoder.step(mel, last=True).float().cpu()
-        while self.enc_cache is not None and not last:
+        while self.enc_cache is not None:     # whole chunks first, also when ``last`` (same as token by token)
             size = mixed_len(self.chunk_sizes[0])
             if len(self.pending) < size + look:
                 break

@@ -156,6 +156,9 @@ def test_push_granularity_does_not_matter(decoder, streamed, e2e):
                             noise=streamed["noise"], hift_zero_noise=True)
     wav = torch.cat([stream.push(streamed["toks"][:37]), stream.push(streamed["toks"][37:]), stream.finish()], 1)
     assert torch.equal(wav, streamed["wav"])
+    stream = decoder.stream(e2e["in.prompt_token_mixed"], e2e["in.prompt_feat_bf16"], e2e["in.embedding_bf16"],
+                            noise=streamed["noise"], hift_zero_noise=True)
+    assert torch.equal(stream.push(streamed["toks"], last=True), streamed["wav"])   # whole chunks first
 
 
 def test_short_stream_falls_back_to_one_pass(decoder, e2e):
