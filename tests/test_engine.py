@@ -179,13 +179,21 @@ def test_repeated_calls_keep_memory_flat(engine):
 
     eng = engine.with_options(prompt_cache_size=4, max_new_tokens=10)
     clips = [_clip(0.8, seed=100 + i) for i in range(50)]
+    def live_tensors() -> int:
+        import gc
+        import torch
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor))
+
     for clip in clips[:10]:                                              # warm-up: allocator pools, caches
         eng.edit(sc.EditRequest(clip, "hello", "emotion", "happy", seed=1))
-    before = rss_mb()
+    before, tensors = rss_mb(), live_tensors()
     for clip in clips[10:]:
         eng.edit(sc.EditRequest(clip, "hello", "emotion", "happy", seed=1))
     growth = rss_mb() - before
+    assert live_tensors() == tensors                                      # no per-call tensor kept alive
     assert len(eng._cache.data) == 4                                      # bounded LRU
+    print(f"RSS growth over 40 calls: {growth:.2f} MB")
     assert growth < 25.0, f"RSS grew by {growth:.1f} MB over 40 calls"
 
 
@@ -309,3 +317,20 @@ def test_missing_or_broken_checkpoint(tiny_model_path, tmp_path):
     with pytest.raises(CheckpointError) as err:
         sc.load_engine("stepaudio", model_path=broken)
     assert any("speech_tokenizer_v1.onnx" in m for m in err.value.missing)
+
+
+def test_device_and_dtype_choice(tiny_model_path):
+    import torch
+    from stepedit_core.engine import pick_device, pick_llm_dtype
+    assert pick_llm_dtype(torch.device("cuda"), None) == torch.bfloat16
+    assert pick_llm_dtype(torch.device("mps"), None) == torch.float16
+    assert pick_llm_dtype(torch.device("cpu"), None) == torch.float32
+    assert pick_llm_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    with pytest.raises(InvalidInputError):
+        pick_llm_dtype(torch.device("cpu"), "int3")
+    assert pick_device("cpu").type == "cpu"
+    eng = load_stepaudio_engine(tiny_model_path, dtype="bf16",
+                                options=EngineOptions(constrained=True, max_new_tokens=CAP))
+    assert eng.llm.lm_head.weight.dtype == torch.bfloat16
+    assert eng.decoder.flow.encoder_proj.weight.dtype == torch.float32          # flow / HiFT stay fp32
+    _check_take(eng.clone(sc.CloneRequest(_clip(1.0), "hello", "world", seed=1)))
