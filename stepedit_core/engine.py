@@ -17,18 +17,20 @@ Differences from the official code, all deliberate:
 - inputs longer than 30 s are processed in pieces (``longform``);
 - prompt encodings are cached per audio content hash (bounded LRU).
 
-The app decorates :meth:`StepAudioEngine.run_task` (numpy in, numpy out) with ``@spaces.GPU``.
+The app decorates :meth:`StepAudioEngine.run_task` (numpy in, numpy out) with ``@spaces.GPU``;
+:meth:`StepAudioEngine.stream_clone` / :meth:`stream_edit` yield audio while the LLM is still sampling.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -39,7 +41,7 @@ from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                        edit_result_text)
+                        edit_result_text, validate_clone, validate_edit)
 from .tokens import GROUP_SIZE, TOKEN_RATE_HZ, check_llm_output
 
 log = logging.getLogger(__name__)
@@ -356,6 +358,78 @@ class StepAudioEngine(Engine):
                 "prompt_cache": {"hits": self._cache.hits, "misses": self._cache.misses}}
         meta.update(extra)
         return meta
+
+    # -- streaming ------------------------------------------------------------------------------------
+    def stream_clone(self, request: CloneRequest) -> Iterator[np.ndarray]:
+        """Clone, yielding 24 kHz float32 chunks as the LLM emits audio groups (streaming token2wav,
+        architecture.md §13). Long target texts are streamed piece after piece."""
+        request = validate_clone(request, self.capabilities())
+        clip = request.prompt_audio
+        if clip.duration > longform.MAX_PIECE_S:
+            raise InvalidInputError(f"streaming takes a prompt of at most {longform.MAX_PIECE_S:.0f} s")
+        speaker = prompts.clone_speaker_name(request.prompt_text, clip.loaded)
+        with self._lock:
+            prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed)
+            for i, text in enumerate(longform.split_target_text(request.target_text)):
+                ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, request.prompt_text,
+                                                 prompt.token_str, text, segment_bos=self.options.segment_bos)
+                cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
+                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i))
+
+    def stream_edit(self, request: EditRequest) -> Iterator[np.ndarray]:
+        """One round of an edit of a clip of at most 30 s, yielding 24 kHz chunks as they are decoded."""
+        request = validate_edit(request, self.capabilities())
+        clip = request.audio
+        if request.n_iterations != 1 or clip.duration > longform.MAX_PIECE_S:
+            raise InvalidInputError(f"streaming edits one round of at most {longform.MAX_PIECE_S:.0f} s")
+        with self._lock:
+            prompt = self.encode_prompt(peak_cap(clip.samples), clip.sample_rate, seed=request.seed)
+            new_text = request.new_text if request.edit_type == catalog.PARALINGUISTIC else None
+            prefix = prompts.edit_instruction(request.edit_type, request.edit_info, request.audio_text, new_text)
+            ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
+                                            segment_bos=self.options.segment_bos)
+            cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
+            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0))
+
+    def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int]) -> Iterator[np.ndarray]:
+        """LLM sampling in a worker thread hands whole 2+3 groups to a streaming decoder here. Closing the
+        iterator early waits for the sampling to end (generate has no cancel); the engine lock is held
+        until the iterator is exhausted or closed."""
+        groups: queue.Queue = queue.Queue()
+        done = object()
+        outcome: dict = {}
+        opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
+                               top_p=self.options.top_p, constrained=self.options.constrained,
+                               max_new_tokens=cap, seed=seeds["llm"])
+
+        def work() -> None:
+            try:
+                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put)
+            except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer)
+                outcome["error"] = exc
+            finally:
+                groups.put(done)
+
+        worker = threading.Thread(target=work, name="stepedit-llm", daemon=True)
+        worker.start()
+        stream = self.decoder.stream(list(prompt.tokens), prompt.speech_feat, prompt.embedding,
+                                     seed=seeds["flow"], hift_seed=seeds["hift"])
+        n = 0
+        try:
+            while (group := groups.get()) is not done:
+                n += 1
+                chunk = stream.push(group)
+                if chunk.numel():
+                    yield chunk.numpy().reshape(-1)
+            if "error" in outcome:
+                raise outcome["error"]
+            if n == 0:
+                check_llm_output(outcome["gen"].ids)          # raises TokenStreamError with the reason
+            tail = stream.finish()
+            if tail.numel():
+                yield tail.numpy().reshape(-1)
+        finally:
+            worker.join()
 
     # -- app entry ------------------------------------------------------------------------------------
     def run_task(self, kind: str, payload: Mapping) -> list[dict]:

@@ -338,3 +338,25 @@ def test_device_and_dtype_choice(tiny_model_path):
     assert eng.llm.lm_head.weight.dtype == torch.bfloat16
     assert eng.decoder.flow.encoder_proj.weight.dtype == torch.float32          # flow / HiFT stay fp32
     _check_take(eng.clone(sc.CloneRequest(_clip(1.0), "hello", "world", seed=1)))
+
+
+@pytest.mark.parametrize("kind", ["clone", "edit"])
+def test_streaming_matches_the_token_count(engine, kind):
+    clip = _clip(1.5, seed=13)
+    if kind == "clone":
+        request = sc.CloneRequest(clip, "hello", "world", seed=9)
+        chunks, whole = list(engine.stream_clone(request)), engine.clone(request)
+    else:
+        request = sc.EditRequest(clip, "hello world", "emotion", "happy", seed=9)
+        chunks, whole = list(engine.stream_edit(request)), engine.edit(request)[0]
+    audio = np.concatenate(chunks)
+    assert len(chunks) >= 2 and np.all(np.isfinite(audio))
+    assert audio.size == whole.audio.samples.size == SAMPLES_PER_GROUP * GROUPS   # same seed, same tokens
+    again = np.concatenate(list(engine.stream_clone(request) if kind == "clone" else engine.stream_edit(request)))
+    assert np.array_equal(audio, again)
+
+
+def test_streaming_random_llm_is_a_typed_error(base_engine):
+    eng = base_engine.with_options(max_new_tokens=CAP)
+    with pytest.raises(TokenStreamError):
+        list(eng.stream_clone(sc.CloneRequest(_clip(1.0), "hello", "world", seed=1)))
