@@ -156,3 +156,33 @@ def test_download_without_network_is_model_unavailable(tmp_path, monkeypatch):
     monkeypatch.setattr(ck, "_cached_snapshot", lambda repo, rev, cache_dir=None: None)
     with pytest.raises(ModelUnavailableError):
         ck.resolve_checkpoint(None, download=True)
+
+
+def test_download_lays_out_the_official_folders(tiny_root, tmp_path, monkeypatch):
+    """snapshot_download replaced by a local copy: pinned revisions, file filters, layout, progress."""
+    import huggingface_hub
+    calls, seen = [], []
+
+    def fake_snapshot_download(repo, *, revision, local_dir, allow_patterns, tqdm_class):
+        calls.append((repo, revision, tuple(allow_patterns)))
+        src = tiny_root / (EDITX if repo == ck.EDITX_REPO else TOKENIZER)
+        files = [p for p in src.rglob("*") if p.is_file()]
+        bar = tqdm_class(total=len(files))
+        for f in files:
+            dst = local_dir / f.relative_to(src)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, dst)
+            bar.update(1)
+        bar.close()
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    paths = ck.resolve_checkpoint(tmp_path / "models", download=True,
+                                  progress=lambda f, d: seen.append(f))
+    assert paths.editx == tmp_path / "models" / EDITX and paths.tokenizer == tmp_path / "models" / TOKENIZER
+    assert [(c[0], c[1]) for c in calls] == [(ck.EDITX_REPO, ck.EDITX_REVISION),
+                                            (ck.TOKENIZER_REPO, ck.TOKENIZER_REVISION)]
+    assert "CosyVoice-300M-25Hz/campplus.onnx" in calls[0][2] and "README.md" not in calls[0][2]
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert any(0.0 < f < 0.85 for f in seen) and any(0.85 < f < 1.0 for f in seen)   # per-file, both repos
+    assert ck.find_checkpoint(tmp_path / "models").source == "local"          # found again without network
