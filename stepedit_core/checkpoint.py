@@ -383,7 +383,8 @@ def download_checkpoint(model_path: str | os.PathLike | None = None, *, progress
     """Download both repos at pinned revisions (only the files inference reads, ~9.3 GB).
 
     With ``model_path`` the files land in the official layout ``model_path/Step-Audio-EditX`` and
-    ``model_path/Step-Audio-Tokenizer``; without, in the Hugging Face cache.
+    ``model_path/Step-Audio-Tokenizer``; without, in the Hugging Face cache. ``progress(fraction, desc)``
+    advances per finished file (the EditX repo is the first 85 %, by size).
     """
     try:
         from huggingface_hub import snapshot_download
