@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stepedit_core.cosyvoice import CosyVoiceDecoder  # noqa: E402
 from stepedit_core.flow import CausalMaskedDiffWithXvec, FlowConfig, noise_buffer  # noqa: E402
-from stepedit_core.hift import HiFTConfig, HiFTGenerator  # noqa: E402
+from stepedit_core.hift import HiFTConfig, HiFTGenerator, HiFTStreamer  # noqa: E402
 from stepedit_core.streaming import CHUNK_SIZES, mixed_len  # noqa: E402
 
 COMMAND = "python bench/bench_decoder.py"
@@ -36,6 +36,66 @@ def random_tokens(seconds: float, gen: torch.Generator) -> list[int]:
         out += torch.randint(0, 1024, (2,), generator=gen).tolist()
         out += (1024 + torch.randint(0, 4096, (3,), generator=gen)).tolist()
     return out
+
+
+def stream_agreement(fixtures: Path) -> list[str]:
+    """Streaming vs non-streaming on the tiny parity-fixture decoder, same noise buffer, zero HiFT noise."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from stepedit_core.cosyvoice import flow_config_from_dict, load_flow
+    from stepedit_core.hift import load_hift
+
+    flow = load_flow(load_file(str(fixtures / "flow" / "weights.safetensors")),
+                     flow_config_from_dict(json.loads((fixtures / "flow" / "config.json").read_text())))
+    hift = load_hift(load_file(str(fixtures / "hift" / "weights.safetensors")),
+                     HiFTConfig.from_dict(json.loads((fixtures / "hift" / "config.json").read_text())))
+    dec = CosyVoiceDecoder(flow, hift)
+    e2e = load_file(str(fixtures / "flow" / "token2wav_e2e.safetensors"))
+    prompt = (e2e["in.prompt_token_mixed"], e2e["in.prompt_feat_bf16"], e2e["in.embedding_bf16"])
+    toks = random_tokens(7.2, torch.Generator().manual_seed(5))
+    noise, other = noise_buffer(1, frames=1000), noise_buffer(2, frames=1000)
+    with torch.inference_mode():
+        stream = dec.stream(*prompt, noise=noise, hift_zero_noise=True)
+        wav_s = stream.push(toks, last=True)
+        full = dec.token2mel(toks, *prompt, flow_noise=noise)
+        full2 = dec.token2mel(toks, *prompt, flow_noise=other)
+        zero = dict(hift_rand_ini=torch.zeros(1, 9), hift_noise=torch.zeros(1, full.shape[2] * 480, 9))
+        wav_f = dec.token2wav(toks, *prompt, flow_noise=noise, **zero)
+        wav_f2 = dec.token2wav(toks, *prompt, flow_noise=other, **zero)
+        voc = HiFTStreamer(hift, zero_noise=True)
+        pieces, pos = [], 0
+        for n in (30, 48, 96, 96, full.shape[2] - 270):
+            pieces.append(voc.step(full[:, :, pos:pos + n], last=pos + n == full.shape[2]))
+            pos += n
+        wav_v = torch.cat(pieces, dim=1)
+
+    def logspec(w):
+        s = torch.stft(w[0], 1920, 480, window=torch.hann_window(1920), return_complex=True).abs()
+        return torch.log(s.clamp(min=1e-5))
+
+    d = (stream.mel - full).abs()
+    ls_f = logspec(wav_f)
+    return [
+        "## Streaming vs non-streaming", "",
+        f"Tiny parity-fixture decoder, {len(toks)} tokens ({full.shape[2]} frames), chunks 15/24/48 rows, same "
+        "noise buffer for both paths, HiFT NSF noise zero. The streaming flow equals the non-streaming flow with "
+        "block attention masks to 1e-4 (tests/test_token2wav.py); the numbers below are the cost of the limited "
+        "context.", "",
+        "| comparison | value |", "|---|---|",
+        f"| mel, stream vs full: mean / max abs diff | {d.mean():.3f} / {d.max():.3f} (mel std {full.std():.2f}) |",
+        f"| mel, full vs full with other noise: mean abs diff | {(full2 - full).abs().mean():.3f} |",
+        f"| wav log-spectrum L1, stream vs full | {(logspec(wav_s) - ls_f).abs().mean():.3f} |",
+        f"| wav log-spectrum L1, vocoder chunking only (full mel through HiFTStreamer) | "
+        f"{(logspec(wav_v) - ls_f).abs().mean():.3f} |",
+        f"| wav log-spectrum L1, full vs full with other noise | {(logspec(wav_f2) - ls_f).abs().mean():.3f} |",
+        "",
+        "Reading: the streaming mel is ~20x closer to the non-streaming mel than a different noise draw is. The "
+        "waveforms are not sample-comparable: the official chunked vocoder restarts the NSF sine phase at each "
+        "chunk (the phase is a running sum of f0 from the start of each call), and a mel frame changes the HiFT "
+        "output up to 16 frames before it (measured on this HiFT), more than the 8 cached frames. With these "
+        "random weights the vocoder chunking alone moves the log-spectrum as much as a new noise draw does.", ""]
 
 
 def main() -> None:
@@ -103,6 +163,9 @@ def main() -> None:
               "Flow time is almost all DiT (16 blocks x 2 CFG rows x steps); it scales linearly with the step "
               "count, so 6 steps cost ~60 % and 4 steps ~40 % of the official 10. Fewer steps change the "
               "output (coarser ODE integration); their quality is not measured here (random weights).", ""]
+    fixtures = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+    if (fixtures / "flow").is_dir():
+        lines += stream_agreement(fixtures)
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
