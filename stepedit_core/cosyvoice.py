@@ -209,7 +209,12 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelUnavailableError(f"{path} is missing")
     try:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        try:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:     # legacy (non-zip) serialization cannot be memory-mapped
+            if "mmap" not in str(exc):
+                raise
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:    # noqa: BLE001 - any unpickling failure is a bad checkpoint
         raise CheckpointError(f"{path} cannot be read as a plain state dict: {exc}") from exc
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):

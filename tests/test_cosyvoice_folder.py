@@ -145,3 +145,11 @@ def test_unsupported_yaml(tmp_path, old, new, error):
     (folder / "cosyvoice.yaml").write_text(text.replace(old, new, 1))
     with pytest.raises(error):
         CosyVoiceDecoder.from_pretrained(folder)
+
+
+def test_legacy_serialization_loads(tmp_path):
+    folder = build_tiny_cosyvoice(tmp_path / "cv", campplus=False)
+    sd = torch.load(folder / "flow.pt", weights_only=True)
+    torch.save(sd, folder / "flow.pt", _use_new_zipfile_serialization=False)
+    dec = CosyVoiceDecoder.from_pretrained(folder)
+    assert torch.equal(dec.flow.encoder_proj.bias, sd["encoder_proj.bias"])
