@@ -1,13 +1,12 @@
 """``load_engine``: pick and build an engine (the neural Step-Audio-EditX engine or the offline lite one).
 
-The neural engine lands in ``stepedit_core.engine``; until its weights are present, ``kind="auto"``
-falls back to the lite engine.
+Finding, downloading and verifying the weights is ``checkpoint.py``'s job; without weights,
+``kind="auto"`` falls back to the lite engine.
 """
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 from .errors import InvalidInputError, ModelUnavailableError
 from .interface import Engine
@@ -15,17 +14,6 @@ from .interface import Engine
 log = logging.getLogger(__name__)
 
 ENGINE_KINDS = ("auto", "stepaudio", "lite")
-EDITX_DIRNAME = "Step-Audio-EditX"
-TOKENIZER_DIRNAME = "Step-Audio-Tokenizer"
-
-
-def find_model_path(model_path: str | os.PathLike | None) -> Path | None:
-    """The folder holding ``Step-Audio-EditX/`` and ``Step-Audio-Tokenizer/``, if it exists."""
-    candidates = [model_path] if model_path else [os.environ.get("STEPEDIT_MODEL_PATH")]
-    for c in candidates:
-        if c and (Path(c) / EDITX_DIRNAME).is_dir() and (Path(c) / TOKENIZER_DIRNAME).is_dir():
-            return Path(c)
-    return None
 
 
 def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None, *, download: bool = False,

@@ -233,3 +233,15 @@ def test_transformers_generate_uses_its_own_cache(official_folder, io):
     with torch.no_grad():
         out = model.generate(io["input_ids"], max_new_tokens=8, do_sample=False)
     assert out[0, 37:].tolist() == io["greedy_ids"][0].tolist()
+
+
+def test_importing_the_package_registers_step1():
+    import subprocess
+    import sys
+    code = ("import stepedit_core\nfrom transformers import AutoConfig, AutoModelForCausalLM\n"
+            "cfg = AutoConfig.for_model('step1', hidden_size=64, intermediate_size=128, num_attention_heads=4,"
+            " num_attention_groups=2, num_hidden_layers=1, vocab_size=32)\n"
+            "print(type(AutoModelForCausalLM.from_config(cfg)).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent, check=True)
+    assert out.stdout.strip() == "Step1ForCausalLM"
