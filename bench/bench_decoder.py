@@ -22,7 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stepedit_core.cosyvoice import CosyVoiceDecoder  # noqa: E402
 from stepedit_core.flow import CausalMaskedDiffWithXvec, FlowConfig, noise_buffer  # noqa: E402
-from stepedit_core.hift import HiFTConfig, HiFTGenerator, HiFTStreamer  # noqa: E402
+from stepedit_core.hift import HiFTConfig, HiFTGenerator  # noqa: E402
+from stepedit_core.hift_stream import HiFTStreamer  # noqa: E402
 from stepedit_core.streaming import CHUNK_SIZES, mixed_len  # noqa: E402
 
 COMMAND = "python bench/bench_decoder.py"

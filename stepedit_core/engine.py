@@ -28,21 +28,20 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 
 from . import catalog, longform, prompts
-from .audio import OUTPUT_SAMPLE_RATE, TOKENIZER_SAMPLE_RATE, peak_cap
+from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                         edit_result_text, validate_clone, validate_edit)
-from .tokens import GROUP_SIZE, TOKEN_RATE_HZ, check_llm_output
+from .tokens import TOKEN_RATE_HZ, check_llm_output
 
 log = logging.getLogger(__name__)
 

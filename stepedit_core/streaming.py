@@ -13,7 +13,7 @@ The official cache scheme (GH:cli/cosyvoice.py ``token2wav_stream``, flow.py ``s
    attends to every cached frame and the chunk; the DiT attends to the prompt frames, the newest
    ``left_context`` (96 = 2 s) generated frames, and the chunk. The last chunk takes every remaining token and
    zero-pads the lookahead, as the non-streaming encoder does.
-3. **Vocoder**: ``hift.HiFTStreamer`` (official): HiFT on [8 cached mel frames ‖ chunk mel], the cached
+3. **Vocoder**: ``hift_stream.HiFTStreamer`` (official): HiFT on [8 cached mel frames ‖ chunk mel], the cached
    3840-sample NSF source replacing the start of the new source, a Hamming cross-fade over the first 3840
    samples, the last 3840 samples held back except on the last chunk.
 
@@ -33,7 +33,7 @@ import torch
 from .errors import InvalidInputError
 from .flow import DEFAULT_NOISE_SEED, DiTCache, noise_buffer
 from .flow_encoder import EncoderCache
-from .hift import HiFTStreamer
+from .hift_stream import HiFTStreamer
 from .tokens import GROUP_SIZE
 
 CHUNK_SIZES = (15, 24, 48)       # rows per chunk: 0.6 / 0.96 / 1.92 s, the last size repeats

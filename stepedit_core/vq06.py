@@ -18,7 +18,6 @@ so the concatenated codes stay on one 25 Hz time line in both modes.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
