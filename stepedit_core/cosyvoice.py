@@ -23,6 +23,7 @@ import yaml
 from .errors import CheckpointError, ModelUnavailableError
 from .flow import DEFAULT_NOISE_SEED, CausalMaskedDiffWithXvec, DiTConfig, FlowConfig
 from .flow_encoder import EncoderConfig
+from .bigvgan import BigVGAN, BigVGANConfig, is_bigvgan_block, load_bigvgan
 from .hift import HiFTConfig, HiFTGenerator, load_hift
 from .tokens import reshape_for_flow
 
@@ -167,13 +168,26 @@ def flow_config_from_dict(cfg: Mapping) -> FlowConfig:
     return out
 
 
-def read_configs(folder: str | Path) -> tuple[FlowConfig, HiFTConfig]:
-    """The flow and HiFT configs of a CosyVoice-300M-25Hz folder, from its cosyvoice.yaml."""
+def vocoder_config_from_dict(block: Mapping) -> HiFTConfig | BigVGANConfig:
+    """The ``hift:`` block as a config: BigVGANConfig when it names BigVGAN, else HiFTConfig."""
+    return BigVGANConfig.from_dict(block) if is_bigvgan_block(block) else HiFTConfig.from_dict(block)
+
+
+def load_vocoder(state_dict: Mapping[str, torch.Tensor], config: HiFTConfig | BigVGANConfig, *,
+                 device="cpu") -> HiFTGenerator | BigVGAN:
+    """hift.pt -> the vocoder its config describes (strict keys, weight norm folded, eval mode)."""
+    if isinstance(config, BigVGANConfig):
+        return load_bigvgan(state_dict, config, device=device)
+    return load_hift(state_dict, config, device=device)
+
+
+def read_configs(folder: str | Path) -> tuple[FlowConfig, HiFTConfig | BigVGANConfig]:
+    """The flow and vocoder (HiFT or BigVGAN) configs of a CosyVoice-300M-25Hz folder, from its cosyvoice.yaml."""
     data = read_cosyvoice_yaml(Path(folder) / YAML_NAME)
     for key in ("flow", "hift"):
         if not isinstance(data.get(key), Tagged):
             raise CheckpointError(f"{folder}/{YAML_NAME} has no `{key}: !new:...` entry")
-    return flow_config_from_dict(data["flow"]), HiFTConfig.from_dict(_plain(data["hift"]))
+    return flow_config_from_dict(data["flow"]), vocoder_config_from_dict(_plain(data["hift"]))
 
 
 # -- weights -----------------------------------------------------------------------------------------
@@ -243,7 +257,7 @@ def flow_rows(tokens) -> torch.Tensor:
 class CosyVoiceDecoder:
     """flow + HiFT in fp32 (+ the prompt front end when stepedit_core.features / speaker are present)."""
 
-    def __init__(self, flow: CausalMaskedDiffWithXvec, hift: HiFTGenerator, *, n_timesteps: int | None = None,
+    def __init__(self, flow: CausalMaskedDiffWithXvec, hift: HiFTGenerator | BigVGAN, *, n_timesteps: int | None = None,
                  bf16_roundtrip: bool = True, frontend=None, device="cpu"):
         self.flow, self.hift, self.frontend = flow, hift, frontend
         self.n_timesteps = n_timesteps or flow.cfg.n_timesteps
@@ -265,7 +279,7 @@ class CosyVoiceDecoder:
                 check_layout({k: tuple(v.shape) for k, v in sd.items()}, manifest_layout(manifest),
                              f"{folder}/{name} vs manifest")
         flow = load_flow(flow_sd, flow_cfg, device=device)
-        hift = load_hift(hift_sd, hift_cfg, device=device)
+        hift = load_vocoder(hift_sd, hift_cfg, device=device)
         return cls(flow, hift.eval(), n_timesteps=n_timesteps, bf16_roundtrip=bf16_roundtrip,
                    frontend=_load_frontend(folder, device), device=device)
 
@@ -308,6 +322,9 @@ class CosyVoiceDecoder:
 
     def stream(self, prompt_token, prompt_feat, embedding, **options):
         """A streaming session (stepedit_core.streaming.Token2WavStream) for this prompt."""
+        if isinstance(self.hift, BigVGAN):      # its chunking (3-frame reflect context) is not HiFTStreamer's
+            raise ModelUnavailableError("streaming token2wav is implemented for the HiFT vocoder only; this "
+                                        "cosyvoice.yaml uses BigVGAN (use token2wav)")
         from .streaming import Token2WavStream
         return Token2WavStream(self, prompt_token, prompt_feat, embedding, **options)
 

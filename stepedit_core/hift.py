@@ -85,7 +85,7 @@ class HiFTConfig:
 
         Accepts the official nesting ``istft_params: {n_fft, hop_len}`` and ``f0_predictor: {num_class,
         in_channels, cond_channels}``; a ``class`` entry naming anything but HiFTGenerator is refused
-        (the BigVGAN vocoder of GH:bigvgan/* is not implemented, see ``check_vocoder_class``).
+        (a BigVGAN block goes to stepedit_core.bigvgan instead, see ``check_vocoder_class``).
         """
         block = dict(block)
         check_vocoder_class(block.pop("class", "HiFTGenerator"))
@@ -118,8 +118,8 @@ def check_vocoder_class(name: str) -> None:
         return
     if short == "BigVGAN":
         raise ModelUnavailableError(
-            "the checkpoint's cosyvoice.yaml asks for the BigVGAN vocoder (GH:bigvgan/*), which this package "
-            "does not implement; the shipped Step-Audio-EditX config uses HiFTGenerator")
+            "BigVGAN is not a HiFT vocoder: build it with stepedit_core.bigvgan (cosyvoice.vocoder_config_from_dict "
+            "picks it for a cosyvoice.yaml that asks for it)")
     raise ModelUnavailableError(f"unsupported vocoder class {name!r} (only HiFTGenerator is implemented)")
 
 

@@ -133,7 +133,7 @@ def test_pickled_objects_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("old, new, error", [
-    ("hifigan.generator.HiFTGenerator", "bigvgan.bigvgan.BigVGAN", ModelUnavailableError),
+    ("hifigan.generator.HiFTGenerator", "hifigan.generator.CausalHiFTGenerator", ModelUnavailableError),
     ("decoder_dit.DiT", "decoder.ConditionalDecoder", ModelUnavailableError),
     ("num_blocks: 2", "num_blocks: 2\n        use_cnn_module: True", CheckpointError),
     ("pos_enc_layer_type: 'rel_pos_espnet'", "pos_enc_layer_type: 'abs_pos'", CheckpointError),

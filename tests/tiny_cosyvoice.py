@@ -20,7 +20,8 @@ import torch
 
 from stepedit_core.flow import CausalMaskedDiffWithXvec
 from stepedit_core.cosyvoice import flow_config_from_dict
-from stepedit_core.hift import HiFTConfig, HiFTGenerator, WN_PARAM_G, WN_PARAM_V
+from stepedit_core.bigvgan import BigVGAN, BigVGANConfig
+from stepedit_core.hift import HiFTConfig, HiFTGenerator, WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PKG = "stepvocoder.cosyvoice2"
@@ -34,6 +35,10 @@ TINY_ENCODER = {"input_size": 64, "output_size": 64, "input_layer": "linear", "p
 TINY_DIT = {"in_channels": 320, "out_channels": 80, "mlp_ratio": 4.0, "depth": 2, "num_heads": 2, "head_dim": 32,
             "hidden_size": 64}
 TINY_HIFT_BASE = 64
+TINY_BIGVGAN = {"num_mels": 80, "upsample_initial_channel": 64, "upsample_rates": [5, 4, 3, 2, 2, 2],
+                "upsample_kernel_sizes": [11, 8, 7, 4, 4, 4], "resblock": "1", "resblock_kernel_sizes": [3, 7, 11],
+                "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "activation": "snakebeta",
+                "snake_logscale": True, "use_bias_at_final": False, "use_tanh_at_final": False}
 
 
 def _fmt(value) -> str:
@@ -49,8 +54,10 @@ def _block(mapping: dict, indent: int) -> str:
     return "".join(f"{pad}{k}: {_fmt(v)}\n" for k, v in mapping.items())
 
 
-def cosyvoice_yaml(flow=TINY_FLOW, encoder=TINY_ENCODER, dit=TINY_DIT, hift_base: int = TINY_HIFT_BASE) -> str:
-    """cosyvoice.yaml text in the official layout: seeds via !apply, !ref to shared values, !new modules."""
+def cosyvoice_yaml(flow=TINY_FLOW, encoder=TINY_ENCODER, dit=TINY_DIT, hift_base: int = TINY_HIFT_BASE,
+                   vocoder: str = "hift") -> str:
+    """cosyvoice.yaml text in the official layout: seeds via !apply, !ref to shared values, !new modules.
+    ``vocoder="bigvgan"`` writes a ``hift: !new:...bigvgan.bigvgan.BigVGAN`` block (TINY_BIGVGAN) instead."""
     flow = dict(flow)
     flow.pop("spk_embed_dim")
     return (
@@ -72,6 +79,7 @@ def cosyvoice_yaml(flow=TINY_FLOW, encoder=TINY_ENCODER, dit=TINY_DIT, hift_base
         f"        estimator: !new:{PKG}.flow.decoder_dit.DiT\n"
         f"{_block(dit, 12)}"
         "\n"
+        + (f"hift: !new:{PKG}.bigvgan.bigvgan.BigVGAN\n{_block(TINY_BIGVGAN, 4)}" if vocoder == "bigvgan" else
         f"hift: !new:{PKG}.hifigan.generator.HiFTGenerator\n"
         f"    in_channels: 80\n    base_channels: {hift_base}\n    nb_harmonics: 8\n"
         "    sampling_rate: !ref <sample_rate>\n"
@@ -83,8 +91,8 @@ def cosyvoice_yaml(flow=TINY_FLOW, encoder=TINY_ENCODER, dit=TINY_DIT, hift_base
         "    source_resblock_dilation_sizes: [[1, 3, 5], [1, 3, 5], [1, 3, 5]]\n"
         "    lrelu_slope: 0.1\n    audio_limit: 0.99\n"
         f"    f0_predictor: !new:{PKG}.hifigan.f0_predictor.ConvRNNF0Predictor\n"
-        f"        num_class: 1\n        in_channels: 80\n        cond_channels: {hift_base}\n"
-        "\n"
+        f"        num_class: 1\n        in_channels: 80\n        cond_channels: {hift_base}\n")
+        + "\n"
         "mel_conf:\n    n_fft: 1920\n    num_mels: 80\n    sampling_rate: !ref <sample_rate>\n"
         "    hop_size: 480\n    win_size: 1920\n    fmin: 0\n    fmax: 8000\n    center: False\n"
     )
@@ -114,14 +122,28 @@ def hift_checkpoint_form(model: HiFTGenerator, folded: dict[str, torch.Tensor]) 
     return out
 
 
+def bigvgan_checkpoint(gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Random TINY_BIGVGAN weights in the official legacy weight-norm form (weight_g = ‖weight_v‖); the
+    anti-aliasing filters (persistent buffers) keep their computed values."""
+    model = BigVGAN(BigVGANConfig(**TINY_BIGVGAN))
+    ref = model.state_dict()
+    out = {k: (ref[k] if k.endswith(".filter") else v) for k, v in _random_state(model, gen).items()}
+    for prefix in model.weight_normed_modules():
+        v = out.pop(f"{prefix}.weight")
+        out[f"{prefix}.{WN_LEGACY_G}"] = torch.linalg.vector_norm(v, dim=tuple(range(1, v.dim())), keepdim=True)
+        out[f"{prefix}.{WN_LEGACY_V}"] = v
+    return out
+
+
 def build_tiny_cosyvoice(folder: str | Path, seed: int = 0, *, weights: str = "random",
-                         campplus: bool = True) -> Path:
-    """Write the folder; ``weights`` = "random" (seeded) or "fixtures" (tests/fixtures flow + hift)."""
+                         campplus: bool = True, vocoder: str = "hift") -> Path:
+    """Write the folder; ``weights`` = "random" (seeded) or "fixtures" (tests/fixtures flow + hift);
+    ``vocoder`` = "hift" or "bigvgan" (random TINY_BIGVGAN weights as hift.pt, with either ``weights``)."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cosyvoice.yaml").write_text(cosyvoice_yaml(), encoding="utf-8")
+    (folder / "cosyvoice.yaml").write_text(cosyvoice_yaml(vocoder=vocoder), encoding="utf-8")
     if weights == "fixtures":
         flow_sd = load_file(str(FIXTURES / "flow" / "weights.safetensors"))
         hift_sd = load_file(str(FIXTURES / "hift" / "weights.safetensors"))
@@ -133,6 +155,8 @@ def build_tiny_cosyvoice(folder: str | Path, seed: int = 0, *, weights: str = "r
         flow_sd = _random_state(CausalMaskedDiffWithXvec(cfg), gen)
         hift = HiFTGenerator(HiFTConfig(base_channels=TINY_HIFT_BASE, f0_cond_channels=TINY_HIFT_BASE))
         hift_sd = hift_checkpoint_form(hift, _random_state(hift, gen))
+    if vocoder == "bigvgan":
+        hift_sd = bigvgan_checkpoint(torch.Generator().manual_seed(seed))
     torch.save(flow_sd, folder / "flow.pt")
     torch.save(hift_sd, folder / "hift.pt")
     if campplus:
