@@ -322,9 +322,6 @@ class CosyVoiceDecoder:
 
     def stream(self, prompt_token, prompt_feat, embedding, **options):
         """A streaming session (stepedit_core.streaming.Token2WavStream) for this prompt."""
-        if isinstance(self.hift, BigVGAN):      # its chunking (3-frame reflect context) is not HiFTStreamer's
-            raise ModelUnavailableError("streaming token2wav is implemented for the HiFT vocoder only; this "
-                                        "cosyvoice.yaml uses BigVGAN (use token2wav)")
         from .streaming import Token2WavStream
         return Token2WavStream(self, prompt_token, prompt_feat, embedding, **options)
 

@@ -30,9 +30,10 @@ from typing import Sequence
 
 import torch
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ModelUnavailableError
 from .flow import DEFAULT_NOISE_SEED, DiTCache, noise_buffer
 from .flow_encoder import EncoderCache
+from .hift import HiFTGenerator
 from .hift_stream import HiFTStreamer
 from .tokens import GROUP_SIZE
 
@@ -62,6 +63,9 @@ class Token2WavStream:
                  mel_cache_frames: int = MEL_CACHE_FRAMES):
         if not chunk_sizes or any(c <= 0 or c % ROWS_PER_GROUP for c in chunk_sizes):
             raise InvalidInputError(f"chunk sizes must be positive multiples of 3 rows, got {chunk_sizes}")
+        if not isinstance(decoder.hift, HiFTGenerator):   # BigVGAN's 3-frame reflect context is not HiFTStreamer's
+            raise ModelUnavailableError("streaming token2wav is implemented for the HiFT vocoder only; this "
+                                        f"cosyvoice.yaml uses {type(decoder.hift).__name__} (use token2wav)")
         self.decoder, self.flow = decoder, decoder.flow
         self.chunk_sizes = list(chunk_sizes)
         self.n_timesteps = n_timesteps or decoder.n_timesteps

@@ -165,6 +165,9 @@ def test_folder_with_bigvgan_decodes(bigvgan_folder):
     torch.testing.assert_close(wav, dec.hift(trace["mel"]), rtol=0, atol=0)
     with pytest.raises(ModelUnavailableError, match="BigVGAN"):
         dec.stream(prompt, feat, emb)
+    from stepedit_core.streaming import Token2WavStream
+    with pytest.raises(ModelUnavailableError, match="BigVGAN"):      # also when the stream is built directly
+        Token2WavStream(dec, prompt, feat, emb)
 
 
 def test_bigvgan_block_with_hift_arguments_is_refused(bigvgan_folder):
