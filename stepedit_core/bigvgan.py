@@ -18,7 +18,7 @@ buffers of the official module, so they are checkpoint keys (``...upsample.filte
 and are loaded from it.
 
 The official convs use the legacy ``torch.nn.utils.weight_norm`` (keys ``X.weight_g`` / ``X.weight_v``); the
-module here is built folded and :func:`load_bigvgan` folds the pairs with ``hift.fold_state_dict``.
+module here is built folded and :func:`load_bigvgan` folds the pairs with ``hift.load_weight_normed``.
 BigVGAN draws no noise: the ``generator`` / NSF arguments of the HiFT call are accepted and ignored.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from .hift import WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V, fold_state_dict
+from .hift import WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V, load_weight_normed
 
 SNAKE_EPS = 1e-9                  # GH:bigvgan/activations.py no_div_by_zero
 MEL_CONTEXT_FRAMES = 3            # GH:cli/cosyvoice.py: F.pad(mel, (3, 3), "reflect") before BigVGAN (k7, pad 0)
@@ -349,15 +349,4 @@ def load_bigvgan(state_dict: Mapping[str, torch.Tensor], config: BigVGANConfig |
 
     Raises CheckpointError listing missing / unexpected / mis-shaped keys. The result is in eval mode."""
     cfg = config if isinstance(config, BigVGANConfig) else BigVGANConfig.from_dict(config or {})
-    model = BigVGAN(cfg)
-    folded = fold_state_dict(state_dict, model.weight_normed_modules())
-    expected = model.checkpoint_layout("folded")
-    missing = sorted(set(expected) - set(folded))
-    unexpected = sorted(set(folded) - set(expected))
-    mismatched = sorted(f"{k}: {tuple(folded[k].shape)} != {expected[k]}"
-                        for k in set(expected) & set(folded) if tuple(folded[k].shape) != expected[k])
-    if missing or unexpected or mismatched:
-        raise CheckpointError("BigVGAN state dict does not match the configured generator",
-                              missing=missing, unexpected=unexpected, mismatched=mismatched)
-    model.load_state_dict({k: v.to(torch.float32) for k, v in folded.items()}, strict=True)
-    return model.to(device=device, dtype=dtype).eval()
+    return load_weight_normed(BigVGAN(cfg), state_dict, "BigVGAN", device=device, dtype=dtype)

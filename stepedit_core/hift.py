@@ -420,7 +420,7 @@ def fold_state_dict(state_dict: Mapping[str, torch.Tensor], weight_normed: Seque
                     continue
                 out[f"{prefix}.weight"] = fold_weight_norm(out.pop(g_name).float(), out.pop(v_name).float())
     if broken:
-        raise CheckpointError("HiFT checkpoint has incomplete weight-norm pairs", missing=broken)
+        raise CheckpointError("the vocoder checkpoint has incomplete weight-norm pairs", missing=broken)
     return out
 
 
@@ -431,7 +431,13 @@ def load_hift(state_dict: Mapping[str, torch.Tensor], config: HiFTConfig | Mappi
     Raises CheckpointError listing missing / unexpected / mis-shaped keys. The result is in eval mode.
     """
     cfg = config if isinstance(config, HiFTConfig) else HiFTConfig.from_dict(config or {})
-    model = HiFTGenerator(cfg)
+    return load_weight_normed(HiFTGenerator(cfg), state_dict, "HiFTGenerator", device=device, dtype=dtype)
+
+
+def load_weight_normed(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str, *,
+                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Fold the checkpoint's weight norm into ``model`` (a vocoder exposing ``weight_normed_modules`` and
+    ``checkpoint_layout``), checking keys and shapes strictly; returns it in eval mode on device/dtype."""
     folded = fold_state_dict(state_dict, model.weight_normed_modules())
     expected = model.checkpoint_layout("folded")
     missing = sorted(set(expected) - set(folded))
@@ -439,7 +445,7 @@ def load_hift(state_dict: Mapping[str, torch.Tensor], config: HiFTConfig | Mappi
     mismatched = sorted(f"{k}: {tuple(folded[k].shape)} != {expected[k]}"
                         for k in set(expected) & set(folded) if tuple(folded[k].shape) != expected[k])
     if missing or unexpected or mismatched:
-        raise CheckpointError("HiFT state dict does not match the configured HiFTGenerator",
+        raise CheckpointError(f"the state dict does not match the configured {what}",
                               missing=missing, unexpected=unexpected, mismatched=mismatched)
     model.load_state_dict({k: v.to(torch.float32) for k, v in folded.items()}, strict=True)
     return model.to(device=device, dtype=dtype).eval()

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-gradio_client = pytest.importorskip("gradio_client", reason="the app tests need gradio_client (requirements)")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
