@@ -8,9 +8,10 @@ first output whose last dim is 192 (or symbolic). A graph that fails the check r
 request uses it.
 
 Names: the 3D-Speaker exporter names the tensors ``feature`` / ``embedding``; CosyVoice-era exports of this
-very file are commonly shown as ``input`` / ``output``. Neither could be confirmed from the official files
-here (the weights are not on this machine), so ``CAMPPLUS_INPUT_NAME`` / ``CAMPPLUS_OUTPUT_NAME`` record the
-assumption [I] and are only reported, never required.
+very file are ``input`` / ``output``: a public C++ runtime of CosyVoice's campplus.onnx (rwkv-mobile's
+cosyvoice frontend) feeds it with the hard-coded names ``{"input"}`` -> ``{"output"}``, so those names are taken
+as the official ones [I: one independent port]. They are still only reported, never required, because the
+official Python code binds by position and the real file is not on this machine.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from .features import FBANK_NUM_MEL_BINS, campplus_input
 CAMPPLUS_FILE = "campplus.onnx"
 CAMPPLUS_EMBED_DIM = 192                 # CAMPPlus(embedding_size=192), GH flow spk_embed_dim 192
 CAMPPLUS_FEAT_DIM = FBANK_NUM_MEL_BINS   # (1, T, 80) mean-normalised fbank
-CAMPPLUS_INPUT_NAME = "input"            # assumed [I]; binding is positional (see module docstring)
-CAMPPLUS_OUTPUT_NAME = "output"          # assumed [I]
+CAMPPLUS_INPUT_NAME = "input"            # [I] per a port that binds by name; we bind by position
+CAMPPLUS_OUTPUT_NAME = "output"          # [I] same source
 CAMPPLUS_INTRA_OP_THREADS = 1            # official SessionOptions.intra_op_num_threads
 KALDI_FRAME_SAMPLES = 400                # one 25 ms fbank frame at 16 kHz: the shortest usable prompt
 
