@@ -144,6 +144,14 @@ def test_transcribe_simplified_chinese(engine, zh_speech):
     text = engine.transcribe(AudioClip.from_array(zh_speech, SR))
     assert error_rate(ZH_TEXT, text) <= 0.15
     assert "图书馆" in text or "圖書館" not in text
+    assert not any(ch in text for ch in ",?!;:"), text          # Mandarin punctuation is full-width
+
+
+def test_zh_punctuation_only_after_han_characters():
+    from stepedit_core.lite.asr import zh_punctuation
+    assert zh_punctuation("大家好,今天我想, 讲个故事.") == "大家好，今天我想，讲个故事。"
+    assert zh_punctuation("你好? Hello, world.") == "你好？Hello, world."
+    assert zh_punctuation("版本3.5") == "版本3.5"
 
 
 def test_clone_rejects_unspeakable_text(engine, en_speech):

@@ -8,6 +8,7 @@ Word timestamps feed the paralinguistic edit.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 
@@ -21,6 +22,9 @@ ASR_RATE = 16000
 ZH_PROMPT = "以下是普通话的句子。"          # "The following are Mandarin sentences." (Simplified)
 BEAM_SIZE = 1                             # greedy: 1.4 s for 10 s of speech on 2 cores
 COMPUTE_TYPE = "int8"
+# whisper often writes ASCII punctuation inside Mandarin; the official prompts use full-width marks
+_ZH_PUNCT = {",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"}
+_ASCII_PUNCT_AFTER_CJK = re.compile(r"(?<=[\u3400-\u9fff])\s*([,?!;:.])(?!\d)\s*")
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,12 @@ class WhisperASR:
         return Transcript(text=text, language=lang or info.language, words=tuple(words))
 
     def _clean(self, text: str, lang: str | None) -> str:
-        return self.to_simplified(text) if lang == "zh" else text
+        return zh_punctuation(self.to_simplified(text)) if lang == "zh" else text
+
+
+def zh_punctuation(text: str) -> str:
+    """ASCII , ? ! ; : . right after a Han character -> the full-width mark (no change inside numbers)."""
+    return _ASCII_PUNCT_AFTER_CJK.sub(lambda m: _ZH_PUNCT[m.group(1)], text)
 
 
 def _whisper_language(language: str | None) -> str | None:
