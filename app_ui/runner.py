@@ -8,7 +8,9 @@ identity and the island is a plain call.
 Errors: a :class:`~stepedit_core.errors.StepEditError` is the user's problem (bad input, unsupported
 edit) and becomes :class:`EngineError`, a ``gr.Error`` whose message survives the worker's pickling. Any
 other failure of the GPU call on ZeroGPU (quota, worker crash) falls back to running in this process with
-a ``gr.Warning``; elsewhere it becomes a ``gr.Error`` naming the exception.
+a ``gr.Warning`` when the engine runs on the CPU (the lite engine); an engine placed on the GPU cannot run
+outside the worker, so the user is told to retry instead. Elsewhere a failure becomes a ``gr.Error`` naming
+the exception.
 """
 from __future__ import annotations
 
@@ -124,6 +126,11 @@ class EngineRunner:
             raise gr.Error(f"The engine failed: {type(exc).__name__}: {error_message(exc)}") from exc
 
     def _fallback(self, job: Job, exc: BaseException) -> list:
+        if not self.engine.capabilities().device.startswith("cpu"):
+            # A model placed on (emulated) cuda cannot run in the main process of a ZeroGPU Space.
+            log.warning("GPU call failed (%s: %s); the engine needs a GPU", type(exc).__name__, exc)
+            raise gr.Error(f"The GPU is not available right now: {error_message(exc)} This model needs a GPU; "
+                           "please try again in a few minutes.", title="GPU unavailable") from exc
         log.warning("GPU call failed (%s: %s); running on CPU", type(exc).__name__, exc)
         gr.Warning(f"The GPU is not available right now: {error_message(exc)} Running on the CPU instead; "
                    "this is slower.")

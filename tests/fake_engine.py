@@ -36,8 +36,9 @@ def _stretch(x: np.ndarray, factor: float) -> np.ndarray:
 
 class FakeEngine(Engine):
     def __init__(self, *, unsupported: tuple[str, ...] = (), max_input_seconds: float = 30.0,
-                 transcribe: bool = True, fail_with: Exception | None = None):
+                 transcribe: bool = True, fail_with: Exception | None = None, device: str = "cpu"):
         self.unsupported = unsupported
+        self.device = device
         self.max_input_seconds = max_input_seconds
         self._can_transcribe = transcribe
         self.fail_with = fail_with        # raised by the next clone/edit (then cleared), to test error paths
@@ -48,7 +49,7 @@ class FakeEngine(Engine):
             engine="fake", display_name="Fake engine (tests)", clone=catalog.CLONE not in self.unsupported,
             edit_options={t: catalog.OPTIONS[t] for t in catalog.AUDIO_EDIT_TYPES if t not in self.unsupported},
             transcribe=self._can_transcribe, approximate=True, max_input_seconds=self.max_input_seconds,
-            device="cpu", notes="Deterministic numpy DSP for tests.")
+            device=self.device, notes="Deterministic numpy DSP for tests.")
 
     def _maybe_fail(self) -> None:
         if self.fail_with is not None:

@@ -129,6 +129,10 @@ def test_typed_errors_become_gr_errors_and_gpu_failures_fall_back_to_cpu(tmp_pat
 
     results = EngineRunner(engine, gpu=quota_gpu, zero_gpu=True).edit(EditRequest(clip, "x", "emotion", "sad", seed=3))
     assert len(results) == 1 and results[0].seed == 3          # ran on the CPU path instead
+    gpu_engine = FakeEngine(device="cuda")                        # a model on (emulated) cuda cannot fall back
+    with pytest.raises(gr.Error, match="needs a GPU"):
+        EngineRunner(gpu_engine, gpu=quota_gpu, zero_gpu=True).edit(EditRequest(clip, "x", "emotion", "sad"))
+    assert gpu_engine.calls == []
     with pytest.raises(gr.Error, match="ZeroGPU quota"):           # off ZeroGPU there is nothing to fall back to
         EngineRunner(engine, gpu=quota_gpu, zero_gpu=False).edit(EditRequest(clip, "x", "emotion", "sad"))
     engine.fail_with = RuntimeError("CUDA out of memory")
