@@ -392,9 +392,10 @@ class StepAudioEngine(Engine):
 
     def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int]) -> Iterator[np.ndarray]:
         """LLM sampling in a worker thread hands whole 2+3 groups to a streaming decoder here. Closing the
-        iterator early waits for the sampling to end (generate has no cancel); the engine lock is held
-        until the iterator is exhausted or closed."""
+        iterator early cancels the sampling at its next step; the engine lock is held until the iterator is
+        exhausted or closed."""
         groups: queue.Queue = queue.Queue()
+        cancel = threading.Event()
         done = object()
         outcome: dict = {}
         opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
@@ -403,7 +404,7 @@ class StepAudioEngine(Engine):
 
         def work() -> None:
             try:
-                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put)
+                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put, should_stop=cancel.is_set)
             except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer)
                 outcome["error"] = exc
             finally:
@@ -428,6 +429,7 @@ class StepAudioEngine(Engine):
             if tail.numel():
                 yield tail.numpy().reshape(-1)
         finally:
+            cancel.set()
             worker.join()
 
     # -- app entry ------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ class SamplingOptions:
 @dataclass(frozen=True)
 class GenerationResult:
     ids: tuple[int, ...]        # generated LLM ids, <|EOT|> excluded (prompt excluded)
-    stop_reason: str            # "eot" | "max_new_tokens" | "max_total"
+    stop_reason: str            # "eot" | "max_new_tokens" | "max_total" | "cancelled"
     prompt_len: int
     seed: int | None            # the seed used (None for greedy)
     prefill_s: float            # prompt forward + first token
@@ -191,12 +191,14 @@ class _GroupEmitter:
 
 @torch.inference_mode()
 def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingOptions = SamplingOptions(), *,
-             on_group: GroupCallback | None = None) -> GenerationResult:
+             on_group: GroupCallback | None = None,
+             should_stop: Callable[[], bool] | None = None) -> GenerationResult:
     """Sample a continuation of ``prompt_ids`` (one sequence) with a Step1ForCausalLM and a static KV cache.
 
     Stops at ``<|EOT|>`` (reason "eot", EOT not included), after ``max_new_tokens`` new ids ("max_new_tokens")
     or when prompt + new reaches ``max_total_tokens`` ("max_total"); on a cap nothing is dropped.
     ``on_group`` receives each complete 2+3 group, in prompt-token space (0..5119), as soon as it is sampled.
+    ``should_stop`` is polled before every decode step; when it returns True sampling ends ("cancelled").
     """
     if torch.is_tensor(prompt_ids):
         if prompt_ids.dim() > 2 or (prompt_ids.dim() == 2 and prompt_ids.shape[0] != 1):
@@ -237,6 +239,9 @@ def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingO
         emitter.push(token)
         if len(new) >= max_new:
             stop = "max_total" if len(new) >= budget else "max_new_tokens"
+            break
+        if should_stop is not None and should_stop():
+            stop = "cancelled"
             break
         logits = model.step(torch.tensor([[token]], device=device), cache)[0, -1]
         token = next_token(logits, history, len(new), options, generator)

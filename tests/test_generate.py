@@ -130,6 +130,15 @@ def test_caps_drop_nothing():
     assert not checked.had_eot and checked.groups == 1 and checked.dropped == 2
 
 
+def test_should_stop_cancels_before_the_next_step():
+    body = audio_stream(4)
+    model = ScriptedModel(body + [EOT])
+    polls = []
+    r = model.run(PROMPT, GREEDY, should_stop=lambda: polls.append(1) or len(polls) > 6)
+    assert r.stop_reason == "cancelled" and r.ids == tuple(body[:7])
+    assert len(model.seen) == len(PROMPT) + 6             # no model step after the cancel
+
+
 def test_groups_are_delivered_complete_and_stop_at_a_broken_stream():
     body = audio_stream(3)
     got = []
