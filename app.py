@@ -29,7 +29,7 @@ from app_ui.runner import EngineRunner
 from app_ui.studio import Studio
 from app_ui.ui import build_blocks
 from app_ui.views import CSS
-from stepedit_core import Engine, load_engine
+from stepedit_core import Engine, StepEditError, load_engine
 
 log = logging.getLogger("stepedit.app")
 
@@ -77,10 +77,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     on_spaces = bool(os.environ.get("SPACE_ID"))
-    engine = load_engine(args.engine, args.model_path, download=args.download or on_spaces,
-                         device=None if args.device == "auto" else args.device,
-                         dtype=None if args.dtype == "auto" else args.dtype,
-                         quantization=None if args.quantization == "none" else args.quantization)
+    try:
+        engine = load_engine(args.engine, args.model_path, download=args.download or on_spaces,
+                             device=None if args.device == "auto" else args.device,
+                             dtype=None if args.dtype == "auto" else args.dtype,
+                             quantization=None if args.quantization == "none" else args.quantization)
+    except StepEditError as exc:      # missing or broken weights, bad flags: a message, not a traceback
+        raise SystemExit(f"error: {exc}\n(flags: --model-path DIR, --download, or --engine lite)") from None
     caps = engine.capabilities()
     log.info("engine: %s on %s", caps.display_name, caps.device)
     demo = build_demo(engine)

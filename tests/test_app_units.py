@@ -196,3 +196,11 @@ def test_importing_app_loads_nothing_and_builds_with_the_lite_engine():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("Blocks")
+
+
+def test_main_reports_missing_weights_without_a_traceback(tmp_path):
+    import app
+    with pytest.raises(SystemExit) as info:
+        app.main(["--engine", "stepaudio", "--model-path", str(tmp_path)])
+    message = str(info.value)
+    assert message.startswith("error:") and "Step-Audio-EditX" in message and "--engine lite" in message
