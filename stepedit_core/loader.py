@@ -39,6 +39,6 @@ def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None,
             except ModelUnavailableError as exc:
                 if kind == "stepaudio":
                     raise
-                log.info("Step-Audio-EditX weights not available (%s); using the lite engine", exc)
+                log.warning("Step-Audio-EditX weights not available (%s); using the lite engine", exc)
     from .lite import LiteEngine  # noqa: PLC0415
     return LiteEngine()
