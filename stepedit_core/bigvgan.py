@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from .hift import WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V, load_weight_normed
+from .hift import load_weight_normed, weight_norm_layout
 
 SNAKE_EPS = 1e-9                  # GH:bigvgan/activations.py no_div_by_zero
 MEL_CONTEXT_FRAMES = 3            # GH:cli/cosyvoice.py: F.pad(mel, (3, 3), "reflect") before BigVGAN (k7, pad 0)
@@ -326,21 +326,7 @@ class BigVGAN(nn.Module):
         """Expected checkpoint keys and shapes: ``"legacy"`` (weight_g / weight_v, what the official
         ``torch.nn.utils.weight_norm`` saves), ``"parametrization"`` or ``"folded"`` (this module's state dict).
         The anti-aliasing filters are included: they are persistent buffers of the official module."""
-        if form not in ("parametrization", "legacy", "folded"):
-            raise ValueError(f"unknown checkpoint form {form!r}")
-        layout = {k: tuple(v.shape) for k, v in self.state_dict().items()}
-        if form == "folded":
-            return layout
-        g_key, v_key = (WN_PARAM_G, WN_PARAM_V) if form == "parametrization" else (WN_LEGACY_G, WN_LEGACY_V)
-        wn, out = set(self.weight_normed_modules()), {}
-        for key, shape in layout.items():
-            prefix, _, leaf = key.rpartition(".")
-            if leaf == "weight" and prefix in wn:
-                out[f"{prefix}.{g_key}"] = (shape[0],) + (1,) * (len(shape) - 1)
-                out[f"{prefix}.{v_key}"] = shape
-            else:
-                out[key] = shape
-        return out
+        return weight_norm_layout(self, form)
 
 
 def load_bigvgan(state_dict: Mapping[str, torch.Tensor], config: BigVGANConfig | Mapping | None = None, *,

@@ -376,22 +376,27 @@ class HiFTGenerator(nn.Module):
     def checkpoint_layout(self, form: str = "parametrization") -> dict[str, tuple[int, ...]]:
         """Expected checkpoint keys and shapes: ``"parametrization"`` (hift.pt, 328 keys), ``"legacy"``
         (weight_g / weight_v) or ``"folded"`` (246 keys, this module's own state dict)."""
-        if form not in ("parametrization", "legacy", "folded"):
-            raise ValueError(f"unknown checkpoint form {form!r}")
-        layout = {k: tuple(v.shape) for k, v in self.state_dict().items()}
-        if form == "folded":
-            return layout
-        g_key, v_key = (WN_PARAM_G, WN_PARAM_V) if form == "parametrization" else (WN_LEGACY_G, WN_LEGACY_V)
-        out = {}
-        wn = set(self.weight_normed_modules())
-        for key, shape in layout.items():
-            prefix, _, leaf = key.rpartition(".")
-            if leaf == "weight" and prefix in wn:
-                out[f"{prefix}.{g_key}"] = (shape[0],) + (1,) * (len(shape) - 1)
-                out[f"{prefix}.{v_key}"] = shape
-            else:
-                out[key] = shape
-        return out
+        return weight_norm_layout(self, form)
+
+
+def weight_norm_layout(model: nn.Module, form: str) -> dict[str, tuple[int, ...]]:
+    """Checkpoint keys and shapes of a folded vocoder (one exposing ``weight_normed_modules``) in ``form``:
+    ``"parametrization"`` (original0 / original1), ``"legacy"`` (weight_g / weight_v) or ``"folded"``."""
+    if form not in ("parametrization", "legacy", "folded"):
+        raise ValueError(f"unknown checkpoint form {form!r}")
+    layout = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if form == "folded":
+        return layout
+    g_key, v_key = (WN_PARAM_G, WN_PARAM_V) if form == "parametrization" else (WN_LEGACY_G, WN_LEGACY_V)
+    wn, out = set(model.weight_normed_modules()), {}
+    for key, shape in layout.items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf == "weight" and prefix in wn:
+            out[f"{prefix}.{g_key}"] = (shape[0],) + (1,) * (len(shape) - 1)   # g keeps dim 0 only
+            out[f"{prefix}.{v_key}"] = shape
+        else:
+            out[key] = shape
+    return out
 
 
 def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

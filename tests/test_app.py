@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -15,15 +14,10 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
 from fake_engine import FakeEngine  # noqa: E402
+from servers import free_port  # noqa: E402
 from stepedit_core.errors import InvalidInputError  # noqa: E402
 
 PUBLIC = {"/clone", "/edit", "/paralinguistic", "/transcribe", "/engine_info"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
