@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from .errors import InvalidInputError
 from .tokens import (AUDIO_TOKEN_OFFSET, EOT_ID, GROUP_SIZE, PROMPT_TOKEN_SPACE, TOKEN_RATE_HZ, VQ02_PER_GROUP,
@@ -113,6 +114,33 @@ def repetition_banned_id(history: Sequence[int], window: int = REPETITION_WINDOW
     last = history[-1]
     count = sum(1 for t in history[-window:] if t == last)
     return last if count / window > REPETITION_THRESHOLD else None
+
+
+class RepetitionGuardProcessor(LogitsProcessor):
+    """The official ``RepetitionAwareLogitsProcessor`` as a transformers processor, for ``model.generate``
+    (and trainers that sample through it): per row of (B, L) ids, ban the id :func:`repetition_banned_id` names."""
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, history in enumerate(input_ids.tolist()):
+            banned = repetition_banned_id(history)
+            if banned is not None:
+                scores[row, banned] = float("-inf")
+        return scores
+
+
+def transformers_generate_kwargs(options: SamplingOptions = SamplingOptions()) -> dict:
+    """Keyword arguments that make ``Step1ForCausalLM.generate`` follow ``options`` as :func:`generate` does
+    (same processors in the same order; with ``torch.manual_seed(seed)`` before the call, the same draws).
+    The ``constrained`` mask has no transformers twin and is refused."""
+    if options.constrained:
+        raise InvalidInputError("the constrained 2+3 mask is only available in stepedit_core.generate.generate")
+    kwargs = dict(do_sample=options.do_sample, eos_token_id=options.eot_id,
+                  max_length=options.max_total_tokens, max_new_tokens=options.max_new_tokens,
+                  logits_processor=LogitsProcessorList([RepetitionGuardProcessor()] if options.repetition_guard
+                                                       else []))
+    if options.do_sample:
+        kwargs.update(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p)
+    return kwargs
 
 
 def slot_range(position: int) -> tuple[int, int]:

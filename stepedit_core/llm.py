@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreTrainedConfig, PreTrainedModel
+from transformers import (AutoConfig, AutoModelForCausalLM, DynamicCache, GenerationMixin, PreTrainedConfig,
+                          PreTrainedModel)
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .errors import CheckpointError, InvalidInputError, ModelUnavailableError
@@ -35,6 +36,10 @@ from .errors import CheckpointError, InvalidInputError, ModelUnavailableError
 # Largest bias block (elements) built in one piece: above it, attention runs in query chunks so that a long
 # prefill never materialises an H x T x S fp32 tensor (48 x 8192 x 8192 x 4 B = 12.9 GB for the real model).
 BIAS_BLOCK_ELEMENTS = 1 << 24   # 64 MiB in fp32
+
+# The output field that carries the cache: transformers <= 5.23 name it ``past_key_values``, 5.24+ ``cache``
+# (the old name is then a deprecated alias that logs a warning). The forward accepts the cache under both names.
+CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 class Step1Config(PreTrainedConfig):
@@ -54,6 +59,7 @@ class Step1Config(PreTrainedConfig):
     pad_token_id: int | None = 0
     eos_token_id: int | None = 3        # <|EOT|>
     tie_word_embeddings: bool = False   # the checkpoint ships its own lm_head.weight
+    use_cache: bool = True              # forward() without a cache creates one and returns it (HF convention)
 
     def __post_init__(self, **kwargs):
         # The official auto_map points at configuration_step1/modeling_step1 (remote code); this class
@@ -298,22 +304,34 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
         return self.forward(input_ids, cache, logits_to_keep=logits_to_keep).logits
 
     def forward(self, input_ids: torch.Tensor, past_key_values=None, output_hidden_states: bool | None = None,
-                return_dict: bool | None = None, logits_to_keep: int = 0, **kwargs) -> CausalLMOutputWithPast:
-        """HF-style forward. ``past_key_values`` may be a :class:`StaticKVCache` or a transformers ``Cache``
-        (as created by ``generate``); ``attention_mask`` and positions are ignored, as official (no padding)."""
-        static = isinstance(past_key_values, StaticKVCache)
-        start = past_key_values.length if static else (past_key_values.get_seq_length() if past_key_values
-                                                        is not None else 0)
-        if static and start + input_ids.shape[1] > past_key_values.max_len:
-            raise InvalidInputError(f"{start + input_ids.shape[1]} tokens exceed the KV cache "
-                                    f"({past_key_values.max_len})")
-        x, hidden = self.model(input_ids, past_key_values, start=start, official_bias=self.official_bias,
+                return_dict: bool | None = None, logits_to_keep: int = 0, use_cache: bool | None = None,
+                cache=None, **kwargs) -> CausalLMOutputWithPast:
+        """HF-style forward: (B, T) ids -> (B, T or keep, V) logits and the cache.
+
+        The cache may come as ``past_key_values`` (transformers <= 5.23) or ``cache`` (5.24+), and may be a
+        :class:`StaticKVCache` or a transformers ``Cache``. Without one, ``use_cache`` (default
+        ``config.use_cache``) creates a ``DynamicCache`` holding this call's keys/values and returns it, so the
+        next call continues from it; ``use_cache=False`` returns none. ``attention_mask`` and positions are
+        ignored, as official (no padding: ALiBi positions come from the cache length).
+        """
+        if cache is not None and past_key_values is not None and cache is not past_key_values:
+            raise InvalidInputError("pass the KV cache once, as `cache` or as `past_key_values`, not both")
+        cache = cache if cache is not None else past_key_values
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        if cache is None and use_cache:
+            cache = DynamicCache(config=self.config)
+        static = isinstance(cache, StaticKVCache)
+        start = cache.length if static else (cache.get_seq_length() if cache is not None else 0)
+        if static and start + input_ids.shape[1] > cache.max_len:
+            raise InvalidInputError(f"{start + input_ids.shape[1]} tokens exceed the KV cache ({cache.max_len})")
+        x, hidden = self.model(input_ids, cache, start=start, official_bias=self.official_bias,
                                output_hidden_states=bool(output_hidden_states))
         if static:
-            past_key_values.advance(input_ids.shape[1])
+            cache.advance(input_ids.shape[1])
         logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)
-        return CausalLMOutputWithPast(logits=logits, past_key_values=past_key_values,
-                                      hidden_states=tuple(hidden) if output_hidden_states else None)
+        out = CausalLMOutputWithPast(logits=logits, hidden_states=tuple(hidden) if output_hidden_states else None,
+                                     **{CACHE_FIELD: cache if use_cache else None})
+        return out if return_dict is not False else out.to_tuple()
 
 
 def register() -> None:

@@ -104,10 +104,12 @@ def test_variant_amp2_snake_tanh_bias(fx):
 def test_batch_matches_single(fx, model):
     mel = fx["io"]["in.mel"]
     other = torch.randn(1, 80, mel.shape[-1], generator=torch.Generator().manual_seed(5))
+    # oneDNN picks other conv kernels for batch 2 than for batch 1 (seen: 1.04e-5 apart on one sample), so the
+    # bound is the fixture README's waveform tolerance; a batch item leaking into the other is O(0.1) off.
     with torch.inference_mode():
         both = model(torch.cat([mel, other]))
-        torch.testing.assert_close(both[:1], model(mel), rtol=0, atol=1e-5)
-        torch.testing.assert_close(both[1:], model(other), rtol=0, atol=1e-5)
+        torch.testing.assert_close(both[:1], model(mel), rtol=0, atol=1e-4)
+        torch.testing.assert_close(both[1:], model(other), rtol=0, atol=1e-4)
 
 
 def test_short_mel_and_streaming_source_refused(model):

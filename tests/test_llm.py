@@ -226,13 +226,70 @@ def test_quantization_guard(official_folder, mode):
         load_step1(official_folder, quantization="int3")
 
 
-def test_transformers_generate_uses_its_own_cache(official_folder, io):
-    """HF ``generate`` passes a transformers DynamicCache; greedy ids must match the fixture."""
+def _cache_of(out):
+    """The cache an output carries, under the field name of the installed transformers."""
+    return getattr(out, llm.CACHE_FIELD)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("keyword", ["past_key_values", "cache"])
+def test_use_cache_returns_a_cache_the_next_call_continues(model, io, keyword):
+    """transformers' causal-LM contract: ``use_cache=True`` without a cache creates one and returns it; the cache
+    comes back under either keyword (<= 5.23 ``past_key_values``, 5.24+ ``cache``) and the next call continues."""
+    out = model(io["input_ids"], use_cache=True)
+    torch.testing.assert_close(out.logits, io["prefill_logits"], atol=ATOL, rtol=0)
+    cache = _cache_of(out)
+    assert cache is not None and cache.get_seq_length() == 37
+    for i in range(io["extra_ids"].shape[1]):
+        out = model(io["extra_ids"][:, i:i + 1], **{keyword: cache})
+        torch.testing.assert_close(out.logits[0, -1], io["step_logits"][i], atol=ATOL, rtol=0)
+        assert _cache_of(out) is cache
+    assert cache.get_seq_length() == 42
+    for layer in range(2):              # the DynamicCache holds (B, G, S, D) per layer, as the official layout
+        k = cache.layers[layer].keys
+        torch.testing.assert_close(k.transpose(1, 2).reshape(1, 42, -1), io[f"kv_cache.layer{layer}.k"],
+                                   atol=ATOL, rtol=0)
+
+
+@torch.no_grad()
+def test_use_cache_false_returns_none_and_both_keywords_are_refused(model, io):
+    out = model(io["input_ids"], use_cache=False)
+    assert _cache_of(out) is None
+    torch.testing.assert_close(out.logits, io["logits_full"], atol=ATOL, rtol=0)
+    assert _cache_of(model(io["input_ids"])) is not None          # config.use_cache defaults to True
+    logits, cache = model(io["input_ids"], return_dict=False)
+    torch.testing.assert_close(logits, io["logits_full"], atol=ATOL, rtol=0)
+    with pytest.raises(InvalidInputError, match="not both"):
+        model(io["extra_ids"], past_key_values=cache, cache=model(io["input_ids"]).logits)
+
+
+def test_transformers_generate_greedy_matches_fixture(official_folder, io):
+    """HF ``generate`` hands its own DynamicCache to forward (under the installed version's keyword)."""
     from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_pretrained(official_folder)
     with torch.no_grad():
         out = model.generate(io["input_ids"], max_new_tokens=8, do_sample=False)
     assert out[0, 37:].tolist() == io["greedy_ids"][0].tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 7, 12345])
+def test_transformers_generate_sampled_matches_own_sampler(model, io, seed):
+    """Seeded sampling through HF ``generate`` (official processors) draws exactly the ids of our own loop."""
+    from stepedit_core.generate import SamplingOptions, generate, transformers_generate_kwargs
+    # temperature 2 flattens the random tiny model's logits, so the draws really depend on the seed
+    options = SamplingOptions(seed=seed, max_new_tokens=24, temperature=2.0, top_k=50)
+    own = generate(model, io["input_ids"], options).ids
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(io["input_ids"], **transformers_generate_kwargs(options))
+    assert out[0, 37:].tolist() == list(own)
+    assert len(own) == 24 and len(set(own)) > 12
+
+
+def test_transformers_generate_kwargs_refuses_the_constrained_mask():
+    from stepedit_core.generate import SamplingOptions, transformers_generate_kwargs
+    with pytest.raises(InvalidInputError, match="constrained"):
+        transformers_generate_kwargs(SamplingOptions(constrained=True))
 
 
 def test_importing_the_package_registers_step1():
