@@ -21,11 +21,11 @@ import torch.nn.functional as F
 import yaml
 
 from .errors import CheckpointError, ModelUnavailableError
-from .flow import DEFAULT_NOISE_SEED, CausalMaskedDiffWithXvec, DiTConfig, FlowConfig
+from .flow import DEFAULT_NOISE_SEED, CausalMaskedDiffWithXvec, DiTConfig, FlowConfig, flow_rows
 from .flow_encoder import EncoderConfig
 from .bigvgan import BigVGAN, BigVGANConfig, is_bigvgan_block, load_bigvgan
 from .hift import HiFTConfig, HiFTGenerator, load_hift
-from .tokens import reshape_for_flow
+from .streaming import Token2WavStream
 
 YAML_NAME, FLOW_NAME, HIFT_NAME, CAMPPLUS_NAME = "cosyvoice.yaml", "flow.pt", "hift.pt", "campplus.onnx"
 DEFAULT_HIFT_SEED = 0
@@ -242,18 +242,6 @@ def align_prompt_feat(prompt_feat: torch.Tensor, prompt_rows: int, up_rate: int 
     return F.interpolate(prompt_feat.transpose(1, 2), size=up_rate * prompt_rows, mode="nearest").transpose(1, 2)
 
 
-def as_mixed(tokens) -> list[int]:
-    """(1, N) / (N,) tensor or sequence of prompt-space ids -> list."""
-    if isinstance(tokens, torch.Tensor):
-        return [int(t) for t in tokens.reshape(-1).tolist()]
-    return [int(t) for t in tokens]
-
-
-def flow_rows(tokens) -> torch.Tensor:
-    """Mixed 2+3 prompt-space ids -> (1, T, 2) flow ids (``tokens.reshape_for_flow``)."""
-    return torch.from_numpy(reshape_for_flow(as_mixed(tokens))).unsqueeze(0)
-
-
 class CosyVoiceDecoder:
     """flow + HiFT in fp32 (+ the prompt front end when stepedit_core.features / speaker are present)."""
 
@@ -322,7 +310,6 @@ class CosyVoiceDecoder:
 
     def stream(self, prompt_token, prompt_feat, embedding, **options):
         """A streaming session (stepedit_core.streaming.Token2WavStream) for this prompt."""
-        from .streaming import Token2WavStream
         return Token2WavStream(self, prompt_token, prompt_feat, embedding, **options)
 
     def prompt_features(self, wav, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:

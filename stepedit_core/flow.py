@@ -25,6 +25,7 @@ from torch import nn
 
 from .errors import InvalidInputError
 from .flow_encoder import DualCodebookEmbedding, EncoderCache, EncoderConfig, UpsampleConformerEncoderV2
+from .tokens import reshape_for_flow
 
 MEL_BINS = 80
 NOISE_BUFFER_FRAMES = 50 * 600      # official rand_noise: 600 s at 50 Hz
@@ -78,6 +79,19 @@ def cosine_t_span(n_timesteps: int, device=None, dtype=torch.float32) -> torch.T
     """t_k = 1 - cos(pi/2 · k/N), k = 0..N, computed in the official order (linspace, ·0.5, ·pi)."""
     t = torch.linspace(0, 1, n_timesteps + 1, device=device, dtype=dtype)
     return 1 - torch.cos(t * 0.5 * torch.pi)
+
+
+def as_mixed(tokens) -> list[int]:
+    """(1, N) / (N,) tensor or sequence of prompt-space ids -> list."""
+    if isinstance(tokens, torch.Tensor):
+        return [int(t) for t in tokens.reshape(-1).tolist()]
+    return [int(t) for t in tokens]
+
+
+def flow_rows(tokens) -> torch.Tensor:
+    """The flow's token input: mixed 2+3 prompt-space ids -> (1, T, 2) flow ids (``tokens.reshape_for_flow``),
+    shared by the non-streaming (cosyvoice) and streaming token2wav."""
+    return torch.from_numpy(reshape_for_flow(as_mixed(tokens))).unsqueeze(0)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

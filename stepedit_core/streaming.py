@@ -31,7 +31,7 @@ from typing import Sequence
 import torch
 
 from .errors import InvalidInputError, ModelUnavailableError
-from .flow import DEFAULT_NOISE_SEED, DiTCache, noise_buffer
+from .flow import DEFAULT_NOISE_SEED, DiTCache, flow_rows, noise_buffer
 from .flow_encoder import EncoderCache
 from .hift import HiFTGenerator
 from .hift_stream import HiFTStreamer
@@ -93,7 +93,6 @@ class Token2WavStream:
         return torch.cat(self.mels, dim=2) if self.mels else self.prompt_feat.new_zeros(1, 80, 0)
 
     def _rows(self, tokens: Sequence[int]) -> torch.Tensor:
-        from .cosyvoice import flow_rows
         return flow_rows(tokens).to(self.prompt.device)
 
     def _solve(self, mu: torch.Tensor, cond: torch.Tensor, offset: int) -> torch.Tensor:

@@ -18,8 +18,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.cosyvoice import CosyVoiceDecoder, flow_config_from_dict, flow_rows, load_flow
-from stepedit_core.flow import noise_buffer
+from stepedit_core.cosyvoice import CosyVoiceDecoder, flow_config_from_dict, load_flow
+from stepedit_core.flow import flow_rows, noise_buffer
 from stepedit_core.hift import HiFTConfig, load_hift
 from stepedit_core.streaming import CHUNK_SIZES, LEFT_CONTEXT_FRAMES, mixed_len
 
