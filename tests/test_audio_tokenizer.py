@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from stepedit_core.audio_tokenizer import FUNASR_MODEL_ID, AudioTokens, StepAudioTokenizer
 from stepedit_core.errors import CheckpointError
 from stepedit_core.tokens import AUDIO_TOKEN_OFFSET, interleave_vq0206
-from tiny_vq06_onnx import make_tiny_vq06
+from tests.tiny_vq06_onnx import make_tiny_vq06
 
 
 def build_tiny_tokenizer_folder(root, fixtures_root, *, drop_key: str | None = None):

@@ -12,7 +12,7 @@ from stepedit_core.bigvgan import (BigVGAN, BigVGANConfig, MEL_CONTEXT_FRAMES, k
 from stepedit_core.cosyvoice import CosyVoiceDecoder, read_configs, vocoder_config_from_dict
 from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
 from stepedit_core.hift import HiFTConfig, HiFTGenerator
-from tiny_cosyvoice import TINY_BIGVGAN, build_tiny_cosyvoice
+from tests.tiny_cosyvoice import TINY_BIGVGAN, build_tiny_cosyvoice
 
 WAV_ATOL = 1e-4          # fixtures README: HiFT wav atol 1e-4; same budget for the other vocoder
 VARIANT = "variant_b."   # second official run in the fixture: AMPBlock2, linear-scale Snake, conv_post bias, tanh

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from stepedit_core.cosyvoice import CosyVoiceDecoder, Tagged, read_configs, read_cosyvoice_yaml
 from stepedit_core.errors import CheckpointError, ModelUnavailableError
 from stepedit_core.flow import FlowConfig
-from tiny_cosyvoice import build_tiny_cosyvoice, cosyvoice_yaml
+from tests.tiny_cosyvoice import build_tiny_cosyvoice, cosyvoice_yaml
 
 
 @pytest.fixture(scope="module")

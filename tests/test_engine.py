@@ -25,7 +25,7 @@ from stepedit_core.engine import SAMPLES_PER_GROUP, EngineOptions, StepAudioEngi
 from stepedit_core.errors import (AudioDecodeError, CheckpointError, InvalidInputError, ModelUnavailableError,
                                   TokenStreamError)
 from stepedit_core.tokens import GROUP_SIZE, check_groups, tokens_to_str
-from tiny_checkpoint import EDITX, TOKENIZER, build_tiny_checkpoint
+from tests.tiny_checkpoint import EDITX, TOKENIZER, build_tiny_checkpoint
 
 SR = 16000
 CAP = 30                                   # new-token cap: 6 whole groups

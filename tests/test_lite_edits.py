@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio_clips import SAMPLE_RATE, add_noise, en_speech, with_pauses, zh_speech  # noqa: F401 (fixtures)
+from tests.audio_clips import SAMPLE_RATE, add_noise, en_speech, with_pauses, zh_speech  # noqa: F401 (fixtures)
 from stepedit_core import catalog
 from stepedit_core.errors import InvalidInputError, UnsupportedEditError
 from stepedit_core.interface import AudioClip, EditRequest

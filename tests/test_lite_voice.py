@@ -6,7 +6,7 @@ import difflib
 import numpy as np
 import pytest
 
-from audio_clips import EN_TEXT, SAMPLE_RATE, ZH_TEXT, en_speech, zh_speech  # noqa: F401 (fixtures)
+from tests.audio_clips import EN_TEXT, SAMPLE_RATE, ZH_TEXT, en_speech, zh_speech  # noqa: F401 (fixtures)
 from stepedit_core import catalog
 from stepedit_core.errors import InvalidInputError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest

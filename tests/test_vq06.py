@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from stepedit_core import vq06
 from stepedit_core.errors import CheckpointError
-from tiny_vq06_onnx import make_tiny_vq06
+from tests.tiny_vq06_onnx import make_tiny_vq06
 
 
 @pytest.fixture(scope="module")

@@ -188,7 +188,7 @@ def write_paraformer(folder: Path, seed: int = 0) -> int:
 
 
 def write_audio_tokenizer(folder: Path, seed: int = 0) -> None:
-    from tiny_vq06_onnx import make_tiny_vq06
+    from tests.tiny_vq06_onnx import make_tiny_vq06
 
     folder.mkdir(parents=True, exist_ok=True)
     dim = write_paraformer(folder / PARAFORMER, seed)
@@ -284,7 +284,7 @@ def write_cosyvoice(folder: Path, seed: int = 0) -> None:
     from stepedit_core.cosyvoice import read_configs
     from stepedit_core.flow import CausalMaskedDiffWithXvec
     from stepedit_core.hift import HiFTGenerator
-    from tiny_onnx import write_tiny_campplus
+    from tests.tiny_onnx import write_tiny_campplus
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cosyvoice.yaml").write_text(TINY_COSYVOICE_YAML)

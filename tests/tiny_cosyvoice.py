@@ -8,7 +8,7 @@ the default draws random O(1)-scaled weights from ``seed``.
 
 Usage (tests/ is on sys.path under pytest)::
 
-    from tiny_cosyvoice import build_tiny_cosyvoice
+    from tests.tiny_cosyvoice import build_tiny_cosyvoice
     build_tiny_cosyvoice(tmp_path / "CosyVoice-300M-25Hz", seed=0)
 """
 from __future__ import annotations
@@ -160,6 +160,6 @@ def build_tiny_cosyvoice(folder: str | Path, seed: int = 0, *, weights: str = "r
     torch.save(flow_sd, folder / "flow.pt")
     torch.save(hift_sd, folder / "hift.pt")
     if campplus:
-        from tiny_onnx import write_tiny_campplus
+        from tests.tiny_onnx import write_tiny_campplus
         write_tiny_campplus(folder / "campplus.onnx", seed=seed)
     return folder

@@ -6,7 +6,7 @@ Graph: ``input`` (batch, frames, 80) float -> ReduceMean over frames -> MatMul (
 
 Usage from other tests::
 
-    from tiny_onnx import write_tiny_campplus      # tests/ is on sys.path under pytest
+    from tests.tiny_onnx import write_tiny_campplus
     weights = write_tiny_campplus(tmp_path / "campplus.onnx", seed=0)
 """
 from __future__ import annotations
