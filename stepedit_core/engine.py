@@ -490,7 +490,7 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     dev = pick_device(device)
     llm_dtype = pick_llm_dtype(dev, dtype)
     options = options or EngineOptions()
-    from .audio_tokenizer import StepAudioTokenizer
+    from .tokenizer.audio_tokenizer import StepAudioTokenizer
     from .llm import load_step1
     from .text_tokenizer import load_text_tokenizer
     decoder = _load_decoder(paths, dev, options)

@@ -153,7 +153,7 @@ def _kaldi_vector(values: np.ndarray) -> str:
 def write_paraformer(folder: Path, seed: int = 0) -> int:
     """config.yaml, am.mvn and model.pt (whole-model state dict; only encoder.* is read). Returns the
     encoder output size (the centroid dimension)."""
-    from stepedit_core.vq02 import EncoderConfig, SANMEncoderChunkOpt
+    from stepedit_core.tokenizer.vq02 import EncoderConfig, SANMEncoderChunkOpt
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import yaml
 
-from .audio import TOKENIZER_SAMPLE_RATE, check_audio, energy_norm, resample, trim_silence
-from .errors import CheckpointError
-from .tokens import GROUP_SIZE, interleave_vq0206, to_llm_ids, tokens_to_str
+from ..audio import TOKENIZER_SAMPLE_RATE, check_audio, energy_norm, resample, trim_silence
+from ..errors import CheckpointError
+from ..tokens import GROUP_SIZE, interleave_vq0206, to_llm_ids, tokens_to_str
 from .vq02 import ENCODER_PREFIX, EncoderConfig, FrontendConfig, Vq02Tokenizer, build_encoder
 from .vq06 import Vq06Tokenizer
 
@@ -158,7 +158,7 @@ class StepAudioTokenizer:
         """Load the official Step-Audio-Tokenizer folder (or a parent holding ``Step-Audio-Tokenizer/``).
 
         ``dither=None`` uses the official front-end dither (1.0, random codes); ``long_audio_split`` is
-        ``"quiet"`` or ``"official"`` (see :mod:`stepedit_core.vq06`).
+        ``"quiet"`` or ``"official"`` (see :mod:`stepedit_core.tokenizer.vq06`).
         """
         root = Path(folder)
         if not (root / CENTROIDS_FILE).exists() and (root / "Step-Audio-Tokenizer").is_dir():

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import CheckpointError, ModelUnavailableError
-from .tokens import VQ06_SIZE
+from ..errors import CheckpointError, ModelUnavailableError
+from ..tokens import VQ06_SIZE
 
 SAMPLE_RATE = 16000
 N_FFT = 400                       # whisper.audio: 25 ms window

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CheckpointError, InvalidInputError
+from ..errors import CheckpointError, InvalidInputError
 
 SAMPLE_SCALE = float(1 << 15)   # WavFrontendOnline.forward_fbank: waveform * (1 << 15) before kaldi.fbank
 PREEMPHASIS = 0.97              # kaldi.fbank defaults used by WavFrontendOnline
