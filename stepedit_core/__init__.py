@@ -8,7 +8,7 @@ from .errors import (AudioDecodeError, CheckpointError, InvalidInputError, Model
                      StepEditError, TokenStreamError, UnsupportedEditError)
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult)
 from .loader import load_engine
-from . import llm as _step1  # noqa: F401  registers model_type "step1" with the transformers Auto classes
+from .model import llm as _step1  # noqa: F401  registers model_type "step1" with the transformers Auto classes
 
 __version__ = "0.1.0"
 

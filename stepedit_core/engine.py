@@ -34,11 +34,12 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import torch
 
-from . import catalog, longform, prompts
+from . import catalog, longform
+from .model import prompts
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
-from .generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
+from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                         edit_result_text, validate_clone, validate_edit)
 from .tokens import TOKEN_RATE_HZ, check_llm_output
@@ -491,8 +492,8 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     llm_dtype = pick_llm_dtype(dev, dtype)
     options = options or EngineOptions()
     from .tokenizer.audio_tokenizer import StepAudioTokenizer
-    from .llm import load_step1
-    from .text_tokenizer import load_text_tokenizer
+    from .model.llm import load_step1
+    from .model.text_tokenizer import load_text_tokenizer
     decoder = _load_decoder(paths, dev, options)
     text_tokenizer = load_text_tokenizer(paths.editx)
     llm = load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import stepedit_core as sc
-from stepedit_core import catalog, prompts
+from stepedit_core import catalog
+from stepedit_core.model import prompts
 from stepedit_core.engine import SAMPLES_PER_GROUP, EngineOptions, StepAudioEngine, load_stepaudio_engine
 from stepedit_core.errors import (AudioDecodeError, CheckpointError, InvalidInputError, ModelUnavailableError,
                                   TokenStreamError)

@@ -27,8 +27,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .errors import InvalidInputError
-from .tokens import (AUDIO_TOKEN_OFFSET, EOT_ID, GROUP_SIZE, PROMPT_TOKEN_SPACE, TOKEN_RATE_HZ, VQ02_PER_GROUP,
+from ..errors import InvalidInputError
+from ..tokens import (AUDIO_TOKEN_OFFSET, EOT_ID, GROUP_SIZE, PROMPT_TOKEN_SPACE, TOKEN_RATE_HZ, VQ02_PER_GROUP,
                      VQ02_SIZE, CheckedTokens, check_llm_output, group_position_ok)
 
 TEMPERATURE = 0.7           # GH:tts.py generate(temperature=0.7)

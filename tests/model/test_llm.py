@@ -9,13 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import stepedit_core.llm as llm
+import stepedit_core.model.llm as llm
 from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from stepedit_core.llm import (Step1Config, Step1ForCausalLM, alibi_bias, alibi_slopes, load_step1,
+from stepedit_core.model.llm import (Step1Config, Step1ForCausalLM, alibi_bias, alibi_slopes, load_step1,
                                manifest_layout)
 
 ATOL = 1e-4          # fixture README: LLM logits atol 1e-4 (fp32)
-MANIFEST = Path(__file__).parent / "fixtures" / "manifests" / "step1_llm_3b.json"
+MANIFEST = Path(__file__).parents[1] / "fixtures" / "manifests" / "step1_llm_3b.json"
 
 
 @pytest.fixture(scope="module")
@@ -243,5 +243,5 @@ def test_importing_the_package_registers_step1():
             " num_attention_groups=2, num_hidden_layers=1, vocab_size=32)\n"
             "print(type(AutoModelForCausalLM.from_config(cfg)).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).parent.parent, check=True)
+                         cwd=Path(__file__).parents[2], check=True)
     assert out.stdout.strip() == "Step1ForCausalLM"

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from .errors import CheckpointError, InvalidInputError
+from ..errors import CheckpointError, InvalidInputError
 
 TOKENIZER_FILE = "tokenizer.model"
 # Official special ids (architecture.md §6): <unk> (also pad), <s>, </s>, <|EOT|> (eos of the LLM), <|BOT|>.

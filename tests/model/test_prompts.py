@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from stepedit_core import prompts as P
+from stepedit_core.model import prompts as P
 from stepedit_core.errors import InvalidInputError
 
 CLONE_TPL = """Generate audio with the following timbre, prosody and speaking style

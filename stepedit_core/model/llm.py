@@ -30,7 +30,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from .errors import CheckpointError, InvalidInputError, ModelUnavailableError
+from ..errors import CheckpointError, InvalidInputError, ModelUnavailableError
 
 # Largest bias block (elements) built in one piece: above it, attention runs in query chunks so that a long
 # prefill never materialises an H x T x S fp32 tensor (48 x 8192 x 8192 x 4 B = 12.9 GB for the real model).

@@ -1,4 +1,4 @@
-"""System prompts, instruction strings and the LLM prompt-id layout of Step-Audio-EditX.
+"""System prompts, instruction strings and the Step1 LLM prompt-id layout of Step-Audio-EditX (the prompt builder).
 
 Everything here is model input and is bit-exact with the official ``config/prompts.py`` and ``tts.py``
 (architecture.md §7). Token ids are assembled by hand, as the official code does, around an ``encode``
@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import catalog
-from .errors import InvalidInputError
+from .. import catalog
+from ..errors import InvalidInputError
 
 Encode = Callable[[str], list[int]]
 

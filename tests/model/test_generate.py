@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from stepedit_core.errors import InvalidInputError
-from stepedit_core.generate import (SamplingOptions, constrain_logits, generate, max_new_tokens_for_audio,
+from stepedit_core.model.generate import (SamplingOptions, constrain_logits, generate, max_new_tokens_for_audio,
                                     max_new_tokens_for_text, next_token, repetition_banned_id, slot_range,
                                     warp_logits)
-from stepedit_core.llm import Step1Config, Step1ForCausalLM
+from stepedit_core.model.llm import Step1Config, Step1ForCausalLM
 from stepedit_core.tokens import AUDIO_TOKEN_OFFSET as OFF, check_llm_output
 
 EOT = 3

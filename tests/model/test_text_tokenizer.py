@@ -8,7 +8,7 @@ import json
 import pytest
 
 from stepedit_core.errors import CheckpointError, InvalidInputError
-from stepedit_core.text_tokenizer import TextTokenizer, load_text_tokenizer
+from stepedit_core.model.text_tokenizer import TextTokenizer, load_text_tokenizer
 
 N_AUDIO = 12
 CORPUS = ["system human assistant hello world this is a test of the tokenizer",
