@@ -506,7 +506,7 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
 def _load_decoder(paths: CheckpointPaths, device: torch.device, options: EngineOptions):
     """The CosyVoice decoder (flow + HiFT, fp32) and its prompt front end (mel, CAM++)."""
     try:
-        from .cosyvoice import CosyVoiceDecoder
+        from .decoder.cosyvoice import CosyVoiceDecoder
     except ImportError as exc:
         raise ModelUnavailableError(f"the CosyVoice decoder module is not available: {exc}") from exc
     return CosyVoiceDecoder.from_pretrained(paths.cosyvoice, device=device,

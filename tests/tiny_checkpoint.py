@@ -281,9 +281,9 @@ mel_conf:
 def write_cosyvoice(folder: Path, seed: int = 0) -> None:
     """cosyvoice.yaml (hyperpyyaml), flow.pt and hift.pt (random plain state dicts of the modules the yaml
     describes, as the official files are), campplus.onnx (tests/tiny_onnx.py)."""
-    from stepedit_core.cosyvoice import read_configs
-    from stepedit_core.flow import CausalMaskedDiffWithXvec
-    from stepedit_core.hift import HiFTGenerator
+    from stepedit_core.decoder.cosyvoice import read_configs
+    from stepedit_core.decoder.flow import CausalMaskedDiffWithXvec
+    from stepedit_core.decoder.hift import HiFTGenerator
     from tests.tiny_onnx import write_tiny_campplus
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ Path of one utterance (non-streaming, batch 1):
 Streaming (:meth:`UpsampleConformerEncoderV2.forward_chunk`) runs the same layers on one chunk with an
 :class:`EncoderCache` (k/v of every earlier frame, plus the 2 + 4 frames of conv history); a chunk attends
 to every cached frame and to itself, never to later chunks. With an explicit block mask, the full
-:meth:`forward` computes exactly the same numbers (tests/test_flow.py checks this).
+:meth:`forward` computes exactly the same numbers (tests/decoder/test_flow.py checks this).
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from stepedit_core.compat import import_torchaudio
-from stepedit_core.features import (MelConfig, bf16_roundtrip, campplus_input, extract_speech_feat,
+from stepedit_core.decoder.features import (MelConfig, bf16_roundtrip, campplus_input, extract_speech_feat,
                                     extract_spk_feat, fbank_80, mel_spectrogram_24k, peak_cap, slaney_mel_basis)
 
 FEATURE_ATOL = 1e-4          # fixture README: frontend features atol 1e-4

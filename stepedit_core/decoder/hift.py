@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import CheckpointError, ModelUnavailableError
+from ..errors import CheckpointError, ModelUnavailableError
 
 # Key suffixes of a weight-normed conv in a state dict (torch >= 2.1 parametrization / legacy hook form).
 WN_PARAM_G, WN_PARAM_V = "parametrizations.weight.original0", "parametrizations.weight.original1"
@@ -85,7 +85,7 @@ class HiFTConfig:
 
         Accepts the official nesting ``istft_params: {n_fft, hop_len}`` and ``f0_predictor: {num_class,
         in_channels, cond_channels}``; a ``class`` entry naming anything but HiFTGenerator is refused
-        (a BigVGAN block goes to stepedit_core.bigvgan instead, see ``check_vocoder_class``).
+        (a BigVGAN block goes to stepedit_core.decoder.bigvgan instead, see ``check_vocoder_class``).
         """
         block = dict(block)
         check_vocoder_class(block.pop("class", "HiFTGenerator"))
@@ -118,8 +118,8 @@ def check_vocoder_class(name: str) -> None:
         return
     if short == "BigVGAN":
         raise ModelUnavailableError(
-            "BigVGAN is not a HiFT vocoder: build it with stepedit_core.bigvgan (cosyvoice.vocoder_config_from_dict "
-            "picks it for a cosyvoice.yaml that asks for it)")
+            "BigVGAN is not a HiFT vocoder: build it with stepedit_core.decoder.bigvgan "
+            "(cosyvoice.vocoder_config_from_dict picks it for a cosyvoice.yaml that asks for it)")
     raise ModelUnavailableError(f"unsupported vocoder class {name!r} (only HiFTGenerator is implemented)")
 
 

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import PROMPT_PEAK_CAP, TOKENIZER_SAMPLE_RATE
-from .audio import peak_cap as _peak_cap_np
-from .audio import resample as _resample_np
-from .compat import import_torchaudio
+from ..audio import PROMPT_PEAK_CAP, TOKENIZER_SAMPLE_RATE
+from ..audio import peak_cap as _peak_cap_np
+from ..audio import resample as _resample_np
+from ..compat import import_torchaudio
 
 MAGNITUDE_EPS = 1e-9         # matcha mel_spectrogram: |X| = sqrt(re² + im² + 1e-9)
 LOG_CLAMP_MIN = 1e-5         # matcha dynamic_range_compression: log(clamp(x, min=1e-5))

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.cosyvoice import CosyVoiceDecoder, Tagged, read_configs, read_cosyvoice_yaml
+from stepedit_core.decoder.cosyvoice import CosyVoiceDecoder, Tagged, read_configs, read_cosyvoice_yaml
 from stepedit_core.errors import CheckpointError, ModelUnavailableError
-from stepedit_core.flow import FlowConfig
+from stepedit_core.decoder.flow import FlowConfig
 from tests.tiny_cosyvoice import build_tiny_cosyvoice, cosyvoice_yaml
 
 
@@ -39,8 +39,8 @@ def test_yaml_is_read_as_data(fixture_folder):
 
 def test_configs_from_yaml_match_fixture_configs(fixture_folder, fixtures_root):
     flow_cfg, hift_cfg = read_configs(fixture_folder)
-    from stepedit_core.cosyvoice import flow_config_from_dict
-    from stepedit_core.hift import HiFTConfig
+    from stepedit_core.decoder.cosyvoice import flow_config_from_dict
+    from stepedit_core.decoder.hift import HiFTConfig
     assert flow_cfg == flow_config_from_dict(json.loads((fixtures_root / "flow" / "config.json").read_text()))
     assert hift_cfg == HiFTConfig.from_dict(json.loads((fixtures_root / "hift" / "config.json").read_text()))
     assert flow_cfg != FlowConfig()
@@ -63,7 +63,7 @@ def test_folder_reproduces_official_token2wav(fixture_folder, fixtures_root):
     wav = dec.token2wav(e2e["in.token_mixed"], e2e["in.prompt_token_mixed"], e2e["in.prompt_feat_bf16"],
                         e2e["in.embedding_bf16"], flow_noise=e2e["noise.rand_noise_used"],
                         hift_rand_ini=torch.zeros(1, 9), hift_noise=torch.zeros(1, 42 * 480, 9))
-    assert (wav - e2e["out.speech"]).abs().max() < 1e-3          # see tests/test_token2wav.py for the bound
+    assert (wav - e2e["out.speech"]).abs().max() < 1e-3          # see tests/decoder/test_token2wav.py for the bound
 
 
 def test_random_folder_end_to_end(random_folder):

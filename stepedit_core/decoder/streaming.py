@@ -22,7 +22,7 @@ stops growing once the DiT cache is truncated, so windows get reused; here every
 absolute position (prompt frames + generated frames), the same z the non-streaming path uses. With a shared
 noise buffer, a stream therefore equals the non-streaming flow run with block attention masks (tested), and
 differs from the full-attention non-streaming output only through the limited context (measured in
-tests/test_token2wav.py and bench/RESULTS_decoder.md).
+tests/decoder/test_token2wav.py and bench/RESULTS_decoder.md).
 """
 from __future__ import annotations
 
@@ -30,12 +30,12 @@ from typing import Sequence
 
 import torch
 
-from .errors import InvalidInputError, ModelUnavailableError
+from ..errors import InvalidInputError, ModelUnavailableError
 from .flow import DEFAULT_NOISE_SEED, DiTCache, flow_rows, noise_buffer
 from .flow_encoder import EncoderCache
 from .hift import HiFTGenerator
 from .hift_stream import HiFTStreamer
-from .tokens import GROUP_SIZE
+from ..tokens import GROUP_SIZE
 
 CHUNK_SIZES = (15, 24, 48)       # rows per chunk: 0.6 / 0.96 / 1.92 s, the last size repeats
 LEFT_CONTEXT_FRAMES = 2 * 48     # DiT cache keeps the prompt + the newest 2 s of generated frames
@@ -52,7 +52,7 @@ class Token2WavStream:
     """One streaming session for one prompt: ``push(tokens)`` -> new speech, ``finish()`` -> the rest.
 
     Tokens are mixed 2+3 ids in prompt-token space. ``noise`` is a (1, 80, N) buffer indexed by absolute
-    frame (default: :func:`stepedit_core.flow.noise_buffer` of ``seed``, 600 s); pass the same buffer to the
+    frame (default: :func:`stepedit_core.decoder.flow.noise_buffer` of ``seed``, 600 s); pass the same buffer to the
     non-streaming ``token2wav(flow_noise=...)`` to compare the two.
     """
 

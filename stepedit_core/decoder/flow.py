@@ -7,7 +7,7 @@ H heads, D head dim, M = 80 mel bins.
   (attention -> causal conv block -> MLP, 9 modulation vectors each), output (B, M, T).
 - :class:`CausalConditionalCFM` integrates dx/dt = v(x, t) from noise with Euler steps on the cosine schedule
   t_k = 1 - cos(pi/2 · k/N), classifier-free guidance v = (1+r)·v_cond - r·v_uncond, r = 0.7.
-- :class:`CausalMaskedDiffWithXvec` wires the token encoder (stepedit_core.flow_encoder) to the solver.
+- :class:`CausalMaskedDiffWithXvec` wires the token encoder (stepedit_core.decoder.flow_encoder) to the solver.
 
 Noise. The official CFM draws one unseeded ``randn(1, 80, 30000)`` buffer per process and uses its first T
 frames. Here ``inference`` takes ``noise`` (any (1, 80, >=T) tensor, e.g. :func:`noise_buffer` for the
@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 from .flow_encoder import DualCodebookEmbedding, EncoderCache, EncoderConfig, UpsampleConformerEncoderV2
-from .tokens import reshape_for_flow
+from ..tokens import reshape_for_flow
 
 MEL_BINS = 80
 NOISE_BUFFER_FRAMES = 50 * 600      # official rand_noise: 600 s at 50 Hz
@@ -379,7 +379,7 @@ class CausalMaskedDiffWithXvec(nn.Module):
                                     f"({(offset + frames) / 50:.0f} s of mel)")
         return noise[:, :, offset:offset + frames].to(like)
 
-    # -- streaming pieces (driven by stepedit_core.streaming) --------------------------------------------
+    # -- streaming pieces (driven by stepedit_core.decoder.streaming) ------------------------------------
     def encode_chunk(self, tokens: torch.Tensor, cache: EncoderCache | None, last: bool):
         """(1, n + lookahead, 2) ids -> mu (1, 80, 2n) and the new encoder cache."""
         h, cache = self.encoder.forward_chunk(self.embed_tokens(tokens), cache, last)

@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import load_file
 
 from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from stepedit_core.features import mel_spectrogram_24k
-from stepedit_core.hift_stream import HiFTStreamer
-from stepedit_core.hift import (HiFTConfig, HiFTGenerator, WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G,
+from stepedit_core.decoder.features import mel_spectrogram_24k
+from stepedit_core.decoder.hift_stream import HiFTStreamer
+from stepedit_core.decoder.hift import (HiFTConfig, HiFTGenerator, WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G,
                                 WN_PARAM_V, check_vocoder_class, load_hift)
 
 STAGE_ATOL = 1e-4          # fixture README: HiFT wav atol 1e-4 (used for every stage fed reference inputs)

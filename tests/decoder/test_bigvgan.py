@@ -1,5 +1,5 @@
-"""BigVGAN vocoder (stepedit_core.bigvgan) against the official GH:bigvgan/* output (tests/fixtures/bigvgan), and
-the cosyvoice.yaml path that selects it."""
+"""BigVGAN vocoder (stepedit_core.decoder.bigvgan) against the official GH:bigvgan/* output
+(tests/fixtures/bigvgan), and the cosyvoice.yaml path that selects it."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.bigvgan import (BigVGAN, BigVGANConfig, MEL_CONTEXT_FRAMES, kaiser_sinc_filter, load_bigvgan)
-from stepedit_core.cosyvoice import CosyVoiceDecoder, read_configs, vocoder_config_from_dict
+from stepedit_core.decoder.bigvgan import (BigVGAN, BigVGANConfig, MEL_CONTEXT_FRAMES, kaiser_sinc_filter, load_bigvgan)
+from stepedit_core.decoder.cosyvoice import CosyVoiceDecoder, read_configs, vocoder_config_from_dict
 from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from stepedit_core.hift import HiFTConfig, HiFTGenerator
+from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator
 from tests.tiny_cosyvoice import TINY_BIGVGAN, build_tiny_cosyvoice
 
 WAV_ATOL = 1e-4          # fixtures README: HiFT wav atol 1e-4; same budget for the other vocoder
@@ -165,7 +165,7 @@ def test_folder_with_bigvgan_decodes(bigvgan_folder):
     torch.testing.assert_close(wav, dec.hift(trace["mel"]), rtol=0, atol=0)
     with pytest.raises(ModelUnavailableError, match="BigVGAN"):
         dec.stream(prompt, feat, emb)
-    from stepedit_core.streaming import Token2WavStream
+    from stepedit_core.decoder.streaming import Token2WavStream
     with pytest.raises(ModelUnavailableError, match="BigVGAN"):      # also when the stream is built directly
         Token2WavStream(dec, prompt, feat, emb)
 

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 from .hift import F0_CONTEXT_FRAMES, HiFTGenerator
 
 STREAM_MEL_CACHE_FRAMES = 8      # GH:cli/cosyvoice.py mel_cache_len: mel frames re-fed with the next chunk

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .errors import CheckpointError, ModelUnavailableError, InvalidInputError
+from ..errors import CheckpointError, ModelUnavailableError, InvalidInputError
 from .features import FBANK_NUM_MEL_BINS, campplus_input
 
 CAMPPLUS_FILE = "campplus.onnx"

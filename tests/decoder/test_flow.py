@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from stepedit_core.cosyvoice import flow_config_from_dict
-from stepedit_core.flow import (CausalMaskedDiffWithXvec, FlowConfig, cosine_t_span, noise_buffer,
+from stepedit_core.decoder.cosyvoice import flow_config_from_dict
+from stepedit_core.decoder.flow import (CausalMaskedDiffWithXvec, FlowConfig, cosine_t_span, noise_buffer,
                                 NOISE_BUFFER_FRAMES)
 from stepedit_core.tokens import reshape_for_flow
 

@@ -18,10 +18,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.cosyvoice import CosyVoiceDecoder, flow_config_from_dict, load_flow
-from stepedit_core.flow import flow_rows, noise_buffer
-from stepedit_core.hift import HiFTConfig, load_hift
-from stepedit_core.streaming import CHUNK_SIZES, LEFT_CONTEXT_FRAMES, mixed_len
+from stepedit_core.decoder.cosyvoice import CosyVoiceDecoder, flow_config_from_dict, load_flow
+from stepedit_core.decoder.flow import flow_rows, noise_buffer
+from stepedit_core.decoder.hift import HiFTConfig, load_hift
+from stepedit_core.decoder.streaming import CHUNK_SIZES, LEFT_CONTEXT_FRAMES, mixed_len
 
 STREAM_GROUPS = 60          # 300 mixed tokens = 180 rows = 7.2 s: chunks 15, 24, 48, 48 + a last one of 45
 HEADROOM = 10               # noise buffer frames beyond what is used

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import CheckpointError, InvalidInputError, ModelUnavailableError
+from ..errors import CheckpointError, InvalidInputError, ModelUnavailableError
 from .hift import load_weight_normed, weight_norm_layout
 
 SNAKE_EPS = 1e-9                  # GH:bigvgan/activations.py no_div_by_zero

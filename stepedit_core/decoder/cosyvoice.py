@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from .errors import CheckpointError, ModelUnavailableError
+from ..errors import CheckpointError, ModelUnavailableError
 from .flow import DEFAULT_NOISE_SEED, CausalMaskedDiffWithXvec, DiTConfig, FlowConfig, flow_rows
 from .flow_encoder import EncoderConfig
 from .bigvgan import BigVGAN, BigVGANConfig, is_bigvgan_block, load_bigvgan
@@ -243,7 +243,7 @@ def align_prompt_feat(prompt_feat: torch.Tensor, prompt_rows: int, up_rate: int 
 
 
 class CosyVoiceDecoder:
-    """flow + HiFT in fp32 (+ the prompt front end when stepedit_core.features / speaker are present)."""
+    """flow + HiFT in fp32 (+ the prompt front end when stepedit_core.decoder.features / speaker are present)."""
 
     def __init__(self, flow: CausalMaskedDiffWithXvec, hift: HiFTGenerator | BigVGAN, *, n_timesteps: int | None = None,
                  bf16_roundtrip: bool = True, frontend=None, device="cpu"):
@@ -309,19 +309,19 @@ class CosyVoiceDecoder:
         return wav.float().cpu()
 
     def stream(self, prompt_token, prompt_feat, embedding, **options):
-        """A streaming session (stepedit_core.streaming.Token2WavStream) for this prompt."""
+        """A streaming session (stepedit_core.decoder.streaming.Token2WavStream) for this prompt."""
         return Token2WavStream(self, prompt_token, prompt_feat, embedding, **options)
 
     def prompt_features(self, wav, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt mel (1, T, 80) and CAM++ x-vector (1, 192) of a clip (needs the front-end modules)."""
         if self.frontend is None:
-            raise ModelUnavailableError("the prompt front end (stepedit_core.features / speaker, campplus.onnx) "
-                                        "is not available")
+            raise ModelUnavailableError("the prompt front end (stepedit_core.decoder.features / speaker, "
+                                        "campplus.onnx) is not available")
         return self.frontend(wav, sample_rate)
 
 
 def _load_frontend(folder: Path, device):
-    """Prompt front end (stepedit_core.features + speaker): (wav, sr) -> (prompt mel, CAM++ x-vector), or None
+    """Prompt front end (stepedit_core.decoder.features + speaker): (wav, sr) -> (prompt mel, CAM++ x-vector), or None
     when campplus.onnx is absent. The caller applies the peak cap first (GH:tts.py)."""
     if not (folder / CAMPPLUS_NAME).is_file():
         return None
