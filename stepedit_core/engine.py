@@ -492,7 +492,7 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     llm_dtype = pick_llm_dtype(dev, dtype)
     options = options or EngineOptions()
     from .tokenizer.audio_tokenizer import StepAudioTokenizer
-    from .model.llm import load_step1
+    from .model.loading import load_step1
     from .model.text_tokenizer import load_text_tokenizer
     decoder = _load_decoder(paths, dev, options)
     text_tokenizer = load_text_tokenizer(paths.editx)

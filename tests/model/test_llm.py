@@ -11,8 +11,8 @@ from safetensors.torch import load_file, save_file
 
 import stepedit_core.model.llm as llm
 from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from stepedit_core.model.llm import (Step1Config, Step1ForCausalLM, alibi_bias, alibi_slopes, load_step1,
-                               manifest_layout)
+from stepedit_core.model.llm import Step1Config, Step1ForCausalLM, alibi_bias, alibi_slopes
+from stepedit_core.model.loading import check_state_dict_layout, load_step1, manifest_layout
 
 ATOL = 1e-4          # fixture README: LLM logits atol 1e-4 (fp32)
 MANIFEST = Path(__file__).parents[1] / "fixtures" / "manifests" / "step1_llm_3b.json"
@@ -179,7 +179,7 @@ def test_real_config_matches_manifest():
     expected = manifest_layout(MANIFEST)
     assert len(expected) == 291
     assert layout == expected
-    llm.check_state_dict_layout(layout, expected, "3B")          # no raise
+    check_state_dict_layout(layout, expected, "3B")          # no raise
 
 
 def test_strict_loading_lists_every_problem(official_folder, tmp_path):
