@@ -21,7 +21,8 @@ import torch
 from stepedit_core.decoder.flow import CausalMaskedDiffWithXvec
 from stepedit_core.decoder.cosyvoice import flow_config_from_dict
 from stepedit_core.decoder.bigvgan import BigVGAN, BigVGANConfig
-from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator, WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V
+from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator
+from stepedit_core.decoder.weight_norm import WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PKG = "stepvocoder.cosyvoice2"

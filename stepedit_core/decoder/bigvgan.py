@@ -18,7 +18,7 @@ buffers of the official module, so they are checkpoint keys (``...upsample.filte
 and are loaded from it.
 
 The official convs use the legacy ``torch.nn.utils.weight_norm`` (keys ``X.weight_g`` / ``X.weight_v``); the
-module here is built folded and :func:`load_bigvgan` folds the pairs with ``hift.load_weight_normed``.
+module here is built folded and :func:`load_bigvgan` folds the pairs with ``weight_norm.load_weight_normed``.
 BigVGAN draws no noise: the ``generator`` / NSF arguments of the HiFT call are accepted and ignored.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from .hift import load_weight_normed, weight_norm_layout
+from .weight_norm import load_weight_normed, weight_norm_layout, weight_normed_modules
 
 SNAKE_EPS = 1e-9                  # GH:bigvgan/activations.py no_div_by_zero
 MEL_CONTEXT_FRAMES = 3            # GH:cli/cosyvoice.py: F.pad(mel, (3, 3), "reflect") before BigVGAN (k7, pad 0)
@@ -320,7 +320,7 @@ class BigVGAN(nn.Module):
     # -- checkpoint layout ---------------------------------------------------------------------------
     def weight_normed_modules(self) -> list[str]:
         """Names of the convs stored as weight-norm (g, v) pairs in the checkpoint."""
-        return [name for name, m in self.named_modules() if getattr(m, "weight_normed", False)]
+        return weight_normed_modules(self)
 
     def checkpoint_layout(self, form: str = "legacy") -> dict[str, tuple[int, ...]]:
         """Expected checkpoint keys and shapes: ``"legacy"`` (weight_g / weight_v, what the official

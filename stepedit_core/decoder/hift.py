@@ -8,10 +8,8 @@ Pipeline for a mel ``(B, 80, T)``:
   f0 ``(B, T)`` Hz  ->  NSF source ``s`` ``(B, 1, 480T)``  ->  STFT of s ``(B, 18, 120T+1)``
   mel + STFT(s)  ->  conv stack  ->  [log-magnitude ‖ phase argument] ``(B, 18, 120T+1)``  ->  iSTFT  ->  wav.
 
-The module is built in *folded* form (plain conv weights). ``load_hift`` folds the checkpoint's weight norm
-(torch parametrization keys ``X.parametrizations.weight.original0/1`` or legacy ``X.weight_g/weight_v``) with
-w = g · v / ‖v‖, the norm over every dim except dim 0. For ``ConvTranspose1d`` (weight ``(in, out, k)``) dim 0
-is the input channel, which is what torch's ``weight_norm(dim=0)`` does too.
+The module is built in *folded* form (plain conv weights); ``load_hift`` folds the weight norm of hift.pt
+(82 weight-normed convs at real size, 328 checkpoint keys) into it with weight_norm.py, strictly.
 
 Randomness (architecture.md §14): the official SineGen2 draws ``rand_ini ~ U[0,1)`` of shape ``(B, 9)`` (initial
 phase of harmonics 2..9; element 0 is forced to 0) and ``noise ~ N(0,1)`` of shape ``(B, L, 9)`` per call, unseeded.
@@ -29,10 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, ModelUnavailableError
+from .weight_norm import load_weight_normed, weight_norm_layout, weight_normed, weight_normed_modules
 
-# Key suffixes of a weight-normed conv in a state dict (torch >= 2.1 parametrization / legacy hook form).
-WN_PARAM_G, WN_PARAM_V = "parametrizations.weight.original0", "parametrizations.weight.original1"
-WN_LEGACY_G, WN_LEGACY_V = "weight_g", "weight_v"
 SNAKE_EPS = 1e-9                 # GH:hifigan/activation.py Snake: x + sin²(αx) / (α + 1e-9)
 ISTFT_MAGNITUDE_MAX = 1e2        # GH:generator.py _istft: magnitude clipped to 100 before the iSTFT
 FINAL_LRELU_SLOPE = 0.01         # decode_without_stft ends with F.leaky_relu at torch's default slope
@@ -127,12 +123,6 @@ def _padding(kernel_size: int, dilation: int = 1) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
-def _weight_normed(conv: nn.Module) -> nn.Module:
-    """Tag a conv whose checkpoint weight is stored weight-normed (folded at load time)."""
-    conv.weight_normed = True
-    return conv
-
-
 class Snake(nn.Module):
     """Snake activation x + sin²(αx)/(α + 1e-9), α per channel on a linear scale. x: (B, C, T)."""
 
@@ -150,10 +140,10 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilations: Sequence[int]):
         super().__init__()
-        self.convs1 = nn.ModuleList(_weight_normed(nn.Conv1d(channels, channels, kernel_size, dilation=d,
+        self.convs1 = nn.ModuleList(weight_normed(nn.Conv1d(channels, channels, kernel_size, dilation=d,
                                                              padding=_padding(kernel_size, d)))
                                     for d in dilations)
-        self.convs2 = nn.ModuleList(_weight_normed(nn.Conv1d(channels, channels, kernel_size,
+        self.convs2 = nn.ModuleList(weight_normed(nn.Conv1d(channels, channels, kernel_size,
                                                              padding=_padding(kernel_size)))
                                     for _ in dilations)
         self.activations1 = nn.ModuleList(Snake(channels) for _ in dilations)
@@ -172,7 +162,7 @@ class ConvRNNF0Predictor(nn.Module):
         super().__init__()
         layers = []
         for i in range(5):
-            layers += [_weight_normed(nn.Conv1d(in_channels if i == 0 else cond_channels, cond_channels,
+            layers += [weight_normed(nn.Conv1d(in_channels if i == 0 else cond_channels, cond_channels,
                                                 kernel_size=3, padding=1)), nn.ELU()]
         self.condnet = nn.Sequential(*layers)          # keys condnet.{0,2,4,6,8}.*
         self.classifier = nn.Linear(cond_channels, num_class)
@@ -270,9 +260,9 @@ class HiFTGenerator(nn.Module):
         self.num_kernels = len(cfg.resblock_kernel_sizes)
         self.num_upsamples = len(cfg.upsample_rates)
         self.m_source = SourceModuleHnNSF(cfg)
-        self.conv_pre = _weight_normed(nn.Conv1d(cfg.in_channels, ch0, 7, padding=3))
+        self.conv_pre = weight_normed(nn.Conv1d(cfg.in_channels, ch0, 7, padding=3))
         self.ups = nn.ModuleList(
-            _weight_normed(nn.ConvTranspose1d(ch0 >> i, ch0 >> (i + 1), k, u, padding=(k - u) // 2))
+            weight_normed(nn.ConvTranspose1d(ch0 >> i, ch0 >> (i + 1), k, u, padding=(k - u) // 2))
             for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)))
         # The source STFT (hop istft_hop_len) is brought to each upsampling stage's rate: cumulative
         # down-rates [15, 3, 1] at the real config (reverse cumprod of [1] + reversed(rates)[:-1]).
@@ -290,7 +280,7 @@ class HiFTGenerator(nn.Module):
             ResBlock(ch0 >> (i + 1), k, d)
             for i in range(self.num_upsamples)
             for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes))
-        self.conv_post = _weight_normed(nn.Conv1d(ch0 >> self.num_upsamples, n_fft + 2, 7, padding=3))
+        self.conv_post = weight_normed(nn.Conv1d(ch0 >> self.num_upsamples, n_fft + 2, 7, padding=3))
         self.f0_predictor = ConvRNNF0Predictor(cfg.f0_num_class, cfg.f0_in_channels, cfg.f0_cond_channels)
         # scipy get_window("hann", n, fftbins=True) == periodic Hann
         self.register_buffer("stft_window", torch.hann_window(n_fft, periodic=True), persistent=False)
@@ -371,62 +361,12 @@ class HiFTGenerator(nn.Module):
     # -- checkpoint layout ---------------------------------------------------------------------------
     def weight_normed_modules(self) -> list[str]:
         """Names of the convs whose checkpoint weight is stored as a weight-norm (g, v) pair (82 at real size)."""
-        return [name for name, m in self.named_modules() if getattr(m, "weight_normed", False)]
+        return weight_normed_modules(self)
 
     def checkpoint_layout(self, form: str = "parametrization") -> dict[str, tuple[int, ...]]:
         """Expected checkpoint keys and shapes: ``"parametrization"`` (hift.pt, 328 keys), ``"legacy"``
         (weight_g / weight_v) or ``"folded"`` (246 keys, this module's own state dict)."""
         return weight_norm_layout(self, form)
-
-
-def weight_norm_layout(model: nn.Module, form: str) -> dict[str, tuple[int, ...]]:
-    """Checkpoint keys and shapes of a folded vocoder (one exposing ``weight_normed_modules``) in ``form``:
-    ``"parametrization"`` (original0 / original1), ``"legacy"`` (weight_g / weight_v) or ``"folded"``."""
-    if form not in ("parametrization", "legacy", "folded"):
-        raise ValueError(f"unknown checkpoint form {form!r}")
-    layout = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if form == "folded":
-        return layout
-    g_key, v_key = (WN_PARAM_G, WN_PARAM_V) if form == "parametrization" else (WN_LEGACY_G, WN_LEGACY_V)
-    wn, out = set(model.weight_normed_modules()), {}
-    for key, shape in layout.items():
-        prefix, _, leaf = key.rpartition(".")
-        if leaf == "weight" and prefix in wn:
-            out[f"{prefix}.{g_key}"] = (shape[0],) + (1,) * (len(shape) - 1)   # g keeps dim 0 only
-            out[f"{prefix}.{v_key}"] = shape
-        else:
-            out[key] = shape
-    return out
-
-
-def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """w = g · v / ‖v‖, the 2-norm over every dim of v except dim 0 (torch weight_norm with dim=0)."""
-    if hasattr(torch, "_weight_norm"):      # the kernel torch's own weight_norm uses: bit-identical weights
-        return torch._weight_norm(v, g, 0)
-    dims = tuple(range(1, v.dim()))
-    return v * (g / torch.linalg.vector_norm(v, dim=dims, keepdim=True))
-
-
-def fold_state_dict(state_dict: Mapping[str, torch.Tensor], weight_normed: Sequence[str]
-                    ) -> dict[str, torch.Tensor]:
-    """Replace each (g, v) pair of the modules in ``weight_normed`` by its folded ``weight``.
-
-    Both key forms are accepted; an already folded ``X.weight`` passes through. Incomplete pairs raise
-    CheckpointError.
-    """
-    out = dict(state_dict)
-    broken = []
-    for prefix in weight_normed:
-        for g_key, v_key in ((WN_PARAM_G, WN_PARAM_V), (WN_LEGACY_G, WN_LEGACY_V)):
-            g_name, v_name = f"{prefix}.{g_key}", f"{prefix}.{v_key}"
-            if g_name in out or v_name in out:
-                if g_name not in out or v_name not in out:
-                    broken.append(g_name if g_name not in out else v_name)
-                    continue
-                out[f"{prefix}.weight"] = fold_weight_norm(out.pop(g_name).float(), out.pop(v_name).float())
-    if broken:
-        raise CheckpointError("the vocoder checkpoint has incomplete weight-norm pairs", missing=broken)
-    return out
 
 
 def load_hift(state_dict: Mapping[str, torch.Tensor], config: HiFTConfig | Mapping | None = None, *,
@@ -437,20 +377,3 @@ def load_hift(state_dict: Mapping[str, torch.Tensor], config: HiFTConfig | Mappi
     """
     cfg = config if isinstance(config, HiFTConfig) else HiFTConfig.from_dict(config or {})
     return load_weight_normed(HiFTGenerator(cfg), state_dict, "HiFTGenerator", device=device, dtype=dtype)
-
-
-def load_weight_normed(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str, *,
-                       device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Fold the checkpoint's weight norm into ``model`` (a vocoder exposing ``weight_normed_modules`` and
-    ``checkpoint_layout``), checking keys and shapes strictly; returns it in eval mode on device/dtype."""
-    folded = fold_state_dict(state_dict, model.weight_normed_modules())
-    expected = model.checkpoint_layout("folded")
-    missing = sorted(set(expected) - set(folded))
-    unexpected = sorted(set(folded) - set(expected))
-    mismatched = sorted(f"{k}: {tuple(folded[k].shape)} != {expected[k]}"
-                        for k in set(expected) & set(folded) if tuple(folded[k].shape) != expected[k])
-    if missing or unexpected or mismatched:
-        raise CheckpointError(f"the state dict does not match the configured {what}",
-                              missing=missing, unexpected=unexpected, mismatched=mismatched)
-    model.load_state_dict({k: v.to(torch.float32) for k, v in folded.items()}, strict=True)
-    return model.to(device=device, dtype=dtype).eval()
