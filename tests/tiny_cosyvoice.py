@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from stepedit_core.decoder.flow import CausalMaskedDiffWithXvec
-from stepedit_core.decoder.cosyvoice import flow_config_from_dict
 from stepedit_core.decoder.bigvgan import BigVGAN, BigVGANConfig
+from stepedit_core.decoder.cosyvoice import flow_config_from_dict
+from stepedit_core.decoder.flow import CausalMaskedDiffWithXvec
 from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator
 from stepedit_core.decoder.weight_norm import WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V
 

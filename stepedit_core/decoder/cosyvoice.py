@@ -21,9 +21,9 @@ import torch.nn.functional as F
 import yaml
 
 from ..errors import CheckpointError, ModelUnavailableError
+from .bigvgan import BigVGAN, BigVGANConfig, is_bigvgan_block, load_bigvgan
 from .flow import DEFAULT_NOISE_SEED, CausalMaskedDiffWithXvec, DiTConfig, FlowConfig, flow_rows
 from .flow_encoder import EncoderConfig
-from .bigvgan import BigVGAN, BigVGANConfig, is_bigvgan_block, load_bigvgan
 from .hift import HiFTConfig, HiFTGenerator, load_hift
 from .streaming import Token2WavStream
 

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidInputError
-from .flow_encoder import DualCodebookEmbedding, EncoderCache, EncoderConfig, UpsampleConformerEncoderV2
 from ..tokens import reshape_for_flow
+from .flow_encoder import DualCodebookEmbedding, EncoderCache, EncoderConfig, UpsampleConformerEncoderV2
 
 MEL_BINS = 80
 NOISE_BUFFER_FRAMES = 50 * 600      # official rand_noise: 600 s at 50 Hz

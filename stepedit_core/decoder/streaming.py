@@ -31,11 +31,11 @@ from typing import Sequence
 import torch
 
 from ..errors import InvalidInputError, ModelUnavailableError
+from ..tokens import GROUP_SIZE
 from .flow import DEFAULT_NOISE_SEED, DiTCache, flow_rows, noise_buffer
 from .flow_encoder import EncoderCache
 from .hift import HiFTGenerator
 from .hift_stream import HiFTStreamer
-from ..tokens import GROUP_SIZE
 
 CHUNK_SIZES = (15, 24, 48)       # rows per chunk: 0.6 / 0.96 / 1.92 s, the last size repeats
 LEFT_CONTEXT_FRAMES = 2 * 48     # DiT cache keeps the prompt + the newest 2 s of generated frames

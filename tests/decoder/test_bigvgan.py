@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 
 from stepedit_core.decoder.bigvgan import (BigVGAN, BigVGANConfig, MEL_CONTEXT_FRAMES, kaiser_sinc_filter, load_bigvgan)
 from stepedit_core.decoder.cosyvoice import CosyVoiceDecoder, read_configs, vocoder_config_from_dict
-from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
 from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator
+from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
 from tests.tiny_cosyvoice import TINY_BIGVGAN, build_tiny_cosyvoice
 
 WAV_ATOL = 1e-4          # fixtures README: HiFT wav atol 1e-4; same budget for the other vocoder

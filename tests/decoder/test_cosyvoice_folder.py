@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from stepedit_core.decoder.cosyvoice import CosyVoiceDecoder, Tagged, read_configs, read_cosyvoice_yaml
-from stepedit_core.errors import CheckpointError, ModelUnavailableError
 from stepedit_core.decoder.flow import FlowConfig
+from stepedit_core.errors import CheckpointError, ModelUnavailableError
 from tests.tiny_cosyvoice import build_tiny_cosyvoice, cosyvoice_yaml
 
 

@@ -17,11 +17,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
 from stepedit_core.decoder.features import mel_spectrogram_24k
-from stepedit_core.decoder.hift_stream import HiFTStreamer
 from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator, check_vocoder_class, load_hift
+from stepedit_core.decoder.hift_stream import HiFTStreamer
 from stepedit_core.decoder.weight_norm import WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V
+from stepedit_core.errors import CheckpointError, InvalidInputError, ModelUnavailableError
 
 STAGE_ATOL = 1e-4          # fixture README: HiFT wav atol 1e-4 (used for every stage fed reference inputs)
 E2E_ATOL = 1e-3            # mel -> wav, see module docstring

@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.errors import CheckpointError, InvalidInputError
 from stepedit_core.decoder.features import campplus_input
 from stepedit_core.decoder.speaker import CAMPPLUS_EMBED_DIM, CampPlusEmbedder, load_campplus
+from stepedit_core.errors import CheckpointError, InvalidInputError
 from tests.tiny_onnx import tiny_campplus_reference, write_tiny_campplus
 
 

@@ -4,8 +4,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from stepedit_core.model import prompts as P
 from stepedit_core.errors import InvalidInputError
+from stepedit_core.model import prompts as P
 
 CLONE_TPL = """Generate audio with the following timbre, prosody and speaking style
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.tokenizer.audio_tokenizer import FUNASR_MODEL_ID, AudioTokens, StepAudioTokenizer
 from stepedit_core.errors import CheckpointError
+from stepedit_core.tokenizer.audio_tokenizer import FUNASR_MODEL_ID, AudioTokens, StepAudioTokenizer
 from stepedit_core.tokens import AUDIO_TOKEN_OFFSET, interleave_vq0206
 from tests.tiny_vq06_onnx import make_tiny_vq06
 

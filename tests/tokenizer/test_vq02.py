@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.tokenizer import vq02
-from stepedit_core.tokenizer.audio_tokenizer import load_cmvn, load_paraformer_config
 from stepedit_core.compat import import_torchaudio
 from stepedit_core.errors import CheckpointError
+from stepedit_core.tokenizer import vq02
+from stepedit_core.tokenizer.audio_tokenizer import load_cmvn, load_paraformer_config
 
 MANIFEST = "manifests/paraformer_encoder.json"
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stepedit_core.tokenizer import vq06
 from stepedit_core.errors import CheckpointError
+from stepedit_core.tokenizer import vq06
 from tests.tiny_vq06_onnx import make_tiny_vq06
 
 
