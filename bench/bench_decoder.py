@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stepedit_core.cosyvoice import CosyVoiceDecoder  # noqa: E402
-from stepedit_core.flow import CausalMaskedDiffWithXvec, FlowConfig, noise_buffer  # noqa: E402
-from stepedit_core.hift import HiFTConfig, HiFTGenerator  # noqa: E402
-from stepedit_core.hift_stream import HiFTStreamer  # noqa: E402
-from stepedit_core.streaming import CHUNK_SIZES, mixed_len  # noqa: E402
+from stepedit_core.decoder.cosyvoice import CosyVoiceDecoder  # noqa: E402
+from stepedit_core.decoder.flow import CausalMaskedDiffWithXvec, FlowConfig, noise_buffer  # noqa: E402
+from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator  # noqa: E402
+from stepedit_core.decoder.hift_stream import HiFTStreamer  # noqa: E402
+from stepedit_core.decoder.streaming import CHUNK_SIZES, mixed_len  # noqa: E402
 
 COMMAND = "python bench/bench_decoder.py"
 ROWS_PER_S = 25
@@ -45,8 +45,8 @@ def stream_agreement(fixtures: Path) -> list[str]:
 
     from safetensors.torch import load_file
 
-    from stepedit_core.cosyvoice import flow_config_from_dict, load_flow
-    from stepedit_core.hift import load_hift
+    from stepedit_core.decoder.cosyvoice import flow_config_from_dict, load_flow
+    from stepedit_core.decoder.hift import load_hift
 
     flow = load_flow(load_file(str(fixtures / "flow" / "weights.safetensors")),
                      flow_config_from_dict(json.loads((fixtures / "flow" / "config.json").read_text())))
@@ -82,8 +82,8 @@ def stream_agreement(fixtures: Path) -> list[str]:
         "## Streaming vs non-streaming", "",
         f"Tiny parity-fixture decoder, {len(toks)} tokens ({full.shape[2]} frames), chunks 15/24/48 rows, same "
         "noise buffer for both paths, HiFT NSF noise zero. The streaming flow equals the non-streaming flow with "
-        "block attention masks to 1e-4 (tests/test_token2wav.py); the numbers below are the cost of the limited "
-        "context.", "",
+        "block attention masks to 1e-4 (tests/decoder/test_token2wav.py); the numbers below are the cost of the "
+        "limited context.", "",
         "| comparison | value |", "|---|---|",
         f"| mel, stream vs full: mean / max abs diff | {d.mean():.3f} / {d.max():.3f} (mel std {full.std():.2f}) |",
         f"| mel, full vs full with other noise: mean abs diff | {(full2 - full).abs().mean():.3f} |",

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stepedit_core.hift import HiFTConfig, HiFTGenerator  # noqa: E402
-from stepedit_core.hift_stream import HiFTStreamer  # noqa: E402
+from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator  # noqa: E402
+from stepedit_core.decoder.hift_stream import HiFTStreamer  # noqa: E402
 
 COMMAND = "python bench/bench_hift.py"
 STREAM_CHUNKS_FRAMES = [30, 48, 96]      # official chunk_size_list [15, 24, 48] flow steps x 2 mel frames

@@ -1,4 +1,4 @@
-"""Step1 LLM speed: stepedit_core.llm against the official attention algorithm, at real width.
+"""Step1 LLM speed: stepedit_core.model.llm against the official attention algorithm, at real width.
 
 Model: hidden 3072, 48 query heads / 4 KV groups, MLP 8192, vocab 74752 (the EditX 3B shapes) but only
 ``--layers`` blocks (default 4; the real model has 32), random weights, fp32, CPU, one thread.
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from stepedit_core.llm import Step1Config, Step1ForCausalLM  # noqa: E402
+from stepedit_core.model.llm import Step1Config, Step1ForCausalLM  # noqa: E402
 
 COMMAND = "python bench/bench_llm.py"
 

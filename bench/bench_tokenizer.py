@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from stepedit_core import vq02, vq06
-from stepedit_core.audio_tokenizer import StepAudioTokenizer
+from stepedit_core.tokenizer import vq02, vq06
+from stepedit_core.tokenizer.audio_tokenizer import StepAudioTokenizer
 
 
 class Block(nn.Module):

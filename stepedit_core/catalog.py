@@ -1,6 +1,6 @@
 """The edit catalogue: edit types, their official options, and display labels (English / Chinese).
 
-Option values are model input (they are spliced into the instruction strings of ``prompts.py``) and are
+Option values are model input (they are spliced into the instruction strings of ``model/prompts.py``) and are
 kept verbatim from the official ``config/edit_config.py``, in its order. Labels are for display only.
 """
 from __future__ import annotations

@@ -2,16 +2,20 @@
 
 One request, in the order of the official ``tts.py``::
 
-    source / prompt audio --peak cap 0.6-->  prompt mel (24 kHz), CAM++ x-vector   (PromptAudio, cached)
-                          --16 kHz, trim-->  vq02 + vq06 -> 2:3 mixed tokens        (audio_tokenizer)
-    prompts.build_{edit,clone}_prompt(text tokenizer, ...)                          (prompt ids)
-    generate.generate(Step1 LLM, ids, seed)  -> <audio_N> ids ... <|EOT|>            (llm, generate)
+    source / prompt audio --peak cap 0.6-->  prompt mel (24 kHz), CAM++ x-vector   (decoder.features, speaker)
+                          --16 kHz, trim-->  vq02 + vq06 -> 2:3 mixed tokens        (tokenizer)
+                          both cached per clip                                    (runtime.PromptEncoder)
+    prompts.build_{edit,clone}_prompt(text tokenizer, ...)                          (model.prompts)
+    generate.generate(Step1 LLM, ids, seed)  -> <audio_N> ids ... <|EOT|>            (model.llm, generate)
     tokens.check_llm_output -> whole 2+3 groups                                    (repair, documented)
-    CosyVoice decoder: flow (prompt tokens, prompt mel, x-vector) + HiFT -> 24 kHz  (cosyvoice)
+    CosyVoice decoder: flow (prompt tokens, prompt mel, x-vector) + HiFT -> 24 kHz  (decoder.cosyvoice)
+
+This module is the request flow (clone, edit and its iterations, streaming, the app's ``run_task``) and
+:func:`load_stepaudio_engine`; options, device / dtype choice, seeding and the prompt cache are runtime.py's.
 
 Differences from the official code, all deliberate:
 - one seed fixes everything random: LLM sampling, flow noise, HiFT noise and the vq02 dither (seeded
-  ``torch.Generator``s, never the global RNG); sub-seeds are derived with ``numpy.random.SeedSequence``;
+  ``torch.Generator``s, never the global RNG); sub-seeds come from ``runtime.derive_seeds``;
 - the LLM output is validated and repaired (``tokens.check_llm_output``) instead of a blind ``[:-1]``;
 - new tokens are bounded (``generate.max_new_tokens_for_audio`` / ``_for_text``) besides the 8192 cap;
 - inputs longer than 30 s are processed in pieces (``longform``);
@@ -22,145 +26,35 @@ The app decorates :meth:`StepAudioEngine.run_task` (numpy in, numpy out) with ``
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 
-from . import catalog, longform, prompts
+from . import catalog, longform
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
-from .generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                         edit_result_text, validate_clone, validate_edit)
+from .model import prompts
+from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
+from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
 from .tokens import TOKEN_RATE_HZ, check_llm_output
 
 log = logging.getLogger(__name__)
 
 SAMPLES_PER_GROUP = 2880        # 3 flow tokens (25 Hz) -> 6 mel frames (50 Hz) -> 6 x 480 samples at 24 kHz
-LONGFORM_MAX_S = 300.0          # longest input accepted; split into <= 30 s pieces (longform.MAX_PIECE_S)
-PROMPT_CACHE_SIZE = 16          # prompt encodings kept (LRU); ~0.3 MB each for 30 s
 # Wall-clock model for estimate_seconds: decode speed of the 3B LLM in tokens/s, and per-second costs of
 # the other stages (tokenizers + flow + HiFT), by device type. Rough, for GPU time requests.
 DECODE_TOKENS_PER_S = {"cuda": 40.0, "mps": 12.0, "cpu": 3.0}
 OTHER_S_PER_AUDIO_S = {"cuda": 0.15, "mps": 0.6, "cpu": 2.0}
 FIXED_OVERHEAD_S = 3.0
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """Runtime options; the defaults are the official behaviour unless a comment says otherwise."""
-    # LLM sampling (official: temperature 0.7, top-k 50, top-p 1.0, repetition guard on)
-    temperature: float = 0.7
-    top_k: int = 50
-    top_p: float = 1.0
-    # mask LLM logits to the 2+3 audio-token pattern (not official; guarantees a decodable stream)
-    constrained: bool = False
-    # cap on new LLM tokens; None: generate.max_new_tokens_for_audio / _for_text
-    max_new_tokens: int | None = None
-    # prepend <s> to every encoded prompt segment (architecture.md §18.1); False = chat-template layout
-    segment_bos: bool = False
-    # vq02 front-end dither: 0 deterministic (default), 1.0 official (seeded here)
-    vq02_dither: float = 0.0
-    # round the prompt mel and x-vector through bf16 before the flow, as tts.py does
-    official_bf16_roundtrip: bool = True
-    # prompt encodings kept per audio content hash (0 disables the cache)
-    prompt_cache_size: int = PROMPT_CACHE_SIZE
-    # longest input; longer than 30 s is processed in pieces
-    max_input_seconds: float = LONGFORM_MAX_S
-    # transcripts of long-edit pieces: "proportional" (split the given text by voiced time) or "asr"
-    # (transcribe each piece with the offline whisper of stepedit_core.lite; the given text is not used)
-    longform_transcripts: str = "proportional"
-
-
-@dataclass(frozen=True)
-class PromptAudio:
-    """What one clip contributes as decoder prompt / edit source (architecture.md §3)."""
-    tokens: tuple[int, ...]          # mixed 2+3 stream, prompt-token space
-    vq02: tuple[int, ...]
-    vq06: tuple[int, ...]
-    speech_feat: torch.Tensor        # (1, T_mel, 80) log-mel of the peak-capped clip at 24 kHz (untrimmed)
-    embedding: torch.Tensor          # (1, 192) CAM++ x-vector
-    seconds: float                   # duration of the clip
-
-    @property
-    def token_str(self) -> str:
-        from .tokens import tokens_to_str
-        return tokens_to_str(self.tokens)
-
-
-def derive_seeds(seed: int, piece: int = 0) -> dict[str, int]:
-    """Independent sub-seeds of one request seed for each random stage (and each long-form piece)."""
-    state = np.random.SeedSequence([int(seed), int(piece)]).generate_state(4, dtype=np.uint64)
-    return {name: int(s % (2**63)) for name, s in zip(("llm", "flow", "hift", "vq02"), state)}
-
-
-def audio_hash(wav: np.ndarray, sample_rate: int) -> str:
-    h = hashlib.sha256()
-    h.update(str(int(sample_rate)).encode())
-    h.update(np.ascontiguousarray(wav, dtype=np.float32).tobytes())
-    return h.hexdigest()
-
-
-def pick_device(device: str | None) -> torch.device:
-    if device:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def pick_llm_dtype(device: torch.device, dtype: str | torch.dtype | None) -> torch.dtype:
-    """cuda bf16, mps fp16, cpu fp32 unless the caller says otherwise."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype:
-        table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-                 "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
-        if dtype not in table:
-            raise InvalidInputError(f"unknown dtype {dtype!r}; expected one of {', '.join(table)}")
-        return table[dtype]
-    return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
-
-
-class _LRU:
-    """A small thread-safe LRU of prompt encodings; size 0 disables it."""
-
-    def __init__(self, size: int):
-        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
-        self.hits = self.misses = 0
-
-    def get(self, key):
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                self.hits += 1
-                return self.data[key]
-            self.misses += 1
-            return None
-
-    def put(self, key, value) -> None:
-        if self.size <= 0:
-            return
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.data.clear()
 
 
 class StepAudioEngine(Engine):
@@ -173,7 +67,9 @@ class StepAudioEngine(Engine):
         self.device, self.options, self.paths = device, options, paths
         if options.longform_transcripts not in ("proportional", "asr"):
             raise InvalidInputError("longform_transcripts must be 'proportional' or 'asr'")
-        self._cache = _LRU(options.prompt_cache_size)
+        self._prompts = PromptEncoder(audio_tokenizer, decoder, vq02_dither=options.vq02_dither,
+                                      cache_size=options.prompt_cache_size)
+        self._cache = self._prompts.cache
         self._lock = threading.Lock()          # one request at a time through the models
         self._asr = None
 
@@ -284,34 +180,8 @@ class StepAudioEngine(Engine):
     # -- stages ---------------------------------------------------------------------------------------
     def encode_prompt(self, wav: np.ndarray, sample_rate: int, *, seed: int | None = None,
                       timings: dict | None = None) -> PromptAudio:
-        """Tokens, prompt mel and x-vector of one clip (<= 30 s), cached by content hash.
-
-        The cache key includes the vq02 dither seed only when dither is on (codes are then seed-dependent).
-        """
-        dither = self.options.vq02_dither
-        key = (audio_hash(wav, sample_rate), derive_seeds(seed or 0)["vq02"] if dither else None)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        t0 = time.perf_counter()
-        w = peak_cap(np.asarray(wav, dtype=np.float32))       # GH:tts.py preprocess_prompt_wav
-        with torch.inference_mode():
-            toks = self.audio_tokenizer.tokenize(w, sample_rate, seed=key[1])
-            t1 = time.perf_counter()
-            speech_feat, embedding = self._frontend(w, sample_rate)
-        prompt = PromptAudio(tokens=tuple(toks.tokens), vq02=tuple(toks.vq02), vq06=tuple(toks.vq06),
-                             speech_feat=speech_feat, embedding=embedding, seconds=len(w) / sample_rate)
-        if timings is not None:
-            timings["tokenize"] = timings.get("tokenize", 0.0) + t1 - t0
-            timings["prompt_features"] = timings.get("prompt_features", 0.0) + time.perf_counter() - t1
-        if not prompt.tokens:
-            raise InvalidInputError("the audio holds no speech the tokenizer can encode (too short or silent)")
-        self._cache.put(key, prompt)
-        return prompt
-
-    def _frontend(self, wav: np.ndarray, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompt mel (1, T, 80) at 24 kHz and CAM++ x-vector (1, 192) of a peak-capped clip."""
-        return self.decoder.prompt_features(wav, sample_rate)
+        """Tokens, prompt mel and x-vector of one clip (<= 30 s), cached by content hash (runtime.PromptEncoder)."""
+        return self._prompts.encode(wav, sample_rate, seed=seed, timings=timings)
 
     def _generate(self, ids: list[int], cap: int, seed: int, timings: dict):
         opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
@@ -490,9 +360,9 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     dev = pick_device(device)
     llm_dtype = pick_llm_dtype(dev, dtype)
     options = options or EngineOptions()
-    from .audio_tokenizer import StepAudioTokenizer
-    from .llm import load_step1
-    from .text_tokenizer import load_text_tokenizer
+    from .tokenizer.audio_tokenizer import StepAudioTokenizer
+    from .model.loading import load_step1
+    from .model.text_tokenizer import load_text_tokenizer
     decoder = _load_decoder(paths, dev, options)
     text_tokenizer = load_text_tokenizer(paths.editx)
     llm = load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)
@@ -505,7 +375,7 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
 def _load_decoder(paths: CheckpointPaths, device: torch.device, options: EngineOptions):
     """The CosyVoice decoder (flow + HiFT, fp32) and its prompt front end (mel, CAM++)."""
     try:
-        from .cosyvoice import CosyVoiceDecoder
+        from .decoder.cosyvoice import CosyVoiceDecoder
     except ImportError as exc:
         raise ModelUnavailableError(f"the CosyVoice decoder module is not available: {exc}") from exc
     return CosyVoiceDecoder.from_pretrained(paths.cosyvoice, device=device,

@@ -2,7 +2,7 @@
 
 Clips are cached as 16-bit wav files under the system temp dir (keyed by text and voice), so a test
 session synthesises each sentence once and later sessions reuse it. Import the pytest fixtures from
-here in test modules: ``from audio_clips import en_speech, zh_speech``.
+here in test modules: ``from tests.audio_clips import en_speech, zh_speech``.
 """
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ import soundfile as sf
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
-from fake_engine import FakeEngine  # noqa: E402
-from servers import free_port  # noqa: E402
 from stepedit_core.errors import InvalidInputError  # noqa: E402
+from tests.fake_engine import FakeEngine  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 PUBLIC = {"/clone", "/edit", "/paralinguistic", "/transcribe", "/engine_info"}
 

@@ -18,9 +18,9 @@ from app_ui import history, plots, views
 from app_ui.history import TakeTree
 from app_ui.runner import MAX_GPU_SECONDS, MIN_GPU_SECONDS, EngineError, EngineRunner, Job
 from app_ui.studio import PRUNE_EVERY_S, Studio
-from fake_engine import FakeEngine
 from stepedit_core.errors import UnsupportedEditError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
+from tests.fake_engine import FakeEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 

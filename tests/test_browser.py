@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from servers import free_port
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -26,9 +26,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 SERVER = """
 import sys
-sys.path[:0] = [{root!r}, {tests!r}]
+sys.path[:0] = [{root!r}]
 import app
-from fake_engine import FakeEngine
+from tests.fake_engine import FakeEngine
 demo = app.build_demo(FakeEngine())
 demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True, **app.launch_options())
 """
@@ -39,7 +39,7 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    code = SERVER.format(root=str(ROOT), tests=str(ROOT / "tests"), port=port)
+    code = SERVER.format(root=str(ROOT), port=port)
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

@@ -11,7 +11,7 @@ import torch
 
 from stepedit_core import checkpoint as ck
 from stepedit_core.errors import CheckpointError, ModelUnavailableError
-from tiny_checkpoint import EDITX, TOKENIZER, write_audio_tokenizer, write_llm
+from tests.tiny_checkpoint import EDITX, TOKENIZER, write_audio_tokenizer, write_llm
 
 
 def _fake_cosyvoice(folder):

@@ -20,12 +20,14 @@ import numpy as np
 import pytest
 
 import stepedit_core as sc
-from stepedit_core import catalog, prompts
-from stepedit_core.engine import SAMPLES_PER_GROUP, EngineOptions, StepAudioEngine, load_stepaudio_engine
+from stepedit_core import catalog
+from stepedit_core.engine import SAMPLES_PER_GROUP, StepAudioEngine, load_stepaudio_engine
 from stepedit_core.errors import (AudioDecodeError, CheckpointError, InvalidInputError, ModelUnavailableError,
                                   TokenStreamError)
+from stepedit_core.model import prompts
+from stepedit_core.runtime import EngineOptions
 from stepedit_core.tokens import GROUP_SIZE, check_groups, tokens_to_str
-from tiny_checkpoint import EDITX, TOKENIZER, build_tiny_checkpoint
+from tests.tiny_checkpoint import EDITX, TOKENIZER, build_tiny_checkpoint
 
 SR = 16000
 CAP = 30                                   # new-token cap: 6 whole groups
@@ -325,7 +327,7 @@ def test_missing_or_broken_checkpoint(tiny_model_path, tmp_path):
 
 def test_device_and_dtype_choice(tiny_model_path):
     import torch
-    from stepedit_core.engine import pick_device, pick_llm_dtype
+    from stepedit_core.runtime import pick_device, pick_llm_dtype
     assert pick_llm_dtype(torch.device("cuda"), None) == torch.bfloat16
     assert pick_llm_dtype(torch.device("mps"), None) == torch.float16
     assert pick_llm_dtype(torch.device("cpu"), None) == torch.float32

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio_clips import SAMPLE_RATE, add_noise, en_speech, with_pauses, zh_speech  # noqa: F401 (fixtures)
 from stepedit_core import catalog
 from stepedit_core.errors import InvalidInputError, UnsupportedEditError
 from stepedit_core.interface import AudioClip, EditRequest
@@ -13,6 +12,7 @@ from stepedit_core.lite.dsp import active_rms_db
 from stepedit_core.lite.metrics import f0_stats, si_sdr
 from stepedit_core.lite.timestretch import SPEED_RATIOS, time_stretch
 from stepedit_core.lite.vad import speech_regions
+from tests.audio_clips import SAMPLE_RATE, add_noise, en_speech, with_pauses, zh_speech  # noqa: F401 (fixtures)
 
 SR = SAMPLE_RATE
 

@@ -6,7 +6,6 @@ import difflib
 import numpy as np
 import pytest
 
-from audio_clips import EN_TEXT, SAMPLE_RATE, ZH_TEXT, en_speech, zh_speech  # noqa: F401 (fixtures)
 from stepedit_core import catalog
 from stepedit_core.errors import InvalidInputError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
@@ -16,6 +15,7 @@ from stepedit_core.lite.metrics import error_rate, f0_stats, normalise_text
 from stepedit_core.lite.nonverbal import RECIPES, SpeakerVoice, synthesise_sound
 from stepedit_core.lite.paralinguistic import new_slots, parse_tags
 from stepedit_core.lite.prosody import EMOTION_PRESETS, STYLE_PRESETS, analyse, preset_table
+from tests.audio_clips import EN_TEXT, SAMPLE_RATE, ZH_TEXT, en_speech, zh_speech  # noqa: F401 (fixtures)
 
 SR = SAMPLE_RATE
 PRESETS = {**EMOTION_PRESETS, **STYLE_PRESETS}

@@ -153,7 +153,7 @@ def _kaldi_vector(values: np.ndarray) -> str:
 def write_paraformer(folder: Path, seed: int = 0) -> int:
     """config.yaml, am.mvn and model.pt (whole-model state dict; only encoder.* is read). Returns the
     encoder output size (the centroid dimension)."""
-    from stepedit_core.vq02 import EncoderConfig, SANMEncoderChunkOpt
+    from stepedit_core.tokenizer.vq02 import EncoderConfig, SANMEncoderChunkOpt
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(
@@ -188,7 +188,7 @@ def write_paraformer(folder: Path, seed: int = 0) -> int:
 
 
 def write_audio_tokenizer(folder: Path, seed: int = 0) -> None:
-    from tiny_vq06_onnx import make_tiny_vq06
+    from tests.tiny_vq06_onnx import make_tiny_vq06
 
     folder.mkdir(parents=True, exist_ok=True)
     dim = write_paraformer(folder / PARAFORMER, seed)
@@ -281,10 +281,10 @@ mel_conf:
 def write_cosyvoice(folder: Path, seed: int = 0) -> None:
     """cosyvoice.yaml (hyperpyyaml), flow.pt and hift.pt (random plain state dicts of the modules the yaml
     describes, as the official files are), campplus.onnx (tests/tiny_onnx.py)."""
-    from stepedit_core.cosyvoice import read_configs
-    from stepedit_core.flow import CausalMaskedDiffWithXvec
-    from stepedit_core.hift import HiFTGenerator
-    from tiny_onnx import write_tiny_campplus
+    from stepedit_core.decoder.cosyvoice import read_configs
+    from stepedit_core.decoder.flow import CausalMaskedDiffWithXvec
+    from stepedit_core.decoder.hift import HiFTGenerator
+    from tests.tiny_onnx import write_tiny_campplus
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cosyvoice.yaml").write_text(TINY_COSYVOICE_YAML)

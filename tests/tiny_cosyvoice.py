@@ -8,7 +8,7 @@ the default draws random O(1)-scaled weights from ``seed``.
 
 Usage (tests/ is on sys.path under pytest)::
 
-    from tiny_cosyvoice import build_tiny_cosyvoice
+    from tests.tiny_cosyvoice import build_tiny_cosyvoice
     build_tiny_cosyvoice(tmp_path / "CosyVoice-300M-25Hz", seed=0)
 """
 from __future__ import annotations
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
-from stepedit_core.flow import CausalMaskedDiffWithXvec
-from stepedit_core.cosyvoice import flow_config_from_dict
-from stepedit_core.bigvgan import BigVGAN, BigVGANConfig
-from stepedit_core.hift import HiFTConfig, HiFTGenerator, WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V
+from stepedit_core.decoder.bigvgan import BigVGAN, BigVGANConfig
+from stepedit_core.decoder.cosyvoice import flow_config_from_dict
+from stepedit_core.decoder.flow import CausalMaskedDiffWithXvec
+from stepedit_core.decoder.hift import HiFTConfig, HiFTGenerator
+from stepedit_core.decoder.weight_norm import WN_LEGACY_G, WN_LEGACY_V, WN_PARAM_G, WN_PARAM_V
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PKG = "stepvocoder.cosyvoice2"
@@ -160,6 +161,6 @@ def build_tiny_cosyvoice(folder: str | Path, seed: int = 0, *, weights: str = "r
     torch.save(flow_sd, folder / "flow.pt")
     torch.save(hift_sd, folder / "hift.pt")
     if campplus:
-        from tiny_onnx import write_tiny_campplus
+        from tests.tiny_onnx import write_tiny_campplus
         write_tiny_campplus(folder / "campplus.onnx", seed=seed)
     return folder

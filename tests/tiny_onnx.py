@@ -1,12 +1,12 @@
 """A tiny CAM++-shaped ONNX model for tests (the real campplus.onnx is not available offline).
 
 Graph: ``input`` (batch, frames, 80) float -> ReduceMean over frames -> MatMul (80, 192) -> Add bias ->
-``output`` (batch, 192). Same signature as campplus.onnx (names per stepedit_core.speaker's assumption), so
+``output`` (batch, 192). Same signature as campplus.onnx (names per stepedit_core.decoder.speaker's assumption), so
 ``CampPlusEmbedder`` and the engine can run on it. ``tiny_campplus_reference`` is the numpy twin.
 
 Usage from other tests::
 
-    from tiny_onnx import write_tiny_campplus      # tests/ is on sys.path under pytest
+    from tests.tiny_onnx import write_tiny_campplus
     weights = write_tiny_campplus(tmp_path / "campplus.onnx", seed=0)
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from stepedit_core.speaker import (CAMPPLUS_EMBED_DIM, CAMPPLUS_FEAT_DIM, CAMPPLUS_INPUT_NAME,
+from stepedit_core.decoder.speaker import (CAMPPLUS_EMBED_DIM, CAMPPLUS_FEAT_DIM, CAMPPLUS_INPUT_NAME,
                                    CAMPPLUS_OUTPUT_NAME)
 
 TINY_OPSET = 13      # ReduceMean still takes `axes` as an attribute at opset 13

@@ -1,0 +1,279 @@
+"""Sampling from the Step1 LLM with the official semantics (architecture.md §9), written as plain functions.
+
+Official call (GH:tts.py): ``llm.generate(ids, max_length=8192, temperature=0.7, do_sample=True,
+logits_processor=[RepetitionAwareLogitsProcessor()])`` with transformers defaults for the rest: top-k 50,
+top-p 1.0, eos = ``<|EOT|>`` (3). Per step, in this order (the transformers order: custom processors
+before the temperature / top-k warpers):
+
+1. logits in fp32;
+2. repetition guard: with the last 10 ids (prompt included) as the window, ban the last id when it occurs
+   at least twice there; no-op while the sequence has fewer than 10 ids;
+3. optional ``constrained`` mask (not official, default off): only the id range of the next slot of the
+   2+3 pattern may be drawn, or ``<|EOT|>`` at a group boundary;
+4. temperature, top-k (ties at the k-th value kept, as transformers), top-p (skipped at 1.0);
+5. one draw from the softmax with a seeded ``torch.Generator``.
+
+Additions over the official loop: a seed (drawn and reported when not given), a ``max_new_tokens`` bound
+(see :func:`max_new_tokens_for_audio` / :func:`max_new_tokens_for_text`), the stop reason, timings, and
+delivery of complete 2+3 groups to a callback for a streaming decoder.
+"""
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from ..errors import InvalidInputError
+from ..tokens import (AUDIO_TOKEN_OFFSET, EOT_ID, GROUP_SIZE, PROMPT_TOKEN_SPACE, TOKEN_RATE_HZ, VQ02_PER_GROUP,
+                     VQ02_SIZE, CheckedTokens, check_llm_output, group_position_ok)
+
+TEMPERATURE = 0.7           # GH:tts.py generate(temperature=0.7)
+TOP_K = 50                  # transformers default (no generation_config.json ships)
+TOP_P = 1.0                 # transformers default
+MAX_TOTAL_TOKENS = 8192     # GH:tts.py generate(max_length=8192): prompt + new tokens
+REPETITION_WINDOW = 10      # RepetitionAwareLogitsProcessor window_size
+REPETITION_THRESHOLD = 0.1  # ban the last id when count / window > threshold, i.e. count >= 2
+
+# max_new_tokens rules (ours; the official loop only has the 8192 total cap).
+EDIT_LENGTH_FACTOR = 2.0    # an edit (e.g. "slower") may at most double the source duration ...
+EDIT_SLACK_S = 3.0          # ... plus 3 s of slack for short clips and added paralinguistic events
+TEXT_SECONDS_PER_CHAR = 0.5  # slow speech: 2 Chinese characters/s; generous for alphabetic scripts
+TEXT_SLACK_S = 3.0
+
+GroupCallback = Callable[[tuple[int, ...]], None]
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    # softmax temperature (official 0.7)
+    temperature: float = TEMPERATURE
+    # keep the k largest logits (0 = off; official 50)
+    top_k: int = TOP_K
+    # nucleus mass (1.0 = off; official 1.0)
+    top_p: float = TOP_P
+    # False: argmax after the repetition guard / constraint (tests, debugging)
+    do_sample: bool = True
+    # the RepetitionAwareLogitsProcessor (official: on)
+    repetition_guard: bool = True
+    # mask logits to the 2+3 audio pattern (not official; a repair that never yields a broken stream)
+    constrained: bool = False
+    # prompt + new tokens cap (official 8192)
+    max_total_tokens: int = MAX_TOTAL_TOKENS
+    # bound on new tokens (None: only the total cap); see max_new_tokens_for_audio / _for_text
+    max_new_tokens: int | None = None
+    # RNG seed for the draws; None draws a fresh seed, reported in the result
+    seed: int | None = None
+    # stop id (<|EOT|>, the model's eos_token_id)
+    eot_id: int = EOT_ID
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    ids: tuple[int, ...]        # generated LLM ids, <|EOT|> excluded (prompt excluded)
+    stop_reason: str            # "eot" | "max_new_tokens" | "max_total" | "cancelled"
+    prompt_len: int
+    seed: int | None            # the seed used (None for greedy)
+    prefill_s: float            # prompt forward + first token
+    decode_s: float             # the remaining single-token steps
+    decode_steps: int
+
+    @property
+    def decode_tok_s(self) -> float:
+        return self.decode_steps / self.decode_s if self.decode_s > 0 else float("nan")
+
+    def audio_tokens(self, repair: bool = True) -> CheckedTokens:
+        """The output as whole 2+3 groups in prompt-token space (``tokens.check_llm_output``): every id must be
+        65536 + N with N in [0, 1024) at vq02 slots and [1024, 5120) at vq06 slots."""
+        return check_llm_output(list(self.ids) + ([EOT_ID] if self.stop_reason == "eot" else []), repair=repair)
+
+
+def max_new_tokens_for_audio(source_tokens: int) -> int:
+    """Bound for an edit of a source of ``source_tokens`` mixed audio tokens (41.67 tokens/s):
+    EDIT_LENGTH_FACTOR x the source plus EDIT_SLACK_S seconds, rounded up to whole groups, + 1 for EOT."""
+    n = EDIT_LENGTH_FACTOR * source_tokens + EDIT_SLACK_S * TOKEN_RATE_HZ
+    return math.ceil(n / GROUP_SIZE) * GROUP_SIZE + 1
+
+
+def max_new_tokens_for_text(text: str) -> int:
+    """Bound for cloning ``text``: TEXT_SECONDS_PER_CHAR per non-space character plus TEXT_SLACK_S seconds,
+    in whole groups, + 1 for EOT."""
+    chars = sum(1 for c in text if not c.isspace())
+    n = (TEXT_SECONDS_PER_CHAR * chars + TEXT_SLACK_S) * TOKEN_RATE_HZ
+    return math.ceil(n / GROUP_SIZE) * GROUP_SIZE + 1
+
+
+def repetition_banned_id(history: Sequence[int], window: int = REPETITION_WINDOW) -> int | None:
+    """The id the official RepetitionAwareLogitsProcessor bans next, or None."""
+    if len(history) < window:
+        return None
+    last = history[-1]
+    count = sum(1 for t in history[-window:] if t == last)
+    return last if count / window > REPETITION_THRESHOLD else None
+
+
+class RepetitionGuardProcessor(LogitsProcessor):
+    """The official ``RepetitionAwareLogitsProcessor`` as a transformers processor, for ``model.generate``
+    (and trainers that sample through it): per row of (B, L) ids, ban the id :func:`repetition_banned_id` names."""
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row, history in enumerate(input_ids.tolist()):
+            banned = repetition_banned_id(history)
+            if banned is not None:
+                scores[row, banned] = float("-inf")
+        return scores
+
+
+def transformers_generate_kwargs(options: SamplingOptions = SamplingOptions()) -> dict:
+    """Keyword arguments that make ``Step1ForCausalLM.generate`` follow ``options`` as :func:`generate` does
+    (same processors in the same order; with ``torch.manual_seed(seed)`` before the call, the same draws).
+    The ``constrained`` mask has no transformers twin and is refused."""
+    if options.constrained:
+        raise InvalidInputError("the constrained 2+3 mask is only available in stepedit_core.generate.generate")
+    kwargs = dict(do_sample=options.do_sample, eos_token_id=options.eot_id,
+                  max_length=options.max_total_tokens, max_new_tokens=options.max_new_tokens,
+                  logits_processor=LogitsProcessorList([RepetitionGuardProcessor()] if options.repetition_guard
+                                                       else []))
+    if options.do_sample:
+        kwargs.update(temperature=options.temperature, top_k=options.top_k, top_p=options.top_p)
+    return kwargs
+
+
+def slot_range(position: int) -> tuple[int, int]:
+    """[lo, hi) LLM ids allowed at generated position ``position`` of the 2+3 pattern."""
+    if position % GROUP_SIZE < VQ02_PER_GROUP:
+        return AUDIO_TOKEN_OFFSET, AUDIO_TOKEN_OFFSET + VQ02_SIZE
+    return AUDIO_TOKEN_OFFSET + VQ02_SIZE, AUDIO_TOKEN_OFFSET + PROMPT_TOKEN_SPACE
+
+
+def constrain_logits(logits: torch.Tensor, position: int, eot_id: int = EOT_ID) -> torch.Tensor:
+    """Keep only the ids valid at ``position`` (and EOT at a group boundary after >= 1 group); (V,) in place."""
+    lo, hi = slot_range(position)
+    keep_eot = position > 0 and position % GROUP_SIZE == 0
+    eot = logits[eot_id].clone()
+    logits[:lo] = float("-inf")
+    logits[hi:] = float("-inf")
+    if keep_eot:
+        logits[eot_id] = eot
+    return logits
+
+
+def warp_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """Temperature, then top-k, then top-p, with the transformers conventions; (V,) fp32."""
+    if temperature != 1.0:
+        logits = logits / temperature
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=False)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cum <= 1 - top_p
+        drop[-1] = False                                  # always keep the most likely id
+        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    return logits
+
+
+def next_token(logits: torch.Tensor, history: Sequence[int], position: int, options: SamplingOptions,
+               generator: torch.Generator | None) -> int:
+    """One id from last-position logits (V,), following the module docstring's steps."""
+    logits = logits.float().clone()
+    if options.repetition_guard:
+        banned = repetition_banned_id(history)
+        if banned is not None:
+            logits[banned] = float("-inf")
+    if options.constrained:
+        constrain_logits(logits, position, options.eot_id)
+    if not options.do_sample:
+        return int(torch.argmax(logits))
+    logits = warp_logits(logits, options.temperature, options.top_k, options.top_p)
+    probs = torch.softmax(logits, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+class _GroupEmitter:
+    """Collects generated ids and hands each complete, valid 2+3 group (prompt-token space) to a callback.
+    Stops emitting at the first id that is not an audio id of its slot, as ``tokens.check_llm_output``
+    cuts the stream there too."""
+
+    def __init__(self, callback: GroupCallback | None):
+        self.callback, self.pending, self.position, self.broken = callback, [], 0, False
+
+    def push(self, token: int) -> None:
+        if self.callback is None or self.broken:
+            return
+        n = token - AUDIO_TOKEN_OFFSET
+        if not (0 <= n < PROMPT_TOKEN_SPACE and group_position_ok(self.position, n)):
+            self.broken = True
+            return
+        self.pending.append(n)
+        self.position += 1
+        if len(self.pending) == GROUP_SIZE:
+            group, self.pending = tuple(self.pending), []
+            self.callback(group)
+
+
+@torch.inference_mode()
+def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingOptions = SamplingOptions(), *,
+             on_group: GroupCallback | None = None,
+             should_stop: Callable[[], bool] | None = None) -> GenerationResult:
+    """Sample a continuation of ``prompt_ids`` (one sequence) with a Step1ForCausalLM and a static KV cache.
+
+    Stops at ``<|EOT|>`` (reason "eot", EOT not included), after ``max_new_tokens`` new ids ("max_new_tokens")
+    or when prompt + new reaches ``max_total_tokens`` ("max_total"); on a cap nothing is dropped.
+    ``on_group`` receives each complete 2+3 group, in prompt-token space (0..5119), as soon as it is sampled.
+    ``should_stop`` is polled before every decode step; when it returns True sampling ends ("cancelled").
+    """
+    if torch.is_tensor(prompt_ids):
+        if prompt_ids.dim() > 2 or (prompt_ids.dim() == 2 and prompt_ids.shape[0] != 1):
+            raise InvalidInputError(f"one sequence at a time; got prompt ids of shape {tuple(prompt_ids.shape)}")
+        prompt_ids = prompt_ids.reshape(-1).tolist()
+    ids = [int(t) for t in prompt_ids]
+    if not ids:
+        raise InvalidInputError("empty prompt")
+    budget = options.max_total_tokens - len(ids)
+    if budget <= 0:
+        raise InvalidInputError(f"prompt of {len(ids)} tokens leaves no room under the "
+                                f"{options.max_total_tokens}-token cap")
+    max_new = budget if options.max_new_tokens is None else min(budget, options.max_new_tokens)
+    if max_new <= 0:
+        raise InvalidInputError(f"max_new_tokens must be positive, got {options.max_new_tokens}")
+    device = model.get_input_embeddings().weight.device
+    seed = None
+    generator = None
+    if options.do_sample:
+        seed = options.seed if options.seed is not None else secrets.randbelow(2 ** 63)
+        generator = torch.Generator(device=device).manual_seed(seed)
+
+    cache = model.new_cache(len(ids) + max_new)
+    emitter = _GroupEmitter(on_group)
+    history, new = list(ids), []
+    t0 = time.perf_counter()
+    logits = model.step(torch.tensor([ids], device=device), cache)[0, -1]
+    token = next_token(logits, history, 0, options, generator)
+    t1 = time.perf_counter()
+    steps = 0
+    stop = None
+    while True:
+        if token == options.eot_id:
+            stop = "eot"
+            break
+        new.append(token)
+        history.append(token)
+        emitter.push(token)
+        if len(new) >= max_new:
+            stop = "max_total" if len(new) >= budget else "max_new_tokens"
+            break
+        if should_stop is not None and should_stop():
+            stop = "cancelled"
+            break
+        logits = model.step(torch.tensor([[token]], device=device), cache)[0, -1]
+        token = next_token(logits, history, len(new), options, generator)
+        steps += 1
+    t2 = time.perf_counter()
+    return GenerationResult(ids=tuple(new), stop_reason=stop, prompt_len=len(ids), seed=seed,
+                            prefill_s=t1 - t0, decode_s=t2 - t1, decode_steps=steps)

@@ -1,0 +1,178 @@
+"""What a StepAudioEngine runs with, around the request flow of engine.py: options, device and dtype, seeds,
+and the prompt encodings with their cache.
+
+- :class:`EngineOptions`: runtime options; the defaults are the official behaviour unless marked otherwise.
+- :func:`pick_device` / :func:`pick_llm_dtype`: cuda > mps > cpu; LLM dtype cuda bf16, mps fp16, cpu fp32.
+- :func:`derive_seeds`: one request seed -> independent sub-seeds for LLM sampling, flow noise, HiFT noise and
+  the vq02 dither, per long-form piece (``numpy.random.SeedSequence``; the global RNGs are never touched).
+- :class:`PromptEncoder`: one clip (<= 30 s, any rate) -> :class:`PromptAudio`, i.e. the 2+3 mixed tokens of
+  the audio tokenizer (vq02 + vq06) and the decoder's prompt mel (1, T, 80) and CAM++ x-vector (1, 192).
+  Encodings are kept in a bounded LRU (:class:`PromptCache`) keyed by the SHA-256 of the samples and rate,
+  so iterating edits on the same take, or cloning again from the same prompt, tokenizes it once.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .audio import peak_cap
+from .errors import InvalidInputError
+from .tokens import tokens_to_str
+
+LONGFORM_MAX_S = 300.0          # longest input accepted; split into <= 30 s pieces (longform.MAX_PIECE_S)
+PROMPT_CACHE_SIZE = 16          # prompt encodings kept (LRU); ~0.3 MB each for 30 s
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Runtime options; the defaults are the official behaviour unless a comment says otherwise."""
+    # LLM sampling (official: temperature 0.7, top-k 50, top-p 1.0, repetition guard on)
+    temperature: float = 0.7
+    top_k: int = 50
+    top_p: float = 1.0
+    # mask LLM logits to the 2+3 audio-token pattern (not official; guarantees a decodable stream)
+    constrained: bool = False
+    # cap on new LLM tokens; None: generate.max_new_tokens_for_audio / _for_text
+    max_new_tokens: int | None = None
+    # prepend <s> to every encoded prompt segment (architecture.md §18.1); False = chat-template layout
+    segment_bos: bool = False
+    # vq02 front-end dither: 0 deterministic (default), 1.0 official (seeded here)
+    vq02_dither: float = 0.0
+    # round the prompt mel and x-vector through bf16 before the flow, as tts.py does
+    official_bf16_roundtrip: bool = True
+    # prompt encodings kept per audio content hash (0 disables the cache)
+    prompt_cache_size: int = PROMPT_CACHE_SIZE
+    # longest input; longer than 30 s is processed in pieces
+    max_input_seconds: float = LONGFORM_MAX_S
+    # transcripts of long-edit pieces: "proportional" (split the given text by voiced time) or "asr"
+    # (transcribe each piece with the offline whisper of stepedit_core.lite; the given text is not used)
+    longform_transcripts: str = "proportional"
+
+
+# -- device, dtype, seeds ------------------------------------------------------------------------------
+def pick_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_llm_dtype(device: torch.device, dtype: str | torch.dtype | None) -> torch.dtype:
+    """cuda bf16, mps fp16, cpu fp32 unless the caller says otherwise."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype:
+        table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+                 "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+        if dtype not in table:
+            raise InvalidInputError(f"unknown dtype {dtype!r}; expected one of {', '.join(table)}")
+        return table[dtype]
+    return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
+
+
+def derive_seeds(seed: int, piece: int = 0) -> dict[str, int]:
+    """Independent sub-seeds of one request seed for each random stage (and each long-form piece)."""
+    state = np.random.SeedSequence([int(seed), int(piece)]).generate_state(4, dtype=np.uint64)
+    return {name: int(s % (2**63)) for name, s in zip(("llm", "flow", "hift", "vq02"), state)}
+
+
+# -- prompt encodings ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PromptAudio:
+    """What one clip contributes as decoder prompt / edit source (architecture.md §3)."""
+    tokens: tuple[int, ...]          # mixed 2+3 stream, prompt-token space
+    vq02: tuple[int, ...]
+    vq06: tuple[int, ...]
+    speech_feat: torch.Tensor        # (1, T_mel, 80) log-mel of the peak-capped clip at 24 kHz (untrimmed)
+    embedding: torch.Tensor          # (1, 192) CAM++ x-vector
+    seconds: float                   # duration of the clip
+
+    @property
+    def token_str(self) -> str:
+        return tokens_to_str(self.tokens)
+
+
+def audio_hash(wav: np.ndarray, sample_rate: int) -> str:
+    h = hashlib.sha256()
+    h.update(str(int(sample_rate)).encode())
+    h.update(np.ascontiguousarray(wav, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+class PromptCache:
+    """A small thread-safe LRU of prompt encodings; size 0 disables it."""
+
+    def __init__(self, size: int):
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key):
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                self.hits += 1
+                return self.data[key]
+            self.misses += 1
+            return None
+
+    def put(self, key, value) -> None:
+        if self.size <= 0:
+            return
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.data.clear()
+
+
+class PromptEncoder:
+    """Audio tokenizer + the decoder's prompt front end, behind a :class:`PromptCache`.
+
+    ``audio_tokenizer.tokenize(wav, sr, seed=...)`` gives the vq02 / vq06 / mixed tokens;
+    ``decoder.prompt_features(wav, sr)`` the prompt mel and CAM++ x-vector. ``vq02_dither`` is fixed for the
+    encoder's life (it decides whether codes depend on the seed, hence the cache key).
+    """
+
+    def __init__(self, audio_tokenizer, decoder, *, vq02_dither: float = 0.0, cache_size: int = PROMPT_CACHE_SIZE):
+        self.audio_tokenizer, self.decoder = audio_tokenizer, decoder
+        self.vq02_dither = vq02_dither
+        self.cache = PromptCache(cache_size)
+
+    def encode(self, wav: np.ndarray, sample_rate: int, *, seed: int | None = None,
+               timings: dict | None = None) -> PromptAudio:
+        """Tokens, prompt mel and x-vector of one clip (<= 30 s), cached by content hash.
+
+        The cache key includes the vq02 dither seed only when dither is on (codes are then seed-dependent).
+        """
+        key = (audio_hash(wav, sample_rate), derive_seeds(seed or 0)["vq02"] if self.vq02_dither else None)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        t0 = time.perf_counter()
+        w = peak_cap(np.asarray(wav, dtype=np.float32))       # GH:tts.py preprocess_prompt_wav
+        with torch.inference_mode():
+            toks = self.audio_tokenizer.tokenize(w, sample_rate, seed=key[1])
+            t1 = time.perf_counter()
+            speech_feat, embedding = self.decoder.prompt_features(w, sample_rate)   # (1, T, 80), (1, 192)
+        prompt = PromptAudio(tokens=tuple(toks.tokens), vq02=tuple(toks.vq02), vq06=tuple(toks.vq06),
+                             speech_feat=speech_feat, embedding=embedding, seconds=len(w) / sample_rate)
+        if timings is not None:
+            timings["tokenize"] = timings.get("tokenize", 0.0) + t1 - t0
+            timings["prompt_features"] = timings.get("prompt_features", 0.0) + time.perf_counter() - t1
+        if not prompt.tokens:
+            raise InvalidInputError("the audio holds no speech the tokenizer can encode (too short or silent)")
+        self.cache.put(key, prompt)
+        return prompt

@@ -1,0 +1,1 @@
+"""Tests of stepedit_core.tokenizer: vq02, vq06 and the dual-codebook audio tokenizer."""
