@@ -133,7 +133,7 @@ def transformers_generate_kwargs(options: SamplingOptions = SamplingOptions()) -
     (same processors in the same order; with ``torch.manual_seed(seed)`` before the call, the same draws).
     The ``constrained`` mask has no transformers twin and is refused."""
     if options.constrained:
-        raise InvalidInputError("the constrained 2+3 mask is only available in stepedit_core.generate.generate")
+        raise InvalidInputError("the constrained 2+3 mask is only available in stepedit_core.model.generate.generate")
     kwargs = dict(do_sample=options.do_sample, eos_token_id=options.eot_id,
                   max_length=options.max_total_tokens, max_new_tokens=options.max_new_tokens,
                   logits_processor=LogitsProcessorList([RepetitionGuardProcessor()] if options.repetition_guard

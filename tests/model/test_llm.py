@@ -275,7 +275,7 @@ def test_transformers_generate_greedy_matches_fixture(official_folder, io):
 @pytest.mark.parametrize("seed", [0, 7, 12345])
 def test_transformers_generate_sampled_matches_own_sampler(model, io, seed):
     """Seeded sampling through HF ``generate`` (official processors) draws exactly the ids of our own loop."""
-    from stepedit_core.generate import SamplingOptions, generate, transformers_generate_kwargs
+    from stepedit_core.model.generate import SamplingOptions, generate, transformers_generate_kwargs
     # temperature 2 flattens the random tiny model's logits, so the draws really depend on the seed
     options = SamplingOptions(seed=seed, max_new_tokens=24, temperature=2.0, top_k=50)
     own = generate(model, io["input_ids"], options).ids
@@ -287,7 +287,7 @@ def test_transformers_generate_sampled_matches_own_sampler(model, io, seed):
 
 
 def test_transformers_generate_kwargs_refuses_the_constrained_mask():
-    from stepedit_core.generate import SamplingOptions, transformers_generate_kwargs
+    from stepedit_core.model.generate import SamplingOptions, transformers_generate_kwargs
     with pytest.raises(InvalidInputError, match="constrained"):
         transformers_generate_kwargs(SamplingOptions(constrained=True))
 
