@@ -29,7 +29,8 @@ from app_ui.runner import EngineRunner
 from app_ui.studio import Studio
 from app_ui.ui import build_blocks
 from app_ui.views import CSS
-from stepedit_core import Engine, StepEditError, load_engine
+from stepedit_core import Engine, StepEditError
+from stepedit_core.flags import add_engine_arguments, engine_from_args
 
 log = logging.getLogger("stepedit.app")
 
@@ -58,14 +59,7 @@ def launch_options(*, mcp: bool = False) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model-path", default=os.environ.get("STEPEDIT_MODEL_PATH"),
-                   help="folder holding Step-Audio-EditX/ and Step-Audio-Tokenizer/")
-    p.add_argument("--download", action="store_true", help="download the checkpoints with huggingface_hub")
-    p.add_argument("--engine", choices=("auto", "stepaudio", "lite"), default="auto",
-                   help="auto: the real model when weights are found, else the offline lite engine")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    p.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
-    p.add_argument("--quantization", choices=("none", "int8", "nf4"), default="none")
+    add_engine_arguments(p)
     p.add_argument("--server-name", default="127.0.0.1", help="interface to bind (0.0.0.0 to serve a LAN)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="create a public gradio.live link")
@@ -78,10 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     on_spaces = bool(os.environ.get("SPACE_ID"))
     try:
-        engine = load_engine(args.engine, args.model_path, download=args.download or on_spaces,
-                             device=None if args.device == "auto" else args.device,
-                             dtype=None if args.dtype == "auto" else args.dtype,
-                             quantization=None if args.quantization == "none" else args.quantization)
+        engine = engine_from_args(args, download=on_spaces)
     except StepEditError as exc:      # missing or broken weights, bad flags: a message, not a traceback
         raise SystemExit(f"error: {exc}\n(flags: --model-path DIR, --download, or --engine lite)") from None
     caps = engine.capabilities()
