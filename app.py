@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="create a public gradio.live link")
     p.add_argument("--mcp", action="store_true", help="also serve the clone and edit tools over MCP")
+    p.add_argument("--api", action="store_true",
+                   help="also serve the OpenAI-compatible HTTP API at /v1 (bearer key: env STEPEDIT_API_KEY)")
     return p.parse_args(argv)
 
 
@@ -79,8 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     log.info("engine: %s on %s", caps.display_name, caps.device)
     demo = build_demo(engine)
     server_name = "0.0.0.0" if on_spaces else args.server_name   # Spaces route traffic to the container
-    demo.launch(server_name=server_name, server_port=args.port, share=args.share,
+    demo.launch(server_name=server_name, server_port=args.port, share=args.share, prevent_thread_lock=args.api,
                 **launch_options(mcp=args.mcp or on_spaces))
+    if args.api:                       # the same engine behind /v1/audio/speech, /v1/audio/edits, /v1/voices
+        from stepedit_core.server import check_exposure, mount_api  # noqa: PLC0415
+        check_exposure(server_name, os.environ.get("STEPEDIT_API_KEY"), allow_open=True)   # warns only
+        mount_api(demo.app, engine)
+        demo.block_thread()
 
 
 if __name__ == "__main__":

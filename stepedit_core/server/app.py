@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from .. import audio_formats
+from .. import audio_formats, catalog
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
 from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
@@ -199,6 +199,7 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                           response_format: str = Form("wav")):
         fmt = _param("response_format", audio_formats.check_format, response_format)
         clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
+        _param("option", catalog.check_edit, edit_type, option or None)   # before a slow transcription
         if text is None or not text.strip():
             caps = engine.capabilities()
             if edit_type not in TEXT_FREE_EDITS and caps.transcribe:

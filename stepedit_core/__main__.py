@@ -1,0 +1,6 @@
+"""``python -m stepedit_core``: the command line (see :mod:`stepedit_core.cli`)."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
