@@ -1,0 +1,91 @@
+"""The HTTP server on the lite engine over a real loopback socket (uvicorn + httpx): streamed speech, two
+concurrent clients, an edit, and a voice added over HTTP then used. One engine and one server per module."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+import uvicorn
+
+from stepedit_core.lite import LiteEngine
+from stepedit_core.server import TAKE_HEADER, create_server
+from stepedit_core.voices import VoiceLibrary
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPT = ROOT / "examples" / "prompt_en.wav"
+PROMPT_TEXT = (ROOT / "examples" / "prompt_en.txt").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory):
+    library = VoiceLibrary(tmp_path_factory.mktemp("voices"))
+    server = uvicorn.Server(uvicorn.Config(create_server(LiteEngine(), library), host="127.0.0.1",
+                                           port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    url = f"http://127.0.0.1:{server.config.port}/v1"
+    r = httpx.post(f"{url}/voices", data={"name": "fox", "text": PROMPT_TEXT},
+                   files={"file": ("prompt_en.wav", PROMPT.read_bytes(), "audio/wav")}, timeout=60)
+    assert r.status_code == 201, r.text
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_streamed_wav_speech_on_the_lite_engine(base_url):
+    chunks = []
+    with httpx.stream("POST", f"{base_url}/audio/speech", timeout=120,
+                      json={"model": "step-audio-editx", "input": "Hello there.", "voice": "fox",
+                            "response_format": "wav", "seed": 3}) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert r.headers.get("transfer-encoding") == "chunked"
+        chunks = list(r.iter_bytes())
+    y, sr = sf.read(io.BytesIO(b"".join(chunks)))
+    assert sr == 24000 and 0.3 < len(y) / sr < 4 and np.sqrt(np.mean(y ** 2)) > 0.01
+    assert json.loads(r.headers[TAKE_HEADER])["seed"] == 3
+
+
+def test_two_concurrent_clients_both_get_their_audio(base_url):
+    results = {}
+
+    def call(fmt, text):
+        results[fmt] = httpx.post(f"{base_url}/audio/speech", timeout=180,
+                                  json={"model": "tts-1", "input": text, "voice": "fox", "response_format": fmt})
+
+    threads = [threading.Thread(target=call, args=a) for a in (("mp3", "Good day."), ("pcm", "See you."))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(200)
+    assert results["mp3"].status_code == 200 and results["pcm"].status_code == 200
+    mp3, sr = sf.read(io.BytesIO(results["mp3"].content))
+    pcm = np.frombuffer(results["pcm"].content, "<i2")
+    assert sr == 24000 and len(mp3) > 0.3 * sr and len(pcm) > 0.3 * 24000
+    assert json.loads(results["mp3"].headers[TAKE_HEADER])["text"] == "Good day."
+
+
+def test_speed_edit_of_uploaded_audio_on_the_lite_engine(base_url):
+    r = httpx.post(f"{base_url}/audio/edits", timeout=120,
+                   files={"file": ("p.wav", PROMPT.read_bytes(), "audio/wav")},
+                   data={"edit_type": "speed", "option": "faster", "text": PROMPT_TEXT, "response_format": "flac"})
+    assert r.status_code == 200, r.text
+    y, sr = sf.read(io.BytesIO(r.content))
+    ratio = sf.info(str(PROMPT)).duration / (len(y) / sr)
+    assert ratio == pytest.approx(1.2, rel=0.05)          # lite "faster" = 1.2x (timestretch.SPEED_RATIOS)
+
+
+def test_bad_request_on_the_live_server_is_json(base_url):
+    r = httpx.post(f"{base_url}/audio/speech", json={"model": "tts-1", "input": "Hi", "voice": "alloy"}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "voice" and "'alloy'" in r.json()["error"]["message"]
