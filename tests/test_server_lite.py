@@ -1,5 +1,6 @@
-"""The HTTP server on the lite engine over a real loopback socket (uvicorn + httpx): streamed speech, two
-concurrent clients, an edit, and a voice added over HTTP then used. One engine and one server per module."""
+"""The HTTP server on the lite engine over a real loopback socket (uvicorn): the official ``openai`` client
+(streamed wav with instructions and speed, errors), two concurrent httpx clients, an edit, and a voice added
+over HTTP then used. One engine and one server per module."""
 from __future__ import annotations
 
 import io
@@ -44,19 +45,6 @@ def base_url(tmp_path_factory):
     thread.join(10)
 
 
-def test_streamed_wav_speech_on_the_lite_engine(base_url):
-    chunks = []
-    with httpx.stream("POST", f"{base_url}/audio/speech", timeout=120,
-                      json={"model": "step-audio-editx", "input": "Hello there.", "voice": "fox",
-                            "response_format": "wav", "seed": 3}) as r:
-        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
-        assert r.headers.get("transfer-encoding") == "chunked"
-        chunks = list(r.iter_bytes())
-    y, sr = sf.read(io.BytesIO(b"".join(chunks)))
-    assert sr == 24000 and 0.3 < len(y) / sr < 4 and np.sqrt(np.mean(y ** 2)) > 0.01
-    assert json.loads(r.headers[TAKE_HEADER])["seed"] == 3
-
-
 def test_two_concurrent_clients_both_get_their_audio(base_url):
     results = {}
 
@@ -89,3 +77,31 @@ def test_speed_edit_of_uploaded_audio_on_the_lite_engine(base_url):
 def test_bad_request_on_the_live_server_is_json(base_url):
     r = httpx.post(f"{base_url}/audio/speech", json={"model": "tts-1", "input": "Hi", "voice": "alloy"}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["param"] == "voice" and "'alloy'" in r.json()["error"]["message"]
+
+
+# ---- the official OpenAI Python client --------------------------------------------------------------------
+def test_openai_client_speech_with_instructions_and_speed(base_url, tmp_path):
+    from openai import OpenAI
+    client = OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=180)
+    out = tmp_path / "sad.wav"
+    with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="fox", input="Thanks a lot.", response_format="wav", instructions="sad",
+            speed=1.2, extra_body={"seed": 11}) as response:
+        take = json.loads(response.headers[TAKE_HEADER])
+        assert response.headers["content-type"] == "audio/wav"
+        assert response.headers.get("transfer-encoding") == "chunked"      # streamed, not one body
+        response.stream_to_file(out)
+    y, sr = sf.read(out)
+    assert sr == 24000 and len(y) > 0.3 * sr and np.abs(y).max() > 0.05
+    assert take["seed"] == 11 and take["edits"] == ["emotion=sad", "speed=faster"] and take["text"] == "Thanks a lot."
+
+
+def test_openai_client_sees_openai_shaped_errors(base_url):
+    import openai
+    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=30)
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.audio.speech.create(model="tts-1", voice="fox", input="Hi", response_format="aac")
+    assert exc.value.status_code == 400 and exc.value.body["param"] == "response_format"
+    assert "Unsupported audio format 'aac'" in exc.value.body["message"]
+    with pytest.raises(openai.BadRequestError, match="No voice named 'alloy'"):
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hi")
