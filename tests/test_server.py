@@ -250,10 +250,10 @@ def test_malformed_bodies_and_uploads(client):
     assert_error(r, 400, "file", "could not decode")
     r = client.post("/v1/audio/edits", files={"file": ("x.wav", tone_wav(), "audio/wav")},
                     data={"edit_type": "shout", "text": "t"})
-    assert_error(r, 400, None, "unknown edit type 'shout'")
+    assert_error(r, 400, "edit_type", "unknown edit type 'shout'")
     r = client.post("/v1/audio/edits", files={"file": ("x.wav", tone_wav(), "audio/wav")},
                     data={"edit_type": "emotion", "option": "purple", "text": "t"})
-    assert_error(r, 400, None, "got 'purple'")
+    assert_error(r, 400, "option", "got 'purple'")
     assert_error(client.post("/v1/voices/import", files={"file": ("v.zip", b"PK no zip", "application/zip")}),
                  400, None, "not a voice-library zip")
     assert_error(client.get("/v1/nothing-here"), 404, None, "not found")

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 import uvicorn
 
+from stepedit_core import catalog
 from stepedit_core.lite import LiteEngine
 from stepedit_core.server import TAKE_HEADER, create_server
 from stepedit_core.voices import VoiceLibrary
@@ -71,7 +72,7 @@ def test_speed_edit_of_uploaded_audio_on_the_lite_engine(base_url):
     assert r.status_code == 200, r.text
     y, sr = sf.read(io.BytesIO(r.content))
     ratio = sf.info(str(PROMPT)).duration / (len(y) / sr)
-    assert ratio == pytest.approx(1.2, rel=0.05)          # lite "faster" = 1.2x (timestretch.SPEED_RATIOS)
+    assert ratio == pytest.approx(catalog.SPEED_RATIOS["faster"], rel=0.05)
 
 
 def test_bad_request_on_the_live_server_is_json(base_url):

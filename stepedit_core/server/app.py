@@ -89,16 +89,20 @@ def _pcm24(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 async def _encoded_stream(first: np.ndarray | None, rest: AsyncIterator[np.ndarray] | Iterable[np.ndarray],
                           fmt: str) -> AsyncIterator[bytes]:
     """wav / pcm bytes of 24 kHz float chunks: the WAV header first, then 16-bit PCM."""
-    if fmt == "wav":
-        yield audio_formats.wav_stream_header(OUTPUT_SAMPLE_RATE)
-    if first is not None:
-        yield audio_formats.pcm16(first)
-    if hasattr(rest, "__aiter__"):
-        async for chunk in rest:
-            yield audio_formats.pcm16(chunk)
-    else:
-        for chunk in rest:
-            yield audio_formats.pcm16(chunk)
+    try:
+        if fmt == "wav":
+            yield audio_formats.wav_stream_header(OUTPUT_SAMPLE_RATE)
+        if first is not None:
+            yield audio_formats.pcm16(first)
+        if hasattr(rest, "__aiter__"):
+            async for chunk in rest:
+                yield audio_formats.pcm16(chunk)
+        else:
+            for chunk in rest:
+                yield audio_formats.pcm16(chunk)
+    finally:                            # a client that left: stop the producer now, not when it is collected
+        if hasattr(rest, "aclose"):
+            await rest.aclose()
 
 
 async def _sse(data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -199,7 +203,8 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                           response_format: str = Form("wav")):
         fmt = _param("response_format", audio_formats.check_format, response_format)
         clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
-        _param("option", catalog.check_edit, edit_type, option or None)   # before a slow transcription
+        _param("edit_type", catalog.check_edit_type, edit_type)            # before a slow transcription
+        _param("option", catalog.check_edit, edit_type, option or None)
         if text is None or not text.strip():
             caps = engine.capabilities()
             if edit_type not in TEXT_FREE_EDITS and caps.transcribe:

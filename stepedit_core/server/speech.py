@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from .. import catalog
 from ..errors import InvalidInputError
 from ..interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult, Progress
-from ..lite.timestretch import SPEED_RATIOS
 
 # OpenAI's accepted range of ``speed`` (duration divisor); 1.0 = as cloned.
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -81,7 +80,7 @@ def parse_instructions(text: str | None) -> tuple[Step, ...]:
 
 
 def speed_step(speed: float | None) -> Step | None:
-    """The official speed option nearest to ``speed`` (log scale, using the lite engine's nominal ratios);
+    """The speed option whose nominal ratio (``catalog.SPEED_RATIOS``) is nearest to ``speed`` on a log scale;
     None when 1.0 is nearest."""
     if speed is None:
         return None
@@ -91,7 +90,7 @@ def speed_step(speed: float | None) -> Step | None:
         raise InvalidInputError(f"speed must be a number, got {speed!r}") from None
     if not MIN_SPEED <= speed <= MAX_SPEED:
         raise InvalidInputError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
-    candidates = {None: 1.0, **SPEED_RATIOS}
+    candidates = {None: 1.0, **catalog.SPEED_RATIOS}
     best = min(candidates, key=lambda option: abs(math.log(speed) - math.log(candidates[option])))
     return None if best is None else Step(catalog.SPEED, best)
 
