@@ -14,6 +14,7 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 
 from stepedit_core import audio_formats
+from stepedit_core.errors import InvalidInputError
 from stepedit_core.server import TAKE_HEADER, create_server
 from stepedit_core.server.gate import EngineGate
 from stepedit_core.voices import VoiceLibrary
@@ -33,8 +34,12 @@ def tone_wav(seconds=1.0, sr=16000, f=220.0) -> bytes:
 class StreamingFake(FakeEngine):
     """The fake engine plus a ``stream_clone`` that yields its clone in 0.1 s chunks."""
 
+    refuse_streaming = False
+
     def stream_clone(self, request):
         self.calls.append("stream_clone")
+        if self.refuse_streaming:
+            raise InvalidInputError("streaming takes a prompt of at most 30 s")
         samples = self.clone(request).audio.samples
         for start in range(0, len(samples), SR // 10):
             yield samples[start:start + SR // 10]
@@ -144,6 +149,10 @@ def test_stream_clone_is_used_when_the_engine_has_it(tmp_path):
         assert r.status_code == 200 and engine.calls[-1] == "clone" and "stream_clone" not in engine.calls[2:]
         r = speech(c, response_format="pcm", input="  ")    # validation errors still come before any audio
         assert_error(r, 400, match="target text is empty")
+        engine.refuse_streaming = True                      # an engine-specific streaming limit: whole take
+        r = speech(c, response_format="pcm")
+        assert r.status_code == 200 and engine.calls[-2:] == ["stream_clone", "clone"]
+        assert len(r.content) == 2 * len(expected_clone())
 
 
 def test_sse_stream_carries_base64_pcm_deltas(client):

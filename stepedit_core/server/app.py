@@ -182,9 +182,12 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                 first = await chunks.__anext__()
             except StopAsyncIteration:
                 first = None
-            headers = {TAKE_HEADER: json.dumps({"text": plan.clone.target_text, "seed": seed, "edits": [],
-                                                "streamed": True})}
-            return respond(_encoded_stream(first, chunks, fmt), headers)
+            except StepEditError:       # e.g. a prompt longer than streaming takes: the whole-take path below
+                chunks = None           # decides (the same validation raises there if the request is bad)
+            if chunks is not None:
+                headers = {TAKE_HEADER: json.dumps({"text": plan.clone.target_text, "seed": seed, "edits": [],
+                                                    "streamed": True})}
+                return respond(_encoded_stream(first, chunks, fmt), headers)
         takes = await gate.run(speech.run_plan, engine, plan)
         take = takes[-1]
         headers = _take_header(take, plan.edits)
