@@ -29,7 +29,8 @@ from app_ui.runner import EngineRunner
 from app_ui.studio import Studio
 from app_ui.ui import build_blocks
 from app_ui.views import CSS
-from stepedit_core import Engine, StepEditError, load_engine
+from stepedit_core import Engine, StepEditError
+from stepedit_core.flags import add_engine_arguments, engine_from_args
 
 log = logging.getLogger("stepedit.app")
 
@@ -58,18 +59,13 @@ def launch_options(*, mcp: bool = False) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model-path", default=os.environ.get("STEPEDIT_MODEL_PATH"),
-                   help="folder holding Step-Audio-EditX/ and Step-Audio-Tokenizer/")
-    p.add_argument("--download", action="store_true", help="download the checkpoints with huggingface_hub")
-    p.add_argument("--engine", choices=("auto", "stepaudio", "lite"), default="auto",
-                   help="auto: the real model when weights are found, else the offline lite engine")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    p.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
-    p.add_argument("--quantization", choices=("none", "int8", "nf4"), default="none")
+    add_engine_arguments(p)
     p.add_argument("--server-name", default="127.0.0.1", help="interface to bind (0.0.0.0 to serve a LAN)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="create a public gradio.live link")
     p.add_argument("--mcp", action="store_true", help="also serve the clone and edit tools over MCP")
+    p.add_argument("--api", action="store_true",
+                   help="also serve the OpenAI-compatible HTTP API at /v1 (bearer key: env STEPEDIT_API_KEY)")
     return p.parse_args(argv)
 
 
@@ -78,18 +74,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     on_spaces = bool(os.environ.get("SPACE_ID"))
     try:
-        engine = load_engine(args.engine, args.model_path, download=args.download or on_spaces,
-                             device=None if args.device == "auto" else args.device,
-                             dtype=None if args.dtype == "auto" else args.dtype,
-                             quantization=None if args.quantization == "none" else args.quantization)
+        engine = engine_from_args(args, download=on_spaces)
     except StepEditError as exc:      # missing or broken weights, bad flags: a message, not a traceback
         raise SystemExit(f"error: {exc}\n(flags: --model-path DIR, --download, or --engine lite)") from None
     caps = engine.capabilities()
     log.info("engine: %s on %s", caps.display_name, caps.device)
     demo = build_demo(engine)
     server_name = "0.0.0.0" if on_spaces else args.server_name   # Spaces route traffic to the container
-    demo.launch(server_name=server_name, server_port=args.port, share=args.share,
+    demo.launch(server_name=server_name, server_port=args.port, share=args.share, prevent_thread_lock=args.api,
                 **launch_options(mcp=args.mcp or on_spaces))
+    if args.api:                       # the same engine behind /v1/audio/speech, /v1/audio/edits, /v1/voices
+        from stepedit_core.server import check_exposure, mount_api  # noqa: PLC0415
+        check_exposure(server_name, os.environ.get("STEPEDIT_API_KEY"), allow_open=True)   # warns only
+        mount_api(demo.app, engine)
+        demo.block_thread()
 
 
 if __name__ == "__main__":

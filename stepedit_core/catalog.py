@@ -26,6 +26,10 @@ STYLES: tuple[str, ...] = (
     "soulful", "story", "vivid", "program", "news", "advertising", "roar", "murmur", "shout", "deeply",
     "loudly", "remove", "exaggerated")
 SPEEDS: tuple[str, ...] = ("faster", "slower", "more faster", "more slower")
+# Nominal speed ratio (input duration / output duration) of each speed option. The official model has no
+# numbers; these are our choice (a noticeable and a strong step each way): the lite engine stretches by them and
+# the HTTP API maps OpenAI's ``speed`` to the nearest option with them.
+SPEED_RATIOS: dict[str, float] = {"faster": 1.2, "slower": 0.83, "more faster": 1.45, "more slower": 0.7}
 
 OPTIONS: dict[str, tuple[str, ...]] = {
     CLONE: (), EMOTION: EMOTIONS, STYLE: STYLES, SPEED: SPEEDS, PARALINGUISTIC: (), DENOISE: (), VAD: (),

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..catalog import SPEEDS
+from ..catalog import SPEED_RATIOS, SPEEDS   # noqa: F401  (SPEED_RATIOS: re-exported for the engine)
 
-# Speed ratio (input duration / output duration) of each official speed option. The official model has
-# no numbers; these are our choice: a noticeable step and a strong step each way.
-SPEED_RATIOS: dict[str, float] = {"faster": 1.2, "slower": 0.83, "more faster": 1.45, "more slower": 0.7}
 assert set(SPEED_RATIOS) == set(SPEEDS)
 
 FRAME_MS = 30.0        # analysis window: ~2-4 pitch periods of adult speech

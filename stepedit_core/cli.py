@@ -1,0 +1,352 @@
+"""``python -m stepedit_core``: clone, edit, transcribe, manage voices and serve the HTTP API from a shell.
+
+Each subcommand is one :class:`Command` in :data:`COMMANDS` (``register`` adds one: a function that adds its
+arguments and a function that runs it), so a new mode is one small function pair. Engine flags are the app's
+(:mod:`~stepedit_core.flags`). ``--json`` prints the take's metadata on stdout; progress goes to stderr.
+
+Exit codes: 0 done, 1 unexpected failure, 2 bad usage or input, 3 unsupported by this engine, 4 model or
+weights unavailable, 5 the engine failed, 6 a file could not be read or written, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import audio_formats, catalog
+from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
+                     UnsupportedEditError)
+from .flags import add_engine_arguments, engine_from_args
+from .interface import MAX_ITERATIONS, TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult
+from .voices import DATA_DIR_ENV, VoiceLibrary
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_MODEL, EXIT_ENGINE, EXIT_IO = 0, 1, 2, 3, 4, 5, 6
+EXIT_INTERRUPTED = 130
+PROG = "python -m stepedit_core"
+DESCRIPTION = "Step-Audio-EditX from the shell: clone voices, edit speech, transcribe, manage voices, serve the API."
+log = logging.getLogger("stepedit.cli")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    examples: str                                           # shown under --help
+    configure: Callable[[argparse.ArgumentParser], None]    # adds the subcommand's arguments
+    run: Callable[[argparse.Namespace, "Context"], int]     # returns an exit code
+    engine: bool = True                                     # takes the engine flags and loads an engine
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register(command: Command) -> Command:
+    COMMANDS[command.name] = command
+    return command
+
+
+class Context:
+    """What a command needs: the engine (loaded on first use), the voice library, progress and output."""
+
+    def __init__(self, args: argparse.Namespace, engine: Engine | None = None):
+        self.args, self._engine = args, engine
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = engine_from_args(self.args)
+        return self._engine
+
+    @property
+    def library(self) -> VoiceLibrary:
+        return VoiceLibrary(self.args.voices_dir)
+
+    def progress(self, total_desc: str):
+        """A progress callback drawing a tqdm bar on stderr (nothing with --quiet); call ``.close()`` after."""
+        from tqdm import tqdm  # noqa: PLC0415
+        bar = tqdm(total=100, desc=total_desc, disable=self.args.quiet, file=sys.stderr, leave=False,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+
+        def update(fraction: float, desc: str) -> None:
+            bar.set_description_str(f"{total_desc}: {desc}" if desc else total_desc, refresh=False)
+            bar.update(max(0, int(round(100 * min(max(fraction, 0.0), 1.0))) - bar.n))
+
+        update.close = bar.close
+        return update
+
+    def emit(self, record: dict, line: str) -> None:
+        print(json.dumps(record, ensure_ascii=False, default=str) if self.args.json else line)
+
+
+def take_record(take: EngineResult, output: str | None, engine: Engine) -> dict:
+    """The JSON form of a take: what produced it, its checks and metadata."""
+    return {"output": output, "engine": engine.capabilities().engine, "text": take.text, "seed": take.seed,
+            "edit_type": take.edit_type, "edit_info": take.edit_info, "iteration": take.iteration,
+            "seconds": round(take.audio.duration, 3), "sample_rate": take.audio.sample_rate,
+            "timings": dict(take.timings), "checks": take.metadata.get("checks"), "metadata": dict(take.metadata)}
+
+
+def _read_clip(path: str) -> AudioClip:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such audio file: {path}")
+    return AudioClip.from_file(path)
+
+
+def _text_arg(value: str | None, file: str | None) -> str | None:
+    return Path(file).read_text(encoding="utf-8") if file else value
+
+
+def _write(take: EngineResult, output: str) -> str:
+    audio_formats.format_for_path(output)                 # an unknown extension fails before writing
+    return audio_formats.write(output, take.audio.samples, take.audio.sample_rate)
+
+
+# ---- clone ----------------------------------------------------------------------------------------------
+def _configure_clone(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--voice", help="a saved voice from the library (see `voices list`)")
+    src.add_argument("--prompt", metavar="AUDIO", help="prompt audio file (3-30 s of the voice)")
+    p.add_argument("--prompt-text", help="transcript of --prompt (transcribed when omitted and possible)")
+    text = p.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="what the cloned voice says")
+    text.add_argument("--text-file", metavar="FILE", help="read the text from a UTF-8 file")
+    p.add_argument("--instructions", help="emotion / style to apply after cloning, e.g. 'happy, whisper'")
+    p.add_argument("--speed", type=float, help="0.25-4.0; mapped to the nearest speed edit")
+    p.add_argument("--seed", type=int, help="fix the sampling seed (reproducible takes)")
+    p.add_argument("-o", "--output", required=True, help="output file; the extension picks the format "
+                   f"({', '.join(audio_formats.available_formats())})")
+
+
+def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
+    from .server import speech  # noqa: PLC0415  (no FastAPI import: speech.py is plain)
+    audio_formats.format_for_path(args.output)
+    if args.voice:
+        voice = ctx.library.get(args.voice)
+        clip, prompt_text = voice.clip(), voice.text
+    else:
+        clip, prompt_text = _read_clip(args.prompt), args.prompt_text
+        if not (prompt_text or "").strip() and ctx.engine.capabilities().transcribe:
+            prompt_text = ctx.engine.transcribe(clip)
+    plan = speech.plan_speech(clip, prompt_text or "", _text_arg(args.text, args.text_file),
+                              instructions=args.instructions, speed=args.speed, seed=args.seed)
+    progress = ctx.progress("clone")
+    try:
+        take = speech.run_plan(ctx.engine, plan, progress)[-1]
+    finally:
+        progress.close()
+    out = _write(take, args.output)
+    record = take_record(take, out, ctx.engine) | {"edits": [f"{s.edit_type}={s.edit_info}" for s in plan.edits]}
+    ctx.emit(record, f"{out}  ({take.audio.duration:.2f} s, seed {take.seed})")
+    return EXIT_OK
+
+
+# ---- edit -----------------------------------------------------------------------------------------------
+def _configure_edit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="audio file to edit")
+    p.add_argument("--type", required=True, choices=catalog.AUDIO_EDIT_TYPES, dest="edit_type")
+    p.add_argument("--option", help="emotion: " + ", ".join(catalog.EMOTIONS) + "; style: "
+                   + ", ".join(catalog.STYLES) + "; speed: " + ", ".join(catalog.SPEEDS))
+    p.add_argument("--text", help="transcript of the input (transcribed when omitted and possible)")
+    p.add_argument("--new-text", help="paralinguistic: the text with [Laughter]-style tags where sounds go")
+    p.add_argument("--iterations", type=int, default=1, help=f"rounds, 1-{MAX_ITERATIONS}; each edits the last")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--keep-rounds", action="store_true", help="also write every round as OUTPUT.<k>.<ext>")
+    p.add_argument("-o", "--output", required=True)
+
+
+def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
+    audio_formats.format_for_path(args.output)
+    catalog.check_edit(args.edit_type, args.option)       # before a slow transcription
+    clip = _read_clip(args.input)
+    text = args.text
+    if not (text or "").strip() and args.edit_type not in TEXT_FREE_EDITS and ctx.engine.capabilities().transcribe:
+        text = ctx.engine.transcribe(clip)
+    request = EditRequest(audio=clip, audio_text=text or "", edit_type=args.edit_type, edit_info=args.option,
+                          new_text=args.new_text, n_iterations=args.iterations, seed=args.seed)
+    progress = ctx.progress(args.edit_type)
+    try:
+        takes = ctx.engine.edit(request, progress)
+    finally:
+        progress.close()
+    out = Path(args.output)
+    rounds = []
+    if args.keep_rounds:
+        rounds = [_write(t, str(out.with_suffix(f".{k}{out.suffix}"))) for k, t in enumerate(takes, 1)]
+    path = _write(takes[-1], args.output)
+    record = take_record(takes[-1], path, ctx.engine) | {"rounds": rounds}
+    ctx.emit(record, f"{path}  ({takes[-1].audio.duration:.2f} s, {len(takes)} round(s), seed {takes[-1].seed})")
+    return EXIT_OK
+
+
+# ---- transcribe -----------------------------------------------------------------------------------------
+def _configure_transcribe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="AUDIO")
+    p.add_argument("--language", help="zh / en (auto-detected when omitted)")
+
+
+def _run_transcribe(args: argparse.Namespace, ctx: Context) -> int:
+    for path in args.inputs:
+        text = ctx.engine.transcribe(_read_clip(path), args.language)
+        ctx.emit({"input": path, "text": text}, text)
+    return EXIT_OK
+
+
+# ---- voices ---------------------------------------------------------------------------------------------
+def _configure_voices(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub.add_parser("list", help="list saved voices")
+    add = sub.add_parser("add", help="save a voice: NAME AUDIO --text TRANSCRIPT")
+    add.add_argument("name")
+    add.add_argument("audio")
+    add.add_argument("--text", required=True, help="what is said in AUDIO")
+    add.add_argument("--overwrite", action="store_true")
+    ren = sub.add_parser("rename", help="rename a voice")
+    ren.add_argument("name")
+    ren.add_argument("new_name")
+    rm = sub.add_parser("delete", help="delete a voice")
+    rm.add_argument("name")
+    exp = sub.add_parser("export", help="write voices to a zip")
+    exp.add_argument("zip")
+    exp.add_argument("names", nargs="*", help="only these voices (default: all)")
+    imp = sub.add_parser("import", help="add the voices of an exported zip")
+    imp.add_argument("zip")
+    imp.add_argument("--overwrite", action="store_true")
+
+
+def _run_voices(args: argparse.Namespace, ctx: Context) -> int:
+    lib, action = ctx.library, args.action
+    if action == "list":
+        voices = lib.list()
+        if args.json:
+            print(json.dumps([v.to_json() for v in voices], ensure_ascii=False))
+        for v in voices if not args.json else ():
+            print(f"{v.name}\t{v.seconds:.1f} s\t{v.text}")
+    elif action == "add":
+        v = lib.save(args.name, _read_clip(args.audio), args.text, overwrite=args.overwrite)
+        ctx.emit(v.to_json(), f"saved {v.name!r} ({v.seconds:.1f} s)")
+    elif action == "rename":
+        v = lib.rename(args.name, args.new_name)
+        ctx.emit(v.to_json(), f"renamed to {v.name!r}")
+    elif action == "delete":
+        lib.delete(args.name)
+        ctx.emit({"name": args.name, "deleted": True}, f"deleted {args.name!r}")
+    elif action == "export":
+        Path(args.zip).write_bytes(lib.export_zip(args.names or None))
+        ctx.emit({"output": args.zip}, args.zip)
+    elif action == "import":
+        voices = lib.import_zip(Path(args.zip).read_bytes(), overwrite=args.overwrite, label=args.zip)
+        ctx.emit([v.to_json() for v in voices], f"imported {len(voices)} voice(s)")
+    return EXIT_OK
+
+
+# ---- serve ----------------------------------------------------------------------------------------------
+def _configure_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0 needs STEPEDIT_API_KEY)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-auth", action="store_true", help="allow binding beyond localhost without an API key")
+
+
+def _run_serve(args: argparse.Namespace, ctx: Context) -> int:
+    from .server import check_exposure, serve  # noqa: PLC0415
+    check_exposure(args.host, os.environ.get("STEPEDIT_API_KEY"), allow_open=args.no_auth)
+    serve(ctx.engine, host=args.host, port=args.port, library=ctx.library, allow_open=args.no_auth)
+    return EXIT_OK
+
+
+register(Command("clone", "clone a voice: speak new text in the voice of a prompt", f"""\
+  {PROG} clone --prompt examples/prompt_en.wav --prompt-text "$(cat examples/prompt_en.txt)" \\
+      --text "Hello from the command line." -o hello.wav
+  {PROG} clone --voice narrator --text "Once upon a time." --instructions "happy, story" -o story.mp3 --json
+""", _configure_clone, _run_clone))
+register(Command("edit", "edit a recording: emotion, style, speed, paralinguistic, denoise, vad", f"""\
+  {PROG} edit hello.wav --type emotion --option happy --iterations 2 -o happy.wav
+  {PROG} edit hello.wav --type paralinguistic --text "Hello there." --new-text "Hello [Laughter] there." -o l.wav
+  {PROG} edit noisy.flac --type denoise -o clean.flac --json
+""", _configure_edit, _run_edit))
+register(Command("transcribe", "print the transcript of audio files", f"""\
+  {PROG} transcribe examples/prompt_en.wav
+""", _configure_transcribe, _run_transcribe))
+register(Command("voices", "manage the voice library (list, add, rename, delete, export, import)", f"""\
+  {PROG} voices add narrator examples/prompt_en.wav --text "$(cat examples/prompt_en.txt)"
+  {PROG} voices list --json
+  {PROG} voices export all-voices.zip
+""", _configure_voices, _run_voices, engine=False))
+register(Command("serve", "serve the OpenAI-compatible HTTP API (/v1/audio/speech, edits, voices)", f"""\
+  {PROG} serve --port 8000                        # then POST http://127.0.0.1:8000/v1/audio/speech
+  STEPEDIT_API_KEY=secret {PROG} serve --host 0.0.0.0 --engine stepaudio --model-path /models
+""", _configure_serve, _run_serve))
+
+
+# ---- parser and entry point -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    examples = "\n".join(c.examples for c in COMMANDS.values())
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=f"examples:\n{examples}\n{__doc__.split(chr(10) + chr(10))[2]}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS.values():
+        p = sub.add_parser(command.name, help=command.help, description=command.help,
+                           epilog=f"examples:\n{command.examples}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.configure(p)
+        nested = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        for leaf in ([*nested[0].choices.values()] if nested else [p]):    # `voices list` etc. take them too
+            _add_common_arguments(leaf, engine=command.engine)
+    return parser
+
+
+def _add_common_arguments(p: argparse.ArgumentParser, *, engine: bool) -> None:
+    common = p.add_argument_group("output")
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log lines")
+    common.add_argument("--voices-dir", default=None,
+                        help=f"voice library folder (default: ${DATA_DIR_ENV}/voices or the user data dir)")
+    if engine:
+        add_engine_arguments(p)
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, UnsupportedEditError):
+        return EXIT_UNSUPPORTED
+    if isinstance(exc, InvalidInputError):
+        return EXIT_USAGE
+    if isinstance(exc, (ModelUnavailableError, CheckpointError)):
+        return EXIT_MODEL
+    if isinstance(exc, StepEditError):
+        return EXIT_ENGINE
+    if isinstance(exc, OSError):
+        return EXIT_IO
+    return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None, *, engine: Engine | None = None) -> int:
+    """Run one command; returns its exit code (``engine`` replaces the flags' engine, for embedding and tests)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet or args.json else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx = Context(args, engine)
+    try:
+        return COMMANDS[args.command].run(args, ctx)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (StepEditError, OSError) as exc:
+        code = _exit_code(exc)
+        message = str(exc) if not isinstance(exc, OSError) or not exc.strerror else \
+            f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+        if args.json:
+            print(json.dumps({"error": {"message": message, "type": type(exc).__name__, "exit_code": code}},
+                             ensure_ascii=False))
+        print(f"error: {message}", file=sys.stderr)
+        return code
+    except Exception as exc:  # noqa: BLE001 -- one line for the user, the traceback in the log at debug level
+        log.debug("unexpected failure", exc_info=True)
+        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+__all__ = ["Command", "COMMANDS", "register", "main", "build_parser", "take_record", "Context"]
