@@ -44,8 +44,9 @@ class Transcript:
 class WhisperASR:
     """Lazy faster-whisper model; thread-safe (one decode at a time)."""
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None, model_dir: str | None = None):
         self._threads = threads or min(2, os.cpu_count() or 1)
+        self._model_dir = model_dir        # a local CTranslate2 whisper folder; None = the shipped ``base``
         self._model = None
         self._t2s = None
         self._lock = threading.Lock()
@@ -57,7 +58,10 @@ class WhisperASR:
             except ImportError as exc:
                 raise ModelUnavailableError("transcription needs faster-whisper "
                                             "(pip install -r requirements.txt)") from exc
-            self._model = WhisperModel(str(models.whisper_model_dir()), device="cpu",
+            folder = self._model_dir or str(models.whisper_model_dir())
+            if not os.path.isdir(folder):
+                raise ModelUnavailableError(f"the whisper model folder {os.path.basename(folder)!r} does not exist")
+            self._model = WhisperModel(folder, device="cpu",
                                        compute_type=COMPUTE_TYPE, cpu_threads=self._threads)
         return self._model
 
