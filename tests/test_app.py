@@ -17,7 +17,7 @@ from stepedit_core.errors import InvalidInputError  # noqa: E402
 from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
-PUBLIC = {"/clone", "/edit", "/paralinguistic", "/transcribe", "/engine_info"}
+PUBLIC = {"/clone", "/edit", "/paralinguistic", "/transcribe", "/engine_info", "/check"}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,11 @@ def test_public_api_surface(client):
     assert set(named) == PUBLIC
     params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in named.items()}
     assert params["/clone"] == ["prompt_audio", "prompt_text", "target_text", "seed"]
-    assert params["/edit"] == ["audio", "audio_text", "edit_type", "edit_info", "n_iterations", "seed"]
+    # today's parameters first and unchanged; the region and auto-retry options are appended with defaults
+    assert params["/edit"] == ["audio", "audio_text", "edit_type", "edit_info", "n_iterations", "seed",
+                               "first_word", "last_word", "region_start", "region_end", "max_tries", "threshold"]
+    assert all(p["parameter_has_default"] for p in named["/edit"]["parameters"][4:])
+    assert params["/check"] == ["audio", "text", "source_audio", "expected_seconds"]
     assert params["/paralinguistic"] == ["audio", "audio_text", "new_text", "seed"]
     assert params["/transcribe"] == ["audio"]
     assert len(named["/clone"]["returns"]) == 3 and len(named["/edit"]["returns"]) == 3
