@@ -70,7 +70,8 @@ class Window:
     def to_dict(self) -> dict:
         a, b = self.seconds
         sel = self.selection
-        return {"window_s": [round(a, 4), round(b, 4)], "fade_s": FADE_S,
+        return {"window_s": [round(a, 4), round(b, 4)], "window_samples": [self.start, self.end],
+                "sample_rate": self.sample_rate, "fade_s": FADE_S,
                 "selection": ({"words": [sel.first_word, sel.last_word]} if sel.by_words
                               else {"seconds": [sel.start_s, sel.end_s]}),
                 "text": " ".join(w.text for w in self.words)}
