@@ -30,16 +30,24 @@ def _session_hash(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None)
 
 
-def _region(words: list | None, start: float | None, end: float | None) -> dict | None:
-    """The UI's selection (ticked word indices, or a time range) -> the studio's region dict."""
-    if words:
-        idx = sorted(int(w) for w in words)
-        return {"words": [idx[0], idx[-1]]}
+def _region(first: int | None, last: int | None, start: float | None, end: float | None) -> dict | None:
+    """The selection (word indices, -1 = none, or a time range) -> the studio's region dict."""
+    first, last = (-1 if v is None else int(v) for v in (first, last))
+    if first >= 0 or last >= 0:
+        if first < 0 or last < 0:
+            raise gr.Error("Give both the first and the last word, or neither.")
+        return {"words": [first, last]}
     if start is not None or end is not None:
         if start is None or end is None:
             raise gr.Error("Give both ends of the time range (from and to), or neither.")
         return {"seconds": [float(start), float(end)]}
     return None
+
+
+def _ticked_span(ticked: list | None):
+    """Ticked word indices -> (first, last) of the span they cover; (-1, -1) when nothing is ticked."""
+    idx = sorted(int(w) for w in ticked or [])
+    return (idx[0], idx[-1]) if idx else (-1, -1)
 
 
 def word_choices(take) -> list[tuple[str, int]]:
@@ -84,7 +92,7 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         return tree, tree.summary()
 
     def session_edit(base_take: str, edit_type: str, edit_info: str, n_iterations: int, seed: int,
-                     words: list | None = None, region_start: float | None = None,
+                     first_word: int = -1, last_word: int = -1, region_start: float | None = None,
                      region_end: float | None = None, max_tries: int = 1,
                      threshold: float = checks.DEFAULT_RETRY_THRESHOLD, tree: TakeTree = None,
                      request: gr.Request = None, progress=gr.Progress()):
@@ -96,7 +104,8 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
             edit_info: the sub-type (see the public edit endpoint).
             n_iterations: rounds, 1-5.
             seed: seed of round 1; -1 for random.
-            words: indices of the take's words to edit (first to last ticked); empty = no word selection.
+            first_word: index of the first word of the take to edit (its check's words); -1 = no word selection.
+            last_word: index of the last word to edit (inclusive); -1 = no word selection.
             region_start: start of a time range to edit (seconds), with region_end; empty = none.
             region_end: end of the time range.
             max_tries: 1-9; above 1, re-roll seeds until the take check's WER/CER <= threshold.
@@ -105,24 +114,26 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         tree = studio.ensure_workdir(tree, _session_hash(request))
         s = studio.candidate_seeds(seed, 1)[0]
         tree, _ = studio.edit(tree, base_take, edit_type, edit_info, None, int(n_iterations or 1), s, progress,
-                              region=_region(words, region_start, region_end), max_tries=int(max_tries or 1),
+                              region=_region(first_word, last_word, region_start, region_end),
+                              max_tries=int(max_tries or 1),
                               threshold=float(threshold))
         return tree, tree.summary()
 
-    def session_paralinguistic(base_take: str, new_text: str, seed: int, words: list | None = None,
-                               tree: TakeTree = None, request: gr.Request = None, progress=gr.Progress()):
+    def session_paralinguistic(base_take: str, new_text: str, seed: int, first_word: int = -1,
+                               last_word: int = -1, tree: TakeTree = None, request: gr.Request = None, progress=gr.Progress()):
         """Add non-verbal sounds to a take of this session where [tags] appear in new_text.
 
         Args:
             base_take: id of the take to edit.
             new_text: the take's text with tags inserted.
             seed: random seed; -1 for random.
-            words: indices of the take's words to edit (first to last); the tags must fall inside them.
+            first_word: first word of the take to edit (-1 = the whole take); the tags must fall inside.
+            last_word: last word to edit (inclusive).
         """
         tree = studio.ensure_workdir(tree, _session_hash(request))
         s = studio.candidate_seeds(seed, 1)[0]
         tree, _ = studio.edit(tree, base_take, catalog.PARALINGUISTIC, None, new_text, 1, s, progress,
-                              region=_region(words, None, None))
+                              region=_region(first_word, last_word, None, None))
         return tree, tree.summary()
 
     def undo(tree: TakeTree):
@@ -238,13 +249,13 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
                                              gr.validate(True, "")]))
     chain(c.edit_btn.click(
         session_edit, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed,
-                       c.region_words, c.region_start, c.region_end, c.edit_tries, c.edit_threshold, st], [st, hist],
+                       c.region_first, c.region_last, c.region_start, c.region_end, c.edit_tries, c.edit_threshold, st], [st, hist],
         api_name="session_edit_checked", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
         validator=lambda base, et, ei, n, seed, *rest: _pad([
             gr.validate(bool(base), "Select the take to edit in the timeline first."),
             *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed)], 5 + len(rest))))
     chain(c.para_btn.click(
-        session_paralinguistic, [c.base_take, c.para_text, c.para_seed, c.region_words, st], [st, hist],
+        session_paralinguistic, [c.base_take, c.para_text, c.para_seed, c.region_first, c.region_last, st], [st, hist],
         api_name="session_paralinguistic_checked", concurrency_id=GPU, **_SESSION,
         show_progress_on=[c.timeline, c.tag_view],
         validator=lambda base, text, seed, *rest: _pad([
@@ -297,6 +308,7 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     c.timeline.change(on_select, [c.timeline, st],
                       [c.base_take, c.take_a, c.take_b, c.base_md_edit, c.base_md_para, c.para_text, c.region_words],
                       **_PRIVATE)
+    c.region_words.change(_ticked_span, [c.region_words], [c.region_first, c.region_last], **_PRIVATE, queue=False)
     c.para_text.change(preview, [c.para_text, c.base_take, st], [c.tag_view], **_PRIVATE, queue=False)
     c.edit_type.change(on_type, [c.edit_type], [c.edit_info], **_PRIVATE, queue=False)
     for i, btn in enumerate(c.cand_btns):

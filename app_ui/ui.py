@@ -135,6 +135,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                 with gr.Accordion(t("region"), open=False, elem_id="region-box"):
                     gr.Markdown(t("region_help"), elem_classes="small-note")
                     region_words = gr.CheckboxGroup([], label=t("region_words"), elem_id="region-words")
+                    region_first = gr.Number(value=-1, precision=0, visible=False, elem_id="region-first")
+                    region_last = gr.Number(value=-1, precision=0, visible=False, elem_id="region-last")
                     with gr.Row():
                         region_start = gr.Number(label=t("region_start"), value=None, elem_id="region-start")
                         region_end = gr.Number(label=t("region_end"), value=None, elem_id="region-end")
