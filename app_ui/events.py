@@ -189,11 +189,14 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         clones = [a for a in tree.actions if a.kind == "clone"]
         cands = list(clones[-1].takes) if clones else []
         cols, audios = [], []
+        best = views.best_candidate([tree.get(x) for x in cands])
         for i in range(MAX_CANDIDATES):
             if i < len(cands):
                 tk = tree.get(cands[i])
                 cols.append(gr.Column(visible=True))
-                audios.append(gr.Audio(value=tk.audio, label=f"{tk.id} · candidate {tk.index} · seed {tk.seed}"))
+                badge = views.check_short(tk.check)
+                label = f"{tk.id} · candidate {tk.index} · seed {tk.seed}" + (f" · {badge}" if badge else "")
+                audios.append(gr.Audio(value=tk.audio, label=label + (" · ★ best" if tk.id == best else "")))
             else:
                 cols.append(gr.Column(visible=i == 0))        # slot 1 stays: it carries the progress bar
                 audios.append(gr.Audio(value=None, label=f"#{i + 1}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 
-from stepedit_core import catalog
+from stepedit_core import catalog, checks
 from stepedit_core.interface import Capabilities
 
 from .history import Take, TakeTree
@@ -37,7 +37,8 @@ def check_short(check: dict | None) -> str:
 
 def check_hover(check: dict) -> str:
     """The numbers behind a badge, one per line (the badge's hover text)."""
-    lines = [f"{check['metric'].upper()} {check['error_rate']:.1%} — heard: {check.get('heard', '')}"]
+    missing = f" ({check['deleted']} missing)" if check.get("deleted") else ""
+    lines = [f"{check['metric'].upper()} {check['error_rate']:.1%}{missing} — heard: {check.get('heard', '')}"]
     if check.get("speaker_similarity") is not None:
         lines.append(f"speaker similarity {check['speaker_similarity']:.3f} ({check.get('speaker_model')})")
     if check.get("duration_ratio") is not None:
@@ -61,6 +62,15 @@ def check_badges(check: dict | None) -> str:
     chips = "".join(f"<span class='check-badge {levels.get(k, 'none')}' title='{title}'>{html.escape(v)}</span>"
                     for k, v in values.items() if v is not None and k in levels)
     return f"<span class='check-badges' data-verdict='{check['verdict']}'>{chips}</span>"
+
+
+def best_candidate(takes: list[Take]) -> str | None:
+    """Id of the best-ranked of several checked takes (stepedit_core.checks.rank); None if < 2 are checked."""
+    checked = [t for t in takes if t.check and "verdict" in t.check]
+    if len(checked) < 2:
+        return None
+    order = checks.rank([checks.TakeCheck.from_dict(t.check) for t in checked])
+    return checked[order[0]].id
 
 
 def take_title(take: Take, with_seed: bool = True) -> str:

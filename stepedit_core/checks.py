@@ -39,6 +39,9 @@ LEVEL_ORDER = {GREEN: 0, AMBER: 1, RED: 2}
 # WER / CER: <= 10 % reads as "says the text" (whisper base alone is ~5 % WER on clean read English), > 25 %
 # means words are missing or wrong (one dropped clause in a 12-word sentence is ~25-40 %).
 ERROR_GREEN, ERROR_AMBER = 0.10, 0.25
+# A take that lost words is never green, even in a long sentence where one word is < 10 % WER: users report
+# edits that drop words, so any deleted word (or CJK character) of the expected text makes the text amber.
+DELETIONS_AMBER = 1
 DEFAULT_RETRY_THRESHOLD = ERROR_GREEN
 MAX_RETRIES = 8
 # Speaker similarity (cosine) per embedder: (green at or above, amber at or above). CAM++: 3D-Speaker's
@@ -85,6 +88,7 @@ class TakeCheck:
     speaker_model: str | None             # "campplus" | "ge2e" | "spectral"
     duration_ratio: float | None
     clipped: float                        # fraction of samples at full scale
+    deleted: int = 0                      # expected words (CJK: characters) missing from what was heard
     levels: Mapping[str, str] = field(default_factory=dict)   # measure -> green / amber / red
     words: tuple[Word, ...] = ()
     seconds: float = 0.0                  # wall-clock time of the check
@@ -94,11 +98,12 @@ class TakeCheck:
         return max(self.levels.values(), key=LEVEL_ORDER.__getitem__, default=GREEN)
 
     def passes(self, threshold: float = DEFAULT_RETRY_THRESHOLD) -> bool:
-        return self.error_rate <= threshold
+        """The auto-retry criterion: WER / CER at most ``threshold`` and no word missing."""
+        return self.error_rate <= threshold and self.deleted < DELETIONS_AMBER
 
     def summary(self) -> str:
         """One line with the numbers, e.g. for a badge's hover text."""
-        parts = [f"{self.metric.upper()} {self.error_rate:.0%}"]
+        parts = [f"{self.metric.upper()} {self.error_rate:.0%}" + (f" ({self.deleted} missing)" if self.deleted else "")]
         if self.speaker_similarity is not None:
             parts.append(f"speaker {self.speaker_similarity:.2f} ({self.speaker_model})")
         if self.duration_ratio is not None:
@@ -119,7 +124,7 @@ class TakeCheck:
     @classmethod
     def from_dict(cls, d: Mapping) -> "TakeCheck":
         fields = {k: d[k] for k in ("expected", "heard", "metric", "error_rate", "speaker_similarity",
-                                    "speaker_model", "duration_ratio", "clipped") if k in d}
+                                    "speaker_model", "duration_ratio", "clipped", "deleted") if k in d}
         return cls(**fields, levels=dict(d.get("levels", {})), seconds=float(d.get("seconds", 0.0)),
                    words=tuple(Word(str(t), float(a), float(b)) for t, a, b in d.get("words", ())))
 
@@ -128,6 +133,33 @@ class TakeCheck:
 def expected_text(text: str) -> str:
     """The words a take should say: paralinguistic and language [tags] removed."""
     return " ".join(_TAG.sub(" ", text or "").split())
+
+
+def tokens_of(text: str, metric: str) -> list[str]:
+    """The units WER / CER count: words, or characters (spaces ignored) for CER."""
+    from .lite.metrics import normalise_text   # noqa: PLC0415
+    norm = normalise_text(text)
+    return list(norm.replace(" ", "")) if metric == "cer" else norm.split()
+
+
+def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref``."""
+    n, m = len(ref), len(hyp)
+    d = np.zeros((n + 1, m + 1), np.int32)
+    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    i, j, subs, dels, ins = n, m, 0, 0, 0
+    while i or j:
+        if i and j and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            subs += ref[i - 1] != hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif i and d[i, j] == d[i - 1, j] + 1:
+            dels, i = dels + 1, i - 1
+        else:
+            ins, j = ins + 1, j - 1
+    return subs, dels, ins
 
 
 def language_of(text: str) -> str:
@@ -212,16 +244,21 @@ class Checker:
         expected = expected_text(text)
         lang = language_of(expected)
         heard = self.heard(take, lang)
+        metric = "cer" if lang == "zh" else "wer"
         err = error_rate(expected, heard.text) if expected else (0.0 if not heard.text.strip() else 1.0)
+        deleted = align_counts(tokens_of(expected, metric), tokens_of(heard.text, metric))[1] if expected else 0
         sim = self.similarity(take, source) if source is not None else None
         ratio = take.duration / expected_seconds if expected_seconds else None
         clipped = clipped_fraction(take.samples)
         sim_levels = SIMILARITY_LEVELS.get(self.speaker_model or "", (0.0, 0.0))
-        levels = {"error_rate": level(err, ERROR_GREEN, ERROR_AMBER),
+        text_level = level(err, ERROR_GREEN, ERROR_AMBER)
+        if text_level == GREEN and deleted >= DELETIONS_AMBER:
+            text_level = AMBER
+        levels = {"error_rate": text_level,
                   "speaker_similarity": level(sim, *sim_levels, higher_is_better=True),
                   "duration_ratio": level(ratio, DURATION_GREEN, DURATION_AMBER),
                   "clipping": level(clipped, CLIP_GREEN, CLIP_AMBER)}
-        return TakeCheck(expected=expected, heard=heard.text, metric="cer" if lang == "zh" else "wer",
+        return TakeCheck(expected=expected, heard=heard.text, metric=metric, deleted=deleted,
                          error_rate=float(err), speaker_similarity=sim,
                          speaker_model=self.speaker_model if sim is not None else None,
                          duration_ratio=ratio, clipped=clipped,

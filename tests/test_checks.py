@@ -42,7 +42,15 @@ def test_levels_and_verdict_follow_the_named_thresholds():
     assert short.duration_ratio == pytest.approx(0.5) and short.levels["duration_ratio"] == "red"
     loud = _checker("x").check(_clip(amp=1.5), "x")
     assert loud.clipped > 0.1 and loud.levels["clipping"] == "red"
-    assert _checker("大家好").check(_clip(), "大家好，今天").metric == "cer"
+    zh = _checker("大家好").check(_clip(), "大家好，今天")
+    assert zh.metric == "cer" and zh.deleted == 2
+    # one missing word in a long sentence is under 10 % WER, but never green
+    long = "one two three four five six seven eight nine ten eleven twelve"
+    lost = _checker(long.replace(" seven", "")).check(_clip(), long)
+    assert lost.error_rate < checks.ERROR_GREEN and lost.deleted == 1 and lost.levels["error_rate"] == "amber"
+    assert not lost.passes(0.5)
+    assert checks.align_counts("a b c d".split(), "a x c d e".split()) == (1, 0, 1)
+    assert checks.align_counts("a b c d".split(), "a d".split()) == (0, 2, 0)
 
 
 def test_check_round_trips_through_json_and_attaches_to_metadata():
