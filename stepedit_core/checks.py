@@ -334,7 +334,7 @@ def whisper_transcriber() -> Transcriber:
             asr = _shared[f"asr:{model_dir}"] = WhisperASR(model_dir=model_dir)
 
     def transcribe(clip: AudioClip, language: str | None = None) -> Heard:
-        t = asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True)
+        t = asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True, fast=True)
         return Heard(t.text, t.language, tuple(Word(w.text.strip(), w.start, w.end) for w in t.words))
     return transcribe
 

@@ -99,7 +99,7 @@ class StepAudioEngine(Engine):
         if self._asr is None:
             from .lite.asr import WhisperASR
             self._asr = WhisperASR()
-        t = self._asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True)
+        t = self._asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True, fast=True)
         return Heard(t.text, t.language, tuple(Word(w.text.strip(), w.start, w.end) for w in t.words))
 
     @property

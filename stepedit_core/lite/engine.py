@@ -88,7 +88,7 @@ class LiteEngine(Engine):
     def transcribe_words(self, clip: AudioClip, language: str | None = None) -> Heard:
         """Transcript with word times (the take check and region edits use them)."""
         try:
-            t = self._asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True)
+            t = self._asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True, fast=True)
         except StepEditError:
             raise
         except Exception as exc:   # noqa: BLE001
