@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ COMPUTE_TYPE = "int8"
 # clip up to 6 times) over a window trimmed to the clip (+ CHUNK_MARGIN_S) instead of whisper's padded 30 s.
 CHUNK_MARGIN_S = 1.0
 MIN_CHUNK_S, MAX_CHUNK_S = 5, 30
+LOOP_COMPRESSION_RATIO = 2.4    # whisper's own repetition test (gzip ratio of the text); above it, decode again
 # whisper often writes ASCII punctuation inside Mandarin; the official prompts use full-width marks
 _ZH_PUNCT = {",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"}
 _ASCII_PUNCT_AFTER_CJK = re.compile(r"(?<=[\u3400-\u9fff])\s*([,?!;:.])(?!\d)\s*")
@@ -93,11 +95,15 @@ class WhisperASR:
             model = self._load()
             if lang is None:   # detect first so that Mandarin gets its Simplified-Chinese prompt
                 lang, _, _ = model.detect_language(x)
-            segments, info = model.transcribe(
-                x, language=lang, beam_size=BEAM_SIZE, word_timestamps=word_timestamps,
-                initial_prompt=ZH_PROMPT if lang == "zh" else None, vad_filter=False,
-                condition_on_previous_text=False, **extra)
-            segments = list(segments)
+            def run(**options):
+                segs, inf = model.transcribe(
+                    x, language=lang, beam_size=BEAM_SIZE, word_timestamps=word_timestamps,
+                    initial_prompt=ZH_PROMPT if lang == "zh" else None, vad_filter=False,
+                    condition_on_previous_text=False, **options)
+                return list(segs), inf
+            segments, info = run(**extra)
+            if extra and _compression_ratio(" ".join(s.text for s in segments)) > LOOP_COMPRESSION_RATIO:
+                segments, info = run()     # a greedy loop ("的新的新的..."): whisper's full decoding instead
         words = []
         for seg in segments:
             for w in (seg.words or ()) if word_timestamps else ():
@@ -108,6 +114,11 @@ class WhisperASR:
 
     def _clean(self, text: str, lang: str | None) -> str:
         return zh_punctuation(self.to_simplified(text)) if lang == "zh" else text
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
 
 
 def zh_punctuation(text: str) -> str:
