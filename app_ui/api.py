@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from stepedit_core import catalog
+from stepedit_core import catalog, checks
 from stepedit_core.interface import MAX_ITERATIONS, MAX_SEED, MAX_TEXT_CHARS
 
 from .runner import error_message
@@ -30,6 +30,15 @@ EDIT_DOC = f"""Edit the emotion, speaking style or speed of speech, denoise it, 
         edit_info: the sub-type for emotion, style and speed (listed above); empty for denoise and vad.
         n_iterations: 1-5 rounds, each editing the previous round's output (a stronger effect).
         seed: random seed of round 1 (round k uses seed + k - 1); -1 picks a random seed.
+        first_word: with last_word, edit only these words (0-based, inclusive, in the order the ASR hears them;
+            see the words returned by /check); -1 = the whole clip. Not for denoise or vad.
+        last_word: the last word of the selection; -1 = the whole clip.
+        region_start: with region_end, edit only this time range (seconds); -1 = the whole clip. Only a window
+            around the selection, cut at pauses (at most 30 s), is edited; every other sample stays identical.
+        region_end: end of the time range in seconds; -1 = the whole clip.
+        max_tries: 1-9; above 1, re-roll with seeds seed, seed+1, ... until the take check's WER/CER is at most
+            threshold, and return the best try.
+        threshold: the WER/CER (0-1) a try must reach to stop re-rolling.
 
     Returns:
         The edited speech after the last round (24 kHz wav), its transcript and the seed used.
@@ -77,11 +86,17 @@ def validate_clone(prompt_audio, prompt_text, target_text, seed, *_rest):
             check_text(target_text, "the target text"), check_seed(seed)]
 
 
-def validate_edit(audio, audio_text, edit_type, edit_info, n_iterations, seed, *_rest):
+def validate_edit(audio, audio_text, edit_type, edit_info, n_iterations, seed, *rest):
     text_needed = edit_type not in (catalog.DENOISE, catalog.VAD)
     return [check_audio(audio, "the audio to edit"),
             check_text(audio_text, "the transcript of the audio", required=text_needed),
-            *check_edit(edit_type, edit_info), check_iterations(n_iterations), check_seed(seed)]
+            *check_edit(edit_type, edit_info), check_iterations(n_iterations), check_seed(seed),
+            *[gr.validate(True, "")] * len(rest)]
+
+
+def validate_check(audio, text, *rest):
+    return [check_audio(audio, "the audio to check"), check_text(text, "the text the audio should say"),
+            *[gr.validate(True, "")] * len(rest)]
 
 
 def validate_paralinguistic(audio, audio_text, new_text, seed, *_rest):
@@ -116,9 +131,13 @@ def make_api(studio: Studio) -> dict:
         return studio.clone_once(prompt_audio, prompt_text, target_text, seed, _session(request))
 
     def edit(audio: str, audio_text: str, edit_type: str, edit_info: str = "", n_iterations: int = 1,
-             seed: int = -1, request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
+             seed: int = -1, first_word: int = -1, last_word: int = -1, region_start: float = -1,
+             region_end: float = -1, max_tries: int = 1, threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
+             request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
         return studio.edit_once(audio, audio_text, edit_type, edit_info, None, n_iterations, seed,
-                                _session(request))
+                                _session(request), region_of(first_word, last_word, region_start, region_end),
+                                int(max_tries if max_tries is not None else 1),
+                                float(threshold if threshold is not None else checks.DEFAULT_RETRY_THRESHOLD))
 
     edit.__doc__ = EDIT_DOC
 
@@ -153,6 +172,25 @@ def make_api(studio: Studio) -> dict:
         from .studio import load_clip  # noqa: PLC0415
         return studio.runner.transcribe(load_clip(audio, "the audio to transcribe"))
 
+    def check(audio: str, text: str, source_audio: str | None = None, expected_seconds: float = -1,
+              progress=gr.Progress()) -> dict:
+        """Check a take: transcribe it offline and score it against the text it should say (WER for English,
+        CER for Chinese; [tags] ignored), its speaker similarity to source_audio, its duration ratio and
+        clipping. Each measure is green, amber or red; the verdict is the worst.
+
+        Args:
+            audio: the take to check.
+            text: the text it should say.
+            source_audio: the voice it should have (the clone prompt or the edited clip); optional.
+            expected_seconds: the length it should have; -1 = not checked.
+
+        Returns:
+            JSON: error_rate, metric, heard, words [[word, start s, end s], ...], speaker_similarity,
+            speaker_model, duration_ratio, clipped, levels, verdict and a one-line summary.
+        """
+        return studio.check_once(audio, text, source_audio,
+                                 float(expected_seconds) if expected_seconds not in (None, "") else None)
+
     def engine_info() -> dict:
         """Which engine is running and what it supports (edit types and their options, limits, device).
 
@@ -168,4 +206,19 @@ def make_api(studio: Studio) -> dict:
                 "language_tags": list(catalog.LANGUAGE_TAGS), "notes": caps.notes}
 
     return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "transcribe": transcribe,
-            "engine_info": engine_info}
+            "engine_info": engine_info, "check": check}
+
+
+def region_of(first_word, last_word, region_start, region_end) -> dict | None:
+    """API selection arguments (-1 = unset) -> the studio's region dict, or None for the whole clip."""
+    def given(v) -> bool:
+        return v is not None and v != "" and float(v) != -1
+    if given(first_word) or given(last_word):
+        if not (given(first_word) and given(last_word)):
+            raise gr.Error("Give both first_word and last_word (or neither).")
+        return {"words": [int(first_word), int(last_word)]}
+    if given(region_start) or given(region_end):
+        if not (given(region_start) and given(region_end)):
+            raise gr.Error("Give both region_start and region_end (or neither).")
+        return {"seconds": [float(region_start), float(region_end)]}
+    return None

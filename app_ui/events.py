@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from stepedit_core import catalog
+from stepedit_core import catalog, checks
 
 from . import api as api_mod
 from . import views
@@ -30,10 +30,37 @@ def _session_hash(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None)
 
 
+def _region(first: int | None, last: int | None, start: float | None, end: float | None) -> dict | None:
+    """The selection (word indices, -1 = none, or a time range) -> the studio's region dict."""
+    first, last = (-1 if v is None else int(v) for v in (first, last))
+    if first >= 0 or last >= 0:
+        if first < 0 or last < 0:
+            raise gr.Error("Give both the first and the last word, or neither.")
+        return {"words": [first, last]}
+    if start is not None or end is not None:
+        if start is None or end is None:
+            raise gr.Error("Give both ends of the time range (from and to), or neither.")
+        return {"seconds": [float(start), float(end)]}
+    return None
+
+
+def _ticked_span(ticked: list | None):
+    """Ticked word indices -> (first, last) of the span they cover; (-1, -1) when nothing is ticked."""
+    idx = sorted(int(w) for w in ticked or [])
+    return (idx[0], idx[-1]) if idx else (-1, -1)
+
+
+def word_choices(take) -> list[tuple[str, int]]:
+    """CheckboxGroup choices for a take's words: ("3 · story (1.2 s)", 3)."""
+    words = (take.check or {}).get("words") or []
+    return [(f"{i} · {w} ({a:.1f} s)", i) for i, (w, a, _b) in enumerate(words)]
+
+
 def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     # ------------------------------------------------------------------ actions (undocumented API)
     def session_clone(prompt_audio: str, prompt_text: str, target_text: str, seed: int, n_candidates: int,
-                      tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+                      max_tries: int = 1, threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
+                      tree: TakeTree = None, request: gr.Request = None, progress=gr.Progress()):
         """Clone a voice into this session: n_candidates takes, seeds seed, seed+1, ... (random if -1).
 
         Args:
@@ -42,10 +69,15 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
             target_text: what to say.
             seed: seed of the first candidate; -1 for random seeds.
             n_candidates: how many takes to generate (1-4).
+            max_tries: 1-9; above 1 each candidate is re-rolled until its WER/CER <= threshold.
+            threshold: the WER/CER that stops the re-rolls.
         """
         tree = studio.ensure_workdir(tree, _session_hash(request))
-        seeds = studio.candidate_seeds(seed, int(n_candidates or 1))
-        tree, _ = studio.clone(tree, prompt_audio, prompt_text, target_text, seeds, progress)
+        n = int(n_candidates or 1)
+        tries = int(max_tries or 1)
+        seeds = studio.candidate_seeds(seed, n * tries)[::tries]   # candidate i re-rolls s_i, s_i+1, ... s_i+tries-1
+        tree, _ = studio.clone(tree, prompt_audio, prompt_text, target_text, seeds, progress,
+                               max_tries=int(max_tries or 1), threshold=float(threshold))
         return tree, tree.summary()
 
     def session_upload(audio: str, text: str, tree: TakeTree, request: gr.Request = None):
@@ -60,7 +92,10 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         return tree, tree.summary()
 
     def session_edit(base_take: str, edit_type: str, edit_info: str, n_iterations: int, seed: int,
-                     tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+                     first_word: int = -1, last_word: int = -1, region_start: float | None = None,
+                     region_end: float | None = None, max_tries: int = 1,
+                     threshold: float = checks.DEFAULT_RETRY_THRESHOLD, tree: TakeTree = None,
+                     request: gr.Request = None, progress=gr.Progress()):
         """Edit any take of this session (branching from it); each round becomes a new take.
 
         Args:
@@ -69,24 +104,36 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
             edit_info: the sub-type (see the public edit endpoint).
             n_iterations: rounds, 1-5.
             seed: seed of round 1; -1 for random.
+            first_word: index of the first word of the take to edit (its check's words); -1 = no word selection.
+            last_word: index of the last word to edit (inclusive); -1 = no word selection.
+            region_start: start of a time range to edit (seconds), with region_end; empty = none.
+            region_end: end of the time range.
+            max_tries: 1-9; above 1, re-roll seeds until the take check's WER/CER <= threshold.
+            threshold: the WER/CER that stops the re-rolls.
         """
         tree = studio.ensure_workdir(tree, _session_hash(request))
         s = studio.candidate_seeds(seed, 1)[0]
-        tree, _ = studio.edit(tree, base_take, edit_type, edit_info, None, int(n_iterations or 1), s, progress)
+        tree, _ = studio.edit(tree, base_take, edit_type, edit_info, None, int(n_iterations or 1), s, progress,
+                              region=_region(first_word, last_word, region_start, region_end),
+                              max_tries=int(max_tries or 1),
+                              threshold=float(threshold))
         return tree, tree.summary()
 
-    def session_paralinguistic(base_take: str, new_text: str, seed: int, tree: TakeTree,
-                               request: gr.Request = None, progress=gr.Progress()):
+    def session_paralinguistic(base_take: str, new_text: str, seed: int, first_word: int = -1,
+                               last_word: int = -1, tree: TakeTree = None, request: gr.Request = None, progress=gr.Progress()):
         """Add non-verbal sounds to a take of this session where [tags] appear in new_text.
 
         Args:
             base_take: id of the take to edit.
             new_text: the take's text with tags inserted.
             seed: random seed; -1 for random.
+            first_word: first word of the take to edit (-1 = the whole take); the tags must fall inside.
+            last_word: last word to edit (inclusive).
         """
         tree = studio.ensure_workdir(tree, _session_hash(request))
         s = studio.candidate_seeds(seed, 1)[0]
-        tree, _ = studio.edit(tree, base_take, catalog.PARALINGUISTIC, None, new_text, 1, s, progress)
+        tree, _ = studio.edit(tree, base_take, catalog.PARALINGUISTIC, None, new_text, 1, s, progress,
+                              region=_region(first_word, last_word, None, None))
         return tree, tree.summary()
 
     def undo(tree: TakeTree):
@@ -142,11 +189,14 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         clones = [a for a in tree.actions if a.kind == "clone"]
         cands = list(clones[-1].takes) if clones else []
         cols, audios = [], []
+        best = views.best_candidate([tree.get(x) for x in cands])
         for i in range(MAX_CANDIDATES):
             if i < len(cands):
                 tk = tree.get(cands[i])
                 cols.append(gr.Column(visible=True))
-                audios.append(gr.Audio(value=tk.audio, label=f"{tk.id} · candidate {tk.index} · seed {tk.seed}"))
+                badge = views.check_short(tk.check)
+                label = f"{tk.id} · candidate {tk.index} · seed {tk.seed}" + (f" · {badge}" if badge else "")
+                audios.append(gr.Audio(value=tk.audio, label=label + (" · ★ best" if tk.id == best else "")))
             else:
                 cols.append(gr.Column(visible=i == 0))        # slot 1 stays: it carries the progress bar
                 audios.append(gr.Audio(value=None, label=f"#{i + 1}"))
@@ -157,13 +207,13 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     def on_select(take_id: str | None, tree: TakeTree):
         if not take_id or not tree.has(take_id):
             return (None, gr.skip(), gr.skip(), views.base_summary(tree, None), views.base_summary(tree, None),
-                    gr.skip())
+                    gr.skip(), gr.CheckboxGroup(choices=[], value=[]))
         take = tree.get(take_id)
         # A: the parent (what the edit changed); for a root, a sibling candidate of the same clone.
         siblings = [x for x in next(a for a in tree.actions if a.id == take.action).takes if x != take_id]
         a = take.parent or (siblings[0] if siblings else gr.skip())
         return (take_id, a, take_id, views.base_summary(tree, take_id), views.base_summary(tree, take_id),
-                take.text)
+                take.text, gr.CheckboxGroup(choices=word_choices(take), value=[]))
 
     def preview(text: str, base: str | None, tree: TakeTree):
         dur = tree.get(base).duration if base and tree.has(base) else None
@@ -190,8 +240,9 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         event.then(refresh, [st], view_outs, **_PRIVATE)
 
     chain(c.clone_btn.click(
-        session_clone, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates, st],
-        [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
+        session_clone, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates,
+                        c.clone_tries, c.clone_threshold, st],
+        [st, hist], api_name="session_clone_checked", concurrency_id=GPU, **_SESSION,
         show_progress_on=[c.cand_audio[0], c.timeline],
         validator=lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))))
     chain(c.upload_btn.click(
@@ -200,19 +251,55 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
                                              api_mod.check_text(text, "its transcript", required=False),
                                              gr.validate(True, "")]))
     chain(c.edit_btn.click(
-        session_edit, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed, st], [st, hist],
-        api_name="session_edit", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
-        validator=lambda base, et, ei, n, seed, tree: [
+        session_edit, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed,
+                       c.region_first, c.region_last, c.region_start, c.region_end, c.edit_tries, c.edit_threshold, st], [st, hist],
+        api_name="session_edit_checked", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
+        validator=lambda base, et, ei, n, seed, *rest: _pad([
             gr.validate(bool(base), "Select the take to edit in the timeline first."),
-            *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
-            gr.validate(True, "")]))
+            *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed)], 5 + len(rest))))
     chain(c.para_btn.click(
-        session_paralinguistic, [c.base_take, c.para_text, c.para_seed, st], [st, hist],
-        api_name="session_paralinguistic", concurrency_id=GPU, **_SESSION,
+        session_paralinguistic, [c.base_take, c.para_text, c.para_seed, c.region_first, c.region_last, st], [st, hist],
+        api_name="session_paralinguistic_checked", concurrency_id=GPU, **_SESSION,
         show_progress_on=[c.timeline, c.tag_view],
-        validator=lambda base, text, seed, tree: [
+        validator=lambda base, text, seed, *rest: _pad([
             gr.validate(bool(base), "Select the take to edit in the timeline first."),
-            api_mod.check_text(text, "the text with [tags]"), api_mod.check_seed(seed), gr.validate(True, "")]))
+            api_mod.check_text(text, "the text with [tags]"), api_mod.check_seed(seed)], 3 + len(rest))))
+    # Today's session endpoints keep their signatures (gradio clients fill no defaults for undocumented
+    # endpoints), on hidden buttons: the whole take, one try.
+    old_clone, old_edit, old_para = (gr.Button(visible=False) for _ in range(3))
+
+    def clone_v1(prompt_audio: str, prompt_text: str, target_text: str, seed: int, n_candidates: int,
+                 tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+        """Clone a voice into this session (see session_clone_checked)."""
+        return session_clone(prompt_audio, prompt_text, target_text, seed, n_candidates, tree=tree,
+                             request=request, progress=progress)
+
+    def edit_v1(base_take: str, edit_type: str, edit_info: str, n_iterations: int, seed: int, tree: TakeTree,
+                request: gr.Request = None, progress=gr.Progress()):
+        """Edit a whole take of this session (see session_edit_checked)."""
+        return session_edit(base_take, edit_type, edit_info, n_iterations, seed, tree=tree, request=request,
+                            progress=progress)
+
+    def para_v1(base_take: str, new_text: str, seed: int, tree: TakeTree, request: gr.Request = None,
+                progress=gr.Progress()):
+        """Add non-verbal sounds to a take of this session (see session_paralinguistic_checked)."""
+        return session_paralinguistic(base_take, new_text, seed, tree=tree, request=request, progress=progress)
+
+    chain(old_clone.click(clone_v1, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates, st],
+                          [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
+                          validator=lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))))
+    chain(old_edit.click(edit_v1, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed, st],
+                         [st, hist], api_name="session_edit", concurrency_id=GPU, **_SESSION,
+                         validator=lambda base, et, ei, n, seed, tree: [
+                             gr.validate(bool(base), "Select the take to edit in the timeline first."),
+                             *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
+                             gr.validate(True, "")]))
+    chain(old_para.click(para_v1, [c.base_take, c.para_text, c.para_seed, st], [st, hist],
+                         api_name="session_paralinguistic", concurrency_id=GPU, **_SESSION,
+                         validator=lambda base, text, seed, tree: [
+                             gr.validate(bool(base), "Select the take to edit in the timeline first."),
+                             api_mod.check_text(text, "the text with [tags]"), api_mod.check_seed(seed),
+                             gr.validate(True, "")]))
     chain(c.undo_btn.click(undo, [st], [st, hist], api_name="undo", **_SESSION))
     ev = c.replay_btn.click(replay_recipe, [c.recipe_in, st], [st, hist, c.replay_report], api_name="replay_recipe",
                             concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.replay_report])
@@ -222,7 +309,9 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     gr.on([c.take_a.change, c.take_b.change], compare, [c.take_a, c.take_b, st],
           [c.audio_a, c.image_a, c.info_a, c.audio_b, c.image_b, c.info_b], api_name="compare", **_SESSION)
     c.timeline.change(on_select, [c.timeline, st],
-                      [c.base_take, c.take_a, c.take_b, c.base_md_edit, c.base_md_para, c.para_text], **_PRIVATE)
+                      [c.base_take, c.take_a, c.take_b, c.base_md_edit, c.base_md_para, c.para_text, c.region_words],
+                      **_PRIVATE)
+    c.region_words.change(_ticked_span, [c.region_words], [c.region_first, c.region_last], **_PRIVATE, queue=False)
     c.para_text.change(preview, [c.para_text, c.base_take, st], [c.tag_view], **_PRIVATE, queue=False)
     c.edit_type.change(on_type, [c.edit_type], [c.edit_info], **_PRIVATE, queue=False)
     for i, btn in enumerate(c.cand_btns):

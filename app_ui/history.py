@@ -41,6 +41,7 @@ class Take:
     audio: str                 # wav file on disk
     duration: float            # seconds
     sha256: str = ""           # of the wav file bytes, to check a replay
+    check: dict | None = None  # the take check (stepedit_core.checks.TakeCheck.to_dict()), None if not run
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ def to_recipe(tree: TakeTree, engine: str = "") -> dict:
             params["source"] = key
         actions.append({"id": a.id, "kind": a.kind, "parent": a.parent, "params": params,
                         "seeds": list(a.seeds), "takes": list(a.takes)})
-    expected = {t.id: {"seed": t.seed, "duration": round(t.duration, 4), "sha256": t.sha256, "text": t.text}
+    expected = {t.id: {"seed": t.seed, "duration": round(t.duration, 4), "sha256": t.sha256, "text": t.text,
+                       **({"check": {k: v for k, v in t.check.items() if k != "words"}} if t.check else {})}
                 for t in tree.takes}
     return {"format": RECIPE_FORMAT, "version": RECIPE_VERSION, "engine": engine, "actions": actions,
             "expected": expected, "sources": sources}

@@ -31,6 +31,16 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "edit_info": ("Sub-type", "子类型"),
     "n_iterations": ("Iterations (each round edits the previous round)", "迭代次数（每轮在上一轮基础上编辑）"),
     "apply_edit": ("Apply edit", "执行编辑"),
+    "max_tries": ("Tries (re-roll the seed until the check passes)", "尝试次数（未通过检查则换种子重试）"),
+    "threshold": ("Pass when WER / CER ≤", "通过条件：WER / CER ≤"),
+    "region": ("Edit only part of the take", "只编辑部分内容"),
+    "region_help": ("Tick the first and last word to edit (or give a time range). Only a window around them, "
+                    "cut at pauses, is edited; the rest of the take stays sample-identical.",
+                    "勾选要编辑的第一个和最后一个词（或填写时间范围）。只编辑它们周围在停顿处切开的片段，"
+                    "其余部分逐采样点保持不变。"),
+    "region_words": ("Words of the take (from the take check)", "音频中的词（来自质量检查）"),
+    "region_start": ("or from (s)", "或从（秒）"),
+    "region_end": ("to (s)", "到（秒）"),
     "own_recording": ("Start from your own recording", "从自己的录音开始"),
     "recording": ("Recording to edit", "要编辑的录音"),
     "recording_text": ("Its transcript", "录音文本"),

@@ -22,7 +22,7 @@ from typing import Callable
 
 import gradio as gr
 
-from stepedit_core import catalog
+from stepedit_core import catalog, regions
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult
 
@@ -47,7 +47,7 @@ def error_message(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of engine work, picklable: ``kind`` is "clone", "edit" or "transcribe"."""
+    """One unit of engine work, picklable: ``kind`` is "clone", "edit", "region_edit" or "transcribe"."""
     kind: str
     requests: tuple                     # CloneRequest / EditRequest / AudioClip, one per result list
     language: str | None = None         # transcribe only
@@ -81,6 +81,10 @@ class EngineRunner:
             elif isinstance(req, EditRequest):
                 total += self.engine.estimate_seconds(req.edit_type, req.audio.duration,
                                                       len(req.new_text or req.audio_text or ""), req.n_iterations)
+            elif isinstance(req, tuple) and req and isinstance(req[0], EditRequest):   # a region edit
+                total += self.engine.estimate_seconds(req[0].edit_type, min(req[0].audio.duration,
+                                                                            regions.MAX_WINDOW_S),
+                                                      len(req[0].audio_text or ""), req[0].n_iterations)
             elif isinstance(req, AudioClip):
                 total += 1.0 + 0.1 * req.duration
         return total
@@ -104,6 +108,9 @@ class EngineRunner:
                     out.append([self.engine.clone(req, report)])
                 elif job.kind == "edit":
                     out.append(self.engine.edit(req, report))
+                elif job.kind == "region_edit":
+                    request, words, selection = req
+                    out.append(regions.region_edit(self.engine, request, words, selection, report))
                 elif job.kind == "transcribe":
                     out.append(self.engine.transcribe(req, job.language))
                 else:
@@ -145,6 +152,10 @@ class EngineRunner:
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         return self.run(Job("transcribe", (clip,), language))[0]
+
+    def region_edit(self, request: EditRequest, words, selection) -> list[EngineResult]:
+        """An edit limited to a window around ``selection`` (stepedit_core.regions)."""
+        return self.run(Job("region_edit", ((request, tuple(words), selection),)))[0]
 
 
 def _title(exc: StepEditError) -> str:

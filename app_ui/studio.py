@@ -8,16 +8,18 @@ peak-normalise).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 
-from stepedit_core import catalog
+from stepedit_core import catalog, checks, regions
 from stepedit_core.audio import write_wav
 from stepedit_core.errors import StepEditError
 from stepedit_core.interface import (MAX_ITERATIONS, AudioClip, CloneRequest, EditRequest, EngineResult,
@@ -33,6 +35,7 @@ SESSION_PREFIX = "session-"
 SESSION_MAX_AGE_S = 6 * 3600    # session folders untouched this long are removed (API calls have no State)
 PRUNE_EVERY_S = 600
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
+log = logging.getLogger(__name__)
 
 
 def load_clip(path: str | None, what: str) -> AudioClip:
@@ -47,10 +50,64 @@ def load_clip(path: str | None, what: str) -> AudioClip:
 class Studio:
     """Clone, edit, undo, export and replay for one app; sessions are distinguished by their tree."""
 
-    def __init__(self, runner: EngineRunner, root: str | Path):
+    def __init__(self, runner: EngineRunner, root: str | Path, check: bool = True):
         self.runner = runner
         self.root = Path(root)
         self._last_prune = 0.0
+        self.check_takes = check          # run the take check (ASR + speaker similarity) on every new take
+        self._checker: checks.Checker | None = None
+
+    # ------------------------------------------------------------------ the take check
+    @property
+    def checker(self) -> checks.Checker:
+        if self._checker is None:
+            self._checker = checks.checker_for(self.runner.engine)
+        return self._checker
+
+    def words_of(self, take) -> tuple[checks.Word, ...]:
+        """The take's transcript words with times: from its check, else transcribed now."""
+        if take.check and take.check.get("words"):
+            return checks.TakeCheck.from_dict(take.check).words
+        clip = load_clip(take.audio, f"take {take.id}")
+        try:
+            return self.checker.heard(clip, checks.language_of(take.text)).words
+        except StepEditError as exc:
+            raise EngineError(f"Cannot find the words of take {take.id}: {error_message(exc)}") from exc
+
+    def _checked(self, results: list[EngineResult], source: AudioClip | None) -> list[EngineResult]:
+        """Each round checked against the source voice; its expected length follows the previous round."""
+        out = []
+        for i, r in enumerate(results):
+            before = source.duration if i == 0 or source is None else results[i - 1].audio.duration
+            if not self.check_takes:
+                out.append(r)
+                continue
+            try:
+                out.append(self.checker.check_result(r, source=source, source_seconds=before))
+            except Exception as exc:  # noqa: BLE001 -- the take matters more than its score
+                log.warning("take check failed: %s", exc)
+                out.append(r)
+        return out
+
+    def _run_checked(self, run, source: AudioClip | None, first_seed: int, max_tries: int,
+                     threshold: float) -> tuple[list[EngineResult], list[dict]]:
+        """``run(seed) -> [results]``, checked; with ``max_tries`` > 1, seeds first_seed, first_seed + 1, ...
+        until the last result's error rate is <= ``threshold``. Returns the best try's results and one
+        record per try (seed, error rate, verdict) for the recipe."""
+        if int(max_tries) <= 1:
+            return self._checked(run(first_seed), source), []
+        tries, kept = [], []
+        for seed in checks.retry_seeds(first_seed, int(max_tries)):
+            results = self._checked(run(seed), source)
+            c = checks.check_of(results[-1])
+            tries.append({"seed": seed, "error_rate": c.error_rate if c else None,
+                          "verdict": c.verdict if c else None})
+            kept.append(results)
+            if c is None or c.passes(threshold):
+                break
+        scored = [checks.check_of(r[-1]) for r in kept]
+        best = checks.rank(scored)[0] if all(scored) else len(kept) - 1
+        return kept[best], tries
 
     # ------------------------------------------------------------------ files
     def session_dir(self, session_hash: str | None) -> Path:
@@ -102,8 +159,9 @@ class Studio:
     def _write_take(tree: TakeTree, take_no: int, result: EngineResult) -> dict:
         path = Path(tree.workdir) / f"T{take_no}.wav"
         write_wav(path, result.audio.samples, result.audio.sample_rate)
+        check = result.metadata.get("check") if result.metadata else None
         return {"audio": str(path), "duration": round(result.audio.duration, 4), "sha256": file_sha256(path),
-                "seed": result.seed, "text": result.text}
+                "seed": result.seed, "text": result.text, "check": dict(check) if check else None}
 
     # ------------------------------------------------------------------ seeds
     @staticmethod
@@ -116,18 +174,33 @@ class Studio:
 
     # ------------------------------------------------------------------ actions
     def clone(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
-              seeds: list[int], progress=None) -> tuple[TakeTree, list[str]]:
+              seeds: list[int], progress=None, max_tries: int = 1,
+              threshold: float = checks.DEFAULT_RETRY_THRESHOLD) -> tuple[TakeTree, list[str]]:
+        """Clone candidates (one per seed), each checked; with ``max_tries`` > 1 each candidate is re-rolled
+        (seed, seed + n, seed + 2n, ...) until its error rate is <= ``threshold``."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
+        _check_retry(max_tries, threshold)
         _step(progress, 0.0, "Reading the prompt audio")
         clip = load_clip(prompt_path, "the prompt audio")
         source = self._keep_source(tree, prompt_path)
-        requests = [CloneRequest(clip, prompt_text, target_text, seed=s) for s in seeds]
-        results = self.runner.clone(requests)
+        results, tried = [], []
+        if int(max_tries) <= 1:
+            results = [self._checked([r], clip)[0] for r in
+                       self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=s) for s in seeds])]
+        else:
+            for s in seeds:
+                kept, tries = self._run_checked(
+                    lambda seed: self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=seed)]),
+                    clip, s, max_tries, threshold)
+                results += kept
+                tried += tries
         _step(progress, 1.0, "Writing the takes")
         takes = [{"op": catalog.CLONE, "option": None, "index": i + 1,
                   **self._write_take(tree, tree.next_take + i, r)} for i, r in enumerate(results)]
         params = {"prompt_text": prompt_text, "target_text": target_text, "source": source}
+        if tried:
+            params["retry"] = {"max_tries": int(max_tries), "threshold": float(threshold), "tried": tried}
         return tree.add(history.CLONE, None, params, tuple(r.seed for r in results), takes)
 
     def upload(self, tree: TakeTree, audio_path: str, text: str) -> tuple[TakeTree, list[str]]:
@@ -138,28 +211,46 @@ class Studio:
                            f"{caps.max_input_seconds:.0f} s.")
         source = self._keep_source(tree, audio_path)
         result = EngineResult(audio=clip, text=(text or "").strip(), seed=0, edit_type="upload")
+        if result.text:
+            result = self._checked([result], None)[0]
         take = {"op": history.UPLOAD, "option": None, "index": 1, **self._write_take(tree, tree.next_take, result)}
         take["seed"] = None
         params = {"text": (text or "").strip(), "source": source}
         return tree.add(history.UPLOAD, None, params, (), [take])
 
     def edit(self, tree: TakeTree, base: str | None, edit_type: str, edit_info: str | None,
-             new_text: str | None, n_iterations: int, seed: int, progress=None) -> tuple[TakeTree, list[str]]:
+             new_text: str | None, n_iterations: int, seed: int, progress=None,
+             region: dict | None = None, max_tries: int = 1,
+             threshold: float = checks.DEFAULT_RETRY_THRESHOLD) -> tuple[TakeTree, list[str]]:
+        """Edit take ``base``; ``region`` ({"words": [first, last]} or {"seconds": [start, end]}) limits the
+        edit to a window around the selection; ``max_tries`` > 1 re-rolls seeds until the check passes."""
         if not base or not tree.has(base):
             raise gr.Error("Pick a take to edit first (clone a voice, upload a recording, or select one "
                            "in the timeline).")
+        _check_retry(max_tries, threshold)
         parent = tree.get(base)
         _step(progress, 0.0, f"Reading take {parent.id}")
         clip = load_clip(parent.audio, f"take {parent.id}")
         request = EditRequest(audio=clip, audio_text=parent.text, edit_type=edit_type,
                               edit_info=edit_info or None, new_text=new_text,
                               n_iterations=int(n_iterations), seed=seed)
-        results = self.runner.edit(request)
+        selection = selection_of(region)
+        words = self.words_of(parent) if selection is not None and selection.by_words else ()
+
+        def run(s: int) -> list[EngineResult]:
+            req = replace(request, seed=s)
+            return self.runner.edit(req) if selection is None else self.runner.region_edit(req, words, selection)
+
+        results, tried = self._run_checked(run, clip, seed, max_tries, threshold)
         _step(progress, 1.0, "Writing the takes")
         takes = [{"op": r.edit_type, "option": r.edit_info, "index": i + 1,
                   **self._write_take(tree, tree.next_take + i, r)} for i, r in enumerate(results)]
         params = {"edit_type": edit_type, "edit_info": edit_info or None, "new_text": new_text,
                   "n_iterations": int(n_iterations)}
+        if selection is not None:
+            params["region"] = {**dict(region), "window_s": results[0].metadata["region"]["window_s"]}
+        if tried:
+            params["retry"] = {"max_tries": int(max_tries), "threshold": float(threshold), "tried": tried}
         return tree.add(history.EDIT, parent.id, params, (results[0].seed,), takes)
 
     # ------------------------------------------------------------------ recipes
@@ -194,8 +285,10 @@ class Studio:
                     tree, ids = self.upload(tree, str(src), p.get("text", ""))
                 src.unlink(missing_ok=True)
             else:
+                region = p.get("region")
                 tree, ids = self.edit(tree, id_map[a["parent"]], p["edit_type"], p.get("edit_info"),
-                                      p.get("new_text"), int(p.get("n_iterations", 1)), int(a["seeds"][0]))
+                                      p.get("new_text"), int(p.get("n_iterations", 1)), int(a["seeds"][0]),
+                                      region={k: v for k, v in region.items() if k != "window_s"} if region else None)
             id_map.update(zip(a.get("takes", []), ids))
             new_ids += ids
         expected = recipe.get("expected", {})
@@ -218,15 +311,48 @@ class Studio:
 
     def edit_once(self, audio_path: str, audio_text: str, edit_type: str, edit_info: str | None,
                   new_text: str | None, n_iterations: int, seed: int | None,
-                  session_hash: str | None) -> tuple[str, str, int]:
+                  session_hash: str | None, region: dict | None = None, max_tries: int = 1,
+                  threshold: float = checks.DEFAULT_RETRY_THRESHOLD) -> tuple[str, str, int]:
         clip = load_clip(audio_path, "the audio to edit")
         if not 1 <= int(n_iterations or 1) <= MAX_ITERATIONS:
             raise gr.Error(f"The number of iterations must be between 1 and {MAX_ITERATIONS}.")
+        _check_retry(max_tries, threshold)
         s = self.candidate_seeds(seed, 1)[0]
-        results = self.runner.edit(EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text,
-                                               int(n_iterations or 1), seed=s))
+        request = EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text,
+                              int(n_iterations or 1), seed=s)
+        selection = selection_of(region)
+        words = ()
+        if selection is not None and selection.by_words:
+            try:
+                words = self.checker.heard(clip, checks.language_of(audio_text or "")).words
+            except StepEditError as exc:
+                raise EngineError(f"Cannot find the words of the audio: {error_message(exc)}") from exc
+
+        def run(seed_: int) -> list[EngineResult]:
+            req = replace(request, seed=seed_)
+            return self.runner.edit(req) if selection is None else self.runner.region_edit(req, words, selection)
+
+        if int(max_tries) <= 1:      # no retry: no check either (the /check endpoint scores on demand)
+            results = run(s)
+        else:
+            results, _ = self._run_checked(run, clip, s, max_tries, threshold)
         last = results[-1]
         return self._write_api(last, session_hash, edit_type), last.text, results[0].seed
+
+    def check_once(self, audio_path: str, text: str, source_path: str | None = None,
+                   expected_seconds: float | None = None) -> dict:
+        """The take check of an audio file against ``text`` (and a source voice), as JSON."""
+        clip = load_clip(audio_path, "the audio to check")
+        source = load_clip(source_path, "the source audio") if source_path else None
+        if not (text or "").strip():
+            raise gr.Error("Please enter the text the audio should say.")
+        if expected_seconds is not None and expected_seconds <= 0:
+            expected_seconds = None
+        try:
+            result = self.checker.check(clip, text, source=source, expected_seconds=expected_seconds)
+        except StepEditError as exc:
+            raise EngineError(f"Cannot check this audio: {error_message(exc)}") from exc
+        return {**result.to_dict(), "summary": result.summary()}
 
     def _write_api(self, result: EngineResult, session_hash: str | None, stem: str) -> str:
         path = self._api_dir(session_hash) / f"api-{stem}-{uuid.uuid4().hex[:10]}.wav"
@@ -242,6 +368,29 @@ class Studio:
         if not path.exists():
             take_image(clip.samples, clip.sample_rate, path, span_seconds=span)
         return str(path)
+
+
+def selection_of(region: dict | None) -> regions.Selection | None:
+    """{"words": [first, last]} or {"seconds": [start, end]} -> a Selection; None for the whole take."""
+    if not region:
+        return None
+    try:
+        if "words" in region:
+            first, last = region["words"]
+            return regions.Selection(first_word=int(first), last_word=int(last))
+        if "seconds" in region:
+            start, end = region["seconds"]
+            return regions.Selection(start_s=float(start), end_s=float(end))
+    except (TypeError, ValueError) as exc:
+        raise gr.Error(f"The selection {region!r} is not two numbers.") from exc
+    raise gr.Error(f"The selection {region!r} needs 'words' or 'seconds'.")
+
+
+def _check_retry(max_tries, threshold) -> None:
+    if not 1 <= int(max_tries or 1) <= checks.MAX_RETRIES + 1:
+        raise gr.Error(f"The number of tries must be between 1 and {checks.MAX_RETRIES + 1}.")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise gr.Error(f"The error-rate threshold must be between 0 and 1 (got {threshold}).")
 
 
 def _step(progress, fraction: float, desc: str) -> None:

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from stepedit_core import catalog
+from stepedit_core import catalog, checks
 
 from . import api as api_mod
 from . import views
@@ -97,6 +97,11 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                             clone_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="clone-seed")
                             n_candidates = gr.Slider(1, MAX_CANDIDATES, value=2, step=1, label=t("n_candidates"),
                                                      elem_id="n-candidates")
+                        with gr.Row():
+                            clone_tries = gr.Slider(1, checks.MAX_RETRIES + 1, value=1, step=1,
+                                                    label=t("max_tries"), elem_id="clone-tries")
+                            clone_threshold = gr.Slider(0.0, 0.5, value=checks.DEFAULT_RETRY_THRESHOLD, step=0.01,
+                                                        label=t("threshold"), elem_id="clone-threshold")
                         clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
                                               interactive=caps.clone)
                         examples_meta = _examples()
@@ -127,6 +132,19 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                 with gr.Row():
                     n_iterations = gr.Slider(1, 5, value=1, step=1, label=t("n_iterations"), elem_id="n-iter")
                     edit_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="edit-seed")
+                with gr.Accordion(t("region"), open=False, elem_id="region-box"):
+                    gr.Markdown(t("region_help"), elem_classes="small-note")
+                    region_words = gr.CheckboxGroup([], label=t("region_words"), elem_id="region-words")
+                    region_first = gr.Number(value=-1, precision=0, visible=False, elem_id="region-first")
+                    region_last = gr.Number(value=-1, precision=0, visible=False, elem_id="region-last")
+                    with gr.Row():
+                        region_start = gr.Number(label=t("region_start"), value=None, elem_id="region-start")
+                        region_end = gr.Number(label=t("region_end"), value=None, elem_id="region-end")
+                with gr.Row():
+                    edit_tries = gr.Slider(1, checks.MAX_RETRIES + 1, value=1, step=1, label=t("max_tries"),
+                                           elem_id="edit-tries")
+                    edit_threshold = gr.Slider(0.0, 0.5, value=checks.DEFAULT_RETRY_THRESHOLD, step=0.01,
+                                               label=t("threshold"), elem_id="edit-threshold")
                 edit_btn = gr.Button(t("apply_edit"), variant="primary", elem_id="edit-btn")
                 with gr.Accordion(t("own_recording"), open=False):
                     with gr.Row():
@@ -196,6 +214,16 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             api_info = gr.Textbox(label="edit_info")
             api_iter = gr.Number(value=1, precision=0, label="n_iterations")
             api_seed = gr.Number(value=-1, precision=0, label="seed")
+            api_first = gr.Number(value=-1, precision=0, label="first_word")
+            api_last = gr.Number(value=-1, precision=0, label="last_word")
+            api_rstart = gr.Number(value=-1, label="region_start")
+            api_rend = gr.Number(value=-1, label="region_end")
+            api_tries = gr.Number(value=1, precision=0, label="max_tries")
+            api_threshold = gr.Number(value=checks.DEFAULT_RETRY_THRESHOLD, label="threshold")
+            api_source = gr.Audio(type="filepath", label="source_audio")
+            api_expected = gr.Number(value=-1, label="expected_seconds")
+            api_check_out = gr.JSON(label="check")
+            api_check_btn = gr.Button()
             api_out_audio = gr.Audio(type="filepath", label="audio")
             api_out_text = gr.Textbox(label="text")
             api_out_seed = gr.Number(precision=0, label="seed")
@@ -206,8 +234,11 @@ def build_blocks(studio: Studio) -> gr.Blocks:
         outs3 = [api_out_audio, api_out_text, api_out_seed]
         api_clone_btn.click(endpoints["clone"], [prompt_audio, prompt_text, target_text, api_seed], outs3,
                             api_name="clone", validator=api_mod.validate_clone, concurrency_id=GPU)
-        api_edit_btn.click(endpoints["edit"], [api_in_audio, api_in_text, api_type, api_info, api_iter, api_seed],
+        api_edit_btn.click(endpoints["edit"], [api_in_audio, api_in_text, api_type, api_info, api_iter, api_seed,
+                                               api_first, api_last, api_rstart, api_rend, api_tries, api_threshold],
                            outs3, api_name="edit", validator=api_mod.validate_edit, concurrency_id=GPU)
+        api_check_btn.click(endpoints["check"], [api_in_audio, api_in_text, api_source, api_expected],
+                            api_check_out, api_name="check", validator=api_mod.validate_check, concurrency_id=GPU)
         api_para_btn.click(endpoints["paralinguistic"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
                            api_name="paralinguistic", validator=api_mod.validate_paralinguistic, concurrency_id=GPU)
         api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)

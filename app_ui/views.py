@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 
-from stepedit_core import catalog
+from stepedit_core import catalog, checks
 from stepedit_core.interface import Capabilities
 
 from .history import Take, TakeTree
@@ -21,6 +21,56 @@ def op_label(op: str, option: str | None) -> str:
         opt = catalog.OPTION_LABELS.get(option)
         name += f" · {opt.en if opt else option}"
     return name
+
+
+BADGE_DOT = {"green": "🟢", "amber": "🟠", "red": "🔴"}
+_MEASURE_LABEL = {"error_rate": "text", "speaker_similarity": "voice", "duration_ratio": "length",
+                  "clipping": "clipping"}
+
+
+def check_short(check: dict | None) -> str:
+    """Compact badge text for a take's check, e.g. "🟢 WER 4%"; empty when the take has no check."""
+    if not check or "verdict" not in check:
+        return ""
+    return f"{BADGE_DOT.get(check['verdict'], '')} {check['metric'].upper()} {check['error_rate']:.0%}"
+
+
+def check_hover(check: dict) -> str:
+    """The numbers behind a badge, one per line (the badge's hover text)."""
+    missing = f" ({check['deleted']} missing)" if check.get("deleted") else ""
+    lines = [f"{check['metric'].upper()} {check['error_rate']:.1%}{missing} — heard: {check.get('heard', '')}"]
+    if check.get("speaker_similarity") is not None:
+        lines.append(f"speaker similarity {check['speaker_similarity']:.3f} ({check.get('speaker_model')})")
+    if check.get("duration_ratio") is not None:
+        lines.append(f"duration ratio {check['duration_ratio']:.2f}")
+    lines.append(f"clipped samples {check.get('clipped', 0):.3%}")
+    return "\n".join(lines)
+
+
+def check_badges(check: dict | None) -> str:
+    """HTML: one coloured badge per measure, numbers on hover."""
+    if not check or "verdict" not in check:
+        return "<span class='check-badge none'>not checked</span>"
+    levels = check.get("levels", {})
+    values = {"error_rate": f"{check['metric'].upper()} {check['error_rate']:.0%}",
+              "speaker_similarity": (f"voice {check['speaker_similarity']:.2f}"
+                                     if check.get("speaker_similarity") is not None else None),
+              "duration_ratio": (f"length ×{check['duration_ratio']:.2f}"
+                                 if check.get("duration_ratio") is not None else None),
+              "clipping": f"clip {check.get('clipped', 0):.2%}"}
+    title = html.escape(check_hover(check), quote=True)
+    chips = "".join(f"<span class='check-badge {levels.get(k, 'none')}' title='{title}'>{html.escape(v)}</span>"
+                    for k, v in values.items() if v is not None and k in levels)
+    return f"<span class='check-badges' data-verdict='{check['verdict']}'>{chips}</span>"
+
+
+def best_candidate(takes: list[Take]) -> str | None:
+    """Id of the best-ranked of several checked takes (stepedit_core.checks.rank); None if < 2 are checked."""
+    checked = [t for t in takes if t.check and "verdict" in t.check]
+    if len(checked) < 2:
+        return None
+    order = checks.rank([checks.TakeCheck.from_dict(t.check) for t in checked])
+    return checked[order[0]].id
 
 
 def take_title(take: Take, with_seed: bool = True) -> str:
@@ -41,7 +91,9 @@ def timeline_choices(tree: TakeTree) -> list[tuple[str, str]]:
         del open_levels[depth:]
         prefix = "".join("│  " if more else "   " for more in open_levels[1:]) if depth else ""
         branch = ("└─ " if last else "├─ ") if depth else ""
-        rows.append((f"{prefix}{branch}{take_title(take, with_seed=False)}", take.id))
+        badge = check_short(take.check)
+        rows.append((f"{prefix}{branch}{take_title(take, with_seed=False)}" + (f" · {badge}" if badge else ""),
+                     take.id))
         open_levels.append(not last)
     return rows
 
@@ -53,7 +105,7 @@ def take_caption(tree: TakeTree, take_id: str | None) -> str:
     take = tree.get(take_id)
     path = " → ".join(t.id for t in tree.lineage(take.id))
     text = html.escape(take.text) if take.text else "<i>(no transcript)</i>"
-    return f"**{take_title(take)}**  \nlineage: {path}  \n{text}"
+    return f"**{take_title(take)}**  \n{check_badges(take.check)}  \nlineage: {path}  \n{text}"
 
 
 def base_summary(tree: TakeTree, take_id: str | None) -> str:
@@ -134,5 +186,11 @@ CSS = """
 .tag-pin small { display: block; color: #555; }
 .tag-warn { color: #a10e0e; font-size: 12px; margin-top: 4px; }
 .tag-btn { min-width: 0 !important; }
+.check-badges { display: inline-flex; gap: 4px; flex-wrap: wrap; }
+.check-badge { border-radius: 9px; padding: 0 7px; font-size: 12px; border: 1px solid; cursor: help; }
+.check-badge.green { background: #ecfdf3; color: #0b5a2b; border-color: #6ccf95; }
+.check-badge.amber { background: #fff7e6; color: #6b4500; border-color: #f5c16c; }
+.check-badge.red { background: #ffecec; color: #a10e0e; border-color: #f0a3a3; }
+.check-badge.none { background: #f3f4f6; color: #555; border-color: #d1d5db; }
 .small-note p { margin: 4px 0 -6px; font-size: 13px; color: #666; }
 """

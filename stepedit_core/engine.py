@@ -39,6 +39,7 @@ import torch
 from . import catalog, longform
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
+from .checks import Heard, Word
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                         edit_result_text, validate_clone, validate_edit)
@@ -90,6 +91,26 @@ class StepAudioEngine(Engine):
             from .lite.asr import WhisperASR
             self._asr = WhisperASR()
         return self._asr.transcribe(clip.samples, clip.sample_rate, language).text
+
+    def transcribe_words(self, clip: AudioClip, language: str | None = None) -> Heard:
+        """Transcript with word times (lite whisper), for the take check and region edits."""
+        if not _asr_installed():
+            raise UnsupportedEditError("transcription needs faster-whisper, which is not installed")
+        if self._asr is None:
+            from .lite.asr import WhisperASR
+            self._asr = WhisperASR()
+        t = self._asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True, fast=True)
+        return Heard(t.text, t.language, tuple(Word(w.text.strip(), w.start, w.end) for w in t.words))
+
+    @property
+    def speaker_model(self) -> str | None:
+        """"campplus" when the decoder's prompt front end (CAM++) is loaded; the take check uses it."""
+        return "campplus" if getattr(self.decoder, "frontend", None) is not None else None
+
+    def speaker_embedding(self, clip: AudioClip) -> np.ndarray:
+        """CAM++ x-vector (192,) of ``clip`` (the same embedding the decoder is conditioned on)."""
+        _, emb = self.decoder.prompt_features(peak_cap(clip.samples), clip.sample_rate)
+        return emb.detach().float().cpu().numpy().reshape(-1)
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         dev = self.device.type if self.device.type in DECODE_TOKENS_PER_S else "cpu"

@@ -6,7 +6,10 @@ Every output depends only on its inputs and its seed, so replaying a recipe repr
 - emotion / style: a seeded pitch shift (resampling) plus a tremolo; speed: resampling by the official
   option's ratio; denoise: a moving average; vad: silent stretches shortened;
 - paralinguistic: a short seeded noise burst inserted where each [tag] falls in the new text;
-- transcribe: a fixed sentence that names the clip's duration.
+- transcribe: a fixed sentence that names the clip's duration;
+- transcribe_words (the take check): the text of a take this engine made, heard word for word, with the
+  last word "dropped" when the take's seed is a multiple of DROP_EVERY (a model that loses words now and then,
+  for the auto-retry tests); evenly spaced word times; other clips are heard as the fixed sentence.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import zlib
 import numpy as np
 
 from stepedit_core import catalog
+from stepedit_core.checks import Heard, Word
 from stepedit_core.interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult,
                                      edit_result_text)
 
@@ -23,6 +27,7 @@ SR = 24000
 TONE_SECONDS = 0.06           # per character of target text
 SPEED = {"faster": 0.8, "slower": 1.25, "more faster": 0.65, "more slower": 1.5}
 _TAG = re.compile(r"\[([A-Za-z-]+)\]")
+DROP_EVERY = 3
 
 
 def _rng(seed: int, *salt: object) -> np.random.Generator:
@@ -43,6 +48,7 @@ class FakeEngine(Engine):
         self._can_transcribe = transcribe
         self.fail_with = fail_with        # raised by the next clone/edit (then cleared), to test error paths
         self.calls: list[str] = []
+        self._made: dict[bytes, tuple[str, int]] = {}     # audio digest -> (text, seed) of takes made here
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -62,6 +68,20 @@ class FakeEngine(Engine):
         self.calls.append("transcribe")
         return f"a fake transcript of {clip.duration:.1f} seconds"
 
+    def _remember(self, result: EngineResult) -> EngineResult:
+        self._made[_digest(result.audio.samples)] = (result.text, result.seed)
+        return result
+
+    def transcribe_words(self, clip: AudioClip, language: str | None = None) -> Heard:
+        text, seed = self._made.get(_digest(clip.samples), (None, 1))
+        if text is None:
+            text = self.transcribe(clip, language) if self._can_transcribe else ""
+        words = _TAG.sub(" ", text).split()
+        if seed % DROP_EVERY == 0 and len(words) > 1:
+            words = words[:-1]
+        step = clip.duration / max(1, len(words))
+        return Heard(" ".join(words), language, tuple(Word(w, i * step, (i + 1) * step) for i, w in enumerate(words)))
+
     def _clone(self, request: CloneRequest, progress) -> EngineResult:
         self.calls.append("clone")
         self._maybe_fail()
@@ -79,9 +99,9 @@ class FakeEngine(Engine):
             pieces.append(0.3 * env * np.sin(2 * np.pi * f * t) if not ch.isspace() else np.zeros(n))
         wav = np.concatenate(pieces).astype(np.float32) + 0.003 * rng.standard_normal(n * len(pieces))
         progress(1.0, "done")
-        return EngineResult(audio=AudioClip(np.clip(wav, -1, 1).astype(np.float32), SR),
-                            text=request.target_text, seed=request.seed, edit_type=catalog.CLONE,
-                            timings={"clone": 0.0})
+        return self._remember(EngineResult(audio=AudioClip(np.clip(wav, -1, 1).astype(np.float32), SR),
+                                           text=request.target_text, seed=request.seed, edit_type=catalog.CLONE,
+                                           timings={"clone": 0.0}))
 
     def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int, iteration: int,
                    progress) -> EngineResult:
@@ -115,8 +135,14 @@ class FakeEngine(Engine):
         else:
             raise AssertionError(kind)
         y = np.clip(y + 0.001 * rng.standard_normal(len(y)), -1, 1).astype(np.float32)
-        return EngineResult(audio=AudioClip(y, SR), text=edit_result_text(request, audio_text), seed=seed,
-                            edit_type=kind, edit_info=info, iteration=iteration, timings={kind: 0.0})
+        return self._remember(EngineResult(audio=AudioClip(y, SR), text=edit_result_text(request, audio_text),
+                                           seed=seed, edit_type=kind, edit_info=info, iteration=iteration,
+                                           timings={kind: 0.0}))
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         return 1.0 + n_iterations * 0.1 * audio_seconds + 0.01 * text_chars
+
+
+def _digest(samples: np.ndarray) -> bytes:
+    """Of the take's samples as the engine returned them (the app checks results before writing them)."""
+    return zlib.crc32(np.ascontiguousarray(samples, np.float32).tobytes()).to_bytes(4, "little")

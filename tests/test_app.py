@@ -17,7 +17,7 @@ from stepedit_core.errors import InvalidInputError  # noqa: E402
 from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
-PUBLIC = {"/clone", "/edit", "/paralinguistic", "/transcribe", "/engine_info"}
+PUBLIC = {"/clone", "/edit", "/paralinguistic", "/transcribe", "/engine_info", "/check"}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,11 @@ def test_public_api_surface(client):
     assert set(named) == PUBLIC
     params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in named.items()}
     assert params["/clone"] == ["prompt_audio", "prompt_text", "target_text", "seed"]
-    assert params["/edit"] == ["audio", "audio_text", "edit_type", "edit_info", "n_iterations", "seed"]
+    # today's parameters first and unchanged; the region and auto-retry options are appended with defaults
+    assert params["/edit"] == ["audio", "audio_text", "edit_type", "edit_info", "n_iterations", "seed",
+                               "first_word", "last_word", "region_start", "region_end", "max_tries", "threshold"]
+    assert all(p["parameter_has_default"] for p in named["/edit"]["parameters"][4:])
+    assert params["/check"] == ["audio", "text", "source_audio", "expected_seconds"]
     assert params["/paralinguistic"] == ["audio", "audio_text", "new_text", "seed"]
     assert params["/transcribe"] == ["audio"]
     assert len(named["/clone"]["returns"]) == 3 and len(named["/edit"]["returns"]) == 3
@@ -175,3 +179,77 @@ def test_mcp_schema_lists_clone_and_edit(served):
     assert not any(name.startswith("session_") for name in tools)
     edit_props = tools["edit"]["inputSchema"]["properties"]
     assert "happy" in tools["edit"]["description"] and "edit_type" in edit_props
+
+
+def test_takes_are_checked_retried_and_replayed_exactly(served, tmp_path):
+    """Every take carries its check; auto-retry keeps re-rolling past a seed whose take drops a word (the fake
+    engine "drops" the last word when seed % 3 == 0), records every seed tried, and the recipe replays it."""
+    a = Client(served["url"], download_files=str(tmp_path / "a"), verbose=False)
+    b = Client(served["url"], download_files=str(tmp_path / "b"), verbose=False)
+    try:
+        h = a.predict(handle_file(served["prompt"]), "a prompt", "retry me please", 30, 1, 3, 0.0,
+                      api_name="/session_clone_checked")
+        (take,) = h["takes"]
+        assert take["seed"] == 31 and take["check"]["error_rate"] == 0.0
+        assert take["check"]["levels"]["error_rate"] == "green"
+        assert [w[0] for w in take["check"]["words"]] == ["retry", "me", "please"]
+        assert h["actions"][0]["params"]["retry"]["tried"][0] == {"seed": 30, "error_rate": pytest.approx(1 / 3, abs=1e-3),
+                                                                    "verdict": "red"}
+        # without retries the dropped word is reported, not hidden
+        h = a.predict(handle_file(served["prompt"]), "a prompt", "retry me please", 30, 1, 1, 0.1,
+                      api_name="/session_clone_checked")
+        assert h["takes"][-1]["check"]["levels"]["error_rate"] == "red"
+        _, _, cap, *_ = a.predict("T2", None, api_name="/compare")
+        assert "check-badge red" in cap and "heard: retry me" in cap
+        # a region edit of the words "me please" of T1
+        h = a.predict("T1", "emotion", "happy", 1, 7, 1, 2, None, None, 1, 0.1, api_name="/session_edit_checked")
+        edit = h["takes"][-1]
+        assert edit["parent"] == "T1" and h["actions"][-1]["params"]["region"]["words"] == [1, 2]
+        x1 = samples(a.predict("T1", None, api_name="/compare")[0])
+        x3 = samples(a.predict(edit["id"], None, api_name="/compare")[0])
+        start = int(h["actions"][-1]["params"]["region"]["window_s"][0] * 24000) - 490
+        assert start > 0 and np.array_equal(x3[:start], x1[:start]) and not np.array_equal(x3, x1)
+        recipe = json.loads(Path(a.predict(api_name="/export_recipe")).read_text())
+        assert recipe["expected"]["T1"]["check"]["error_rate"] == 0.0
+        h_b, report = b.predict(handle_file(a.predict(api_name="/export_recipe")), api_name="/replay_recipe")
+        assert "3/3 are bit-identical" in report
+        assert [t["seed"] for t in h_b["takes"]] == [31, 30, 7]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_region_and_check_endpoints(client, served):
+    x = samples(served["prompt"])
+    out, text, seed = client.predict(handle_file(served["prompt"]), "one two three", "emotion", "happy", 1, 4,
+                                     -1, -1, 0.5, 1.2, 1, 0.1, api_name="/edit")
+    y = samples(out)
+    assert seed == 4 and text == "one two three" and sf.info(out).samplerate == 16000   # the input's own rate
+    assert np.array_equal(y[:3000], x[:3000]) and not np.array_equal(y, x)      # 0.19 s: before the window
+    with pytest.raises(AppError, match="outside the clip"):
+        client.predict(handle_file(served["prompt"]), "x", "emotion", "happy", 1, 4, -1, -1, 1.5, 9.0, 1, 0.1,
+                       api_name="/edit")
+    with pytest.raises(AppError, match="first_word and last_word"):
+        client.predict(handle_file(served["prompt"]), "x", "emotion", "happy", 1, 4, 2, -1, -1, -1, 1, 0.1,
+                       api_name="/edit")
+    report = client.predict(handle_file(served["prompt"]), "a fake transcript of 2.0 seconds", None, 2.0,
+                            api_name="/check")
+    assert report["error_rate"] == 0.0 and report["duration_ratio"] == pytest.approx(1.0)
+    assert report["verdict"] == "green" and len(report["words"]) == 6 and report["summary"].startswith("green")
+    with pytest.raises(ValidationError, match="text the audio should say"):
+        client.predict(handle_file(served["prompt"]), " ", None, -1, api_name="/check")
+
+
+def test_bad_selection_keeps_history(client, served):
+    client.predict(handle_file(served["prompt"]), "a prompt", "keep my words", 1, 1, 1, 0.1,
+                   api_name="/session_clone_checked")
+    with pytest.raises(AppError, match="outside the transcript"):
+        client.predict("T1", "emotion", "happy", 1, 1, 2, 7, None, None, 1, 0.1, api_name="/session_edit_checked")
+    with pytest.raises(AppError, match="both ends"):
+        client.predict("T1", "emotion", "happy", 1, 1, -1, -1, 0.2, None, 1, 0.1, api_name="/session_edit_checked")
+    with pytest.raises(AppError, match="outside the selected words"):
+        client.predict("T1", "keep [Sigh] my words", 1, 2, 2, api_name="/session_paralinguistic_checked")
+    h = client.predict("T1", "keep my [Sigh] words", 1, 1, 2, api_name="/session_paralinguistic_checked")
+    assert h["takes"][-1]["text"] == "keep my [Sigh] words"
+    client.predict(api_name="/undo")
+    assert [t["id"] for t in client.predict(api_name="/history")["takes"]] == ["T1"]

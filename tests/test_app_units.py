@@ -15,7 +15,7 @@ import soundfile as sf
 from PIL import Image
 
 from app_ui import history, plots, views
-from app_ui.history import TakeTree
+from app_ui.history import Take, TakeTree
 from app_ui.runner import MAX_GPU_SECONDS, MIN_GPU_SECONDS, EngineError, EngineRunner, Job
 from app_ui.studio import PRUNE_EVERY_S, Studio
 from stepedit_core.errors import UnsupportedEditError
@@ -204,3 +204,20 @@ def test_main_reports_missing_weights_without_a_traceback(tmp_path):
         app.main(["--engine", "stepaudio", "--model-path", str(tmp_path)])
     message = str(info.value)
     assert message.startswith("error:") and "Step-Audio-EditX" in message and "--engine lite" in message
+
+
+def test_check_badges_and_the_best_candidate():
+    from app_ui import views
+    from stepedit_core import checks
+
+    def take(i, heard):
+        c = checks.Checker(lambda clip, lang: checks.Heard(heard, lang), None).check(
+            AudioClip(np.zeros(2400, np.float32), 24000), "the cat sat on the mat")
+        return Take(id=f"T{i}", parent=None, action="A1", op="clone", option=None, seed=i, index=i,
+                    text="the cat sat on the mat", audio="x.wav", duration=0.1, check=c.to_dict())
+    good, bad = take(1, "the cat sat on the mat"), take(2, "the cat sat")
+    assert views.check_short(good.check) == "🟢 WER 0%" and views.check_short(bad.check) == "🔴 WER 50%"
+    html = views.check_badges(bad.check)
+    assert "check-badge red" in html and "3 missing" in html and "heard: the cat sat" in html
+    assert views.check_badges(None).count("not checked") == 1
+    assert views.best_candidate([bad, good]) == "T1" and views.best_candidate([bad]) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,11 @@ ASR_RATE = 16000
 ZH_PROMPT = "以下是普通话的句子。"          # "The following are Mandarin sentences." (Simplified)
 BEAM_SIZE = 1                             # greedy: 1.4 s for 10 s of speech on 2 cores
 COMPUTE_TYPE = "int8"
+# Bounded-cost decoding for the take check: one greedy pass (no temperature fallback, which re-decodes a hard
+# clip up to 6 times) over a window trimmed to the clip (+ CHUNK_MARGIN_S) instead of whisper's padded 30 s.
+CHUNK_MARGIN_S = 1.0
+MIN_CHUNK_S, MAX_CHUNK_S = 5, 30
+LOOP_COMPRESSION_RATIO = 2.4    # whisper's own repetition test (gzip ratio of the text); above it, decode again
 # whisper often writes ASCII punctuation inside Mandarin; the official prompts use full-width marks
 _ZH_PUNCT = {",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"}
 _ASCII_PUNCT_AFTER_CJK = re.compile(r"(?<=[\u3400-\u9fff])\s*([,?!;:.])(?!\d)\s*")
@@ -44,8 +50,9 @@ class Transcript:
 class WhisperASR:
     """Lazy faster-whisper model; thread-safe (one decode at a time)."""
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None, model_dir: str | None = None):
         self._threads = threads or min(2, os.cpu_count() or 1)
+        self._model_dir = model_dir        # a local CTranslate2 whisper folder; None = the shipped ``base``
         self._model = None
         self._t2s = None
         self._lock = threading.Lock()
@@ -57,7 +64,10 @@ class WhisperASR:
             except ImportError as exc:
                 raise ModelUnavailableError("transcription needs faster-whisper "
                                             "(pip install -r requirements.txt)") from exc
-            self._model = WhisperModel(str(models.whisper_model_dir()), device="cpu",
+            folder = self._model_dir or str(models.whisper_model_dir())
+            if not os.path.isdir(folder):
+                raise ModelUnavailableError(f"the whisper model folder {os.path.basename(folder)!r} does not exist")
+            self._model = WhisperModel(folder, device="cpu",
                                        compute_type=COMPUTE_TYPE, cpu_threads=self._threads)
         return self._model
 
@@ -71,19 +81,29 @@ class WhisperASR:
         return self._t2s(text)
 
     def transcribe(self, wav: np.ndarray, sample_rate: int, language: str | None = None,
-                   word_timestamps: bool = False) -> Transcript:
-        """Transcript of ``wav``; ``language`` "zh" / "en" / None (detect)."""
+                   word_timestamps: bool = False, fast: bool = False) -> Transcript:
+        """Transcript of ``wav``; ``language`` "zh" / "en" / None (detect). ``fast``: the take check's bounded
+        decoding (one greedy pass over a window the length of the clip)."""
         x = resample(wav, sample_rate, ASR_RATE)
+        extra = {}
+        if fast:
+            seconds = len(x) / ASR_RATE
+            extra = {"temperature": 0.0,
+                     "chunk_length": int(min(MAX_CHUNK_S, max(MIN_CHUNK_S, np.ceil(seconds + CHUNK_MARGIN_S))))}
         lang = _whisper_language(language)
         with self._lock:
             model = self._load()
             if lang is None:   # detect first so that Mandarin gets its Simplified-Chinese prompt
                 lang, _, _ = model.detect_language(x)
-            segments, info = model.transcribe(
-                x, language=lang, beam_size=BEAM_SIZE, word_timestamps=word_timestamps,
-                initial_prompt=ZH_PROMPT if lang == "zh" else None, vad_filter=False,
-                condition_on_previous_text=False)
-            segments = list(segments)
+            def run(**options):
+                segs, inf = model.transcribe(
+                    x, language=lang, beam_size=BEAM_SIZE, word_timestamps=word_timestamps,
+                    initial_prompt=ZH_PROMPT if lang == "zh" else None, vad_filter=False,
+                    condition_on_previous_text=False, **options)
+                return list(segs), inf
+            segments, info = run(**extra)
+            if extra and _compression_ratio(" ".join(s.text for s in segments)) > LOOP_COMPRESSION_RATIO:
+                segments, info = run()     # a greedy loop ("的新的新的..."): whisper's full decoding instead
         words = []
         for seg in segments:
             for w in (seg.words or ()) if word_timestamps else ():
@@ -94,6 +114,11 @@ class WhisperASR:
 
     def _clean(self, text: str, lang: str | None) -> str:
         return zh_punctuation(self.to_simplified(text)) if lang == "zh" else text
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
 
 
 def zh_punctuation(text: str) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import catalog
 from ..audio import OUTPUT_SAMPLE_RATE
+from ..checks import Heard, Word
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                          edit_result_text)
@@ -83,6 +84,16 @@ class LiteEngine(Engine):
             raise
         except Exception as exc:   # noqa: BLE001  (native runtimes raise assorted types)
             raise InvalidInputError(f"transcription failed: {exc}") from exc
+
+    def transcribe_words(self, clip: AudioClip, language: str | None = None) -> Heard:
+        """Transcript with word times (the take check and region edits use them)."""
+        try:
+            t = self._asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True, fast=True)
+        except StepEditError:
+            raise
+        except Exception as exc:   # noqa: BLE001
+            raise InvalidInputError(f"transcription failed: {exc}") from exc
+        return Heard(t.text, t.language, tuple(Word(w.text.strip(), w.start, w.end) for w in t.words))
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         # Measured on 2 cores (bench/RESULTS_lite.md): TTS ~0.4 s per second of speech (~0.25 s per char

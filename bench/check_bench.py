@@ -1,0 +1,161 @@
+"""The take check and region edits, measured on speech of known text (issue #15).
+
+Clips: examples/prompt_en.wav and prompt_zh.wav, plus lite-engine clones of known sentences in both voices.
+
+1. false alarms: unedited clips whose text check is not green (the ASR mis-hears correct speech);
+2. detection: each clip with one word's audio span cut out (word times from the ASR of the clean clip) must
+   not be green;
+3. region edits (emotion, style, speed, paralinguistic on the lite engine): samples outside the window
+   (minus the cross-fade) that differ from the take (must be 0);
+4. the check's cost: seconds of checking per second of audio (RTF), ASR and speaker embedding included.
+
+    python bench/check_bench.py [--words-per-clip 4] [--out bench/RESULTS_check.md] [--fetch-ge2e]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stepedit_core import catalog, checks, regions  # noqa: E402
+from stepedit_core.interface import AudioClip, CloneRequest, EditRequest  # noqa: E402
+from stepedit_core.lite import LiteEngine, models  # noqa: E402
+from stepedit_core.lite.speaker_embedding import GE2E_FILENAME  # noqa: E402
+
+THREADS = 2             # WhisperASR's default cpu_threads on this 2-core machine
+EN = ["The weather was cold, so we stayed inside and read books all afternoon.",
+      "Please send me the report before the meeting starts on Monday morning.",
+      "My brother bought a small red bicycle for his daughter's birthday.",
+      "The museum opens at nine and closes early on public holidays."]
+ZH = ["今天天气很冷，我们整个下午都待在家里看书。",
+      "请在星期一早上开会之前把报告发给我。",
+      "我哥哥给他女儿买了一辆红色的小自行车。",
+      "博物馆九点开门，节假日会提前关门。"]
+
+
+def fetch_ge2e() -> None:
+    """Resemblyzer's GE2E weights into the lite cache (pip download of the wheel; Apache-2.0)."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "resemblyzer==0.1.4",
+                        "-d", d], check=True)
+        with zipfile.ZipFile(next(Path(d).glob("*.whl"))) as z:
+            (models.cache_dir() / GE2E_FILENAME).write_bytes(z.read("resemblyzer/pretrained.pt"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--words-per-clip", type=int, default=4, help="words deleted one at a time per clip")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS_check.md"))
+    ap.add_argument("--fetch-ge2e", action="store_true", help="use the GE2E speaker embedder (pip download)")
+    args = ap.parse_args()
+    if args.fetch_ge2e:
+        fetch_ge2e()
+    engine = LiteEngine()
+    checker = checks.checker_for(engine)
+    lines: list[str] = []
+    emit = lines.append
+
+    clips = []      # (name, clip, text, source voice)
+    for lang, texts in (("en", EN), ("zh", ZH)):
+        prompt = AudioClip.from_file(ROOT / "examples" / f"prompt_{lang}.wav")
+        ptext = (ROOT / "examples" / f"prompt_{lang}.txt").read_text(encoding="utf-8").strip()
+        clips.append((f"prompt_{lang}", prompt, ptext, prompt))
+        for i, text in enumerate(texts):
+            r = engine.clone(CloneRequest(prompt, ptext, text, seed=i))
+            clips.append((f"clone_{lang}{i + 1}", r.audio, text, prompt))
+    checker.check(clips[0][1], clips[0][2])       # load whisper before timing
+
+    emit("## Unedited speech: false alarms and cost\n")
+    emit("| clip | s | metric | error | missing | text level | speaker sim | verdict | heard | check s | RTF | "
+         "CPU s / 2 threads / audio s |")
+    emit("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    false_alarms, rtfs, cpu_rtfs, clean = 0, [], [], {}
+    for name, clip, text, source in clips:
+        t0, c0 = time.perf_counter(), time.process_time()
+        c = checker.check(clip, text, source=source if name.startswith("clone") else None,
+                          expected_seconds=checks.expected_clone_seconds(text) if name.startswith("clone") else None)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        clean[name] = c
+        rtfs.append(dt / clip.duration)
+        cpu_rtfs.append(cpu / clip.duration / THREADS)
+        false_alarms += c.levels["error_rate"] != checks.GREEN
+        sim = f"{c.speaker_similarity:.3f}" if c.speaker_similarity is not None else "-"
+        emit(f"| {name} | {clip.duration:.1f} | {c.metric} | {c.error_rate:.3f} | {c.deleted} | "
+             f"{c.levels['error_rate']} | {sim} | {c.verdict} | {c.heard} | {dt:.2f} | {dt / clip.duration:.3f} | "
+             f"{cpu_rtfs[-1]:.3f} |")
+    emit(f"\nFalse alarms (text not green on correct speech): **{false_alarms}/{len(clips)}**. "
+         f"Check RTF (wall clock, shared machine, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): "
+         f"median **{statistics.median(rtfs):.3f}**, max {max(rtfs):.3f}; CPU seconds per audio second and "
+         f"thread: median **{statistics.median(cpu_rtfs):.3f}**, max {max(cpu_rtfs):.3f} "
+         f"(speaker embedder: {checker.speaker_model}).\n")
+
+    emit("## One word's audio deleted: detection\n")
+    emit("| clip | word deleted | error | missing | text level | flagged |")
+    emit("|---|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    hits = total = 0
+    for name, clip, text, _ in clips:
+        words = [w for w in clean[name].words if w.end - w.start > 0.05]
+        picks = sorted(rng.choice(len(words), size=min(args.words_per_clip, len(words)), replace=False))
+        sr = clip.sample_rate
+        for k in picks:
+            w = words[k]
+            x = np.concatenate([clip.samples[:int(w.start * sr)], clip.samples[int(w.end * sr):]])
+            c = checker.check(AudioClip(x, sr), text)
+            flagged = c.levels["error_rate"] != checks.GREEN
+            hits += flagged
+            total += 1
+            emit(f"| {name} | {w.text} | {c.error_rate:.3f} | {c.deleted} | {c.levels['error_rate']} | "
+                 f"{'yes' if flagged else '**no**'} |")
+    emit(f"\nDetection: **{hits}/{total}** deletions flagged ({hits / max(1, total):.0%}).\n")
+
+    emit("## Region edits (lite engine): samples outside the window\n")
+    emit("| clip | edit | selection | window s | samples changed outside | length change s | check of result |")
+    emit("|---|---|---|---|---|---|---|")
+    changed_total = 0
+    for name, clip, text, _ in clips[:1] + clips[5:6]:
+        words = clean[name].words
+        mid = len(words) // 2
+        sel = regions.Selection(first_word=mid - 1, last_word=mid)
+        window_words = [w.text for w in words[mid - 1:mid + 1]]
+        tagged = None
+        for edit_type, info in ((catalog.EMOTION, "happy"), (catalog.STYLE, "whisper"), (catalog.SPEED, "slower"),
+                                (catalog.PARALINGUISTIC, None)):
+            new_text = None
+            if edit_type == catalog.PARALINGUISTIC:
+                sep = "" if name.endswith("zh") or "_zh" in name else " "
+                tagged = sep.join(window_words) + sep + "[Laughter]"
+                new_text = tagged
+            r = regions.region_edit(engine, EditRequest(clip, text, edit_type, info, new_text=new_text, seed=3),
+                                    words, sel)[0]
+            a, b = r.metadata["region"]["window_samples"]
+            fade = int(regions.FADE_S * clip.sample_rate)
+            x, y = clip.samples, r.audio.samples
+            head, tail = max(0, a - fade), max(0, len(x) - (b + fade))
+            changed = int(np.sum(x[:head] != y[:head]) + np.sum(x[len(x) - tail:] != y[len(y) - tail:]))
+            changed_total += changed
+            c = checker.check(r.audio, r.text, source=clip)
+            emit(f"| {name} | {edit_type} {info or new_text} | words {mid - 1}-{mid} | "
+                 f"{r.metadata['region']['window_s'][0]:.2f}-{r.metadata['region']['window_s'][1]:.2f} | {changed} | "
+                 f"{(len(y) - len(x)) / clip.sample_rate:+.2f} | {c.verdict}: {c.metric} {c.error_rate:.2f} |")
+    emit(f"\nSamples changed outside the windows: **{changed_total}**.\n")
+
+    emit("Command: `python bench/check_bench.py` on the shared 2-core CPU (other jobs running); "
+         "ASR = shipped whisper base int8 (greedy, word timestamps).")
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

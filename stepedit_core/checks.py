@@ -1,0 +1,352 @@
+"""A quality check on every take: does it say the text, in the source voice, at a plausible length, unclipped?
+
+Users of the official model report edits that drop clauses and hallucinate words; the advice they get is to run
+an ASR over every output by hand. :class:`Checker` does that for any engine:
+
+- intelligibility: the take is transcribed offline (whisper ``base`` of the lite engine, or a larger local
+  CTranslate2 whisper named by ``$STEPEDIT_CHECK_WHISPER``) and scored against the text it should say
+  (paralinguistic [tags] removed): WER for English, CER for Mandarin (``lite.metrics.error_rate``);
+- speaker similarity to the source voice (clone prompt, or the take that was edited): the engine's own speaker
+  embedding when it has one (CAM++ for Step-Audio-EditX), else the lite embedder (``speaker_embedding.py``);
+- duration ratio: take length / the length it should have (source length for edits, scaled by the speed
+  option; a speaking rate estimate for clones);
+- clipping: the fraction of samples at full scale.
+
+Each measure gets a level, green / amber / red (thresholds below), and the take's verdict is the worst level.
+:func:`rank` orders candidates best first; :func:`retry_until_ok` re-rolls seeds until the error rate is low
+enough (every seed tried is returned so a recipe can replay it exactly).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import catalog
+from .errors import InvalidInputError
+from .interface import MAX_SEED, AudioClip, EngineResult
+
+GREEN, AMBER, RED = "green", "amber", "red"
+LEVEL_ORDER = {GREEN: 0, AMBER: 1, RED: 2}
+
+# WER / CER: <= 10 % reads as "says the text" (whisper base alone is ~5 % WER on clean read English), > 25 %
+# means words are missing or wrong (one dropped clause in a 12-word sentence is ~25-40 %).
+ERROR_GREEN, ERROR_AMBER = 0.10, 0.25
+# A take that lost words is never green, even in a long sentence where one word is < 10 % WER: users report
+# edits that drop words, so any deleted word (or CJK character) of the expected text makes the text amber.
+DELETIONS_AMBER = 1
+DEFAULT_RETRY_THRESHOLD = ERROR_GREEN
+MAX_RETRIES = 8
+# Speaker similarity (cosine) per embedder: (green at or above, amber at or above). CAM++: 3D-Speaker's
+# verification threshold for the 192-d model sits near 0.3-0.4 and same-speaker pairs are usually > 0.6.
+# GE2E (Resemblyzer): same-speaker utterances typically 0.8+. Spectral: correlation of mean log-mel envelopes,
+# measured in BENCHMARKS.md (same clip after an edit >= 0.95, different speakers 0.7-0.9).
+SIMILARITY_LEVELS = {"campplus": (0.60, 0.40), "ge2e": (0.80, 0.70), "spectral": (0.95, 0.88)}
+# duration ratio (take / expected): a dropped clause shortens a take by a third or more
+DURATION_GREEN, DURATION_AMBER = (0.75, 1.33), (0.55, 1.8)
+CLIP_LEVEL = 0.999                           # |sample| at or above this counts as clipped
+CLIP_GREEN, CLIP_AMBER = 0.0005, 0.005       # fraction of samples clipped
+# Speaking rate for a clone's expected duration (read speech): English ~2.7 words/s, Mandarin ~4.5 chars/s.
+EN_WORDS_PER_S, ZH_CHARS_PER_S = 2.7, 4.5
+# Expected duration change of the speed edits (the official options; same ratios as lite.timestretch).
+SPEED_DURATION = {"faster": 1 / 1.2, "slower": 1 / 0.83, "more faster": 1 / 1.45, "more slower": 1 / 0.7}
+EMBED_CACHE = 16                              # source embeddings kept (best-of-N reuses the prompt's)
+LARGE_WHISPER_ENV = "STEPEDIT_CHECK_WHISPER"
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_TAG = re.compile(r"\[[^\]]*\]")
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float          # seconds
+    end: float
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the ASR heard: text, language and word times."""
+    text: str
+    language: str | None
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class TakeCheck:
+    expected: str                         # the text the take should say (tags removed)
+    heard: str                            # the ASR transcript
+    metric: str                           # "wer" | "cer"
+    error_rate: float
+    speaker_similarity: float | None
+    speaker_model: str | None             # "campplus" | "ge2e" | "spectral"
+    duration_ratio: float | None
+    clipped: float                        # fraction of samples at full scale
+    deleted: int = 0                      # expected words (CJK: characters) missing from what was heard
+    levels: Mapping[str, str] = field(default_factory=dict)   # measure -> green / amber / red
+    words: tuple[Word, ...] = ()
+    seconds: float = 0.0                  # wall-clock time of the check
+
+    @property
+    def verdict(self) -> str:
+        return max(self.levels.values(), key=LEVEL_ORDER.__getitem__, default=GREEN)
+
+    def passes(self, threshold: float = DEFAULT_RETRY_THRESHOLD) -> bool:
+        """The auto-retry criterion: WER / CER at most ``threshold`` and no word missing."""
+        return self.error_rate <= threshold and self.deleted < DELETIONS_AMBER
+
+    def summary(self) -> str:
+        """One line with the numbers, e.g. for a badge's hover text."""
+        parts = [f"{self.metric.upper()} {self.error_rate:.0%}" + (f" ({self.deleted} missing)" if self.deleted else "")]
+        if self.speaker_similarity is not None:
+            parts.append(f"speaker {self.speaker_similarity:.2f} ({self.speaker_model})")
+        if self.duration_ratio is not None:
+            parts.append(f"duration x{self.duration_ratio:.2f}")
+        parts.append(f"clipping {self.clipped:.2%}")
+        return f"{self.verdict}: " + ", ".join(parts) + f' — heard "{self.heard}"'
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["words"] = [[w.text, round(w.start, 3), round(w.end, 3)] for w in self.words]
+        d["levels"] = dict(self.levels)
+        d["verdict"] = self.verdict
+        for k in ("error_rate", "speaker_similarity", "duration_ratio", "clipped", "seconds"):
+            if d[k] is not None:
+                d[k] = round(float(d[k]), 4)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "TakeCheck":
+        fields = {k: d[k] for k in ("expected", "heard", "metric", "error_rate", "speaker_similarity",
+                                    "speaker_model", "duration_ratio", "clipped", "deleted") if k in d}
+        return cls(**fields, levels=dict(d.get("levels", {})), seconds=float(d.get("seconds", 0.0)),
+                   words=tuple(Word(str(t), float(a), float(b)) for t, a, b in d.get("words", ())))
+
+
+# ---------------------------------------------------------------------------- measures
+def expected_text(text: str) -> str:
+    """The words a take should say: paralinguistic and language [tags] removed."""
+    return " ".join(_TAG.sub(" ", text or "").split())
+
+
+def tokens_of(text: str, metric: str) -> list[str]:
+    """The units WER / CER count: words, or characters (spaces ignored) for CER."""
+    from .lite.metrics import normalise_text   # noqa: PLC0415
+    norm = normalise_text(text)
+    return list(norm.replace(" ", "")) if metric == "cer" else norm.split()
+
+
+def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref``."""
+    n, m = len(ref), len(hyp)
+    d = np.zeros((n + 1, m + 1), np.int32)
+    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    i, j, subs, dels, ins = n, m, 0, 0, 0
+    while i or j:
+        if i and j and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            subs += ref[i - 1] != hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif i and d[i, j] == d[i - 1, j] + 1:
+            dels, i = dels + 1, i - 1
+        else:
+            ins, j = ins + 1, j - 1
+    return subs, dels, ins
+
+
+def language_of(text: str) -> str:
+    return "zh" if _CJK.search(text or "") else "en"
+
+
+def clipped_fraction(samples: np.ndarray) -> float:
+    x = np.asarray(samples)
+    return float(np.mean(np.abs(x) >= CLIP_LEVEL)) if x.size else 0.0
+
+
+def expected_clone_seconds(text: str) -> float:
+    """Read-speech duration of ``text`` (tags removed)."""
+    plain = expected_text(text)
+    n_cjk = len(_CJK.findall(plain))
+    n_words = len(_CJK.sub(" ", plain).split())
+    return n_cjk / ZH_CHARS_PER_S + n_words / EN_WORDS_PER_S
+
+
+def expected_edit_seconds(source_seconds: float, edit_type: str, edit_info: str | None) -> float | None:
+    """Length an edit's output should have; None when it is not predictable (silence removal)."""
+    if edit_type == catalog.VAD:
+        return None
+    if edit_type == catalog.SPEED:
+        return source_seconds * SPEED_DURATION.get(edit_info or "", 1.0)
+    return source_seconds     # emotion, style, denoise keep the length; paralinguistic adds < 1 s per tag
+
+
+def level(value: float | None, green: tuple | float, amber: tuple | float, *, higher_is_better: bool = False) -> str | None:
+    """green / amber / red for ``value``; bands are (low, high) tuples or one bound."""
+    if value is None:
+        return None
+
+    def inside(band) -> bool:
+        if isinstance(band, tuple):
+            return band[0] <= value <= band[1]
+        return value >= band if higher_is_better else value <= band
+    return GREEN if inside(green) else AMBER if inside(amber) else RED
+
+
+# ---------------------------------------------------------------------------- the checker
+Transcriber = Callable[[AudioClip, "str | None"], Heard]
+Embedder = Callable[[AudioClip], np.ndarray]
+
+
+class Checker:
+    """Runs the check with a transcriber and a speaker embedder (both CPU, thread-safe by locking)."""
+
+    def __init__(self, transcribe: Transcriber, embed: Embedder | None = None, speaker_model: str | None = None):
+        self._transcribe, self._embed, self.speaker_model = transcribe, embed, speaker_model
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def heard(self, clip: AudioClip, language: str | None = None) -> Heard:
+        return self._transcribe(clip, language)
+
+    def embedding(self, clip: AudioClip) -> np.ndarray | None:
+        if self._embed is None:
+            return None
+        key = hashlib.sha1(np.ascontiguousarray(clip.samples).tobytes()).hexdigest() + str(clip.sample_rate)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        e = np.asarray(self._embed(clip), np.float64).reshape(-1)
+        e = e / (np.linalg.norm(e) + 1e-12)
+        with self._lock:
+            self._cache[key] = e
+            while len(self._cache) > EMBED_CACHE:
+                self._cache.popitem(last=False)
+        return e
+
+    def similarity(self, a: AudioClip, b: AudioClip) -> float | None:
+        ea, eb = self.embedding(a), self.embedding(b)
+        return None if ea is None or eb is None else float(np.dot(ea, eb))
+
+    def check(self, take: AudioClip, text: str, *, source: AudioClip | None = None,
+              expected_seconds: float | None = None) -> TakeCheck:
+        """Score ``take`` against the ``text`` it should say and the ``source`` voice."""
+        from .lite.metrics import error_rate   # noqa: PLC0415  (pure python; lite holds the shared metrics)
+        t0 = time.perf_counter()
+        expected = expected_text(text)
+        lang = language_of(expected)
+        heard = self.heard(take, lang)
+        metric = "cer" if lang == "zh" else "wer"
+        err = error_rate(expected, heard.text) if expected else (0.0 if not heard.text.strip() else 1.0)
+        deleted = align_counts(tokens_of(expected, metric), tokens_of(heard.text, metric))[1] if expected else 0
+        sim = self.similarity(take, source) if source is not None else None
+        ratio = take.duration / expected_seconds if expected_seconds else None
+        clipped = clipped_fraction(take.samples)
+        sim_levels = SIMILARITY_LEVELS.get(self.speaker_model or "", (0.0, 0.0))
+        text_level = level(err, ERROR_GREEN, ERROR_AMBER)
+        if text_level == GREEN and deleted >= DELETIONS_AMBER:
+            text_level = AMBER
+        levels = {"error_rate": text_level,
+                  "speaker_similarity": level(sim, *sim_levels, higher_is_better=True),
+                  "duration_ratio": level(ratio, DURATION_GREEN, DURATION_AMBER),
+                  "clipping": level(clipped, CLIP_GREEN, CLIP_AMBER)}
+        return TakeCheck(expected=expected, heard=heard.text, metric=metric, deleted=deleted,
+                         error_rate=float(err), speaker_similarity=sim,
+                         speaker_model=self.speaker_model if sim is not None else None,
+                         duration_ratio=ratio, clipped=clipped,
+                         levels={k: v for k, v in levels.items() if v is not None}, words=heard.words,
+                         seconds=time.perf_counter() - t0)
+
+    def check_result(self, result: EngineResult, *, source: AudioClip | None = None,
+                     source_seconds: float | None = None) -> EngineResult:
+        """``result`` with its check under ``metadata["check"]`` (other metadata untouched)."""
+        if result.edit_type == catalog.CLONE:
+            seconds = expected_clone_seconds(result.text)
+        else:
+            base = source_seconds if source_seconds is not None else (source.duration if source else None)
+            seconds = expected_edit_seconds(base, result.edit_type, result.edit_info) if base else None
+        c = self.check(result.audio, result.text, source=source, expected_seconds=seconds)
+        return attach(result, c)
+
+
+def attach(result: EngineResult, check: TakeCheck) -> EngineResult:
+    return replace(result, metadata={**dict(result.metadata), "check": check.to_dict()})
+
+
+def check_of(result: EngineResult) -> TakeCheck | None:
+    d = result.metadata.get("check") if result.metadata else None
+    return TakeCheck.from_dict(d) if isinstance(d, Mapping) else None
+
+
+# ---------------------------------------------------------------------------- ranking and retries
+def sort_key(c: TakeCheck) -> tuple:
+    """Best first: verdict, then error rate, then speaker similarity (higher better)."""
+    return (LEVEL_ORDER[c.verdict], round(c.error_rate, 4), -(c.speaker_similarity or 0.0))
+
+
+def rank(checks: Sequence[TakeCheck]) -> list[int]:
+    """Indices of ``checks`` from best to worst (stable for ties)."""
+    return sorted(range(len(checks)), key=lambda i: sort_key(checks[i]))
+
+
+def retry_seeds(first: int, n: int) -> list[int]:
+    """The seeds of tries 1..n: first, first+1, ... (mod 2**31), so a recipe replays them exactly."""
+    return [(int(first) + i) % (MAX_SEED + 1) for i in range(n)]
+
+
+def retry_until_ok(run: Callable[[int], EngineResult], check: Callable[[EngineResult], EngineResult], first_seed: int,
+                   max_tries: int, threshold: float = DEFAULT_RETRY_THRESHOLD) -> tuple[list[EngineResult], int]:
+    """Run with seeds first_seed, first_seed+1, ... until a checked result's error rate <= ``threshold`` or
+    ``max_tries`` runs are done. Returns every checked result (in order) and the index of the best one."""
+    if not 1 <= int(max_tries) <= MAX_RETRIES + 1:
+        raise InvalidInputError(f"the number of tries must be between 1 and {MAX_RETRIES + 1}")
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise InvalidInputError(f"the error-rate threshold must be between 0 and 1, got {threshold}")
+    done: list[EngineResult] = []
+    for seed in retry_seeds(first_seed, int(max_tries)):
+        done.append(check(run(seed)))
+        if check_of(done[-1]).passes(threshold):
+            break
+    best = rank([check_of(r) for r in done])[0]
+    return done, best
+
+
+# ---------------------------------------------------------------------------- default checker
+_shared: dict[str, object] = {}
+_shared_lock = threading.Lock()
+
+
+def whisper_transcriber() -> Transcriber:
+    """The lite whisper (or ``$STEPEDIT_CHECK_WHISPER``'s model folder) as a Transcriber, one per process."""
+    from .lite.asr import WhisperASR   # noqa: PLC0415
+    model_dir = os.environ.get(LARGE_WHISPER_ENV) or None
+    with _shared_lock:
+        asr = _shared.get(f"asr:{model_dir}")
+        if asr is None:
+            asr = _shared[f"asr:{model_dir}"] = WhisperASR(model_dir=model_dir)
+
+    def transcribe(clip: AudioClip, language: str | None = None) -> Heard:
+        t = asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True, fast=True)
+        return Heard(t.text, t.language, tuple(Word(w.text.strip(), w.start, w.end) for w in t.words))
+    return transcribe
+
+
+def checker_for(engine) -> Checker:
+    """A Checker for ``engine``: its ``transcribe_words`` / ``speaker_embedding`` when it has them, else the
+    lite whisper and the lite speaker embedder. ``$STEPEDIT_CHECK_WHISPER`` overrides the transcriber."""
+    own = None if os.environ.get(LARGE_WHISPER_ENV) else getattr(engine, "transcribe_words", None)
+    transcribe = own or whisper_transcriber()
+    embed = getattr(engine, "speaker_embedding", None)
+    model = getattr(engine, "speaker_model", None)
+    if embed is None or model is None:
+        from .lite import speaker_embedding   # noqa: PLC0415
+        embed, model = speaker_embedding.default_embedder()
+    return Checker(transcribe, embed, model)
