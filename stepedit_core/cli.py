@@ -88,7 +88,22 @@ def take_record(take: EngineResult, output: str | None, engine: Engine) -> dict:
     return {"output": output, "engine": engine.capabilities().engine, "text": take.text, "seed": take.seed,
             "edit_type": take.edit_type, "edit_info": take.edit_info, "iteration": take.iteration,
             "seconds": round(take.audio.duration, 3), "sample_rate": take.audio.sample_rate,
-            "timings": dict(take.timings), "checks": take.metadata.get("checks"), "metadata": dict(take.metadata)}
+            "timings": dict(take.timings), "check": take.metadata.get("check"), "metadata": dict(take.metadata)}
+
+
+def _checked(take: EngineResult, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> EngineResult:
+    """With --check: the take scored by stepedit_core.checks (WER/CER, speaker similarity, duration, clipping)."""
+    if not getattr(args, "check", False):
+        return take
+    from . import checks  # noqa: PLC0415  (loads an ASR; only when asked)
+    return checks.checker_for(ctx.engine).check_result(take, source=source)
+
+
+def _check_line(take: EngineResult) -> str:
+    c = take.metadata.get("check")
+    if not c:
+        return ""
+    return f", {c['metric'].upper()} {c['error_rate']:.2f} heard {c['heard']!r}"
 
 
 def _read_clip(path: str) -> AudioClip:
@@ -118,6 +133,8 @@ def _configure_clone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--instructions", help="emotion / style to apply after cloning, e.g. 'happy, whisper'")
     p.add_argument("--speed", type=float, help="0.25-4.0; mapped to the nearest speed edit")
     p.add_argument("--seed", type=int, help="fix the sampling seed (reproducible takes)")
+    p.add_argument("--check", action="store_true", help="transcribe the take and score it (WER/CER, voice, "
+                   "duration, clipping); the scores go in --json under 'check'")
     p.add_argument("-o", "--output", required=True, help="output file; the extension picks the format "
                    f"({', '.join(audio_formats.available_formats())})")
 
@@ -139,9 +156,10 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
         take = speech.run_plan(ctx.engine, plan, progress)[-1]
     finally:
         progress.close()
+    take = _checked(take, args, ctx, clip)
     out = _write(take, args.output)
     record = take_record(take, out, ctx.engine) | {"edits": [f"{s.edit_type}={s.edit_info}" for s in plan.edits]}
-    ctx.emit(record, f"{out}  ({take.audio.duration:.2f} s, seed {take.seed})")
+    ctx.emit(record, f"{out}  ({take.audio.duration:.2f} s, seed {take.seed}{_check_line(take)})")
     return EXIT_OK
 
 
@@ -156,6 +174,7 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=1, help=f"rounds, 1-{MAX_ITERATIONS}; each edits the last")
     p.add_argument("--seed", type=int)
     p.add_argument("--keep-rounds", action="store_true", help="also write every round as OUTPUT.<k>.<ext>")
+    p.add_argument("--check", action="store_true", help="score the last round (WER/CER, voice, duration, clipping)")
     p.add_argument("-o", "--output", required=True)
 
 
@@ -177,9 +196,11 @@ def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     rounds = []
     if args.keep_rounds:
         rounds = [_write(t, str(out.with_suffix(f".{k}{out.suffix}"))) for k, t in enumerate(takes, 1)]
-    path = _write(takes[-1], args.output)
-    record = take_record(takes[-1], path, ctx.engine) | {"rounds": rounds}
-    ctx.emit(record, f"{path}  ({takes[-1].audio.duration:.2f} s, {len(takes)} round(s), seed {takes[-1].seed})")
+    last = _checked(takes[-1], args, ctx, clip)
+    path = _write(last, args.output)
+    record = take_record(last, path, ctx.engine) | {"rounds": rounds}
+    ctx.emit(record, f"{path}  ({last.audio.duration:.2f} s, {len(takes)} round(s), seed {last.seed}"
+                     f"{_check_line(last)})")
     return EXIT_OK
 
 

@@ -38,9 +38,23 @@ def test_clone_with_a_prompt_writes_the_take_and_json(capsys, tmp_path, tone):
     assert code == cli.EXIT_OK
     record = json.loads(stdout)
     assert record["output"] == str(out) and record["seed"] == 5 and record["text"] == "Hi yo"
-    assert record["engine"] == "fake" and record["edit_type"] == "clone" and "checks" in record
+    assert record["engine"] == "fake" and record["edit_type"] == "clone" and record["check"] is None
     y, sr = sf.read(out)
     assert sr == SR and record["seconds"] == pytest.approx(len(y) / SR, abs=1e-3)
+
+
+@pytest.mark.parametrize("seed, deleted", [(5, 0), (6, 1)])
+def test_check_scores_the_take(capsys, tmp_path, tone, seed, deleted):
+    """--check transcribes the take (the fake engine's ASR drops the last word when seed % 3 == 0)."""
+    code, stdout, _ = run(capsys, "clone", "--prompt", str(tone), "--prompt-text", "a tone", "--text",
+                          "one two three four", "--seed", str(seed), "-o", str(tmp_path / "o.wav"), "--check",
+                          "--json", "-q")
+    check = json.loads(stdout)["check"]
+    assert code == 0 and check["metric"] == "wer" and check["deleted"] == deleted
+    assert check["error_rate"] == pytest.approx(deleted / 4)
+    code, stdout, _ = run(capsys, "clone", "--prompt", str(tone), "--prompt-text", "a tone", "--text",
+                          "one two three four", "--seed", str(seed), "-o", str(tmp_path / "o.wav"), "--check", "-q")
+    assert f"WER {deleted / 4:.2f}" in stdout
 
 
 def test_clone_from_a_library_voice_with_instructions(capsys, tmp_path, tone):
