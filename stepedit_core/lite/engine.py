@@ -21,11 +21,11 @@ import time
 
 import numpy as np
 
-from .. import catalog
+from .. import catalog, validation
 from ..audio import OUTPUT_SAMPLE_RATE
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                         edit_result_text)
+                         edit_result_text, validate_transcribe)
 from . import denoise as denoise_mod
 from . import nonverbal, paralinguistic, prosody, voice
 from . import vad as vad_mod
@@ -38,6 +38,7 @@ from .tts import FEMALE_VOICE, MALE_VOICE, KokoroTTS
 SR = OUTPUT_SAMPLE_RATE               # every lite output is 24 kHz like the neural engine's
 MAX_INPUT_SECONDS = 60.0
 FEMALE_PROMPT_F0 = 165.0              # prompt median F0 (Hz) above which the female stock voice is used
+NO_SPEECH = "no speech found in the audio to transcribe (only silence, noise or tones)"
 TAG_GAP_S = 0.08                      # pause around a non-verbal sound inside cloned speech
 _LANG_TAG = re.compile(r"^\s*[\[(（【]\s*(" + "|".join(catalog.LANGUAGE_TAGS) + r")\s*[\])）】]\s*", re.I)
 
@@ -74,15 +75,22 @@ class LiteEngine(Engine):
                           catalog.SPEED: catalog.SPEEDS, catalog.PARALINGUISTIC: (),
                           catalog.DENOISE: (), catalog.VAD: ()},
             transcribe=True, approximate=True, max_input_seconds=MAX_INPUT_SECONDS,
+            max_request_seconds=validation.MAX_REQUEST_SECONDS,
             languages=("zh", "en"), device="cpu", notes=NOTES)
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
+        validate_transcribe(clip, self.capabilities())
+        if not vad_mod.speech_regions(resample(clip.samples, clip.sample_rate, SR), SR):
+            raise InvalidInputError(NO_SPEECH)       # whisper on noise or near-silence loops for a minute
         try:
-            return self._asr.transcribe(clip.samples, clip.sample_rate, language).text
+            text = self._asr.transcribe(clip.samples, clip.sample_rate, language).text
         except StepEditError:
             raise
         except Exception as exc:   # noqa: BLE001  (native runtimes raise assorted types)
-            raise InvalidInputError(f"transcription failed: {exc}") from exc
+            raise InvalidInputError(f"transcription failed: {validation.scrub_paths(str(exc))}") from exc
+        if not validation.speakable(text):
+            raise InvalidInputError(NO_SPEECH)
+        return text
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         # Measured on 2 cores (bench/RESULTS_lite.md): TTS ~0.4 s per second of speech (~0.25 s per char
@@ -95,6 +103,8 @@ class LiteEngine(Engine):
     # ------------------------------------------------------------------ clone
     def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
         t0 = time.perf_counter()
+        validation.check_voice_like(request.prompt_audio.samples, request.prompt_audio.sample_rate,
+                                    "the prompt audio")
         text, lang_tag = strip_language_tag(request.target_text)
         pieces, tags = _split_tags(text)
         if not any(p.strip() for p in pieces):
