@@ -24,6 +24,7 @@ import gradio as gr
 
 from stepedit_core import catalog
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
+from stepedit_core.validation import scrub_paths
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ class EngineError(gr.Error):
 
 
 def error_message(exc: BaseException) -> str:
-    """The exception's message as one sentence (gr.Error keeps it in ``.message``; its str() is a repr)."""
-    text = str(getattr(exc, "message", None) or exc).strip() or type(exc).__name__
+    """The exception's message as one sentence (gr.Error keeps it in ``.message``; its str() is a repr),
+    with any server path cut to its last component."""
+    text = scrub_paths(str(getattr(exc, "message", None) or exc).strip()) or type(exc).__name__
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
 

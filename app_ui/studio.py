@@ -17,10 +17,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from stepedit_core import catalog
+from stepedit_core import catalog, validation
 from stepedit_core.audio import write_wav
 from stepedit_core.errors import StepEditError
-from stepedit_core.interface import (MAX_ITERATIONS, AudioClip, CloneRequest, EditRequest, EngineResult,
+from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult,
                                      resolve_seed)
 
 from . import history
@@ -35,13 +35,16 @@ PRUNE_EVERY_S = 600
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
-def load_clip(path: str | None, what: str) -> AudioClip:
+def load_clip(path: str | None, what: str, max_seconds: float = validation.MAX_AUDIO_SECONDS) -> AudioClip:
+    """Decode an uploaded file (header checked first); messages name the user's file, not our folders."""
     if not path:
         raise gr.Error(f"Please provide {what}.")
+    if not isinstance(path, (str, os.PathLike)):
+        raise gr.Error(f"{what[0].upper() + what[1:]} must be an audio file.")
     try:
-        return AudioClip.from_file(path)
+        return AudioClip.from_file(path, f"{what} ({validation.display_name(path)})", max_seconds)
     except StepEditError as exc:
-        raise EngineError(f"{what[0].upper() + what[1:]}: {error_message(exc)}") from exc
+        raise EngineError(error_message(exc)) from exc
 
 
 class Studio:
@@ -211,20 +214,25 @@ class Studio:
 
     def clone_once(self, prompt_path: str, prompt_text: str, target_text: str, seed: int | None,
                    session_hash: str | None) -> tuple[str, str, int]:
-        clip = load_clip(prompt_path, "the prompt audio")
-        s = self.candidate_seeds(seed, 1)[0]
+        try:
+            s = self.candidate_seeds(validation.check_seed(seed), 1)[0]
+        except StepEditError as exc:
+            raise EngineError(error_message(exc)) from exc
+        clip = load_clip(prompt_path, "the prompt audio", self.runner.engine.capabilities().max_input_seconds)
         result = self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=s)])[0]
         return self._write_api(result, session_hash, "clone"), result.text, result.seed
 
     def edit_once(self, audio_path: str, audio_text: str, edit_type: str, edit_info: str | None,
                   new_text: str | None, n_iterations: int, seed: int | None,
                   session_hash: str | None) -> tuple[str, str, int]:
-        clip = load_clip(audio_path, "the audio to edit")
-        if not 1 <= int(n_iterations or 1) <= MAX_ITERATIONS:
-            raise gr.Error(f"The number of iterations must be between 1 and {MAX_ITERATIONS}.")
-        s = self.candidate_seeds(seed, 1)[0]
+        try:
+            n_iterations = validation.check_iterations(1 if n_iterations in (None, "") else n_iterations)
+            s = self.candidate_seeds(validation.check_seed(seed), 1)[0]
+        except StepEditError as exc:
+            raise EngineError(error_message(exc)) from exc
+        clip = load_clip(audio_path, "the audio to edit", self.runner.engine.capabilities().max_input_seconds)
         results = self.runner.edit(EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text,
-                                               int(n_iterations or 1), seed=s))
+                                               n_iterations, seed=s))
         last = results[-1]
         return self._write_api(last, session_hash, edit_type), last.text, results[0].seed
 
