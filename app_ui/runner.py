@@ -25,7 +25,8 @@ import gradio as gr
 from stepedit_core import catalog
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
 from stepedit_core.validation import scrub_paths
-from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult
+from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, Engine, EngineResult,
+                                     validate_transcribe)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class EngineRunner:
                 elif job.kind == "edit":
                     out.append(self.engine.edit(req, report))
                 elif job.kind == "transcribe":
+                    validate_transcribe(req, self.engine.capabilities())    # every engine: same limits
                     out.append(self.engine.transcribe(req, job.language))
                 else:
                     raise ValueError(f"unknown job kind {job.kind!r}")

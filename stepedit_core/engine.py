@@ -41,7 +41,7 @@ from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                        edit_result_text, validate_clone, validate_edit)
+                        edit_result_text, validate_clone, validate_edit, validate_transcribe)
 from .model import prompts
 from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
@@ -86,6 +86,7 @@ class StepAudioEngine(Engine):
         """Transcript from the offline whisper ``base`` model of the lite engine (faster-whisper, CPU)."""
         if not _asr_installed():
             raise UnsupportedEditError("transcription needs faster-whisper, which is not installed")
+        validate_transcribe(clip, self.capabilities())
         if self._asr is None:
             from .lite.asr import WhisperASR
             self._asr = WhisperASR()

@@ -148,7 +148,7 @@ def _check_clip(clip: AudioClip, what: str, caps: Capabilities, *, voice: bool =
 def validate_clone(request: CloneRequest, caps: Capabilities) -> CloneRequest:
     if not caps.clone:
         raise UnsupportedEditError(f"{caps.display_name} cannot clone voices")
-    _check_clip(request.prompt_audio, "the prompt audio", caps, voice=True)
+    _check_clip(request.prompt_audio, "the prompt audio", caps, speech=True)
     return replace(request,
                    prompt_text=_check_text(request.prompt_text, "the prompt transcript"),
                    target_text=_check_text(request.target_text, "the target text", speech=True),
