@@ -87,9 +87,13 @@ def validate_clone(prompt_audio, prompt_text, target_text, seed, *_rest):
 
 def validate_edit(audio, audio_text, edit_type, edit_info, n_iterations, seed, *_rest):
     text_needed = edit_type not in (catalog.DENOISE, catalog.VAD)
+    type_ok, info_ok = check_edit(edit_type, edit_info)
+    if type_ok["is_valid"] and edit_type == catalog.PARALINGUISTIC:
+        type_ok = gr.validate(False, "Paralinguistic edits need the new text with [tags]: use the "
+                                     "paralinguistic endpoint.")
     return [check_audio(audio, "the audio to edit"),
             check_text(audio_text, "the transcript of the audio", required=text_needed),
-            *check_edit(edit_type, edit_info), check_iterations(n_iterations), check_seed(seed)]
+            type_ok, info_ok, check_iterations(n_iterations), check_seed(seed)]
 
 
 def validate_paralinguistic(audio, audio_text, new_text, seed, *_rest):
@@ -98,7 +102,8 @@ def validate_paralinguistic(audio, audio_text, new_text, seed, *_rest):
 
 
 def validate_transcribe(audio, *_rest):
-    return [check_audio(audio, "the audio to transcribe")]
+    # one input: Gradio wraps a lone output itself, so the verdict goes back bare (a list would be ignored)
+    return check_audio(audio, "the audio to transcribe")
 
 
 def make_validators(engine: Engine) -> dict:
@@ -141,7 +146,7 @@ def make_validators(engine: Engine) -> dict:
         return out
 
     def transcribe_v(audio, *_rest):
-        return [audio_check(audio, "the audio to transcribe")]
+        return audio_check(audio, "the audio to transcribe")      # bare verdict: see validate_transcribe
 
     return {"clone": clone_v, "edit": edit_v, "paralinguistic": para_v, "transcribe": transcribe_v}
 

@@ -196,8 +196,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             # plain text, checked by stepedit_core.validation (a Dropdown would answer unknown values with a bare 400)
             api_type = gr.Textbox(value=catalog.EMOTION, label="edit_type")
             api_info = gr.Textbox(label="edit_info")
-            api_iter = gr.Number(value=1, precision=0, label="n_iterations")
-            api_seed = gr.Number(value=-1, precision=0, label="seed")
+            # no precision: NaN, inf and fractions reach stepedit_core.validation and get its message
+            api_iter = gr.Number(value=1, label="n_iterations")
+            api_seed = gr.Number(value=-1, label="seed")
             api_out_audio = gr.Audio(type="filepath", label="audio")
             api_out_text = gr.Textbox(label="text")
             api_out_seed = gr.Number(precision=0, label="seed")

@@ -59,6 +59,12 @@ def display_name(source: object, default: str = "the audio data") -> str:
     return default
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for echoing a caller's input inside a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "…" + text[-3:]
+
+
 def scrub_paths(message: str) -> str:
     """Replace every absolute-looking path in ``message`` by its last component."""
     return _PATHLIKE.sub(lambda m: re.split(r"[\\/]", m.group(0))[-1], message)
@@ -68,13 +74,13 @@ def scrub_paths(message: str) -> str:
 def check_int(value: object, what: str, lo: int, hi: int) -> int:
     """A whole number in [lo, hi]; NaN, infinities, fractions, strings and booleans are refused."""
     if isinstance(value, bool) or value is None:
-        raise InvalidInputError(f"{what} must be a whole number between {lo} and {hi} (got {value!r})")
+        raise InvalidInputError(f"{what} must be a whole number between {lo} and {hi} (got {shown(value)})")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{what} must be a whole number between {lo} and {hi} (got {value!r})") from None
+        raise InvalidInputError(f"{what} must be a whole number between {lo} and {hi} (got {shown(value)})") from None
     if not math.isfinite(number) or not number.is_integer() or not lo <= number <= hi:
-        raise InvalidInputError(f"{what} must be a whole number between {lo} and {hi} (got {value!r})")
+        raise InvalidInputError(f"{what} must be a whole number between {lo} and {hi} (got {shown(value)})")
     return int(number)
 
 
@@ -92,7 +98,7 @@ def check_seed(value: object) -> int | None:
         return check_int(value, "the seed", 0, MAX_SEED)
     except InvalidInputError:
         raise InvalidInputError(f"the seed must be a whole number between 0 and {MAX_SEED}, or -1 for a "
-                                f"random seed (got {value!r})") from None
+                                f"random seed (got {shown(value)})") from None
 
 
 # ---------------------------------------------------------------------------- text
@@ -141,7 +147,7 @@ def check_edit_type(edit_type: object) -> str:
     """One of the audio edit types, exactly as listed (no case or space folding: option values are model input)."""
     if not isinstance(edit_type, str) or edit_type not in catalog.AUDIO_EDIT_TYPES:
         extra = " (clone is not an audio edit; use clone)" if edit_type == catalog.CLONE else ""
-        raise InvalidInputError(f"unknown edit type {edit_type!r}{extra}; use one of "
+        raise InvalidInputError(f"unknown edit type {shown(edit_type)}{extra}; use one of "
                                 f"{', '.join(catalog.AUDIO_EDIT_TYPES)}")
     return edit_type
 
@@ -154,7 +160,7 @@ def check_edit_info(edit_type: str, edit_info: object) -> str | None:
     if edit_info in (None, ""):
         raise InvalidInputError(f"the {edit_type} edit needs an option: one of {', '.join(options)}")
     if not isinstance(edit_info, str) or edit_info not in options:
-        raise InvalidInputError(f"unknown {edit_type} option {edit_info!r}; use one of {', '.join(options)}")
+        raise InvalidInputError(f"unknown {edit_type} option {shown(edit_info)}; use one of {', '.join(options)}")
     return edit_info
 
 
