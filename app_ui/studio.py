@@ -7,6 +7,7 @@ peak-normalise).
 """
 from __future__ import annotations
 
+import binascii
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from .plots import take_image
 from .runner import EngineError, EngineRunner, error_message
 
 MAX_CANDIDATES = 4              # clone candidates per click (each a take with its own seed)
+MAX_RECIPE_ACTIONS = 50         # a replay runs every action on the one engine slot; longer recipes are refused
 SESSION_PREFIX = "session-"
 SESSION_MAX_AGE_S = 6 * 3600    # session folders untouched this long are removed (API calls have no State)
 PRUNE_EVERY_S = 600
@@ -177,9 +179,20 @@ class Studio:
     def replay(self, tree: TakeTree, recipe_path: str, progress=None) -> tuple[TakeTree, list[str], str]:
         """Re-run a recipe's actions with their seeds, appended to ``tree``; returns a short report."""
         try:
-            recipe = history.parse_recipe(Path(recipe_path).read_bytes())
-        except (OSError, ValueError) as exc:
-            raise gr.Error(f"Cannot replay this recipe: {error_message(exc)}") from exc
+            data = Path(recipe_path).read_bytes()
+            try:
+                first_look = json.loads(data)
+            except ValueError:
+                first_look = None                 # parse_recipe names the JSON error
+            if isinstance(first_look, dict) and first_look.get("format") == history.RECIPE_FORMAT:
+                check_recipe_shape(first_look)
+            return self._replay(tree, check_recipe_shape(history.parse_recipe(data)), progress)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+            detail = f"missing field {exc}" if isinstance(exc, KeyError) else error_message(exc)
+            raise gr.Error(f"Cannot replay this recipe ({validation.display_name(recipe_path)}): {detail}",
+                           title="Recipe not usable") from exc
+
+    def _replay(self, tree: TakeTree, recipe: dict, progress=None) -> tuple[TakeTree, list[str], str]:
         id_map: dict[str, str] = {}
         new_ids: list[str] = []
         actions = recipe["actions"]
@@ -250,6 +263,29 @@ class Studio:
         if not path.exists():
             take_image(clip.samples, clip.sample_rate, path, span_seconds=span)
         return str(path)
+
+
+def check_recipe_shape(recipe: dict) -> dict:
+    """The structure replay relies on, with a readable ValueError for each way a file can break it."""
+    actions, sources = recipe.get("actions"), recipe.get("sources", {})
+    if not isinstance(actions, list) or not actions:
+        raise ValueError('it has no "actions" list (export a recipe from the app to see the format)')
+    if len(actions) > MAX_RECIPE_ACTIONS:
+        raise ValueError(f"it has {len(actions)} actions; at most {MAX_RECIPE_ACTIONS} are replayed")
+    if not isinstance(sources, dict) or not all(
+            isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("sha256", "data")) for v in sources.values()):
+        raise ValueError('its "sources" are not a map of embedded audio files')
+    for k, a in enumerate(actions, 1):
+        if not isinstance(a, dict) or not isinstance(a.get("params", {}), dict):
+            raise ValueError(f"action {k} is not an object with params")
+        seeds, takes = a.get("seeds"), a.get("takes", [])
+        if not isinstance(seeds, list) or not 1 <= len(seeds) <= MAX_CANDIDATES or \
+                not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= validation.MAX_SEED
+                        for x in seeds):
+            raise ValueError(f"action {k} needs 1-{MAX_CANDIDATES} whole-number seeds")
+        if not isinstance(takes, list) or not all(isinstance(x, str) for x in takes):
+            raise ValueError(f"action {k} lists its takes wrongly")
+    return recipe
 
 
 def _step(progress, fraction: float, desc: str) -> None:
