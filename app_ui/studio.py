@@ -24,7 +24,7 @@ from stepedit_core.errors import StepEditError
 from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult,
                                      resolve_seed)
 
-from . import history
+from . import history, storage
 from .history import TakeTree, file_sha256
 from .plots import take_image
 from .runner import EngineError, EngineRunner, error_message
@@ -32,8 +32,8 @@ from .runner import EngineError, EngineRunner, error_message
 MAX_CANDIDATES = 4              # clone candidates per click (each a take with its own seed)
 MAX_RECIPE_ACTIONS = 50         # a replay runs every action on the one engine slot; longer recipes are refused
 SESSION_PREFIX = "session-"
-SESSION_MAX_AGE_S = 6 * 3600    # session folders untouched this long are removed (API calls have no State)
-PRUNE_EVERY_S = 600
+SESSION_MAX_AGE_S = storage.SESSION_MAX_AGE_S
+PRUNE_EVERY_S = 60              # at most one storage pass a minute (storage.py: TTLs and the size cap)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -52,10 +52,12 @@ def load_clip(path: str | None, what: str, max_seconds: float = validation.MAX_A
 class Studio:
     """Clone, edit, undo, export and replay for one app; sessions are distinguished by their tree."""
 
-    def __init__(self, runner: EngineRunner, root: str | Path):
+    def __init__(self, runner: EngineRunner, root: str | Path, upload_dir: str | Path | None = None):
         self.runner = runner
         self.root = Path(root)
+        self.upload_dir = Path(upload_dir) if upload_dir is not None else None   # Gradio's folder (holds root)
         self._last_prune = 0.0
+        self.last_prune: storage.PruneReport | None = None
 
     # ------------------------------------------------------------------ files
     def session_dir(self, session_hash: str | None) -> Path:
@@ -67,17 +69,14 @@ class Studio:
         return path
 
     def prune(self, max_age_s: float = SESSION_MAX_AGE_S, now: float | None = None) -> int:
-        """Remove session folders not touched for ``max_age_s`` (at most every PRUNE_EVERY_S); returns count."""
+        """Drop old sessions, API outputs and uploads, and keep under the size cap (see storage.py); at most
+        every PRUNE_EVERY_S. Returns the number of session folders removed."""
         now = time.time() if now is None else now
         if now - self._last_prune < PRUNE_EVERY_S:
             return 0
         self._last_prune = now
-        removed = 0
-        for d in self.root.glob(f"{SESSION_PREFIX}*"):
-            if d.is_dir() and now - d.stat().st_mtime > max_age_s:
-                shutil.rmtree(d, ignore_errors=True)
-                removed += 1
-        return removed
+        self.last_prune = storage.prune(self.root, self.upload_dir, SESSION_PREFIX, now, max_age_s)
+        return self.last_prune.sessions
 
     def ensure_workdir(self, tree: TakeTree, session_hash: str | None) -> TakeTree:
         if tree.workdir and Path(tree.workdir).is_dir():
