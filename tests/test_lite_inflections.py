@@ -7,6 +7,7 @@ clone's whisper transcript must still carry every inflected word.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +43,15 @@ def test_clone_keeps_inflections_under_formant_warp(engine, factor, warp):
     heard = re.findall(r"[a-z']+", engine.transcribe(result.audio, "en").lower())
     missing = [w for w in INFLECTED if w not in heard]
     assert not missing, f"ending lost at warp {result.metadata['formant_warp']:.2f}: {missing} in {heard}"
+
+
+def test_transcribe_refuses_silence_and_noise_at_once(engine):
+    """Whisper loops for a minute on near-silence; the lite engine answers before it runs."""
+    from stepedit_core.errors import InvalidInputError  # noqa: PLC0415
+    rng = np.random.default_rng(1)
+    sr = 16000
+    for wav in (1e-4 * rng.standard_normal(10 * sr), 0.3 * rng.standard_normal(10 * sr)):
+        t0 = time.perf_counter()
+        with pytest.raises(InvalidInputError, match="no speech found"):
+            engine.transcribe(AudioClip.from_array(wav.astype(np.float32), sr))
+        assert time.perf_counter() - t0 < 2.0
