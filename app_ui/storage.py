@@ -3,7 +3,8 @@ the served copies of outputs) is removed once nothing needs it, under a hard cap
 
 - API outputs (``api-*.wav``): a stateless call's answer; the client downloads it at once. Removed after
   ``API_OUTPUT_TTL_S``.
-- Gradio's upload folder (uploads and served copies, one ``<hash>/`` folder each): removed after
+- Gradio's upload folder (uploads and served copies, one ``<hash>/`` folder each): a served copy of an API
+  output (only ``api-*`` files inside) goes after ``API_OUTPUT_TTL_S`` as well; anything else after
   ``UPLOAD_TTL_S`` untouched. A session's takes live in its own folder and are copied back when shown.
 - Session folders: removed ``SESSION_MAX_AGE_S`` after last use (their ``gr.State`` also deletes them).
 - Over ``storage_cap_bytes()`` in all: the oldest upload folders and API outputs go first, then the
@@ -18,7 +19,7 @@ from pathlib import Path
 
 API_OUTPUT_PREFIX = "api-"
 API_OUTPUT_TTL_S = 300            # a client fetches a result within seconds; 5 min covers slow links
-UPLOAD_TTL_S = 1800               # an uploaded prompt stays usable for 30 min in an open tab
+UPLOAD_TTL_S = 900                # an uploaded prompt stays usable for 15 min in an open tab
 SESSION_MAX_AGE_S = 6 * 3600      # session folders untouched this long are removed
 STORAGE_CAP_MB = 2048             # default hard cap of the whole upload folder (env STEPEDIT_STORAGE_CAP_MB)
 CAP_LOW_WATER = 0.8               # prune down to 80 % of the cap, so pruning does not run on every request
@@ -82,7 +83,7 @@ def prune(root: Path, upload_dir: Path | None, session_prefix: str, now: float,
             report.api_outputs += 1
     uploads = _upload_entries(root, upload_dir)
     for entry in uploads:
-        if now - _mtime(entry) > UPLOAD_TTL_S:
+        if now - _mtime(entry) > (API_OUTPUT_TTL_S if _only_api_outputs(entry) else UPLOAD_TTL_S):
             report.freed_bytes += _remove(entry)
             report.uploads += 1
     _enforce_cap(root, upload_dir, session_prefix, report)
@@ -94,6 +95,15 @@ def _upload_entries(root: Path, upload_dir: Path | None) -> list[Path]:
         return []
     root = root.resolve()
     return [e for e in upload_dir.iterdir() if e.resolve() != root and root not in e.resolve().parents]
+
+
+def _only_api_outputs(entry: Path) -> bool:
+    """A Gradio cache folder holding nothing but served copies of API outputs."""
+    try:
+        names = [f.name for f in entry.iterdir()] if entry.is_dir() else [entry.name]
+    except OSError:
+        return False
+    return bool(names) and all(n.startswith(API_OUTPUT_PREFIX) for n in names)
 
 
 def _enforce_cap(root: Path, upload_dir: Path | None, session_prefix: str, report: PruneReport) -> None:

@@ -54,4 +54,4 @@ def test_transcribe_refuses_silence_and_noise_at_once(engine):
         t0 = time.perf_counter()
         with pytest.raises(InvalidInputError, match="no speech found"):
             engine.transcribe(AudioClip.from_array(wav.astype(np.float32), sr))
-        assert time.perf_counter() - t0 < 2.0
+        assert time.perf_counter() - t0 < 5.0          # whisper itself would take ~60 s

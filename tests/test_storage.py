@@ -25,15 +25,16 @@ def _tree(tmp: Path, now: float):
         "old_api": _file(session / "api-edit-1.wav", 1000, storage.API_OUTPUT_TTL_S + 10, now),
         "new_api": _file(session / "api-edit-2.wav", 1000, 10, now),
         "take": _file(session / "T1.wav", 1000, storage.UPLOAD_TTL_S + 10, now),
+        "served_api": _file(up / ("c" * 64) / "api-clone-3.wav", 1000, storage.API_OUTPUT_TTL_S + 10, now),
     }
-    for d in (up / ("a" * 64), up / ("b" * 64)):
+    for d in (up / ("a" * 64), up / ("b" * 64), up / ("c" * 64)):
         os.utime(d, (now - _age(files, d), now - _age(files, d)))
     os.utime(session, (now - 5, now - 5))
     return up, root, files
 
 
 def _age(files, d):
-    return storage.UPLOAD_TTL_S + 10 if d.name.startswith("a") else 10
+    return {"a": storage.UPLOAD_TTL_S + 10, "b": 10, "c": storage.API_OUTPUT_TTL_S + 10}[d.name[0]]
 
 
 def test_expired_outputs_and_uploads_go_takes_stay(tmp_path):
@@ -41,8 +42,9 @@ def test_expired_outputs_and_uploads_go_takes_stay(tmp_path):
     up, root, files = _tree(tmp_path, now)
     report = storage.prune(root, up, "session-", now)
     assert not files["old_upload"].exists() and not files["old_api"].exists()
+    assert not files["served_api"].exists()                  # the served copy of an API answer, after 5 min
     assert files["new_upload"].exists() and files["new_api"].exists() and files["take"].exists()
-    assert (report.uploads, report.api_outputs, report.sessions) == (1, 1, 0)
+    assert (report.uploads, report.api_outputs, report.sessions) == (2, 1, 0)
 
 
 def test_hard_cap_removes_oldest_first_and_sessions_last(tmp_path, monkeypatch):
