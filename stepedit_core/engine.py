@@ -36,7 +36,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import torch
 
-from . import catalog, longform
+from . import catalog, longform, validation
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
@@ -87,6 +87,7 @@ class StepAudioEngine(Engine):
         if not _asr_installed():
             raise UnsupportedEditError("transcription needs faster-whisper, which is not installed")
         validate_transcribe(clip, self.capabilities())
+        validation.check_voice_like(clip.samples, clip.sample_rate, "the audio to transcribe")   # whisper loops
         if self._asr is None:
             from .lite.asr import WhisperASR
             self._asr = WhisperASR()

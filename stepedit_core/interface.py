@@ -148,7 +148,7 @@ def _check_clip(clip: AudioClip, what: str, caps: Capabilities, *, voice: bool =
 def validate_clone(request: CloneRequest, caps: Capabilities) -> CloneRequest:
     if not caps.clone:
         raise UnsupportedEditError(f"{caps.display_name} cannot clone voices")
-    _check_clip(request.prompt_audio, "the prompt audio", caps, speech=True)
+    _check_clip(request.prompt_audio, "the prompt audio", caps, voice=True)
     return replace(request,
                    prompt_text=_check_text(request.prompt_text, "the prompt transcript"),
                    target_text=_check_text(request.target_text, "the target text", speech=True),
@@ -174,10 +174,11 @@ def validate_edit(request: EditRequest, caps: Capabilities) -> EditRequest:
 
 
 def validate_transcribe(clip: AudioClip, caps: Capabilities) -> AudioClip:
-    """Audio to transcribe: within the engine's length limit and not silent (whisper loops on silence)."""
+    """Audio to transcribe: within the engine's length limit and not silent (whisper loops on silence).
+    Engines whose ASR also loops on steady tones and noise add ``validation.check_voice_like``."""
     if not caps.transcribe:
         raise UnsupportedEditError(f"{caps.display_name} cannot transcribe audio")
-    _check_clip(clip, "the audio to transcribe", caps, speech=True)
+    _check_clip(clip, "the audio to transcribe", caps, voice=True)
     return clip
 
 

@@ -55,3 +55,12 @@ def test_transcribe_refuses_silence_and_noise_at_once(engine):
         with pytest.raises(InvalidInputError, match="no speech found"):
             engine.transcribe(AudioClip.from_array(wav.astype(np.float32), sr))
         assert time.perf_counter() - t0 < 5.0          # whisper itself would take ~60 s
+
+
+def test_lite_clone_refuses_a_steady_tone_as_prompt(engine):
+    from stepedit_core.errors import InvalidInputError  # noqa: PLC0415
+    sr = 16000
+    t = np.arange(3 * sr) / sr
+    square = AudioClip.from_array((0.5 * np.sign(np.sin(2 * np.pi * 200 * t))).astype(np.float32), sr)
+    with pytest.raises(InvalidInputError, match="steady sound .*not speech"):
+        engine.clone(CloneRequest(square, "a prompt", "Hello there.", seed=1))

@@ -80,6 +80,7 @@ class LiteEngine(Engine):
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         validate_transcribe(clip, self.capabilities())
+        validation.check_voice_like(clip.samples, clip.sample_rate, "the audio to transcribe")
         if not vad_mod.speech_regions(resample(clip.samples, clip.sample_rate, SR), SR):
             raise InvalidInputError(NO_SPEECH)       # whisper on noise or near-silence loops for a minute
         try:
