@@ -44,7 +44,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
     """The whole app around ``engine``; queue configured, not launched (see :func:`launch_options`)."""
     from gradio.utils import get_upload_folder  # noqa: PLC0415
     runner = EngineRunner(engine, gpu=spaces.GPU)
-    studio = Studio(runner, root=Path(get_upload_folder()) / "stepedit")
+    studio = Studio(runner, root=Path(get_upload_folder()) / "stepedit", upload_dir=get_upload_folder())
     demo = build_blocks(studio)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=GPU_CONCURRENCY)
     return demo

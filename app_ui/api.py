@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from stepedit_core import catalog, checks
-from stepedit_core.interface import MAX_ITERATIONS, MAX_SEED, MAX_TEXT_CHARS
+from stepedit_core import catalog, checks, validation
+from stepedit_core.errors import StepEditError
+from stepedit_core.interface import Engine, check_work
 
 from .runner import error_message
 from .studio import Studio
@@ -46,52 +47,62 @@ EDIT_DOC = f"""Edit the emotion, speaking style or speed of speech, denoise it, 
 
 
 # ---------------------------------------------------------------------------- validators (run before the queue)
-def check_text(text: str | None, what: str, required: bool = True) -> dict:
-    text = (text or "").strip()
-    if required and not text:
-        return gr.validate(False, f"Please enter {what}.")
-    if len(text) > MAX_TEXT_CHARS:
-        return gr.validate(False, f"{what[0].upper() + what[1:]} is too long ({len(text)} characters; at most "
-                                  f"{MAX_TEXT_CHARS}).")
+# Thin wrappers over stepedit_core.validation, the one place every door checks its input; each returns
+# gr.validate(...) so Gradio shows the message on the component (and API clients get it as ValidationError).
+def _verdict(check, *args, **kwargs) -> dict:
+    try:
+        check(*args, **kwargs)
+    except StepEditError as exc:
+        return gr.validate(False, error_message(exc))
     return gr.validate(True, "")
 
 
-def check_audio(path: str | None, what: str) -> dict:
-    return gr.validate(bool(path), f"Please provide {what}.")
+def _named(path: str, what: str) -> str:
+    """"the prompt audio (voice.wav)": the user's own file name, never the upload folder."""
+    return f"{what} ({validation.display_name(path)})"
+
+
+def check_text(text: str | None, what: str, required: bool = True, speech: bool = False) -> dict:
+    return _verdict(validation.check_text, text, what, required=required, speech=speech)
+
+
+def check_audio(path: str | None, what: str, max_seconds: float = validation.MAX_AUDIO_SECONDS) -> dict:
+    if not path:
+        return gr.validate(False, f"Please provide {what}.")
+    if not isinstance(path, str):
+        return gr.validate(False, f"{what[0].upper() + what[1:]} must be an uploaded audio file.")
+    return _verdict(validation.probe_audio, path, _named(path, what), max_seconds)
 
 
 def check_seed(seed: float | None) -> dict:
-    ok = seed is None or (float(seed).is_integer() and seed <= MAX_SEED)
-    return gr.validate(ok, f"The seed must be a whole number ≤ {MAX_SEED} (or −1 for random).")
+    return _verdict(validation.check_seed, seed)
 
 
 def check_iterations(n: float | None) -> dict:
-    ok = n is not None and float(n).is_integer() and 1 <= n <= MAX_ITERATIONS
-    return gr.validate(ok, f"The number of iterations must be between 1 and {MAX_ITERATIONS}.")
+    return _verdict(validation.check_iterations, n)
 
 
 def check_edit(edit_type: str | None, edit_info: str | None) -> tuple[dict, dict]:
-    if edit_type not in catalog.AUDIO_EDIT_TYPES:
-        return (gr.validate(False, f"Unknown edit type {edit_type!r}; use one of "
-                                   f"{', '.join(catalog.AUDIO_EDIT_TYPES)}."), gr.validate(True, ""))
-    try:
-        catalog.check_edit(edit_type, edit_info or None)
-    except ValueError as exc:
-        return gr.validate(True, ""), gr.validate(False, error_message(exc))
-    return gr.validate(True, ""), gr.validate(True, "")
+    type_ok = _verdict(validation.check_edit_type, edit_type)
+    if not type_ok["is_valid"]:
+        return type_ok, gr.validate(True, "")
+    return type_ok, _verdict(validation.check_edit_info, edit_type, edit_info)
 
 
 def validate_clone(prompt_audio, prompt_text, target_text, seed, *_rest):
     return [check_audio(prompt_audio, "the prompt audio"), check_text(prompt_text, "the prompt transcript"),
-            check_text(target_text, "the target text"), check_seed(seed)]
+            check_text(target_text, "the target text", speech=True), check_seed(seed)]
 
 
 def validate_edit(audio, audio_text, edit_type, edit_info, n_iterations, seed, *rest):
     text_needed = edit_type not in (catalog.DENOISE, catalog.VAD)
+    type_ok, info_ok = check_edit(edit_type, edit_info)
+    if type_ok["is_valid"] and edit_type == catalog.PARALINGUISTIC:
+        type_ok = gr.validate(False, "Paralinguistic edits need the new text with [tags]: use the "
+                                     "paralinguistic endpoint.")
     return [check_audio(audio, "the audio to edit"),
             check_text(audio_text, "the transcript of the audio", required=text_needed),
-            *check_edit(edit_type, edit_info), check_iterations(n_iterations), check_seed(seed),
-            *[gr.validate(True, "")] * len(rest)]
+            type_ok, info_ok, check_iterations(n_iterations), check_seed(seed), *[gr.validate(True, "")] * len(rest)]
 
 
 def validate_check(audio, text, *rest):
@@ -101,11 +112,57 @@ def validate_check(audio, text, *rest):
 
 def validate_paralinguistic(audio, audio_text, new_text, seed, *_rest):
     return [check_audio(audio, "the audio to edit"), check_text(audio_text, "the transcript of the audio"),
-            check_text(new_text, "the new text with [tags]"), check_seed(seed)]
+            check_text(new_text, "the new text with [tags]", speech=True), check_seed(seed)]
 
 
 def validate_transcribe(audio, *_rest):
-    return [check_audio(audio, "the audio to transcribe")]
+    # one input: Gradio wraps a lone output itself, so the verdict goes back bare (a list would be ignored)
+    return check_audio(audio, "the audio to transcribe")
+
+
+def make_validators(engine: Engine) -> dict:
+    """The validators above with ``engine``'s own limits: its longest input and its work cap, so an
+    over-long or over-costly request is refused before it takes the engine slot."""
+    caps = engine.capabilities()
+
+    def audio_check(path, what):
+        return check_audio(path, what, min(caps.max_input_seconds, validation.MAX_AUDIO_SECONDS))
+
+    def work_check(kind: str, path, text: str | None, n_iterations=1) -> dict:
+        try:
+            seconds = validation.probe_audio(path).duration if path else 0.0
+            n = validation.check_iterations(n_iterations)
+            text_chars = len(validation.clean_text(text, "the text"))
+        except StepEditError:
+            return gr.validate(True, "")        # the field checks report these
+        return _verdict(check_work, engine, kind, seconds, text_chars, n)
+
+    def merge(first: dict, second: dict) -> dict:
+        return first if not first["is_valid"] else second
+
+    def clone_v(prompt_audio, prompt_text, target_text, seed, *_rest):
+        out = validate_clone(prompt_audio, prompt_text, target_text, seed)
+        out[0] = audio_check(prompt_audio, "the prompt audio")
+        out[2] = merge(out[2], work_check(catalog.CLONE, prompt_audio, target_text))
+        return out
+
+    def edit_v(audio, audio_text, edit_type, edit_info, n_iterations, seed, *rest):
+        out = validate_edit(audio, audio_text, edit_type, edit_info, n_iterations, seed, *rest)
+        out[0] = merge(audio_check(audio, "the audio to edit"),
+                       work_check(str(edit_type), audio, audio_text, n_iterations) if out[4]["is_valid"]
+                       and out[2]["is_valid"] else gr.validate(True, ""))
+        return out
+
+    def para_v(audio, audio_text, new_text, seed, *_rest):
+        out = validate_paralinguistic(audio, audio_text, new_text, seed)
+        out[0] = merge(audio_check(audio, "the audio to edit"),
+                       work_check(catalog.PARALINGUISTIC, audio, new_text))
+        return out
+
+    def transcribe_v(audio, *_rest):
+        return audio_check(audio, "the audio to transcribe")      # bare verdict: see validate_transcribe
+
+    return {"clone": clone_v, "edit": edit_v, "paralinguistic": para_v, "transcribe": transcribe_v}
 
 
 # ---------------------------------------------------------------------------- endpoints
@@ -170,7 +227,8 @@ def make_api(studio: Studio) -> dict:
             The transcript.
         """
         from .studio import load_clip  # noqa: PLC0415
-        return studio.runner.transcribe(load_clip(audio, "the audio to transcribe"))
+        caps = studio.runner.engine.capabilities()
+        return studio.runner.transcribe(load_clip(audio, "the audio to transcribe", caps.max_input_seconds))
 
     def check(audio: str, text: str, source_audio: str | None = None, expected_seconds: float = -1,
               progress=gr.Progress()) -> dict:

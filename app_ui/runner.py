@@ -24,7 +24,9 @@ import gradio as gr
 
 from stepedit_core import catalog, regions
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
-from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult
+from stepedit_core.validation import scrub_paths
+from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, Engine, EngineResult,
+                                     validate_transcribe)
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,9 @@ class EngineError(gr.Error):
 
 
 def error_message(exc: BaseException) -> str:
-    """The exception's message as one sentence (gr.Error keeps it in ``.message``; its str() is a repr)."""
-    text = str(getattr(exc, "message", None) or exc).strip() or type(exc).__name__
+    """The exception's message as one sentence (gr.Error keeps it in ``.message``; its str() is a repr),
+    with any server path cut to its last component."""
+    text = scrub_paths(str(getattr(exc, "message", None) or exc).strip()) or type(exc).__name__
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
 
@@ -112,6 +115,7 @@ class EngineRunner:
                     request, words, selection = req
                     out.append(regions.region_edit(self.engine, request, words, selection, report))
                 elif job.kind == "transcribe":
+                    validate_transcribe(req, self.engine.capabilities())    # every engine: same limits
                     out.append(self.engine.transcribe(req, job.language))
                 else:
                     raise ValueError(f"unknown job kind {job.kind!r}")

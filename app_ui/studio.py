@@ -7,6 +7,7 @@ peak-normalise).
 """
 from __future__ import annotations
 
+import binascii
 import json
 import logging
 import os
@@ -19,41 +20,48 @@ from pathlib import Path
 
 import gradio as gr
 
-from stepedit_core import catalog, checks, regions
+from stepedit_core import catalog, checks, regions, validation
 from stepedit_core.audio import write_wav
 from stepedit_core.errors import StepEditError
-from stepedit_core.interface import (MAX_ITERATIONS, AudioClip, CloneRequest, EditRequest, EngineResult,
+from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult,
                                      resolve_seed)
 
-from . import history
+from . import history, storage
 from .history import TakeTree, file_sha256
 from .plots import take_image
 from .runner import EngineError, EngineRunner, error_message
 
 MAX_CANDIDATES = 4              # clone candidates per click (each a take with its own seed)
+MAX_RECIPE_ACTIONS = 50         # a replay runs every action on the one engine slot; longer recipes are refused
 SESSION_PREFIX = "session-"
-SESSION_MAX_AGE_S = 6 * 3600    # session folders untouched this long are removed (API calls have no State)
-PRUNE_EVERY_S = 600
+SESSION_MAX_AGE_S = storage.SESSION_MAX_AGE_S
+PRUNE_EVERY_S = 60              # at most one storage pass a minute (storage.py: TTLs and the size cap)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 log = logging.getLogger(__name__)
 
 
-def load_clip(path: str | None, what: str) -> AudioClip:
+def load_clip(path: str | None, what: str, max_seconds: float = validation.MAX_AUDIO_SECONDS) -> AudioClip:
+    """Decode an uploaded file (header checked first); messages name the user's file, not our folders."""
     if not path:
         raise gr.Error(f"Please provide {what}.")
+    if not isinstance(path, (str, os.PathLike)):
+        raise gr.Error(f"{what[0].upper() + what[1:]} must be an audio file.")
     try:
-        return AudioClip.from_file(path)
+        return AudioClip.from_file(path, f"{what} ({validation.display_name(path)})", max_seconds)
     except StepEditError as exc:
-        raise EngineError(f"{what[0].upper() + what[1:]}: {error_message(exc)}") from exc
+        raise EngineError(error_message(exc)) from exc
 
 
 class Studio:
     """Clone, edit, undo, export and replay for one app; sessions are distinguished by their tree."""
 
-    def __init__(self, runner: EngineRunner, root: str | Path, check: bool = True):
+    def __init__(self, runner: EngineRunner, root: str | Path, upload_dir: str | Path | None = None,
+                 check: bool = True):
         self.runner = runner
         self.root = Path(root)
+        self.upload_dir = Path(upload_dir) if upload_dir is not None else None   # Gradio's folder (holds root)
         self._last_prune = 0.0
+        self.last_prune: storage.PruneReport | None = None
         self.check_takes = check          # run the take check (ASR + speaker similarity) on every new take
         self._checker: checks.Checker | None = None
 
@@ -119,17 +127,14 @@ class Studio:
         return path
 
     def prune(self, max_age_s: float = SESSION_MAX_AGE_S, now: float | None = None) -> int:
-        """Remove session folders not touched for ``max_age_s`` (at most every PRUNE_EVERY_S); returns count."""
+        """Drop old sessions, API outputs and uploads, and keep under the size cap (see storage.py); at most
+        every PRUNE_EVERY_S. Returns the number of session folders removed."""
         now = time.time() if now is None else now
         if now - self._last_prune < PRUNE_EVERY_S:
             return 0
         self._last_prune = now
-        removed = 0
-        for d in self.root.glob(f"{SESSION_PREFIX}*"):
-            if d.is_dir() and now - d.stat().st_mtime > max_age_s:
-                shutil.rmtree(d, ignore_errors=True)
-                removed += 1
-        return removed
+        self.last_prune = storage.prune(self.root, self.upload_dir, SESSION_PREFIX, now, max_age_s)
+        return self.last_prune.sessions
 
     def ensure_workdir(self, tree: TakeTree, session_hash: str | None) -> TakeTree:
         if tree.workdir and Path(tree.workdir).is_dir():
@@ -265,9 +270,20 @@ class Studio:
     def replay(self, tree: TakeTree, recipe_path: str, progress=None) -> tuple[TakeTree, list[str], str]:
         """Re-run a recipe's actions with their seeds, appended to ``tree``; returns a short report."""
         try:
-            recipe = history.parse_recipe(Path(recipe_path).read_bytes())
-        except (OSError, ValueError) as exc:
-            raise gr.Error(f"Cannot replay this recipe: {error_message(exc)}") from exc
+            data = Path(recipe_path).read_bytes()
+            try:
+                first_look = json.loads(data)
+            except ValueError:
+                first_look = None                 # parse_recipe names the JSON error
+            if isinstance(first_look, dict) and first_look.get("format") == history.RECIPE_FORMAT:
+                check_recipe_shape(first_look)
+            return self._replay(tree, check_recipe_shape(history.parse_recipe(data)), progress)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+            detail = f"missing field {exc}" if isinstance(exc, KeyError) else error_message(exc)
+            raise gr.Error(f"Cannot replay this recipe ({validation.display_name(recipe_path)}): {detail}",
+                           title="Recipe not usable") from exc
+
+    def _replay(self, tree: TakeTree, recipe: dict, progress=None) -> tuple[TakeTree, list[str], str]:
         id_map: dict[str, str] = {}
         new_ids: list[str] = []
         actions = recipe["actions"]
@@ -304,8 +320,11 @@ class Studio:
 
     def clone_once(self, prompt_path: str, prompt_text: str, target_text: str, seed: int | None,
                    session_hash: str | None) -> tuple[str, str, int]:
-        clip = load_clip(prompt_path, "the prompt audio")
-        s = self.candidate_seeds(seed, 1)[0]
+        try:
+            s = self.candidate_seeds(validation.check_seed(seed), 1)[0]
+        except StepEditError as exc:
+            raise EngineError(error_message(exc)) from exc
+        clip = load_clip(prompt_path, "the prompt audio", self.runner.engine.capabilities().max_input_seconds)
         result = self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=s)])[0]
         return self._write_api(result, session_hash, "clone"), result.text, result.seed
 
@@ -313,13 +332,14 @@ class Studio:
                   new_text: str | None, n_iterations: int, seed: int | None,
                   session_hash: str | None, region: dict | None = None, max_tries: int = 1,
                   threshold: float = checks.DEFAULT_RETRY_THRESHOLD) -> tuple[str, str, int]:
-        clip = load_clip(audio_path, "the audio to edit")
-        if not 1 <= int(n_iterations or 1) <= MAX_ITERATIONS:
-            raise gr.Error(f"The number of iterations must be between 1 and {MAX_ITERATIONS}.")
-        _check_retry(max_tries, threshold)
-        s = self.candidate_seeds(seed, 1)[0]
-        request = EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text,
-                              int(n_iterations or 1), seed=s)
+        try:
+            n_iterations = validation.check_iterations(1 if n_iterations in (None, "") else n_iterations)
+            s = self.candidate_seeds(validation.check_seed(seed), 1)[0]
+        except StepEditError as exc:
+            raise EngineError(error_message(exc)) from exc
+        max_tries, threshold = _check_retry(max_tries, threshold)
+        clip = load_clip(audio_path, "the audio to edit", self.runner.engine.capabilities().max_input_seconds)
+        request = EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text, n_iterations, seed=s)
         selection = selection_of(region)
         words = ()
         if selection is not None and selection.by_words:
@@ -332,7 +352,7 @@ class Studio:
             req = replace(request, seed=seed_)
             return self.runner.edit(req) if selection is None else self.runner.region_edit(req, words, selection)
 
-        if int(max_tries) <= 1:      # no retry: no check either (the /check endpoint scores on demand)
+        if max_tries <= 1:      # no retry: no check either (the /check endpoint scores on demand)
             results = run(s)
         else:
             results, _ = self._run_checked(run, clip, s, max_tries, threshold)
@@ -386,11 +406,41 @@ def selection_of(region: dict | None) -> regions.Selection | None:
     raise gr.Error(f"The selection {region!r} needs 'words' or 'seconds'.")
 
 
-def _check_retry(max_tries, threshold) -> None:
-    if not 1 <= int(max_tries or 1) <= checks.MAX_RETRIES + 1:
-        raise gr.Error(f"The number of tries must be between 1 and {checks.MAX_RETRIES + 1}.")
-    if not 0.0 <= float(threshold) <= 1.0:
+def _check_retry(max_tries, threshold) -> tuple[int, float]:
+    """Whole tries in 1..MAX_RETRIES + 1 and a threshold in [0, 1]; NaN, inf, fractions and text refused."""
+    try:
+        tries = validation.check_int(1 if max_tries in (None, "") else max_tries, "the number of tries",
+                                       1, checks.MAX_RETRIES + 1)
+        limit = float(checks.DEFAULT_RETRY_THRESHOLD if threshold in (None, "") else threshold)
+    except (StepEditError, TypeError, ValueError) as exc:
+        raise gr.Error(error_message(exc) if isinstance(exc, StepEditError)
+                       else f"The error-rate threshold must be a number (got {str(threshold)[:40]!r}).") from exc
+    if not 0.0 <= limit <= 1.0:          # NaN fails this too
         raise gr.Error(f"The error-rate threshold must be between 0 and 1 (got {threshold}).")
+    return tries, limit
+
+
+def check_recipe_shape(recipe: dict) -> dict:
+    """The structure replay relies on, with a readable ValueError for each way a file can break it."""
+    actions, sources = recipe.get("actions"), recipe.get("sources", {})
+    if not isinstance(actions, list) or not actions:
+        raise ValueError('it has no "actions" list (export a recipe from the app to see the format)')
+    if len(actions) > MAX_RECIPE_ACTIONS:
+        raise ValueError(f"it has {len(actions)} actions; at most {MAX_RECIPE_ACTIONS} are replayed")
+    if not isinstance(sources, dict) or not all(
+            isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("sha256", "data")) for v in sources.values()):
+        raise ValueError('its "sources" are not a map of embedded audio files')
+    for k, a in enumerate(actions, 1):
+        if not isinstance(a, dict) or not isinstance(a.get("params", {}), dict):
+            raise ValueError(f"action {k} is not an object with params")
+        seeds, takes = a.get("seeds"), a.get("takes", [])
+        if not isinstance(seeds, list) or not 1 <= len(seeds) <= MAX_CANDIDATES or \
+                not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= validation.MAX_SEED
+                        for x in seeds):
+            raise ValueError(f"action {k} needs 1-{MAX_CANDIDATES} whole-number seeds")
+        if not isinstance(takes, list) or not all(isinstance(x, str) for x in takes):
+            raise ValueError(f"action {k} lists its takes wrongly")
+    return recipe
 
 
 def _step(progress, fraction: float, desc: str) -> None:

@@ -66,6 +66,7 @@ _INSERT_TAG_JS = """(text) => {{
 def build_blocks(studio: Studio) -> gr.Blocks:
     caps = studio.runner.engine.capabilities()
     endpoints = api_mod.make_api(studio)
+    validators = api_mod.make_validators(studio.runner.engine)
     edit_types = [e for e in EDIT_TAB_TYPES if e in caps.edit_options] or list(EDIT_TAB_TYPES)
     first_type = edit_types[0]
 
@@ -210,10 +211,12 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             api_in_audio = gr.Audio(type="filepath", label="audio")
             api_in_text = gr.Textbox(label="audio_text")
             api_in_new = gr.Textbox(label="new_text")
-            api_type = gr.Dropdown(list(catalog.AUDIO_EDIT_TYPES), value=catalog.EMOTION, label="edit_type")
+            # plain text, checked by stepedit_core.validation (a Dropdown would answer unknown values with a bare 400)
+            api_type = gr.Textbox(value=catalog.EMOTION, label="edit_type")
             api_info = gr.Textbox(label="edit_info")
-            api_iter = gr.Number(value=1, precision=0, label="n_iterations")
-            api_seed = gr.Number(value=-1, precision=0, label="seed")
+            # no precision: NaN, inf and fractions reach stepedit_core.validation and get its message
+            api_iter = gr.Number(value=1, label="n_iterations")
+            api_seed = gr.Number(value=-1, label="seed")
             api_first = gr.Number(value=-1, precision=0, label="first_word")
             api_last = gr.Number(value=-1, precision=0, label="last_word")
             api_rstart = gr.Number(value=-1, label="region_start")
@@ -233,19 +236,19 @@ def build_blocks(studio: Studio) -> gr.Blocks:
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]
         api_clone_btn.click(endpoints["clone"], [prompt_audio, prompt_text, target_text, api_seed], outs3,
-                            api_name="clone", validator=api_mod.validate_clone, concurrency_id=GPU)
+                            api_name="clone", validator=validators["clone"], concurrency_id=GPU)
         api_edit_btn.click(endpoints["edit"], [api_in_audio, api_in_text, api_type, api_info, api_iter, api_seed,
                                                api_first, api_last, api_rstart, api_rend, api_tries, api_threshold],
-                           outs3, api_name="edit", validator=api_mod.validate_edit, concurrency_id=GPU)
+                           outs3, api_name="edit", validator=validators["edit"], concurrency_id=GPU)
         api_check_btn.click(endpoints["check"], [api_in_audio, api_in_text, api_source, api_expected],
                             api_check_out, api_name="check", validator=api_mod.validate_check, concurrency_id=GPU)
         api_para_btn.click(endpoints["paralinguistic"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
-                           api_name="paralinguistic", validator=api_mod.validate_paralinguistic, concurrency_id=GPU)
+                           api_name="paralinguistic", validator=validators["paralinguistic"], concurrency_id=GPU)
         api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)
         transcribe_btn.click(endpoints["transcribe"], [prompt_audio], [prompt_text], api_name="transcribe",
-                             validator=api_mod.validate_transcribe, concurrency_id=GPU)
+                             validator=validators["transcribe"], concurrency_id=GPU)
         upload_transcribe.click(endpoints["transcribe"], [upload_audio], [upload_text], api_visibility="private",
-                                validator=api_mod.validate_transcribe, concurrency_id=GPU)
+                                validator=validators["transcribe"], concurrency_id=GPU)
 
         for tag, btn in lang_btns:
             btn.click(None, [target_text], [target_text], js=_LANG_TAG_JS.format(tag=tag))

@@ -5,7 +5,8 @@ Public API: :func:`load_engine`, the request/result types and the typed errors.
 Layout, in the order a request passes through it: ``tokenizer/`` (vq02 + vq06 -> dual-codebook tokens),
 ``model/`` (the Step1 LLM, its sampling, text tokenizer and prompt builder), ``decoder/`` (flow + HiFT
 token2wav, CosyVoice-300M-25Hz). The top-level modules are the contracts the stages share (audio, tokens,
-catalog, interface, errors, compat) and what drives them (engine, runtime, longform, checkpoint, loader).
+catalog, interface, errors, compat, validation) and what drives them (engine, runtime, longform, checkpoint,
+loader).
 """
 from __future__ import annotations
 

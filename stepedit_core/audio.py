@@ -16,6 +16,7 @@ import soundfile as sf
 import torch
 
 from .compat import import_torchaudio
+from . import validation
 from .errors import AudioDecodeError, InvalidInputError
 
 OUTPUT_SAMPLE_RATE = 24000       # HiFT output rate; also the prompt-mel rate
@@ -29,7 +30,7 @@ TRIM_HOP_LENGTH = 128
 TRIM_FRAME_SAMPLES = 240         # output length is a whole number of 15 ms frames
 TRIM_KEEP_BEFORE_S = 0.05        # kept before the first non-silent sample
 TRIM_KEEP_AFTER_S = 0.22         # extra tail kept after the last whole frame
-MIN_AUDIO_SECONDS = 0.1
+MIN_AUDIO_SECONDS = validation.MIN_AUDIO_SECONDS
 
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
 
@@ -49,34 +50,44 @@ class LoadedAudio:
         return self.raw.shape[-1] / self.sample_rate
 
 
-def load_audio(source: AudioSource) -> LoadedAudio:
-    """Decode wav / flac / ogg / mp3 (anything libsndfile reads) to float32 in [-1, 1]."""
+def load_audio(source: AudioSource, what: str | None = None,
+               max_seconds: float = validation.MAX_AUDIO_SECONDS) -> LoadedAudio:
+    """Decode wav / flac / ogg / mp3 (anything libsndfile reads) to float32 in [-1, 1].
+
+    The header is checked first (rate, channels, length; ``validation.probe_audio``), so an oversized file
+    is refused before decoding; at most the header's frame count is read. Messages name ``what`` (default:
+    the file's own name), never the folder it sits in.
+    """
+    name = what or validation.display_name(source)
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    info = validation.probe_audio(source, name, max_seconds)
     try:
-        if isinstance(source, bytes):
-            source = io.BytesIO(source)
-        data, sr = sf.read(source, dtype="float32", always_2d=True)   # (N, C)
-    except Exception as exc:  # libsndfile raises several types for unreadable data
-        name = source if isinstance(source, (str, os.PathLike)) else "the audio data"
-        raise AudioDecodeError(f"could not decode {name}: {exc}") from exc
+        data, sr = sf.read(source, frames=info.frames, dtype="float32", always_2d=True)   # (N, C)
+    except Exception as exc:  # noqa: BLE001  libsndfile raises several types for unreadable data
+        raise AudioDecodeError(f"{name} could not be decoded ({validation._reason(exc)})") from exc
     raw = np.ascontiguousarray(data.T)
-    check_audio(to_mono(raw), sr)
+    check_audio(to_mono(raw), sr, name=name)
     return LoadedAudio(raw=raw, sample_rate=int(sr))
 
 
-def check_audio(wav: np.ndarray, sample_rate: int, *, min_seconds: float = MIN_AUDIO_SECONDS) -> np.ndarray:
+def check_audio(wav: np.ndarray, sample_rate: int, *, min_seconds: float = MIN_AUDIO_SECONDS,
+                name: str = "the audio") -> np.ndarray:
     """Return ``wav`` as float32 mono, raising AudioDecodeError / InvalidInputError for unusable audio."""
-    if sample_rate is None or int(sample_rate) <= 0:
+    if sample_rate is None or isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
+            or int(sample_rate) <= 0:
         raise InvalidInputError(f"invalid sample rate {sample_rate!r}")
     wav = np.asarray(wav)
     if wav.dtype.kind in "iu":                      # int PCM from a UI component
         wav = wav.astype(np.float32) / float(np.iinfo(wav.dtype).max + 1)
+    elif wav.dtype.kind not in "f":
+        raise AudioDecodeError(f"{name} must hold numbers (got {wav.dtype} samples)")
     wav = to_mono(wav.astype(np.float32, copy=False))
     if wav.size == 0:
-        raise AudioDecodeError("the audio is empty")
-    if not np.all(np.isfinite(wav)):
-        raise AudioDecodeError("the audio contains NaN or infinite samples")
+        raise AudioDecodeError(f"{name} is empty (no samples)")
+    validation.check_samples(wav, int(sample_rate), name)
     if wav.size / sample_rate < min_seconds:
-        raise InvalidInputError(f"the audio is too short ({wav.size / sample_rate:.2f} s; "
+        raise InvalidInputError(f"{name} is too short ({wav.size / sample_rate:.2f} s; "
                                 f"at least {min_seconds} s is needed)")
     return wav
 

@@ -36,13 +36,13 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import torch
 
-from . import catalog, longform
+from . import catalog, longform, validation
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .checks import Heard, Word
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                        edit_result_text, validate_clone, validate_edit)
+                        edit_result_text, validate_clone, validate_edit, validate_transcribe)
 from .model import prompts
 from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
@@ -87,6 +87,8 @@ class StepAudioEngine(Engine):
         """Transcript from the offline whisper ``base`` model of the lite engine (faster-whisper, CPU)."""
         if not _asr_installed():
             raise UnsupportedEditError("transcription needs faster-whisper, which is not installed")
+        validate_transcribe(clip, self.capabilities())
+        validation.check_voice_like(clip.samples, clip.sample_rate, "the audio to transcribe")   # whisper loops
         if self._asr is None:
             from .lite.asr import WhisperASR
             self._asr = WhisperASR()

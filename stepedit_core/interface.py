@@ -17,15 +17,13 @@ from typing import Callable, Mapping
 import numpy as np
 
 from . import audio as audio_io
-from . import catalog
+from . import catalog, validation
 from .errors import InvalidInputError, UnsupportedEditError
+from .validation import MAX_ITERATIONS, MAX_SEED, MAX_TEXT_CHARS  # noqa: F401  (re-exported names)
 
 # progress(fraction in [0, 1], stage description)
 Progress = Callable[[float, str], None]
 
-MAX_TEXT_CHARS = 1000          # the official app's text box limit
-MAX_ITERATIONS = 5             # official CLI allows any n; the app offers up to 5 rounds
-MAX_SEED = 2**31 - 1
 TEXT_FREE_EDITS = (catalog.DENOISE, catalog.VAD)   # official app accepts these without a transcript
 
 
@@ -41,8 +39,9 @@ class AudioClip:
     raw: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_file(cls, source: audio_io.AudioSource) -> "AudioClip":
-        loaded = audio_io.load_audio(source)
+    def from_file(cls, source: audio_io.AudioSource, what: str | None = None,
+                  max_seconds: float = validation.MAX_AUDIO_SECONDS) -> "AudioClip":
+        loaded = audio_io.load_audio(source, what, max_seconds)
         return cls(samples=loaded.wav, sample_rate=loaded.sample_rate, raw=loaded.raw)
 
     @classmethod
@@ -105,6 +104,7 @@ class Capabilities:
     transcribe: bool = False
     approximate: bool = False                     # True when results only imitate the real model
     max_input_seconds: float = 30.0
+    max_request_seconds: float | None = None      # refuse requests estimated to take longer (None: no cap)
     languages: tuple[str, ...] = ("zh", "en")
     device: str = "cpu"
     notes: str = ""
@@ -120,12 +120,8 @@ class Capabilities:
 
 def resolve_seed(seed: int | None) -> int:
     """A caller's seed, or a fresh random one; always in [0, 2**31)."""
-    if seed is None or (isinstance(seed, (int, float)) and seed < 0):
-        return secrets.randbelow(MAX_SEED)
-    seed = int(seed)
-    if seed > MAX_SEED:
-        raise InvalidInputError(f"seed must be at most {MAX_SEED}")
-    return seed
+    checked = validation.check_seed(seed)
+    return secrets.randbelow(MAX_SEED) if checked is None else checked
 
 
 def round_seed(seed: int, iteration: int) -> int:
@@ -133,50 +129,66 @@ def round_seed(seed: int, iteration: int) -> int:
     return (seed + iteration - 1) % (MAX_SEED + 1)
 
 
-def _check_text(text: str | None, what: str, *, required: bool = True) -> str:
-    text = (text or "").strip()
-    if required and not text:
-        raise InvalidInputError(f"{what} is empty")
-    if len(text) > MAX_TEXT_CHARS:
-        raise InvalidInputError(f"{what} is too long ({len(text)} characters; at most {MAX_TEXT_CHARS})")
-    return text
+def _check_text(text: str | None, what: str, *, required: bool = True, speech: bool = False) -> str:
+    return validation.check_text(text, what, required=required, speech=speech)
 
 
-def _check_duration(clip: AudioClip, what: str, caps: Capabilities) -> None:
-    if clip.duration > caps.max_input_seconds:
-        raise InvalidInputError(f"{what} is {clip.duration:.1f} s long; {caps.display_name} takes at most "
-                                f"{caps.max_input_seconds:.0f} s")
+def _check_clip(clip: AudioClip, what: str, caps: Capabilities, *, voice: bool = False,
+                speech: bool = False) -> None:
+    if not isinstance(clip, AudioClip):
+        raise InvalidInputError(f"{what} is missing")
+    validation.check_format(len(clip.samples), int(clip.sample_rate), 1, what, caps.max_input_seconds)
+    validation.check_samples(clip.samples, clip.sample_rate, what)
+    if speech:
+        validation.check_voice_like(clip.samples, clip.sample_rate, what)
+    elif voice:
+        validation.check_not_silent(clip.samples, clip.sample_rate, what)
 
 
 def validate_clone(request: CloneRequest, caps: Capabilities) -> CloneRequest:
     if not caps.clone:
         raise UnsupportedEditError(f"{caps.display_name} cannot clone voices")
-    _check_duration(request.prompt_audio, "the prompt audio", caps)
+    _check_clip(request.prompt_audio, "the prompt audio", caps, voice=True)
     return replace(request,
                    prompt_text=_check_text(request.prompt_text, "the prompt transcript"),
-                   target_text=_check_text(request.target_text, "the target text"),
+                   target_text=_check_text(request.target_text, "the target text", speech=True),
                    seed=resolve_seed(request.seed))
 
 
 def validate_edit(request: EditRequest, caps: Capabilities) -> EditRequest:
-    edit_type = catalog.check_edit_type(request.edit_type)
-    if edit_type == catalog.CLONE:
-        raise InvalidInputError("clone is not an audio edit; use clone()")
-    edit_info = catalog.check_edit(edit_type, request.edit_info)
+    edit_type = validation.check_edit_type(request.edit_type)
+    edit_info = validation.check_edit_info(edit_type, request.edit_info)
     if not caps.supports(edit_type, edit_info):
         raise UnsupportedEditError(
             f"{caps.display_name} does not support the {edit_type} edit"
             + (f" option {edit_info!r}" if edit_info else ""))
-    if not 1 <= int(request.n_iterations) <= MAX_ITERATIONS:
-        raise InvalidInputError(f"the number of iterations must be between 1 and {MAX_ITERATIONS}")
-    _check_duration(request.audio, "the audio to edit", caps)
+    n_iterations = validation.check_iterations(request.n_iterations)
+    _check_clip(request.audio, "the audio to edit", caps)
     audio_text = _check_text(request.audio_text, "the transcript of the audio",
                              required=edit_type not in TEXT_FREE_EDITS)
     new_text = None
     if edit_type == catalog.PARALINGUISTIC:
-        new_text = _check_text(request.new_text, "the new text with [tags]")
+        new_text = _check_text(request.new_text, "the new text with [tags]", speech=True)
     return replace(request, edit_type=edit_type, edit_info=edit_info, audio_text=audio_text,
-                   new_text=new_text, n_iterations=int(request.n_iterations), seed=resolve_seed(request.seed))
+                   new_text=new_text, n_iterations=n_iterations, seed=resolve_seed(request.seed))
+
+
+def validate_transcribe(clip: AudioClip, caps: Capabilities) -> AudioClip:
+    """Audio to transcribe: within the engine's length limit and not silent (whisper loops on silence).
+    Engines whose ASR also loops on steady tones and noise add ``validation.check_voice_like``."""
+    if not caps.transcribe:
+        raise UnsupportedEditError(f"{caps.display_name} cannot transcribe audio")
+    _check_clip(clip, "the audio to transcribe", caps, voice=True)
+    return clip
+
+
+def check_work(engine: "Engine", kind: str, audio_seconds: float, text_chars: int = 0,
+               n_iterations: int = 1) -> None:
+    """Refuse a request ``engine`` estimates to need more than its ``max_request_seconds``."""
+    caps = engine.capabilities()
+    if caps.max_request_seconds is not None:
+        validation.check_work(engine.estimate_seconds(kind, audio_seconds, text_chars, n_iterations),
+                              caps.display_name, caps.max_request_seconds)
 
 
 class Engine(ABC):
@@ -196,11 +208,14 @@ class Engine(ABC):
 
     def clone(self, request: CloneRequest, progress: Progress | None = None) -> EngineResult:
         request = validate_clone(request, self.capabilities())
+        check_work(self, catalog.CLONE, request.prompt_audio.duration, len(request.target_text))
         return self._clone(request, progress or _no_progress)
 
     def edit(self, request: EditRequest, progress: Progress | None = None) -> list[EngineResult]:
         """Run ``n_iterations`` rounds; returns one result per round, each stacked on the previous one."""
         request = validate_edit(request, self.capabilities())
+        check_work(self, request.edit_type, request.audio.duration,
+                   len(request.new_text or request.audio_text or ""), request.n_iterations)
         progress = progress or _no_progress
         clip, text, results = request.audio, request.audio_text, []
         n = request.n_iterations

@@ -121,7 +121,7 @@ class FakeEngine(Engine):
             y = np.convolve(x, np.ones(5, np.float32) / 5, mode="same")
         elif kind == catalog.VAD:
             loud = np.abs(x) > 0.01
-            keep = loud | np.convolve(loud, np.ones(SR // 10), mode="same") > 0
+            keep = loud | (np.convolve(loud, np.ones(SR // 10), mode="same") > 0)
             y = x[keep] if keep.any() else x
         elif kind == catalog.PARALINGUISTIC:
             text = request.new_text or ""

@@ -38,7 +38,8 @@ def _prompt(tmp_path: Path) -> str:
     sr = 16000
     t = np.arange(sr) / sr
     path = tmp_path / "p.wav"
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), sr)
+    swing = 0.55 + 0.45 * np.sin(2 * np.pi * 3 * t)          # speech-like loudness swings (steady tones are refused)
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 200 * t) * swing).astype(np.float32), sr)
     return str(path)
 
 
@@ -97,7 +98,7 @@ def test_gpu_duration_follows_the_input():
     assert MIN_GPU_SECONDS == small < big < many == MAX_GPU_SECONDS
 
 
-def test_gpu_decorator_gets_a_duration_callable_with_the_island_signature():
+def test_gpu_decorator_gets_a_duration_callable_with_the_island_signature(tmp_path):
     seen = {}
 
     def fake_gpu(duration=None, **_kw):
@@ -109,7 +110,7 @@ def test_gpu_decorator_gets_a_duration_callable_with_the_island_signature():
         return wrap
 
     runner = EngineRunner(FakeEngine(), gpu=fake_gpu, zero_gpu=True)
-    clip = AudioClip(np.zeros(24000, np.float32), 24000)
+    clip = AudioClip.from_file(_prompt(tmp_path))
     assert runner.transcribe(clip).startswith("a fake transcript")
     assert seen["duration"] == MIN_GPU_SECONDS
 

@@ -34,7 +34,10 @@ class RecordingEngine(Engine):
 
 @pytest.fixture
 def clip():
-    return AudioClip.from_array(np.sin(np.arange(16000) * 0.05).astype(np.float32) * 0.8, 16000)
+    # a tone with syllable-rate loudness swings: a steady tone is refused as a clone prompt (not speech)
+    n = np.arange(16000)
+    return AudioClip.from_array((np.sin(n * 0.05) * 0.8 * (0.55 + 0.45 * np.sin(2 * np.pi * 3 * n / 16000)))
+                                .astype(np.float32), 16000)
 
 
 def test_iterations_stack_on_the_previous_output(clip):
@@ -45,7 +48,7 @@ def test_iterations_stack_on_the_previous_output(clip):
     assert [r.iteration for r in results] == [1, 2, 3]
     assert [c[2] for c in eng.calls] == [10, 11, 12]            # one seed fixes every round
     assert eng.calls[1][0] is results[0].audio and eng.calls[2][0] is results[1].audio
-    assert np.abs(results[-1].audio.samples).max() == pytest.approx(0.8 * 0.125, rel=1e-5)
+    assert np.abs(results[-1].audio.samples).max() == pytest.approx(np.abs(clip.samples).max() * 0.125, rel=1e-5)
     assert seen == [(round(0.5 / 3, 3), "round 1/3: half"), (0.5, "round 2/3: half"),
                     (round(2.5 / 3, 3), "round 3/3: half")]
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "stepedit_core"
 MAX_LINES = 450
 STAGES = ("tokenizer", "model", "decoder")
-CONTRACTS = ("audio", "tokens", "catalog", "interface", "errors", "compat")
+CONTRACTS = ("audio", "tokens", "catalog", "interface", "errors", "compat", "validation")
 APP_ONLY = ("gradio", "gradio_client", "spaces")
 
 

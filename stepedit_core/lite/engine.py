@@ -21,12 +21,12 @@ import time
 
 import numpy as np
 
-from .. import catalog
+from .. import catalog, validation
 from ..audio import OUTPUT_SAMPLE_RATE
 from ..checks import Heard, Word
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                         edit_result_text)
+                         edit_result_text, validate_transcribe)
 from . import denoise as denoise_mod
 from . import nonverbal, paralinguistic, prosody, voice
 from . import vad as vad_mod
@@ -39,6 +39,7 @@ from .tts import FEMALE_VOICE, MALE_VOICE, KokoroTTS
 SR = OUTPUT_SAMPLE_RATE               # every lite output is 24 kHz like the neural engine's
 MAX_INPUT_SECONDS = 60.0
 FEMALE_PROMPT_F0 = 165.0              # prompt median F0 (Hz) above which the female stock voice is used
+NO_SPEECH = "no speech found in the audio to transcribe (only silence, noise or tones)"
 TAG_GAP_S = 0.08                      # pause around a non-verbal sound inside cloned speech
 _LANG_TAG = re.compile(r"^\s*[\[(（【]\s*(" + "|".join(catalog.LANGUAGE_TAGS) + r")\s*[\])）】]\s*", re.I)
 
@@ -75,15 +76,23 @@ class LiteEngine(Engine):
                           catalog.SPEED: catalog.SPEEDS, catalog.PARALINGUISTIC: (),
                           catalog.DENOISE: (), catalog.VAD: ()},
             transcribe=True, approximate=True, max_input_seconds=MAX_INPUT_SECONDS,
+            max_request_seconds=validation.MAX_REQUEST_SECONDS,
             languages=("zh", "en"), device="cpu", notes=NOTES)
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
+        validate_transcribe(clip, self.capabilities())
+        validation.check_voice_like(clip.samples, clip.sample_rate, "the audio to transcribe")
+        if not vad_mod.speech_regions(resample(clip.samples, clip.sample_rate, SR), SR):
+            raise InvalidInputError(NO_SPEECH)       # whisper on noise or near-silence loops for a minute
         try:
-            return self._asr.transcribe(clip.samples, clip.sample_rate, language).text
+            text = self._asr.transcribe(clip.samples, clip.sample_rate, language).text
         except StepEditError:
             raise
         except Exception as exc:   # noqa: BLE001  (native runtimes raise assorted types)
-            raise InvalidInputError(f"transcription failed: {exc}") from exc
+            raise InvalidInputError(f"transcription failed: {validation.scrub_paths(str(exc))}") from exc
+        if not validation.speakable(text):
+            raise InvalidInputError(NO_SPEECH)
+        return text
 
     def transcribe_words(self, clip: AudioClip, language: str | None = None) -> Heard:
         """Transcript with word times (the take check and region edits use them)."""
@@ -106,6 +115,8 @@ class LiteEngine(Engine):
     # ------------------------------------------------------------------ clone
     def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
         t0 = time.perf_counter()
+        validation.check_voice_like(request.prompt_audio.samples, request.prompt_audio.sample_rate,
+                                    "the prompt audio")
         text, lang_tag = strip_language_tag(request.target_text)
         pieces, tags = _split_tags(text)
         if not any(p.strip() for p in pieces):
