@@ -185,10 +185,10 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
         return _show(render, lib, request)
 
     @_guard
-    def script_reroll(render: ScriptRender | None, number: float, seed: float, request: gr.Request = None,
+    def script_reroll(render: ScriptRender | None, number: float, request: gr.Request = None,
                       progress=gr.Progress()):
         i, lib = _line(render, number), svc.library(_session(request))
-        render = reroll_line(svc.engine, render, i, lib, seed=None if float(seed or -1) < 0 else int(seed) + i,
+        render = reroll_line(svc.engine, render, i, lib,          # a fresh random seed; the recipe records it
                              progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
         return _show(render, lib, request, f"Line {i + 1} re-rolled; the other lines are unchanged.")
 
@@ -303,7 +303,7 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
     gpu = {"concurrency_id": GPU}
     render_btn.click(script_render, [script_text, default_voice, script_seed], render_outs,
                      api_name="session_script", **_SESSION, **gpu)
-    reroll_btn.click(script_reroll, [state, line_no, script_seed], render_outs, **_PRIVATE, **gpu)
+    reroll_btn.click(script_reroll, [state, line_no], render_outs, **_PRIVATE, **gpu)
     line_edit_btn.click(script_edit, [state, line_no, line_type, line_option, line_iter], render_outs,
                         **_PRIVATE, **gpu)
     use_btn.click(script_use_take, [state, line_no, take_pick], render_outs, **_PRIVATE)

@@ -127,6 +127,10 @@ def test_unknown_voice_at_render_time_fails_before_any_work(tmp_path):
     with pytest.raises(InvalidInputError, match="No voice named 'Zed'"):
         render_script(engine, parse_script("Alice: hi\nZed: hello"), lib, seed=1)
     assert engine.calls == []
+    limited = FakeEngine(unsupported=("vad",))
+    with pytest.raises(InvalidInputError, match=r"Script line 2: Fake engine \(tests\) does not support the \{vad\}"):
+        render_script(limited, parse_script("Alice: hi\nBob: {vad} hello"), lib, seed=1)
+    assert limited.calls == []
 
 
 def test_bad_recipes_get_a_message():

@@ -14,7 +14,6 @@ from typing import Sequence
 
 import numpy as np
 
-from ..audio import nonsilent_interval
 from .grammar import DEFAULT_GAP_S
 
 TARGET_DBFS = -20.0              # voiced RMS of every segment in the master
@@ -22,8 +21,8 @@ VOICED_RANGE_DB = 30.0           # frames within 30 dB of a segment's loudest fr
 FRAME_S = 0.02
 MAX_GAIN_DB = 30.0
 PEAK_CEILING = 0.97              # ~ -0.3 dBFS, headroom for 16-bit export
-TRIM_TOP_DB = 40.0               # a segment is trimmed to the part within 40 dB of its loudest frame
-TRIM_MARGIN_S = 0.005            # kept around the speech (the 40 dB trim already keeps soft onsets / decays)
+TRIM_TOP_DB = 40.0               # a segment is trimmed to the samples within 40 dB of its peak
+TRIM_MARGIN_S = 0.005            # kept around the speech (the 40 dB threshold already keeps soft onsets)
 
 
 @dataclass(frozen=True)
@@ -37,12 +36,14 @@ class Cue:
 
 
 def trim(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The speech of a take with TRIM_MARGIN_S around it (silence-only takes are kept whole)."""
-    start, end = nonsilent_interval(samples, top_db=TRIM_TOP_DB)
-    if end <= start:
+    """The speech of a take: from the first to the last sample within TRIM_TOP_DB of its peak, with
+    TRIM_MARGIN_S around it (silent takes are kept whole). Sample-exact, so cues sit on the speech."""
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    if peak <= 0.0:
         return samples
+    loud = np.flatnonzero(np.abs(samples) > peak * 10 ** (-TRIM_TOP_DB / 20))
     margin = int(TRIM_MARGIN_S * sample_rate)
-    return samples[max(0, start - margin):min(len(samples), end + margin)]
+    return samples[max(0, int(loud[0]) - margin):min(len(samples), int(loud[-1]) + 1 + margin)]
 
 
 def voiced_rms(samples: np.ndarray, sample_rate: int) -> float:

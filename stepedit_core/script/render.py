@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import catalog
 from ..audio import OUTPUT_SAMPLE_RATE
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnsupportedEditError
 from ..interface import (MAX_SEED, AudioClip, CloneRequest, EditRequest, Engine, Progress, resolve_seed,
                          round_seed)
 from .grammar import Directive, Script, Segment
@@ -161,8 +161,14 @@ def render_script(engine: Engine, script: Script, voices: VoiceSource, *, seed: 
     progress = progress or (lambda f, d: None)
     seed = resolve_seed(seed)
     cache = _Voices(voices)
-    for name in script.speakers:                      # unknown voices fail before any rendering
+    for name in script.speakers:                      # unknown voices and edits fail before any rendering
         cache.get(name)
+    caps = engine.capabilities()
+    for segment in script.segments:
+        for d in segment.directives:
+            if not caps.supports(d.edit_type, d.option):
+                raise UnsupportedEditError(f"Script line {segment.line}: {caps.display_name} does not support "
+                                           f"the {{{d.label()}}} edit")
     lines, n = [], len(script.segments)
     for i, segment in enumerate(script.segments):
         takes = render_chain(engine, segment, cache, segment_seed(seed, i), index=i, first_take=1,
