@@ -2,6 +2,7 @@
 subtitled, exported, replayed from its recipe, and rendered from a voice library that went through a zip."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -157,4 +158,6 @@ def test_voice_library_survives_export_import(engine, library, rendered, tmp_pat
     # the imported voices render line 1 exactly as the originals did
     again = reroll_line(engine, render, 0, other, seed=segment_seed(SEED, 0))
     assert again.lines[0].audio.tobytes() == render.lines[0].audio.tobytes()
-    assert recipe_json(render, other) == recipe_json(render, library)
+    a, b = (json.loads(recipe_json(render, lib)) for lib in (library, other))
+    assert {k: v["text"] for k, v in a["voices"].items()} == {k: v["text"] for k, v in b["voices"].items()}
+    assert (a["lines"], a["expected"]) == (b["lines"], b["expected"])
