@@ -1,4 +1,4 @@
-"""The Blocks app: three tabs over one take tree per session, plus the public API endpoints.
+"""The Blocks app: four tabs (three over one take tree per session, ④ script), plus the public API endpoints.
 
 Layout: an engine note; tabs ① voice clone, ② iterative edit, ③ paralinguistic; below them the session's
 takes (a timeline in which any take can be the base of the next edit, undo, recipe export/replay) and a
@@ -19,7 +19,7 @@ import gradio as gr
 from stepedit_core import catalog, checks
 
 from . import api as api_mod
-from . import views
+from . import script_tab, views
 from .events import wire_session
 from .history import TakeTree
 from .i18n import t
@@ -81,6 +81,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             with gr.Tab(t("tab_clone"), id="tab-clone"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
+                        voice_pick = gr.Dropdown([], label="Saved voice (voice library)", value=None,
+                                                 allow_custom_value=True, elem_id="voice-pick")
                         prompt_audio = gr.Audio(label=t("prompt_audio"), sources=["upload", "microphone"],
                                                 type="filepath", elem_id="prompt-audio")
                         with gr.Row(equal_height=True):
@@ -172,6 +174,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     para_btn = gr.Button(t("apply_para"), variant="primary", scale=2, elem_id="para-btn",
                                          interactive=catalog.PARALINGUISTIC in caps.edit_options)
 
+            # ------------------------------------------------------------ ④ script (script_tab.py)
+            voice_refresh, voice_outs = script_tab.build(studio, prompt_audio, prompt_text, voice_pick)
+
         # ---------------------------------------------------------------- the takes
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
@@ -256,4 +261,5 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             btn.click(None, [para_text], [para_text], js=_INSERT_TAG_JS.format(tag=tag))
 
         wire_session(studio, SimpleNamespace(**locals()))
+        demo.load(voice_refresh, None, voice_outs, api_visibility="private")
     return demo

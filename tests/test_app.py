@@ -17,7 +17,7 @@ from stepedit_core.errors import InvalidInputError  # noqa: E402
 from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
-PUBLIC = {"/clone", "/edit", "/paralinguistic", "/transcribe", "/engine_info", "/check"}
+PUBLIC = {"/check", "/clone", "/edit", "/engine_info", "/paralinguistic", "/script", "/transcribe", "/voices"}
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,8 @@ def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gradio")
     old = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp / "cache")
+    old_data = os.environ.get("STEPEDIT_DATA_DIR")
+    os.environ["STEPEDIT_DATA_DIR"] = str(tmp / "data")          # the voice library, never the user's
     import app  # noqa: PLC0415
     engine = FakeEngine(unsupported=("vad",))
     demo = app.build_demo(engine)
@@ -40,6 +42,10 @@ def served(tmp_path_factory):
         os.environ.pop("GRADIO_TEMP_DIR", None)
     else:
         os.environ["GRADIO_TEMP_DIR"] = old
+    if old_data is None:
+        os.environ.pop("STEPEDIT_DATA_DIR", None)
+    else:
+        os.environ["STEPEDIT_DATA_DIR"] = old_data
 
 
 @pytest.fixture()
@@ -254,3 +260,30 @@ def test_bad_selection_keeps_history(client, served):
     assert h["takes"][-1]["text"] == "keep my [Sigh] words"
     client.predict(api_name="/undo")
     assert [t["id"] for t in client.predict(api_name="/history")["takes"]] == ["T1"]
+def test_script_endpoint_with_a_voice_zip_and_the_library(client, served, tmp_path):
+    from stepedit_core.interface import AudioClip  # noqa: PLC0415
+    from stepedit_core.script.master import parse_srt_times  # noqa: PLC0415
+    from stepedit_core.voices import VoiceLibrary  # noqa: PLC0415
+    lib = VoiceLibrary(tmp_path / "lib")
+    lib.save("Ann", AudioClip.from_file(served["prompt"]), "a prompt")
+    lib.save("Ben", AudioClip.from_file(served["prompt"]), "another prompt")
+    zip_path = tmp_path / "voices.zip"
+    zip_path.write_bytes(lib.export_zip())
+    script = "Ann: {happy} hello there\nBen: [pause 0.5s] hi [Laughter]\nand more words"
+    wav, srt, vtt, recipe = client.predict(script, 4, "", handle_file(str(zip_path)), api_name="/script")
+    times = parse_srt_times(Path(srt).read_text(encoding="utf-8"))
+    assert len(times) == 3 and times[1][0] - times[0][1] == pytest.approx(0.5, abs=0.002)
+    assert len(samples(wav)) / 24000 == pytest.approx(times[-1][1], abs=0.002)
+    assert Path(vtt).read_text(encoding="utf-8").startswith("WEBVTT")
+    data = json.loads(Path(recipe).read_text(encoding="utf-8"))
+    assert data["seed"] == 4 and sorted(data["voices"]) == ["Ann", "Ben"] and len(data["lines"]) == 3
+    again = client.predict(script, 4, "", handle_file(str(zip_path)), api_name="/script")
+    assert np.array_equal(samples(again[0]), samples(wav))                      # one seed, one master
+    with pytest.raises(AppError, match="Script line 2, column 1: unknown voice 'Cat'"):
+        client.predict("Ann: hi\nCat: hello", 1, "", handle_file(str(zip_path)), api_name="/script")
+    with pytest.raises(AppError, match="line 1, column 12: unknown directive"):
+        client.predict("Ann: hello {shouty}", 1, "", handle_file(str(zip_path)), api_name="/script")
+    # without a zip the server's library is used (empty here), so the voice is unknown
+    assert client.predict(api_name="/voices") == []
+    with pytest.raises(AppError, match="unknown voice 'Ann'"):
+        client.predict("Ann: hi", 1, "", None, api_name="/script")

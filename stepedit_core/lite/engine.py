@@ -16,8 +16,10 @@ Iterations stack as in the official app: round k edits round k-1's output, so ea
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -41,6 +43,7 @@ MAX_INPUT_SECONDS = 60.0
 FEMALE_PROMPT_F0 = 165.0              # prompt median F0 (Hz) above which the female stock voice is used
 NO_SPEECH = "no speech found in the audio to transcribe (only silence, noise or tones)"
 TAG_GAP_S = 0.08                      # pause around a non-verbal sound inside cloned speech
+PROFILE_CACHE_SIZE = 16               # prompt voice profiles kept (a script clones many lines from few voices)
 _LANG_TAG = re.compile(r"^\s*[\[(（【]\s*(" + "|".join(catalog.LANGUAGE_TAGS) + r")\s*[\])）】]\s*", re.I)
 
 NOTES = (
@@ -67,6 +70,19 @@ class LiteEngine(Engine):
     def __init__(self, threads: int | None = None):
         self._tts = KokoroTTS(threads)
         self._asr = WhisperASR(threads)
+        self._profiles: OrderedDict[str, voice.VoiceProfile] = OrderedDict()   # prompt content hash -> profile
+
+    def _prompt_profile(self, prompt: np.ndarray) -> voice.VoiceProfile:
+        """The prompt's voice profile (WORLD analysis, ~1 s), cached by content: the result is a pure
+        function of the samples, so a cached profile is bit-identical to a fresh one."""
+        key = hashlib.sha256(np.ascontiguousarray(prompt, np.float32).tobytes()).hexdigest()
+        if key in self._profiles:
+            self._profiles.move_to_end(key)
+            return self._profiles[key]
+        found = self._profiles[key] = voice.estimate_profile(prompt, SR)
+        while len(self._profiles) > PROFILE_CACHE_SIZE:
+            self._profiles.popitem(last=False)
+        return found
 
     # ------------------------------------------------------------------ interface
     def capabilities(self) -> Capabilities:
@@ -124,7 +140,7 @@ class LiteEngine(Engine):
         try:
             progress(0.05, "analysing the prompt voice")
             prompt = resample(request.prompt_audio.samples, request.prompt_audio.sample_rate, SR)
-            target = voice.estimate_profile(prompt, SR)
+            target = self._prompt_profile(prompt)
             stock = FEMALE_VOICE if target.median_f0 > FEMALE_PROMPT_F0 else MALE_VOICE
             progress(0.2, "synthesising speech")
             t1 = time.perf_counter()

@@ -1,0 +1,325 @@
+"""④ Script: long-form, multi-speaker audio from a script and the voice library, plus the ``script`` and
+``voices`` API endpoints and the clone tab's saved-voice picker.
+
+The work is :mod:`stepedit_core.script` (grammar, per-line take trees, master, subtitles, recipe); this module
+only holds widgets, the session's current render (``gr.State``) and files. The voice library lives in the
+user's data directory locally (``STEPEDIT_DATA_DIR`` overrides) and in the session's folder on a Space (gone
+with the session unless exported).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+from stepedit_core import catalog
+from stepedit_core.errors import StepEditError
+from stepedit_core.interface import MAX_ITERATIONS, AudioClip
+from stepedit_core.script import (ScriptRender, edit_line, export_files, parse_script, render_script,
+                                  replay_recipe, reroll_line, select_take)
+from stepedit_core.voices import VoiceLibrary
+
+from .runner import GPU, EngineError, error_message
+from .studio import Studio
+
+LINE_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
+TABLE_HEADERS = ["#", "script line", "speaker", "text", "take", "takes", "start (s)", "end (s)"]
+EXAMPLE_SCRIPT = """# Speaker: text; {happy} {whisper} {faster x2} edit the line, [Laughter] adds a sound, [pause 0.8s] waits
+Alice: {happy} Good morning! Did you sleep well?
+Bob: Not really. [Sigh] The neighbours had a party.
+Alice: [pause 0.5s] {whisper} I heard it too.
+"""
+_PRIVATE = {"api_visibility": "private"}
+_SESSION = {"api_visibility": "undocumented"}
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
+class _RunnerEngine:
+    """The engine as render_script sees it: on ZeroGPU every clone / edit is one GPU call of the runner;
+    elsewhere the engine is called directly so the per-line progress is not overwritten."""
+
+    def __init__(self, studio: Studio):
+        self.runner = studio.runner
+
+    def capabilities(self):
+        return self.runner.engine.capabilities()
+
+    def clone(self, request, progress=None):
+        if self.runner.zero_gpu:
+            return self.runner.clone([request])[0]
+        return self.runner.engine.clone(request, progress)
+
+    def edit(self, request, progress=None):
+        if self.runner.zero_gpu:
+            return self.runner.edit(request)
+        return self.runner.engine.edit(request, progress)
+
+
+class ScriptService:
+    def __init__(self, studio: Studio):
+        self.studio = studio
+        self.engine = _RunnerEngine(studio)
+
+    def library(self, session_hash: str | None) -> VoiceLibrary:
+        if os.environ.get("SPACE_ID"):
+            return VoiceLibrary(self.studio.session_dir(session_hash) / "voices")
+        return VoiceLibrary()
+
+    def folder(self, session_hash: str | None) -> Path:
+        path = self.studio.session_dir(session_hash) / f"script-{uuid.uuid4().hex[:10]}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _guard(fn):
+    """StepEditError (bad script, unknown voice, ...) -> a toast naming the problem."""
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StepEditError as exc:
+            raise EngineError(error_message(exc)) from exc
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+def _seed(seed) -> int | None:
+    return None if seed is None or float(seed) < 0 else int(seed)
+
+
+def _table(render: ScriptRender) -> list[list]:
+    return [[ln.index + 1, ln.segment.line, ln.segment.speaker, ln.text, ln.current, len(ln.takes),
+             round(c.start, 3), round(c.end, 3)] for ln, c in zip(render.lines, render.cues)]
+
+
+def _line(render: ScriptRender | None, number) -> int:
+    if render is None:
+        raise gr.Error("Render a script first.")
+    if number is None or not float(number).is_integer() or not 1 <= int(number) <= len(render.lines):
+        raise gr.Error(f"Pick a line between 1 and {len(render.lines)} (got {number!r}).")
+    return int(number) - 1
+
+
+def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice_pick: gr.Dropdown):
+    """The Script tab (call inside ``gr.Tabs``) and its events; ``voice_pick`` is the clone tab's picker.
+    Returns the voice-list refresh (fn, outputs) for ``demo.load``."""
+    svc = ScriptService(studio)
+    with gr.Tab("④ Script", id="tab-script"):
+        state = gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                script_text = gr.Textbox(label="Script", lines=12, value=EXAMPLE_SCRIPT, elem_id="script-text")
+                with gr.Row():
+                    default_voice = gr.Dropdown([], label="Voice for lines without a speaker", value=None,
+                                                allow_custom_value=True, elem_id="script-default-voice")
+                    script_seed = gr.Number(label="Seed", value=-1, precision=0, elem_id="script-seed")
+                render_btn = gr.Button("Render script", variant="primary", elem_id="script-render")
+                master = gr.Audio(label="Master", type="filepath", interactive=False, buttons=["download"],
+                                  elem_id="script-master")
+                files = gr.File(label="Master WAV, SRT, VTT, recipe", file_count="multiple", interactive=False,
+                                elem_id="script-files")
+                lines = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="Lines",
+                                     elem_id="script-lines")
+                with gr.Row():
+                    line_no = gr.Number(label="Line #", value=1, precision=0, minimum=1, elem_id="script-line")
+                    reroll_btn = gr.Button("Re-roll line", size="sm", elem_id="script-reroll")
+                    take_pick = gr.Textbox(label="Take id (e.g. L3.T1)", elem_id="script-take")
+                    use_btn = gr.Button("Use take", size="sm", elem_id="script-use-take")
+                with gr.Row():
+                    line_type = gr.Dropdown(list(LINE_TYPES), value=catalog.EMOTION, label="Edit", scale=1)
+                    line_option = gr.Dropdown(list(catalog.EMOTIONS), value="happy", label="Option",
+                                              allow_custom_value=True, scale=1)
+                    line_iter = gr.Slider(1, MAX_ITERATIONS, value=1, step=1, label="Rounds", scale=1)
+                    line_edit_btn = gr.Button("Edit line", size="sm", scale=1, elem_id="script-edit")
+                with gr.Accordion("Replay a script recipe", open=False):
+                    recipe_in = gr.File(label="Recipe (.json)", file_types=[".json"], type="filepath")
+                    replay_btn = gr.Button("Replay", size="sm", elem_id="script-replay")
+                report = gr.Markdown(elem_id="script-report")
+            with gr.Column(scale=2):
+                gr.Markdown("**Voice library** — save the clone tab's prompt under a name, then use the name "
+                            "in scripts (`Name: text`).")
+                voice_list = gr.Markdown(elem_id="voice-list")
+                voice_sel = gr.Dropdown([], label="Voice", allow_custom_value=True, elem_id="voice-sel")
+                voice_name = gr.Textbox(label="Name (save / rename to)", elem_id="voice-name")
+                with gr.Row():
+                    save_btn = gr.Button("Save clone-tab prompt", size="sm", elem_id="voice-save")
+                    rename_btn = gr.Button("Rename", size="sm", elem_id="voice-rename")
+                    delete_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="voice-delete")
+                export_btn = gr.Button("Export all (.zip)", size="sm", elem_id="voice-export")
+                export_out = gr.File(label="Voice library zip", interactive=False, elem_id="voice-zip")
+                import_in = gr.File(label="Import a voice library zip", file_types=[".zip"], type="filepath",
+                                    elem_id="voice-import")
+
+    # hidden components of the API endpoints
+    with gr.Column(visible=False):
+        api_script_text = gr.Textbox(label="script")
+        api_seed = gr.Number(value=-1, precision=0, label="seed")
+        api_default = gr.Textbox(label="default_voice")
+        api_zip = gr.File(label="voices_zip", type="filepath")
+        api_master = gr.Audio(type="filepath", label="master")
+        api_srt = gr.File(label="srt")
+        api_vtt = gr.File(label="vtt")
+        api_recipe = gr.File(label="recipe")
+        api_voices = gr.JSON(label="voices")
+        api_script_btn, api_voices_btn = gr.Button(), gr.Button()
+
+    render_outs = [state, master, files, lines, report]
+
+    def _show(render: ScriptRender, lib: VoiceLibrary, request, note: str = ""):
+        paths = export_files(render, lib, svc.folder(_session(request)))
+        summary = (f"{len(render.lines)} lines, {render.duration:.1f} s, seed {render.seed}, "
+                   f"engine {render.engine}. {note}")
+        return render, paths["wav"], [paths[k] for k in ("wav", "srt", "vtt", "recipe")], _table(render), summary
+
+    @_guard
+    def script_render(text: str, default: str | None, seed: float, request: gr.Request = None,
+                      progress=gr.Progress()):
+        lib = svc.library(_session(request))
+        script = parse_script(text, voices=lib.names(), default_voice=default or None)
+        render = render_script(svc.engine, script, lib, seed=_seed(seed),
+                               progress=lambda f, d: progress(f, desc=d))
+        return _show(render, lib, request)
+
+    @_guard
+    def script_reroll(render: ScriptRender | None, number: float, request: gr.Request = None,
+                      progress=gr.Progress()):
+        i, lib = _line(render, number), svc.library(_session(request))
+        render = reroll_line(svc.engine, render, i, lib,          # a fresh random seed; the recipe records it
+                             progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
+        return _show(render, lib, request, f"Line {i + 1} re-rolled; the other lines are unchanged.")
+
+    @_guard
+    def script_edit(render: ScriptRender | None, number: float, edit_type: str, option: str | None,
+                    rounds: float, request: gr.Request = None, progress=gr.Progress()):
+        i, lib = _line(render, number), svc.library(_session(request))
+        render = edit_line(svc.engine, render, i, edit_type, option or None, iterations=int(rounds or 1),
+                           progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
+        return _show(render, lib, request, f"Line {i + 1} edited ({edit_type} {option or ''}).")
+
+    @_guard
+    def script_use_take(render: ScriptRender | None, number: float, take_id: str, request: gr.Request = None):
+        i = _line(render, number)
+        render = select_take(render, i, (take_id or "").strip())
+        return _show(render, svc.library(_session(request)), request, f"Line {i + 1} uses {take_id}.")
+
+    @_guard
+    def script_replay(recipe_path: str | None, request: gr.Request = None, progress=gr.Progress()):
+        if not recipe_path:
+            raise gr.Error("Please provide a script recipe (.json).")
+        data = Path(recipe_path).read_bytes()
+        render, rep = replay_recipe(svc.engine, data, progress=lambda f, d: progress(f, desc=d))
+        from stepedit_core.script.recipe import EmbeddedVoices, load_recipe  # noqa: PLC0415
+        return _show(render, EmbeddedVoices(load_recipe(data)), request, rep.summary())
+
+    def on_type(edit_type: str):
+        options = catalog.OPTIONS.get(edit_type, ())
+        return gr.update(choices=list(options), value=options[0] if options else None, visible=bool(options))
+
+    # ---------------------------------------------------------------- voice library
+    def voice_view(request: gr.Request = None):
+        voices = svc.library(_session(request)).list()
+        md = "\n".join(f"- **{v.name}** ({v.seconds:.1f} s): {v.text[:80]}" for v in voices) or "_No voices yet._"
+        names = [v.name for v in voices]
+        pick = gr.update(choices=names)
+        return md, pick, pick, pick
+
+    @_guard
+    def voice_save(name: str, audio: str | None, text: str, request: gr.Request = None):
+        if not audio:
+            raise gr.Error("Load a prompt recording in the clone tab first.")
+        svc.library(_session(request)).save(name, AudioClip.from_file(audio), text)
+        gr.Info(f"Saved voice {name.strip()!r}.")
+
+    @_guard
+    def voice_rename(old: str | None, new: str, request: gr.Request = None):
+        svc.library(_session(request)).rename(old or "", new)
+
+    @_guard
+    def voice_delete(name: str | None, request: gr.Request = None):
+        svc.library(_session(request)).delete(name or "")
+
+    @_guard
+    def voice_export(request: gr.Request = None):
+        path = svc.folder(_session(request)) / "voices.zip"
+        path.write_bytes(svc.library(_session(request)).export_zip())
+        return str(path)
+
+    @_guard
+    def voice_import(path: str | None, request: gr.Request = None):
+        if path:
+            added = svc.library(_session(request)).import_zip(path, label=Path(path).name)
+            gr.Info(f"Imported {len(added)} voices.")
+
+    @_guard
+    def voice_use(name: str | None, request: gr.Request = None):
+        if not name:
+            return gr.update(), gr.update()
+        voice = svc.library(_session(request)).get(name)
+        return str(voice.audio_path), voice.text
+
+    # ---------------------------------------------------------------- API
+    @_guard
+    def script(script: str, seed: int = -1, default_voice: str = "", voices_zip: str | None = None,
+               request: gr.Request = None, progress=gr.Progress()):
+        """Render a multi-speaker script into one master track with subtitles.
+
+        Lines look like `Alice: {happy} Hello! [Laughter] [pause 0.8s] How are you?`: a saved voice name, then
+        the text with paralinguistic / dialect [tags], {emotion|style|speed} directives (`{faster x2}`) and
+        [pause 0.8s]. Lines without a name continue the previous speaker (or default_voice).
+
+        Args:
+            script: the script text (no overall length limit; long lines are split into sentences).
+            seed: base seed (line i uses a seed derived from it); -1 picks a random one.
+            default_voice: voice for lines before the first `Name:` (an audiobook chapter); may be empty.
+            voices_zip: optional voice-library zip (as exported by the app); when given, only its voices are used.
+
+        Returns:
+            The master WAV, SRT subtitles, WebVTT subtitles and the recipe JSON that reproduces the render.
+        """
+        session = _session(request)
+        lib = svc.library(session)
+        if voices_zip:
+            lib = VoiceLibrary(svc.folder(session) / "voices")
+            lib.import_zip(voices_zip, label=Path(voices_zip).name)
+        parsed = parse_script(script, voices=lib.names(), default_voice=(default_voice or "").strip() or None)
+        render = render_script(svc.engine, parsed, lib, seed=_seed(seed), progress=lambda f, d: progress(f, desc=d))
+        paths = export_files(render, lib, svc.folder(session))
+        return paths["wav"], paths["srt"], paths["vtt"], paths["recipe"]
+
+    def voices(request: gr.Request = None) -> list[dict]:
+        """List the saved voices usable in scripts.
+
+        Returns:
+            One entry per voice: name, transcript of its prompt and duration in seconds.
+        """
+        return [{"name": v.name, "text": v.text, "seconds": round(v.seconds, 2)}
+                for v in svc.library(_session(request)).list()]
+
+    # ---------------------------------------------------------------- wiring
+    gpu = {"concurrency_id": GPU}
+    render_btn.click(script_render, [script_text, default_voice, script_seed], render_outs,
+                     api_name="session_script", **_SESSION, **gpu)
+    reroll_btn.click(script_reroll, [state, line_no], render_outs, **_PRIVATE, **gpu)
+    line_edit_btn.click(script_edit, [state, line_no, line_type, line_option, line_iter], render_outs,
+                        **_PRIVATE, **gpu)
+    use_btn.click(script_use_take, [state, line_no, take_pick], render_outs, **_PRIVATE)
+    replay_btn.click(script_replay, [recipe_in], render_outs, **_PRIVATE, **gpu)
+    line_type.change(on_type, [line_type], [line_option], **_PRIVATE)
+    view_outs = [voice_list, voice_sel, default_voice, voice_pick]
+    save_btn.click(voice_save, [voice_name, prompt_audio, prompt_text], None, **_PRIVATE).then(
+        voice_view, None, view_outs, **_PRIVATE)
+    rename_btn.click(voice_rename, [voice_sel, voice_name], None, **_PRIVATE).then(
+        voice_view, None, view_outs, **_PRIVATE)
+    delete_btn.click(voice_delete, [voice_sel], None, **_PRIVATE).then(voice_view, None, view_outs, **_PRIVATE)
+    export_btn.click(voice_export, None, [export_out], **_PRIVATE)
+    import_in.upload(voice_import, [import_in], None, **_PRIVATE).then(voice_view, None, view_outs, **_PRIVATE)
+    voice_pick.change(voice_use, [voice_pick], [prompt_audio, prompt_text], **_PRIVATE)
+    voice_pick.focus(voice_view, None, view_outs, **_PRIVATE)
+    api_script_btn.click(script, [api_script_text, api_seed, api_default, api_zip],
+                         [api_master, api_srt, api_vtt, api_recipe], api_name="script", **gpu)
+    api_voices_btn.click(voices, None, [api_voices], api_name="voices", queue=False)
+    return voice_view, view_outs
