@@ -16,8 +16,11 @@ Iterations stack as in the official app: round k edits round k-1's output, so ea
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+from collections import OrderedDict
+from typing import Iterator
 
 import numpy as np
 
@@ -25,9 +28,9 @@ from .. import catalog
 from ..audio import OUTPUT_SAMPLE_RATE
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                         edit_result_text)
+                         StopCheck, edit_result_text)
 from . import denoise as denoise_mod
-from . import nonverbal, paralinguistic, prosody, voice
+from . import nonverbal, paralinguistic, prosody, streaming, voice
 from . import vad as vad_mod
 from .asr import WhisperASR
 from .dsp import peak_limit, resample
@@ -39,6 +42,7 @@ SR = OUTPUT_SAMPLE_RATE               # every lite output is 24 kHz like the neu
 MAX_INPUT_SECONDS = 60.0
 FEMALE_PROMPT_F0 = 165.0              # prompt median F0 (Hz) above which the female stock voice is used
 TAG_GAP_S = 0.08                      # pause around a non-verbal sound inside cloned speech
+PROFILE_CACHE_SIZE = 8                # prompt voice profiles kept (WORLD analysis of a 6 s prompt ~0.3 s)
 _LANG_TAG = re.compile(r"^\s*[\[(（【]\s*(" + "|".join(catalog.LANGUAGE_TAGS) + r")\s*[\])）】]\s*", re.I)
 
 NOTES = (
@@ -65,6 +69,7 @@ class LiteEngine(Engine):
     def __init__(self, threads: int | None = None):
         self._tts = KokoroTTS(threads)
         self._asr = WhisperASR(threads)
+        self._profiles: OrderedDict[str, voice.VoiceProfile] = OrderedDict()
 
     # ------------------------------------------------------------------ interface
     def capabilities(self) -> Capabilities:
@@ -101,9 +106,7 @@ class LiteEngine(Engine):
             raise InvalidInputError("the target text has no words to speak")
         try:
             progress(0.05, "analysing the prompt voice")
-            prompt = resample(request.prompt_audio.samples, request.prompt_audio.sample_rate, SR)
-            target = voice.estimate_profile(prompt, SR)
-            stock = FEMALE_VOICE if target.median_f0 > FEMALE_PROMPT_F0 else MALE_VOICE
+            target, stock = self._prompt_voice(request.prompt_audio)
             progress(0.2, "synthesising speech")
             t1 = time.perf_counter()
             spoken, bounds = [], []
@@ -133,6 +136,38 @@ class LiteEngine(Engine):
         return EngineResult(audio=AudioClip(samples=peak_limit(y), sample_rate=SR), text=request.target_text,
                             seed=request.seed, edit_type=catalog.CLONE,
                             timings={"tts": t2 - t1, "total": time.perf_counter() - t0}, metadata=meta)
+
+    def _prompt_voice(self, clip: AudioClip) -> tuple[voice.VoiceProfile, str]:
+        """The prompt's voice profile (cached by content) and the stock Kokoro voice closest to it."""
+        key = hashlib.sha1(np.ascontiguousarray(clip.samples).tobytes() + str(clip.sample_rate).encode()).hexdigest()
+        target = self._profiles.get(key)
+        if target is None:
+            target = voice.estimate_profile(resample(clip.samples, clip.sample_rate, SR), SR)
+            self._profiles[key] = target
+            while len(self._profiles) > PROFILE_CACHE_SIZE:
+                self._profiles.popitem(last=False)
+        self._profiles.move_to_end(key)
+        return target, FEMALE_VOICE if target.median_f0 > FEMALE_PROMPT_F0 else MALE_VOICE
+
+    # ------------------------------------------------------------------ streaming (lite/streaming.py)
+    def _stream_clone(self, request: CloneRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        text, _ = strip_language_tag(request.target_text)
+        pieces, tags = _split_tags(text)
+        if not any(p.strip() for p in pieces):
+            raise InvalidInputError("the target text has no words to speak")
+        try:
+            target, stock = self._prompt_voice(request.prompt_audio)
+            yield from streaming.stream_clone(self._tts, target, stock, request, pieces, tags, SR, should_stop)
+        except StepEditError:
+            raise
+        except Exception as exc:   # noqa: BLE001
+            raise InvalidInputError(f"lite voice cloning failed: {exc}") from exc
+
+    def _stream_edit(self, request: EditRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        def whole() -> np.ndarray:
+            return self._edit_once(request.audio, request.audio_text, request, request.seed, 1,
+                                   lambda f, d: None).audio.samples
+        yield from streaming.stream_edit(whole, request, SR, should_stop)
 
     # ------------------------------------------------------------------ edits
     def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int,
