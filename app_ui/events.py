@@ -48,6 +48,47 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         tree, _ = studio.clone(tree, prompt_audio, prompt_text, target_text, seeds, progress)
         return tree, tree.summary()
 
+    def session_clone_live(prompt_audio: str, prompt_text: str, target_text: str, seed: int, n_candidates: int,
+                           stream: bool, tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+        """Clone a voice into this session; with ``stream``, candidate 1 plays while it is generated.
+
+        Args:
+            prompt_audio: recording of the voice to clone.
+            prompt_text: what the prompt says.
+            target_text: what to say.
+            seed: seed of the first candidate; -1 for random seeds.
+            n_candidates: how many takes to generate (1-4).
+            stream: play candidate 1 while it is generated (each take is then its stream).
+        """
+        tree = studio.ensure_workdir(tree, _session_hash(request))
+        seeds = studio.candidate_seeds(seed, int(n_candidates or 1))
+        if stream:
+            tree, _ = yield from api_mod.play(studio.clone_stream(tree, prompt_audio, prompt_text, target_text,
+                                                                  seeds), 2)
+        else:
+            tree, _ = studio.clone(tree, prompt_audio, prompt_text, target_text, seeds, progress)
+        yield gr.skip(), tree, tree.summary()
+
+    def session_edit_live(base_take: str, edit_type: str, edit_info: str, n_iterations: int, seed: int,
+                          stream: bool, tree: TakeTree, request: gr.Request = None, progress=gr.Progress()):
+        """Edit a take of this session; with ``stream`` and one round, the result plays while it is generated.
+
+        Args:
+            base_take: id of the take to edit, e.g. "T2".
+            edit_type: emotion, style, speed, denoise or vad.
+            edit_info: the sub-type (see the public edit endpoint).
+            n_iterations: rounds, 1-5 (several rounds are not streamed: each round needs the previous one).
+            seed: seed of round 1; -1 for random.
+            stream: play the result while it is generated.
+        """
+        tree = studio.ensure_workdir(tree, _session_hash(request))
+        s = studio.candidate_seeds(seed, 1)[0]
+        if stream and int(n_iterations or 1) == 1:
+            tree, _ = yield from api_mod.play(studio.edit_stream(tree, base_take, edit_type, edit_info, None, s), 2)
+        else:
+            tree, _ = studio.edit(tree, base_take, edit_type, edit_info, None, int(n_iterations or 1), s, progress)
+        yield gr.skip(), tree, tree.summary()
+
     def session_upload(audio: str, text: str, tree: TakeTree, request: gr.Request = None):
         """Add your own recording to this session as a root take, to edit it.
 
@@ -189,23 +230,33 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     def chain(event):
         event.then(refresh, [st], view_outs, **_PRIVATE)
 
+    clone_inputs = [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates]
+    clone_check = lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))      # noqa: E731
+    chain(c.session_clone_btn.click(
+        session_clone, [*clone_inputs, st], [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
+        validator=clone_check))
     chain(c.clone_btn.click(
-        session_clone, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates, st],
-        [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
-        show_progress_on=[c.cand_audio[0], c.timeline],
-        validator=lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))))
+        session_clone_live, [*clone_inputs, c.clone_stream, st], [c.live_clone, st, hist],
+        api_name="session_clone_stream", concurrency_id=GPU, **_SESSION,
+        show_progress_on=[c.cand_audio[0], c.timeline], validator=clone_check))
     chain(c.upload_btn.click(
         session_upload, [c.upload_audio, c.upload_text, st], [st, hist], api_name="session_upload", **_SESSION,
         validator=lambda audio, text, tree: [api_mod.check_audio(audio, "a recording"),
                                              api_mod.check_text(text, "its transcript", required=False),
                                              gr.validate(True, "")]))
+    edit_inputs = [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed]
+
+    def edit_check(base, et, ei, n, seed, *rest):
+        return [gr.validate(bool(base), "Select the take to edit in the timeline first."),
+                *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
+                *[gr.validate(True, "")] * len(rest)]
+    chain(c.session_edit_btn.click(
+        session_edit, [*edit_inputs, st], [st, hist], api_name="session_edit", concurrency_id=GPU, **_SESSION,
+        validator=edit_check))
     chain(c.edit_btn.click(
-        session_edit, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed, st], [st, hist],
-        api_name="session_edit", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
-        validator=lambda base, et, ei, n, seed, tree: [
-            gr.validate(bool(base), "Select the take to edit in the timeline first."),
-            *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
-            gr.validate(True, "")]))
+        session_edit_live, [*edit_inputs, c.edit_stream, st], [c.live_edit, st, hist],
+        api_name="session_edit_stream", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
+        validator=edit_check))
     chain(c.para_btn.click(
         session_paralinguistic, [c.base_take, c.para_text, c.para_seed, st], [st, hist],
         api_name="session_paralinguistic", concurrency_id=GPU, **_SESSION,

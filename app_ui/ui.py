@@ -97,14 +97,18 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                             clone_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="clone-seed")
                             n_candidates = gr.Slider(1, MAX_CANDIDATES, value=2, step=1, label=t("n_candidates"),
                                                      elem_id="n-candidates")
-                        clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
-                                              interactive=caps.clone)
+                        with gr.Row(equal_height=True):
+                            clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
+                                                  interactive=caps.clone, scale=3)
+                            clone_stream = gr.Checkbox(True, label=t("stream"), elem_id="clone-stream", scale=1)
                         examples_meta = _examples()
                         examples = [row for _, row in examples_meta]
                         if examples:
                             gr.Examples(examples, [prompt_audio, prompt_text, target_text], label=t("examples"),
                                         example_labels=[label for label, _ in examples_meta], cache_examples=False)
                     with gr.Column(scale=4):
+                        live_clone = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
+                                              elem_id="live-clone")
                         gr.Markdown(t("candidates"))
                         cand_cols, cand_audio, cand_btns = [], [], []
                         for i in range(MAX_CANDIDATES):
@@ -127,7 +131,11 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                 with gr.Row():
                     n_iterations = gr.Slider(1, 5, value=1, step=1, label=t("n_iterations"), elem_id="n-iter")
                     edit_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="edit-seed")
-                edit_btn = gr.Button(t("apply_edit"), variant="primary", elem_id="edit-btn")
+                with gr.Row(equal_height=True):
+                    edit_btn = gr.Button(t("apply_edit"), variant="primary", elem_id="edit-btn", scale=3)
+                    edit_stream = gr.Checkbox(True, label=t("stream"), elem_id="edit-stream", scale=1)
+                live_edit = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
+                                     elem_id="live-edit")
                 with gr.Accordion(t("own_recording"), open=False):
                     with gr.Row():
                         upload_audio = gr.Audio(label=t("recording"), sources=["upload", "microphone"],
@@ -200,7 +208,10 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             api_out_text = gr.Textbox(label="text")
             api_out_seed = gr.Number(precision=0, label="seed")
             api_caps = gr.JSON(label="engine")
+            api_live = gr.Audio(label="stream", streaming=True)
             api_clone_btn, api_edit_btn, api_para_btn, api_info_btn = (gr.Button() for _ in range(4))
+            api_clone_stream_btn, api_edit_stream_btn = gr.Button(), gr.Button()
+            session_clone_btn, session_edit_btn = gr.Button(), gr.Button()     # the non-streamed session API
 
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]
@@ -210,6 +221,13 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                            outs3, api_name="edit", validator=api_mod.validate_edit, concurrency_id=GPU)
         api_para_btn.click(endpoints["paralinguistic"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
                            api_name="paralinguistic", validator=api_mod.validate_paralinguistic, concurrency_id=GPU)
+        outs_live = [api_live, api_out_audio, api_out_text, api_out_seed]
+        api_clone_stream_btn.click(endpoints["clone_stream"], [prompt_audio, prompt_text, target_text, api_seed],
+                                   outs_live, api_name="clone_stream", validator=api_mod.validate_clone,
+                                   concurrency_id=GPU)
+        api_edit_stream_btn.click(endpoints["edit_stream"], [api_in_audio, api_in_text, api_type, api_info, api_seed],
+                                  outs_live, api_name="edit_stream", validator=api_mod.validate_edit_stream,
+                                  concurrency_id=GPU)
         api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)
         transcribe_btn.click(endpoints["transcribe"], [prompt_audio], [prompt_text], api_name="transcribe",
                              validator=api_mod.validate_transcribe, concurrency_id=GPU)
