@@ -101,13 +101,16 @@ def validate_transcribe(audio, *_rest):
 def play(stream: Stream, n_other: int):
     """Relay a streamed action to a streaming ``gr.Audio`` (the first output) as 16-bit wav chunks, leaving
     the other ``n_other`` outputs untouched; returns what the action returns."""
-    while True:
-        try:
-            chunk = next(stream)
-        except StopIteration as stop:
-            return stop.value
-        if len(chunk):
-            yield (wav_bytes(chunk),) + (gr.skip(),) * n_other
+    try:
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration as stop:
+                return stop.value
+            if len(chunk):
+                yield (wav_bytes(chunk),) + (gr.skip(),) * n_other
+    finally:
+        stream.close()          # a cancel (Gradio closes this generator) reaches the engine at once
 
 
 # ---------------------------------------------------------------------------- endpoints

@@ -235,10 +235,14 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     chain(c.session_clone_btn.click(
         session_clone, [*clone_inputs, st], [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
         validator=clone_check))
-    chain(c.clone_btn.click(
+    clone_ev = c.clone_btn.click(
         session_clone_live, [*clone_inputs, c.clone_stream, st], [c.live_clone, st, hist],
         api_name="session_clone_stream", concurrency_id=GPU, **_SESSION,
-        show_progress_on=[c.cand_audio[0], c.timeline], validator=clone_check))
+        show_progress_on=[c.cand_audio[0], c.timeline], validator=clone_check)
+    chain(clone_ev)
+    # Stop: Gradio closes the running generator, which closes the engine's stream (the engine stops); the
+    # session tree is only replaced when a stream ends, so a stopped action adds no take.
+    c.clone_stop.click(None, None, None, cancels=[clone_ev], **_PRIVATE)
     chain(c.upload_btn.click(
         session_upload, [c.upload_audio, c.upload_text, st], [st, hist], api_name="session_upload", **_SESSION,
         validator=lambda audio, text, tree: [api_mod.check_audio(audio, "a recording"),
@@ -253,10 +257,12 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     chain(c.session_edit_btn.click(
         session_edit, [*edit_inputs, st], [st, hist], api_name="session_edit", concurrency_id=GPU, **_SESSION,
         validator=edit_check))
-    chain(c.edit_btn.click(
+    edit_ev = c.edit_btn.click(
         session_edit_live, [*edit_inputs, c.edit_stream, st], [c.live_edit, st, hist],
         api_name="session_edit_stream", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
-        validator=edit_check))
+        validator=edit_check)
+    chain(edit_ev)
+    c.edit_stop.click(None, None, None, cancels=[edit_ev], **_PRIVATE)
     chain(c.para_btn.click(
         session_paralinguistic, [c.base_take, c.para_text, c.para_seed, st], [st, hist],
         api_name="session_paralinguistic", concurrency_id=GPU, **_SESSION,

@@ -101,6 +101,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                             clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
                                                   interactive=caps.clone, scale=3)
                             clone_stream = gr.Checkbox(True, label=t("stream"), elem_id="clone-stream", scale=1)
+                            clone_stop = gr.Button(t("stop"), size="sm", elem_id="clone-stop", scale=1)
                         examples_meta = _examples()
                         examples = [row for _, row in examples_meta]
                         if examples:
@@ -134,6 +135,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                 with gr.Row(equal_height=True):
                     edit_btn = gr.Button(t("apply_edit"), variant="primary", elem_id="edit-btn", scale=3)
                     edit_stream = gr.Checkbox(True, label=t("stream"), elem_id="edit-stream", scale=1)
+                    edit_stop = gr.Button(t("stop"), size="sm", elem_id="edit-stop", scale=1)
                 live_edit = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
                                      elem_id="live-edit")
                 with gr.Accordion(t("own_recording"), open=False):

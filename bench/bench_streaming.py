@@ -108,9 +108,9 @@ def _timed_decoder(engine, log: list):
         session = make(*args, **kwargs)
         push = session.push
 
-        def timed(group):
+        def timed(group, **kwargs):
             t_in = time.perf_counter()
-            out = push(group)
+            out = push(group, **kwargs)
             log.append((t_in, time.perf_counter(), int(out.numel())))
             return out
         session.push = timed
