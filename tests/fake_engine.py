@@ -134,7 +134,6 @@ class FakeEngine(Engine):
             yield wav[start:start + step]
 
     def _stream_clone(self, request: CloneRequest, should_stop):
-        self.calls.append("stream_clone")
         yield from self._stream_pieces(self._clone(request, lambda f, d: None).audio.samples, should_stop)
 
     def _stream_edit(self, request: EditRequest, should_stop):
