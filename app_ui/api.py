@@ -14,7 +14,7 @@ from stepedit_core.errors import StepEditError
 from stepedit_core.interface import Engine, check_work
 
 from .runner import error_message
-from .studio import Studio
+from .studio import Stream, Studio, wav_bytes
 
 EDIT_TYPES_NO_PARA = tuple(t for t in catalog.AUDIO_EDIT_TYPES if t != catalog.PARALINGUISTIC)
 
@@ -115,6 +115,10 @@ def validate_paralinguistic(audio, audio_text, new_text, seed, *_rest):
             check_text(new_text, "the new text with [tags]", speech=True), check_seed(seed)]
 
 
+def validate_edit_stream(audio, audio_text, edit_type, edit_info, seed, *_rest):
+    return validate_edit(audio, audio_text, edit_type, edit_info, 1, seed)[:4] + [check_seed(seed)]
+
+
 def validate_transcribe(audio, *_rest):
     # one input: Gradio wraps a lone output itself, so the verdict goes back bare (a list would be ignored)
     return check_audio(audio, "the audio to transcribe")
@@ -163,6 +167,22 @@ def make_validators(engine: Engine) -> dict:
         return audio_check(audio, "the audio to transcribe")      # bare verdict: see validate_transcribe
 
     return {"clone": clone_v, "edit": edit_v, "paralinguistic": para_v, "transcribe": transcribe_v}
+
+
+# ---------------------------------------------------------------------------- streaming
+def play(stream: Stream, n_other: int):
+    """Relay a streamed action to a streaming ``gr.Audio`` (the first output) as 16-bit wav chunks, leaving
+    the other ``n_other`` outputs untouched; returns what the action returns."""
+    try:
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration as stop:
+                return stop.value
+            if len(chunk):
+                yield (wav_bytes(chunk),) + (gr.skip(),) * n_other
+    finally:
+        stream.close()          # a cancel (Gradio closes this generator) reaches the engine at once
 
 
 # ---------------------------------------------------------------------------- endpoints
@@ -217,6 +237,42 @@ def make_api(studio: Studio) -> dict:
         return studio.edit_once(audio, audio_text, catalog.PARALINGUISTIC, None, new_text, 1, seed,
                                 _session(request))
 
+    def clone_stream(prompt_audio: str, prompt_text: str, target_text: str, seed: int = -1,
+                     request: gr.Request = None):
+        """Zero-shot voice clone, streamed: the speech plays while it is generated.
+
+        Args:
+            prompt_audio: 3-30 s recording of the voice to clone (wav, flac, mp3, ...).
+            prompt_text: exactly what prompt_audio says.
+            target_text: the text to speak; may start with [Cantonese], [Sichuanese], [Japanese] or [Korean].
+            seed: random seed; -1 picks a random seed.
+
+        Returns:
+            The live stream (audio chunks as they are generated), then the whole take as a 24 kHz wav (its
+            samples are the stream's chunks, in order), its transcript and the seed that was used.
+        """
+        path, text, used = yield from play(studio.clone_stream_once(prompt_audio, prompt_text, target_text, seed,
+                                                                    _session(request)), 3)
+        yield gr.skip(), path, text, used
+
+    def edit_stream(audio: str, audio_text: str, edit_type: str, edit_info: str = "", seed: int = -1,
+                    request: gr.Request = None):
+        """Edit speech (one round of emotion, style, speed, denoise or vad), streamed while it is generated.
+
+        Args:
+            audio: the speech to edit (at most 30 s for the real model).
+            audio_text: what the audio says (may be empty for denoise and vad).
+            edit_type: one of emotion, style, speed, denoise, vad.
+            edit_info: the sub-type for emotion, style and speed (see the edit endpoint); empty otherwise.
+            seed: random seed; -1 picks a random seed.
+
+        Returns:
+            The live stream, then the whole edited take (24 kHz wav), its transcript and the seed used.
+        """
+        path, text, used = yield from play(studio.edit_stream_once(audio, audio_text, edit_type, edit_info, None,
+                                                                   seed, _session(request)), 3)
+        yield gr.skip(), path, text, used
+
     def transcribe(audio: str, progress=gr.Progress()) -> str:
         """Transcribe speech, e.g. to fill in the transcript of a prompt recording.
 
@@ -264,7 +320,8 @@ def make_api(studio: Studio) -> dict:
                 "language_tags": list(catalog.LANGUAGE_TAGS), "notes": caps.notes}
 
     return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "transcribe": transcribe,
-            "engine_info": engine_info, "check": check}
+            "engine_info": engine_info, "check": check,
+            "clone_stream": clone_stream, "edit_stream": edit_stream}
 
 
 def region_of(first_word, last_word, region_start, region_end) -> dict | None:

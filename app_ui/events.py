@@ -80,6 +80,59 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
                                max_tries=int(max_tries or 1), threshold=float(threshold))
         return tree, tree.summary()
 
+    def session_clone_live(prompt_audio: str, prompt_text: str, target_text: str, seed: int, n_candidates: int,
+                           stream: bool, max_tries: int = 1, threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
+                           tree: TakeTree = None, request: gr.Request = None, progress=gr.Progress()):
+        """Clone a voice into this session; with ``stream``, candidate 1 plays while it is generated.
+
+        Args:
+            prompt_audio: recording of the voice to clone.
+            prompt_text: what the prompt says.
+            target_text: what to say.
+            seed: seed of the first candidate; -1 for random seeds.
+            n_candidates: how many takes to generate (1-4).
+            stream: play candidate 1 while it is generated (each take is then its stream).
+            max_tries: 1-9; above 1 the takes are whole (not streamed) and re-rolled until WER/CER <= threshold.
+            threshold: the WER/CER that stops the re-rolls.
+        """
+        if stream and int(max_tries or 1) <= 1:
+            tree = studio.ensure_workdir(tree, _session_hash(request))
+            seeds = studio.candidate_seeds(seed, int(n_candidates or 1))
+            tree, _ = yield from api_mod.play(studio.clone_stream(tree, prompt_audio, prompt_text, target_text,
+                                                                  seeds), 2)
+        else:
+            tree, _ = session_clone(prompt_audio, prompt_text, target_text, seed, n_candidates, max_tries, threshold,
+                                    tree=tree, request=request, progress=progress)
+        yield gr.skip(), tree, tree.summary()
+
+    def session_edit_live(base_take: str, edit_type: str, edit_info: str, n_iterations: int, seed: int,
+                          stream: bool, first_word: int = -1, last_word: int = -1, region_start: float | None = None,
+                          region_end: float | None = None, max_tries: int = 1,
+                          threshold: float = checks.DEFAULT_RETRY_THRESHOLD, tree: TakeTree = None,
+                          request: gr.Request = None, progress=gr.Progress()):
+        """Edit a take of this session; with ``stream`` and one round, the result plays while it is generated.
+
+        Args:
+            base_take: id of the take to edit, e.g. "T2".
+            edit_type: emotion, style, speed, denoise or vad.
+            edit_info: the sub-type (see the public edit endpoint).
+            n_iterations: rounds, 1-5 (several rounds are not streamed: each round needs the previous one).
+            seed: seed of round 1; -1 for random.
+            stream: play the result while it is generated.
+            first_word, last_word, region_start, region_end, max_tries, threshold: as in session_edit_checked; a
+                region or re-rolls give whole (not streamed) takes.
+        """
+        whole = _region(first_word, last_word, region_start, region_end) is not None or int(max_tries or 1) > 1
+        if stream and int(n_iterations or 1) == 1 and not whole:
+            tree = studio.ensure_workdir(tree, _session_hash(request))
+            s = studio.candidate_seeds(seed, 1)[0]
+            tree, _ = yield from api_mod.play(studio.edit_stream(tree, base_take, edit_type, edit_info, None, s), 2)
+        else:
+            tree, _ = session_edit(base_take, edit_type, edit_info, n_iterations, seed, first_word, last_word,
+                                   region_start, region_end, max_tries, threshold, tree=tree, request=request,
+                                   progress=progress)
+        yield gr.skip(), tree, tree.summary()
+
     def session_upload(audio: str, text: str, tree: TakeTree, request: gr.Request = None):
         """Add your own recording to this session as a root take, to edit it.
 
@@ -239,24 +292,42 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     def chain(event):
         event.then(refresh, [st], view_outs, **_PRIVATE)
 
-    chain(c.clone_btn.click(
-        session_clone, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates,
-                        c.clone_tries, c.clone_threshold, st],
-        [st, hist], api_name="session_clone_checked", concurrency_id=GPU, **_SESSION,
-        show_progress_on=[c.cand_audio[0], c.timeline],
-        validator=lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))))
+    clone_inputs = [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates]
+    retry_inputs = [c.clone_tries, c.clone_threshold]
+    clone_check = lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))      # noqa: E731
+    # the checked clone with re-rolls, whole takes (an API endpoint on a hidden button)
+    chain(c.session_clone_btn.click(
+        session_clone, [*clone_inputs, *retry_inputs, st], [st, hist], api_name="session_clone_checked",
+        concurrency_id=GPU, **_SESSION, validator=clone_check))
+    clone_ev = c.clone_btn.click(
+        session_clone_live, [*clone_inputs, c.clone_stream, *retry_inputs, st], [c.live_clone, st, hist],
+        api_name="session_clone_stream", concurrency_id=GPU, **_SESSION,
+        show_progress_on=[c.cand_audio[0], c.timeline], validator=clone_check)
+    chain(clone_ev)
+    # Stop: Gradio closes the running generator, which closes the engine's stream (the engine stops); the
+    # session tree is only replaced when a stream ends, so a stopped action adds no take.
+    c.clone_stop.click(None, None, None, cancels=[clone_ev], **_PRIVATE)
     chain(c.upload_btn.click(
         session_upload, [c.upload_audio, c.upload_text, st], [st, hist], api_name="session_upload", **_SESSION,
         validator=lambda audio, text, tree: [api_mod.check_audio(audio, "a recording"),
                                              api_mod.check_text(text, "its transcript", required=False),
                                              gr.validate(True, "")]))
-    chain(c.edit_btn.click(
-        session_edit, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed,
-                       c.region_first, c.region_last, c.region_start, c.region_end, c.edit_tries, c.edit_threshold, st], [st, hist],
-        api_name="session_edit_checked", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
-        validator=lambda base, et, ei, n, seed, *rest: _pad([
-            gr.validate(bool(base), "Select the take to edit in the timeline first."),
-            *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed)], 5 + len(rest))))
+    edit_inputs = [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed]
+    region_inputs = [c.region_first, c.region_last, c.region_start, c.region_end, c.edit_tries, c.edit_threshold]
+
+    def edit_check(base, et, ei, n, seed, *rest):
+        return [gr.validate(bool(base), "Select the take to edit in the timeline first."),
+                *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
+                *[gr.validate(True, "")] * len(rest)]
+    chain(c.session_edit_btn.click(
+        session_edit, [*edit_inputs, *region_inputs, st], [st, hist], api_name="session_edit_checked",
+        concurrency_id=GPU, **_SESSION, validator=edit_check))
+    edit_ev = c.edit_btn.click(
+        session_edit_live, [*edit_inputs, c.edit_stream, *region_inputs, st], [c.live_edit, st, hist],
+        api_name="session_edit_stream", concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.audio_b],
+        validator=edit_check)
+    chain(edit_ev)
+    c.edit_stop.click(None, None, None, cancels=[edit_ev], **_PRIVATE)
     chain(c.para_btn.click(
         session_paralinguistic, [c.base_take, c.para_text, c.para_seed, c.region_first, c.region_last, st], [st, hist],
         api_name="session_paralinguistic_checked", concurrency_id=GPU, **_SESSION,

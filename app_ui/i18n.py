@@ -62,6 +62,9 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "take_b": ("Take B", "版本 B"),
     "session_json": ("Session data (JSON)", "会话数据 (JSON)"),
     "engine": ("Engine", "引擎"),
+    "stream": ("Play while generating", "边生成边播放"),
+    "stop": ("■ Stop", "■ 停止"),
+    "live": ("Live playback (plays as it is generated)", "实时播放（边生成边播放）"),
 }
 
 

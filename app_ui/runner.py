@@ -11,6 +11,11 @@ other failure of the GPU call on ZeroGPU (quota, worker crash) falls back to run
 a ``gr.Warning`` when the engine runs on the CPU (the lite engine); an engine placed on the GPU cannot run
 outside the worker, so the user is told to retry instead. Elsewhere a failure becomes a ``gr.Error`` naming
 the exception.
+
+Streaming (:meth:`EngineRunner.stream`) is a second island, a generator: ZeroGPU runs a decorated generator
+in one worker and sends each yield back, so a whole stream stays inside one GPU allocation. The same
+fallback applies while nothing has been played yet; a stream that fails half-way raises instead (the audio
+already played cannot be taken back).
 """
 from __future__ import annotations
 
@@ -18,9 +23,10 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import gradio as gr
+import numpy as np
 
 from stepedit_core import catalog, regions
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
@@ -72,6 +78,7 @@ class EngineRunner:
         self.zero_gpu = _zero_gpu_active() if zero_gpu is None else zero_gpu
         decorate = gpu or _identity_gpu
         self._island = decorate(duration=self.gpu_seconds)(self._on_device)
+        self._stream_island = decorate(duration=self.gpu_seconds)(self._stream_on_device)
 
     # -- sizing -----------------------------------------------------------------------------------------
     def estimate(self, job: Job) -> float:
@@ -137,6 +144,11 @@ class EngineRunner:
             raise gr.Error(f"The engine failed: {type(exc).__name__}: {error_message(exc)}") from exc
 
     def _fallback(self, job: Job, exc: BaseException) -> list:
+        self._check_cpu_fallback(exc)
+        return self._on_device(job)
+
+    def _check_cpu_fallback(self, exc: BaseException) -> None:
+        """Raise when the engine cannot run outside the GPU worker; else warn that we fall back to the CPU."""
         if not self.engine.capabilities().device.startswith("cpu"):
             # A model placed on (emulated) cuda cannot run in the main process of a ZeroGPU Space.
             log.warning("GPU call failed (%s: %s); the engine needs a GPU", type(exc).__name__, exc)
@@ -145,7 +157,43 @@ class EngineRunner:
         log.warning("GPU call failed (%s: %s); running on CPU", type(exc).__name__, exc)
         gr.Warning(f"The GPU is not available right now: {error_message(exc)} Running on the CPU instead; "
                    "this is slower.")
-        return self._on_device(job)
+
+    # -- streaming --------------------------------------------------------------------------------------------
+    def _stream_on_device(self, job: Job) -> Iterator[np.ndarray]:
+        """The streaming GPU island: one clone or one edit round, yielding 24 kHz float32 chunks. Closing
+        it closes the engine's stream, which stops the engine."""
+        (req,) = job.requests
+        try:
+            if job.kind == "clone":
+                yield from self.engine.stream_clone(req)
+            elif job.kind == "edit":
+                yield from self.engine.stream_edit(req)
+            else:
+                raise ValueError(f"cannot stream a {job.kind!r} job")
+        except StepEditError as exc:
+            raise EngineError(error_message(exc), title=_title(exc)) from exc
+
+    def stream(self, job: Job) -> Iterator[np.ndarray]:
+        """Chunks of one streamed take (``job`` holds one CloneRequest or one EditRequest of one round)."""
+        started = False
+        try:
+            for chunk in self._stream_island(job):
+                started = True
+                yield chunk
+        except gr.Error as exc:
+            if isinstance(exc, EngineError) or not self.zero_gpu or started:
+                raise
+            yield from self._stream_fallback(job, exc)
+        except Exception as exc:  # noqa: BLE001 -- engine bugs must reach the user as a message, not a crash
+            if self.zero_gpu and not started:
+                yield from self._stream_fallback(job, exc)
+                return
+            log.exception("engine stream failed")
+            raise gr.Error(f"The engine failed: {type(exc).__name__}: {error_message(exc)}") from exc
+
+    def _stream_fallback(self, job: Job, exc: BaseException) -> Iterator[np.ndarray]:
+        self._check_cpu_fallback(exc)
+        yield from self._stream_on_device(job)
 
     # -- convenience ------------------------------------------------------------------------------------
     def clone(self, requests: list[CloneRequest]) -> list[EngineResult]:

@@ -8,6 +8,7 @@ peak-normalise).
 from __future__ import annotations
 
 import binascii
+import io
 import json
 import logging
 import os
@@ -17,19 +18,23 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Generator
+
+import numpy as np
+import soundfile as sf
 
 import gradio as gr
 
 from stepedit_core import catalog, checks, regions, validation
-from stepedit_core.audio import write_wav
+from stepedit_core.audio import OUTPUT_SAMPLE_RATE, write_wav
 from stepedit_core.errors import StepEditError
-from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult,
+from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult, edit_result_text,
                                      resolve_seed)
 
 from . import history, storage
 from .history import TakeTree, file_sha256
 from .plots import take_image
-from .runner import EngineError, EngineRunner, error_message
+from .runner import EngineError, EngineRunner, Job, error_message
 
 MAX_CANDIDATES = 4              # clone candidates per click (each a take with its own seed)
 MAX_RECIPE_ACTIONS = 50         # a replay runs every action on the one engine slot; longer recipes are refused
@@ -38,6 +43,9 @@ SESSION_MAX_AGE_S = storage.SESSION_MAX_AGE_S
 PRUNE_EVERY_S = 60              # at most one storage pass a minute (storage.py: TTLs and the size cap)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 log = logging.getLogger(__name__)
+
+# A streaming action yields 24 kHz float32 chunks and *returns* what the plain action returns.
+Stream = Generator[np.ndarray, None, object]
 
 
 def load_clip(path: str | None, what: str, max_seconds: float = validation.MAX_AUDIO_SECONDS) -> AudioClip:
@@ -258,6 +266,50 @@ class Studio:
             params["retry"] = {"max_tries": int(max_tries), "threshold": float(threshold), "tried": tried}
         return tree.add(history.EDIT, parent.id, params, (results[0].seed,), takes)
 
+    # ------------------------------------------------------------------ streamed actions
+    def clone_stream(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
+                     seeds: list[int]) -> Stream:
+        """:meth:`clone` through the engine's stream: yields candidate 1's chunks as they are generated (later
+        candidates stream too, silently), then returns ``(tree, take ids)``. Each take is its stream's
+        concatenation. A stream closed before its end (a cancel) adds nothing: the partial take is dropped."""
+        if not 1 <= len(seeds) <= MAX_CANDIDATES:
+            raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
+        clip = load_clip(prompt_path, "the prompt audio")
+        source = self._keep_source(tree, prompt_path)
+        results = []
+        for i, seed in enumerate(seeds):
+            chunks = []
+            for chunk in self.runner.stream(Job("clone", (CloneRequest(clip, prompt_text, target_text, seed),))):
+                chunks.append(chunk)
+                if i == 0:
+                    yield chunk
+            results.append(_streamed(chunks, (target_text or "").strip(), seed, catalog.CLONE))
+        takes = [{"op": catalog.CLONE, "option": None, "index": i + 1,
+                  **self._write_take(tree, tree.next_take + i, r)} for i, r in enumerate(results)]
+        params = {"prompt_text": prompt_text, "target_text": target_text, "source": source, "stream": True}
+        return tree.add(history.CLONE, None, params, tuple(seeds), takes)
+
+    def edit_stream(self, tree: TakeTree, base: str | None, edit_type: str, edit_info: str | None,
+                    new_text: str | None, seed: int) -> Stream:
+        """One round of :meth:`edit` through the engine's stream; yields chunks, returns ``(tree, [take id])``."""
+        if not base or not tree.has(base):
+            raise gr.Error("Pick a take to edit first (clone a voice, upload a recording, or select one "
+                           "in the timeline).")
+        parent = tree.get(base)
+        request = EditRequest(audio=load_clip(parent.audio, f"take {parent.id}"), audio_text=parent.text,
+                              edit_type=edit_type, edit_info=edit_info or None, new_text=new_text, seed=seed)
+        chunks = []
+        for chunk in self.runner.stream(Job("edit", (request,))):
+            chunks.append(chunk)
+            yield chunk
+        result = _streamed(chunks, edit_result_text(request, (parent.text or "").strip()), seed, edit_type,
+                           edit_info or None)
+        take = {"op": edit_type, "option": edit_info or None, "index": 1,
+                **self._write_take(tree, tree.next_take, result)}
+        params = {"edit_type": edit_type, "edit_info": edit_info or None, "new_text": new_text,
+                  "n_iterations": 1, "stream": True}
+        return tree.add(history.EDIT, parent.id, params, (seed,), [take])
+
     # ------------------------------------------------------------------ recipes
     def export_recipe(self, tree: TakeTree) -> str:
         if not tree.actions:
@@ -294,12 +346,18 @@ class Studio:
                 name, data = history.recipe_source_bytes(recipe, p["source"])
                 src = Path(tree.workdir) / f"replay-{uuid.uuid4().hex[:8]}{Path(name).suffix or '.wav'}"
                 src.write_bytes(data)
-                if a["kind"] == history.CLONE:
+                if a["kind"] == history.CLONE and p.get("stream"):
+                    tree, ids = drain(self.clone_stream(tree, str(src), p["prompt_text"], p["target_text"],
+                                                        [int(s) for s in a["seeds"]]))
+                elif a["kind"] == history.CLONE:
                     tree, ids = self.clone(tree, str(src), p["prompt_text"], p["target_text"],
                                            [int(s) for s in a["seeds"]])
                 else:
                     tree, ids = self.upload(tree, str(src), p.get("text", ""))
                 src.unlink(missing_ok=True)
+            elif p.get("stream"):
+                tree, ids = drain(self.edit_stream(tree, id_map[a["parent"]], p["edit_type"], p.get("edit_info"),
+                                                   p.get("new_text"), int(a["seeds"][0])))
             else:
                 region = p.get("region")
                 tree, ids = self.edit(tree, id_map[a["parent"]], p["edit_type"], p.get("edit_info"),
@@ -374,6 +432,26 @@ class Studio:
             raise EngineError(f"Cannot check this audio: {error_message(exc)}") from exc
         return {**result.to_dict(), "summary": result.summary()}
 
+    def clone_stream_once(self, prompt_path: str, prompt_text: str, target_text: str, seed: int | None,
+                          session_hash: str | None) -> Stream:
+        """The streamed one-shot clone: yields chunks, returns ``(wav path, text, seed)``."""
+        clip = load_clip(prompt_path, "the prompt audio")
+        s = self.candidate_seeds(seed, 1)[0]
+        chunks = yield from _relay(self.runner.stream(Job("clone", (CloneRequest(clip, prompt_text, target_text,
+                                                                                 s),))))
+        result = _streamed(chunks, (target_text or "").strip(), s, catalog.CLONE)
+        return self._write_api(result, session_hash, "clone"), result.text, s
+
+    def edit_stream_once(self, audio_path: str, audio_text: str, edit_type: str, edit_info: str | None,
+                         new_text: str | None, seed: int | None, session_hash: str | None) -> Stream:
+        """The streamed one-shot edit (one round): yields chunks, returns ``(wav path, text, seed)``."""
+        clip = load_clip(audio_path, "the audio to edit")
+        s = self.candidate_seeds(seed, 1)[0]
+        request = EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text, seed=s)
+        chunks = yield from _relay(self.runner.stream(Job("edit", (request,))))
+        result = _streamed(chunks, edit_result_text(request, (audio_text or "").strip()), s, edit_type)
+        return self._write_api(result, session_hash, edit_type), result.text, s
+
     def _write_api(self, result: EngineResult, session_hash: str | None, stem: str) -> str:
         path = self._api_dir(session_hash) / f"api-{stem}-{uuid.uuid4().hex[:10]}.wav"
         return write_wav(path, result.audio.samples, result.audio.sample_rate)
@@ -441,6 +519,43 @@ def check_recipe_shape(recipe: dict) -> dict:
         if not isinstance(takes, list) or not all(isinstance(x, str) for x in takes):
             raise ValueError(f"action {k} lists its takes wrongly")
     return recipe
+
+
+def _relay(chunks) -> Stream:
+    """Yield every chunk and return them all."""
+    kept = []
+    for chunk in chunks:
+        kept.append(chunk)
+        yield chunk
+    return kept
+
+
+def _streamed(chunks: list[np.ndarray], text: str, seed: int, edit_type: str,
+              edit_info: str | None = None) -> EngineResult:
+    """The take of a finished stream: exactly the concatenated chunks."""
+    if not chunks or not sum(len(c) for c in chunks):
+        raise gr.Error("The engine produced no audio for this request.")
+    audio = np.concatenate([np.asarray(c, np.float32).reshape(-1) for c in chunks])
+    return EngineResult(audio=AudioClip(samples=audio, sample_rate=OUTPUT_SAMPLE_RATE), text=text, seed=seed,
+                        edit_type=edit_type, edit_info=edit_info, metadata={"streamed": True})
+
+
+def drain(stream: Stream):
+    """Run a streamed action to its end without playing it; returns what it returns."""
+    while True:
+        try:
+            next(stream)
+        except StopIteration as stop:
+            return stop.value
+
+
+def wav_bytes(chunk: np.ndarray, sample_rate: int = OUTPUT_SAMPLE_RATE) -> bytes:
+    """One chunk as 16-bit wav bytes for a streaming ``gr.Audio`` (quantised like :func:`write_wav`; bytes, not
+    a float array, so Gradio does not peak-normalise each chunk)."""
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(chunk, np.float32).reshape(-1), -1.0, 1.0), sample_rate, format="WAV",
+             subtype="PCM_16")
+    return buf.getvalue()
 
 
 def _step(progress, fraction: float, desc: str) -> None:

@@ -105,14 +105,19 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                                                     label=t("max_tries"), elem_id="clone-tries")
                             clone_threshold = gr.Slider(0.0, 0.5, value=checks.DEFAULT_RETRY_THRESHOLD, step=0.01,
                                                         label=t("threshold"), elem_id="clone-threshold")
-                        clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
-                                              interactive=caps.clone)
+                        with gr.Row(equal_height=True):
+                            clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
+                                                  interactive=caps.clone, scale=3)
+                            clone_stream = gr.Checkbox(True, label=t("stream"), elem_id="clone-stream", scale=1)
+                            clone_stop = gr.Button(t("stop"), size="sm", elem_id="clone-stop", scale=1)
                         examples_meta = _examples()
                         examples = [row for _, row in examples_meta]
                         if examples:
                             gr.Examples(examples, [prompt_audio, prompt_text, target_text], label=t("examples"),
                                         example_labels=[label for label, _ in examples_meta], cache_examples=False)
                     with gr.Column(scale=4):
+                        live_clone = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
+                                              elem_id="live-clone")
                         gr.Markdown(t("candidates"))
                         cand_cols, cand_audio, cand_btns = [], [], []
                         for i in range(MAX_CANDIDATES):
@@ -148,7 +153,12 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                                            elem_id="edit-tries")
                     edit_threshold = gr.Slider(0.0, 0.5, value=checks.DEFAULT_RETRY_THRESHOLD, step=0.01,
                                                label=t("threshold"), elem_id="edit-threshold")
-                edit_btn = gr.Button(t("apply_edit"), variant="primary", elem_id="edit-btn")
+                with gr.Row(equal_height=True):
+                    edit_btn = gr.Button(t("apply_edit"), variant="primary", elem_id="edit-btn", scale=3)
+                    edit_stream = gr.Checkbox(True, label=t("stream"), elem_id="edit-stream", scale=1)
+                    edit_stop = gr.Button(t("stop"), size="sm", elem_id="edit-stop", scale=1)
+                live_edit = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
+                                     elem_id="live-edit")
                 with gr.Accordion(t("own_recording"), open=False):
                     with gr.Row():
                         upload_audio = gr.Audio(label=t("recording"), sources=["upload", "microphone"],
@@ -236,7 +246,10 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             api_out_text = gr.Textbox(label="text")
             api_out_seed = gr.Number(precision=0, label="seed")
             api_caps = gr.JSON(label="engine")
+            api_live = gr.Audio(label="stream", streaming=True)
             api_clone_btn, api_edit_btn, api_para_btn, api_info_btn = (gr.Button() for _ in range(4))
+            api_clone_stream_btn, api_edit_stream_btn = gr.Button(), gr.Button()
+            session_clone_btn, session_edit_btn = gr.Button(), gr.Button()     # the non-streamed session API
 
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]
@@ -249,6 +262,13 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                             api_check_out, api_name="check", validator=api_mod.validate_check, concurrency_id=GPU)
         api_para_btn.click(endpoints["paralinguistic"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
                            api_name="paralinguistic", validator=validators["paralinguistic"], concurrency_id=GPU)
+        outs_live = [api_live, api_out_audio, api_out_text, api_out_seed]
+        api_clone_stream_btn.click(endpoints["clone_stream"], [prompt_audio, prompt_text, target_text, api_seed],
+                                   outs_live, api_name="clone_stream", validator=validators["clone"],
+                                   concurrency_id=GPU)
+        api_edit_stream_btn.click(endpoints["edit_stream"], [api_in_audio, api_in_text, api_type, api_info, api_seed],
+                                  outs_live, api_name="edit_stream", validator=api_mod.validate_edit_stream,
+                                  concurrency_id=GPU)
         api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)
         transcribe_btn.click(endpoints["transcribe"], [prompt_audio], [prompt_text], api_name="transcribe",
                              validator=validators["transcribe"], concurrency_id=GPU)

@@ -42,7 +42,8 @@ from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .checks import Heard, Word
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                        edit_result_text, validate_clone, validate_edit, validate_transcribe)
+                        StopCheck, edit_result_text, validate_clone, validate_edit, validate_stream_edit,
+                        validate_transcribe)
 from .model import prompts
 from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
@@ -252,10 +253,12 @@ class StepAudioEngine(Engine):
         return meta
 
     # -- streaming ------------------------------------------------------------------------------------
-    def stream_clone(self, request: CloneRequest) -> Iterator[np.ndarray]:
+    def stream_clone(self, request: CloneRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """Clone, yielding 24 kHz float32 chunks as the LLM emits audio groups (streaming token2wav,
-        architecture.md §13). Long target texts are streamed piece after piece."""
+        architecture.md §13). Long target texts are streamed piece after piece. ``should_stop`` / closing the
+        iterator cancel the LLM at its next step (see :meth:`Engine.stream_clone`)."""
         request = validate_clone(request, self.capabilities())
+        stop = should_stop or (lambda: False)
         clip = request.prompt_audio
         if clip.duration > longform.MAX_PIECE_S:
             raise InvalidInputError(f"streaming takes a prompt of at most {longform.MAX_PIECE_S:.0f} s")
@@ -263,16 +266,18 @@ class StepAudioEngine(Engine):
         with self._lock:
             prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed)
             for i, text in enumerate(longform.split_target_text(request.target_text)):
+                if stop():
+                    return
                 ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, request.prompt_text,
                                                  prompt.token_str, text, segment_bos=self.options.segment_bos)
                 cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
-                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i))
+                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i), stop)
 
-    def stream_edit(self, request: EditRequest) -> Iterator[np.ndarray]:
+    def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """One round of an edit of a clip of at most 30 s, yielding 24 kHz chunks as they are decoded."""
-        request = validate_edit(request, self.capabilities())
+        request = validate_stream_edit(request, self.capabilities())
         clip = request.audio
-        if request.n_iterations != 1 or clip.duration > longform.MAX_PIECE_S:
+        if clip.duration > longform.MAX_PIECE_S:
             raise InvalidInputError(f"streaming edits one round of at most {longform.MAX_PIECE_S:.0f} s")
         with self._lock:
             prompt = self.encode_prompt(peak_cap(clip.samples), clip.sample_rate, seed=request.seed)
@@ -281,12 +286,13 @@ class StepAudioEngine(Engine):
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
-            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0))
+            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0), should_stop or (lambda: False))
 
-    def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int]) -> Iterator[np.ndarray]:
+    def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int],
+                should_stop: StopCheck) -> Iterator[np.ndarray]:
         """LLM sampling in a worker thread hands whole 2+3 groups to a streaming decoder here. Closing the
-        iterator early cancels the sampling at its next step; the engine lock is held until the iterator is
-        exhausted or closed."""
+        iterator early or ``should_stop()`` cancels the sampling at its next step (the stream then ends
+        without its tail); the engine lock is held until the iterator is exhausted or closed."""
         groups: queue.Queue = queue.Queue()
         cancel = threading.Event()
         done = object()
@@ -297,7 +303,8 @@ class StepAudioEngine(Engine):
 
         def work() -> None:
             try:
-                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put, should_stop=cancel.is_set)
+                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put,
+                                          should_stop=lambda: cancel.is_set() or should_stop())
             except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer)
                 outcome["error"] = exc
             finally:
@@ -310,10 +317,14 @@ class StepAudioEngine(Engine):
         n = 0
         try:
             while (group := groups.get()) is not done:
+                if should_stop():
+                    return
                 n += 1
                 chunk = stream.push(group)
                 if chunk.numel():
                     yield chunk.numpy().reshape(-1)
+            if should_stop():                              # the LLM saw it too and ended early: no tail
+                return
             if "error" in outcome:
                 raise outcome["error"]
             if n == 0:

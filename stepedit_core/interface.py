@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -23,12 +23,29 @@ from .validation import MAX_ITERATIONS, MAX_SEED, MAX_TEXT_CHARS  # noqa: F401  
 
 # progress(fraction in [0, 1], stage description)
 Progress = Callable[[float, str], None]
+# should_stop() -> True ends a stream early (checked between chunks; the engine stops its work)
+StopCheck = Callable[[], bool]
 
 TEXT_FREE_EDITS = (catalog.DENOISE, catalog.VAD)   # official app accepts these without a transcript
+STREAM_CHUNK_S = 0.5           # chunk length when an engine without incremental synthesis streams a take
 
 
 def _no_progress(fraction: float, desc: str) -> None:
     return None
+
+
+def _never() -> bool:
+    return False
+
+
+def chunk_audio(samples: np.ndarray, sample_rate: int, should_stop: StopCheck | None = None,
+                chunk_s: float = STREAM_CHUNK_S) -> Iterator[np.ndarray]:
+    """``samples`` in consecutive pieces of ``chunk_s`` seconds (their concatenation is ``samples``)."""
+    step = max(1, int(chunk_s * sample_rate))
+    for start in range(0, len(samples), step):
+        if should_stop is not None and should_stop():
+            return
+        yield samples[start:start + step]
 
 
 @dataclass(frozen=True)
@@ -155,6 +172,14 @@ def validate_clone(request: CloneRequest, caps: Capabilities) -> CloneRequest:
                    seed=resolve_seed(request.seed))
 
 
+def validate_stream_edit(request: EditRequest, caps: Capabilities) -> EditRequest:
+    """An edit that can stream: one round (round k needs all of round k-1 before it starts)."""
+    request = validate_edit(request, caps)
+    if request.n_iterations != 1:
+        raise InvalidInputError("a streamed edit runs one round (n_iterations must be 1)")
+    return request
+
+
 def validate_edit(request: EditRequest, caps: Capabilities) -> EditRequest:
     edit_type = validation.check_edit_type(request.edit_type)
     edit_info = validation.check_edit_info(edit_type, request.edit_info)
@@ -226,6 +251,34 @@ class Engine(ABC):
             results.append(result)
             clip, text = result.audio, result.text
         return results
+
+    # -- streaming: every door (app, API, CLI, HTTP server) plays audio while it is being generated ----------
+    def stream_clone(self, request: CloneRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
+        """Clone, yielding 24 kHz float32 chunks whose concatenation is the take.
+
+        The stream ends early, without finishing the take, when ``should_stop()`` returns True (checked
+        between chunks) or when the caller closes the iterator; either way the engine stops working. Pass a
+        seed to know it: the seed of a streamed take is the request's (``resolve_seed``).
+        """
+        request = validate_clone(request, self.capabilities())
+        yield from self._stream_clone(request, should_stop or _never)
+
+    def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
+        """One round of an edit (``n_iterations`` must be 1), yielding 24 kHz float32 chunks; see
+        :meth:`stream_clone`. The take's transcript is ``edit_result_text(request, request.audio_text)``."""
+        request = validate_stream_edit(request, self.capabilities())
+        yield from self._stream_edit(request, should_stop or _never)
+
+    def _stream_clone(self, request: CloneRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        """Default for engines without incremental synthesis: the whole take, then in STREAM_CHUNK_S pieces."""
+        result = self._clone(request, _no_progress)
+        yield from chunk_audio(result.audio.resampled(audio_io.OUTPUT_SAMPLE_RATE), audio_io.OUTPUT_SAMPLE_RATE,
+                               should_stop)
+
+    def _stream_edit(self, request: EditRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        result = self._edit_once(request.audio, request.audio_text, request, request.seed, 1, _no_progress)
+        yield from chunk_audio(result.audio.resampled(audio_io.OUTPUT_SAMPLE_RATE), audio_io.OUTPUT_SAMPLE_RATE,
+                               should_stop)
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         """Transcribe prompt audio; engines without ASR raise UnsupportedEditError."""

@@ -241,6 +241,18 @@ def split_target_text(text: str, max_s: float = CLONE_PIECE_S) -> list[str]:
     return _pack([p for s in split_sentences(text) for p in _split_long(s, max_s)], max_s)
 
 
+def split_for_streaming(text: str, first_s: float, later_s: float) -> list[str]:
+    """Text -> phrases for incremental synthesis: a first phrase of at most ``first_s`` estimated speaking time
+    (the start of the first sentence, cut at a comma, else at a word), then the rest of the first sentence and
+    every later sentence, each in parts of at most ``later_s``."""
+    sentences = split_sentences(text.strip())
+    if not sentences:
+        return []
+    head = _split_long(sentences[0], first_s)
+    rest = [p for s in sentences[1:] for p in _split_long(s, later_s)]
+    return head[:1] + _pack(head[1:], later_s) + rest
+
+
 def split_transcript_for(wav: np.ndarray, sample_rate: int, spans: Sequence[Span], text: str,
                          transcribe: Callable[[np.ndarray, int], str] | None = None) -> list[str]:
     """Per-span transcripts: from ``transcribe`` (an ASR) when given, else proportional to voiced time."""

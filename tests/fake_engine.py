@@ -14,6 +14,7 @@ Every output depends only on its inputs and its seed, so replaying a recipe repr
 from __future__ import annotations
 
 import re
+import time
 import zlib
 
 import numpy as np
@@ -25,6 +26,7 @@ from stepedit_core.interface import (AudioClip, Capabilities, CloneRequest, Edit
 
 SR = 24000
 TONE_SECONDS = 0.06           # per character of target text
+STREAM_CHARS = 8              # characters of target text per streamed chunk
 SPEED = {"faster": 0.8, "slower": 1.25, "more faster": 0.65, "more slower": 1.5}
 _TAG = re.compile(r"\[([A-Za-z-]+)\]")
 DROP_EVERY = 3
@@ -41,7 +43,8 @@ def _stretch(x: np.ndarray, factor: float) -> np.ndarray:
 
 class FakeEngine(Engine):
     def __init__(self, *, unsupported: tuple[str, ...] = (), max_input_seconds: float = 30.0,
-                 transcribe: bool = True, fail_with: Exception | None = None, device: str = "cpu"):
+                 transcribe: bool = True, fail_with: Exception | None = None, device: str = "cpu",
+                 stream_delay: float = 0.0):
         self.unsupported = unsupported
         self.device = device
         self.max_input_seconds = max_input_seconds
@@ -49,6 +52,8 @@ class FakeEngine(Engine):
         self.fail_with = fail_with        # raised by the next clone/edit (then cleared), to test error paths
         self.calls: list[str] = []
         self._made: dict[bytes, tuple[str, int]] = {}     # audio digest -> (text, seed) of takes made here
+        self.stream_delay = stream_delay  # seconds before each streamed chunk (a slow engine, for the browser)
+        self.chunks_streamed = 0
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -138,6 +143,23 @@ class FakeEngine(Engine):
         return self._remember(EngineResult(audio=AudioClip(y, SR), text=edit_result_text(request, audio_text),
                                            seed=seed, edit_type=kind, edit_info=info, iteration=iteration,
                                            timings={kind: 0.0}))
+
+    def _stream_pieces(self, wav: np.ndarray, should_stop):
+        """STREAM_CHARS characters of audio per chunk, each after ``stream_delay`` seconds."""
+        step = STREAM_CHARS * int(TONE_SECONDS * SR)
+        for start in range(0, len(wav), step):
+            if should_stop():
+                return
+            time.sleep(self.stream_delay)
+            self.chunks_streamed += 1
+            yield wav[start:start + step]
+
+    def _stream_clone(self, request: CloneRequest, should_stop):
+        yield from self._stream_pieces(self._clone(request, lambda f, d: None).audio.samples, should_stop)
+
+    def _stream_edit(self, request: EditRequest, should_stop):
+        result = self._edit_once(request.audio, request.audio_text, request, request.seed, 1, lambda f, d: None)
+        yield from self._stream_pieces(result.audio.samples, should_stop)
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         return 1.0 + n_iterations * 0.1 * audio_seconds + 0.01 * text_chars

@@ -17,7 +17,7 @@ from stepedit_core.errors import InvalidInputError  # noqa: E402
 from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
-PUBLIC = {"/check", "/clone", "/edit", "/engine_info", "/paralinguistic", "/script", "/transcribe", "/voices"}
+PUBLIC = {"/check", "/clone", "/clone_stream", "/edit", "/edit_stream", "/engine_info", "/paralinguistic", "/script", "/transcribe", "/voices"}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,9 @@ def test_public_api_surface(client):
     assert params["/paralinguistic"] == ["audio", "audio_text", "new_text", "seed"]
     assert params["/transcribe"] == ["audio"]
     assert len(named["/clone"]["returns"]) == 3 and len(named["/edit"]["returns"]) == 3
+    assert params["/clone_stream"] == params["/clone"]
+    assert params["/edit_stream"] == ["audio", "audio_text", "edit_type", "edit_info", "seed"]
+    assert len(named["/clone_stream"]["returns"]) == 4 and len(named["/edit_stream"]["returns"]) == 4
     info = client.predict(api_name="/engine_info")
     assert info["engine"] == "fake" and "vad" not in info["edit_options"]
     assert "happy" in info["edit_options"]["emotion"]
@@ -287,3 +290,50 @@ def test_script_endpoint_with_a_voice_zip_and_the_library(client, served, tmp_pa
     assert client.predict(api_name="/voices") == []
     with pytest.raises(AppError, match="unknown voice 'Ann'"):
         client.predict("Ann: hi", 1, "", None, api_name="/script")
+def _stream(client, *args, api_name):
+    """Iterate a streaming endpoint: the live updates (HLS playlists), then the final outputs."""
+    job = client.submit(*args, api_name=api_name)
+    updates = list(job)
+    return updates[:-1], job.result()
+
+
+def test_streaming_endpoints_play_while_generating(client, served):
+    live, (_, audio, text, seed) = _stream(client, handle_file(served["prompt"]), "a prompt",
+                                           "hello streaming world, in pieces", 11, api_name="/clone_stream")
+    assert len(live) >= 3 and all(str(u[0]).endswith(".m3u8") for u in live)      # one update per chunk
+    assert (text, seed) == ("hello streaming world, in pieces", 11)
+    whole, _, _ = client.predict(handle_file(served["prompt"]), "a prompt", "hello streaming world, in pieces", 11,
+                                 api_name="/clone")
+    assert np.array_equal(samples(audio), samples(whole))     # the fake engine streams its take in pieces
+    live, (_, edited, text, seed) = _stream(client, handle_file(audio), text, "speed", "slower", 4,
+                                            api_name="/edit_stream")
+    assert len(live) >= 2 and seed == 4 and len(samples(edited)) > len(samples(audio))
+    # errors: job.result() raises them (iterating a failed job does not end in gradio_client 2.7.2)
+    with pytest.raises(ValidationError, match="happy"):
+        client.submit(handle_file(audio), "x", "emotion", "joyful", -1, api_name="/edit_stream").result(timeout=30)
+    with pytest.raises(AppError, match="does not support the vad edit"):
+        client.submit(handle_file(audio), "x", "vad", "", -1, api_name="/edit_stream").result(timeout=30)
+
+
+def test_session_stream_lands_in_the_take_tree(client, served):
+    job = client.submit(handle_file(served["prompt"]), "a prompt", "streamed into the session", 21, 2, True, 1, 0.1,
+                        api_name="/session_clone_stream")
+    updates = list(job)
+    h = job.result()[1]
+    assert len(updates) >= 3 and [(t["id"], t["seed"]) for t in h["takes"]] == [("T1", 21), ("T2", 22)]
+    assert h["actions"][0]["params"]["stream"] is True
+    h = client.predict("T1", "emotion", "happy", 1, 7, True, -1, -1, None, None, 1, 0.1,
+                       api_name="/session_edit_stream")[1]
+    assert h["takes"][-1]["parent"] == "T1" and h["actions"][-1]["params"]["stream"] is True
+    h = client.predict("T3", "emotion", "sad", 2, 8, True, -1, -1, None, None, 1, 0.1,
+                       api_name="/session_edit_stream")[1]
+    assert [t["parent"] for t in h["takes"][-2:]] == ["T3", "T4"]          # 2 rounds: not streamed, both kept
+    assert "stream" not in h["actions"][-1]["params"]
+    h = client.predict(handle_file(served["prompt"]), "a prompt", "not streamed", 1, 1, False, 1, 0.1,
+                       api_name="/session_clone_stream")[1]
+    assert h["takes"][-1]["id"] == "T6" and "stream" not in h["actions"][-1]["params"]
+    # re-rolls need whole, checked takes: the stream toggle is then ignored (seed 30 drops a word, 31 passes)
+    h = client.predict(handle_file(served["prompt"]), "a prompt", "retry me please", 30, 1, True, 3, 0.0,
+                       api_name="/session_clone_stream")[1]
+    assert h["takes"][-1]["seed"] == 31 and h["takes"][-1]["check"]["error_rate"] == 0.0
+    assert "stream" not in h["actions"][-1]["params"] and h["actions"][-1]["params"]["retry"]["tried"][0]["seed"] == 30

@@ -22,24 +22,35 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("STEPEDIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+STREAM_DELAY_S = 0.6
+CHROMIUM_ARGS = ["--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 SERVER = """
 import sys
 sys.path[:0] = [{root!r}]
 import app
 from tests.fake_engine import FakeEngine
-demo = app.build_demo(FakeEngine())
+demo = app.build_demo(FakeEngine({engine_args}))
 demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True, **app.launch_options())
 """
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    yield from _serve(tmp_path_factory, "")
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """An engine that takes STREAM_DELAY_S per streamed chunk (~0.5 s of audio): slower than real time."""
+    yield from _serve(tmp_path_factory, f"stream_delay={STREAM_DELAY_S}")
+
+
+def _serve(tmp_path_factory, engine_args: str):
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    code = SERVER.format(root=str(ROOT), port=port)
+    code = SERVER.format(root=str(ROOT), port=port, engine_args=engine_args)
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -141,6 +152,43 @@ def test_clone_edit_and_timeline_in_browser(server):
             page.screenshot(path=str(ARTIFACTS / "last_browser_state.png"), full_page=True)
             browser.close()
     assert (ARTIFACTS / "screenshot.png").stat().st_size > 10_000
+
+
+def test_the_player_starts_before_generation_ends(slow_server):
+    """Streaming: the live player is playing while the engine is still generating (no take in the timeline
+    yet); the take lands when the stream ends."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        try:
+            page.goto(slow_server["url"])
+            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
+            page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(slow_server["tmp"]))
+            page.locator("#prompt-text textarea").fill("This is the voice I want to clone.")
+            page.locator("#target-text textarea").fill("Playback starts before the take is generated.")
+            expect(page.locator("#clone-stream input")).to_be_checked()
+            page.locator("#clone-btn").click()
+            state = page.wait_for_function(
+                """() => {
+                  const a = [...document.querySelectorAll('#live-clone audio')].find(x => x.currentTime > 0);
+                  if (!a || a.paused) return null;
+                  return {t: a.currentTime, timeline: document.querySelector('#timeline').innerText};
+                }""", timeout=30000).json_value()
+            assert state["t"] > 0 and "T1 ·" not in state["timeline"]       # playing, take not there yet
+            expect(page.locator("#timeline")).to_contain_text("T1 · Voice clone #1", timeout=60000)
+            # Stop during a second stream: no take is added (the partial take is dropped), T1-T2 stay
+            page.locator("#clone-btn").click()
+            page.wait_for_function("() => document.querySelector('#clone-stop') && "
+                                   "[...document.querySelectorAll('#live-clone audio')].some(a => !a.paused)",
+                                   timeout=30000)
+            page.locator("#clone-stop").click()
+            page.wait_for_timeout(int(1000 * 3 * 8 * STREAM_DELAY_S))   # longer than the whole action takes
+            expect(page.locator("#timeline")).to_contain_text("T2 · Voice clone #2")
+            expect(page.locator("#timeline")).not_to_contain_text("T3")
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last_streaming_state.png"), full_page=True)
+            browser.close()
 
 
 def test_chinese_ui(server):

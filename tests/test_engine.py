@@ -358,6 +358,22 @@ def test_streaming_matches_the_token_count(engine, kind):
     assert np.array_equal(audio, again)
 
 
+def test_streaming_stops_when_asked(engine):
+    request = sc.CloneRequest(_clip(1.5, seed=13), "hello", "world", seed=9)
+    full = list(engine.stream_clone(request))
+    got: list = []
+    for chunk in engine.stream_clone(request, should_stop=lambda: len(got) >= 1):
+        got.append(chunk)
+    assert len(got) == 1 < len(full) and np.array_equal(got[0], full[0])
+    it = engine.stream_edit(sc.EditRequest(_clip(1.5, seed=13), "hello world", "emotion", "happy", seed=9))
+    next(it)
+    it.close()                                   # closing cancels the LLM and releases the engine lock
+    assert engine._lock.acquire(timeout=5)
+    engine._lock.release()
+    with pytest.raises(InvalidInputError, match="one round"):
+        next(engine.stream_edit(sc.EditRequest(_clip(1.5), "hello", "emotion", "happy", n_iterations=2)))
+
+
 def test_streaming_random_llm_is_a_typed_error(base_engine):
     eng = base_engine.with_options(max_new_tokens=CAP)
     with pytest.raises(TokenStreamError):

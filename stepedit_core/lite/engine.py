@@ -20,6 +20,7 @@ import hashlib
 import re
 import time
 from collections import OrderedDict
+from typing import Iterator
 
 import numpy as np
 
@@ -28,9 +29,9 @@ from ..audio import OUTPUT_SAMPLE_RATE
 from ..checks import Heard, Word
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                         edit_result_text, validate_transcribe)
+                         StopCheck, edit_result_text, validate_transcribe)
 from . import denoise as denoise_mod
-from . import nonverbal, paralinguistic, prosody, voice
+from . import nonverbal, paralinguistic, prosody, streaming, voice
 from . import vad as vad_mod
 from .asr import WhisperASR
 from .dsp import peak_limit, resample
@@ -70,19 +71,7 @@ class LiteEngine(Engine):
     def __init__(self, threads: int | None = None):
         self._tts = KokoroTTS(threads)
         self._asr = WhisperASR(threads)
-        self._profiles: OrderedDict[str, voice.VoiceProfile] = OrderedDict()   # prompt content hash -> profile
-
-    def _prompt_profile(self, prompt: np.ndarray) -> voice.VoiceProfile:
-        """The prompt's voice profile (WORLD analysis, ~1 s), cached by content: the result is a pure
-        function of the samples, so a cached profile is bit-identical to a fresh one."""
-        key = hashlib.sha256(np.ascontiguousarray(prompt, np.float32).tobytes()).hexdigest()
-        if key in self._profiles:
-            self._profiles.move_to_end(key)
-            return self._profiles[key]
-        found = self._profiles[key] = voice.estimate_profile(prompt, SR)
-        while len(self._profiles) > PROFILE_CACHE_SIZE:
-            self._profiles.popitem(last=False)
-        return found
+        self._profiles: OrderedDict[str, voice.VoiceProfile] = OrderedDict()
 
     # ------------------------------------------------------------------ interface
     def capabilities(self) -> Capabilities:
@@ -139,9 +128,7 @@ class LiteEngine(Engine):
             raise InvalidInputError("the target text has no words to speak")
         try:
             progress(0.05, "analysing the prompt voice")
-            prompt = resample(request.prompt_audio.samples, request.prompt_audio.sample_rate, SR)
-            target = self._prompt_profile(prompt)
-            stock = FEMALE_VOICE if target.median_f0 > FEMALE_PROMPT_F0 else MALE_VOICE
+            target, stock = self._prompt_voice(request.prompt_audio)
             progress(0.2, "synthesising speech")
             t1 = time.perf_counter()
             spoken, bounds = [], []
@@ -171,6 +158,38 @@ class LiteEngine(Engine):
         return EngineResult(audio=AudioClip(samples=peak_limit(y), sample_rate=SR), text=request.target_text,
                             seed=request.seed, edit_type=catalog.CLONE,
                             timings={"tts": t2 - t1, "total": time.perf_counter() - t0}, metadata=meta)
+
+    def _prompt_voice(self, clip: AudioClip) -> tuple[voice.VoiceProfile, str]:
+        """The prompt's voice profile (cached by content) and the stock Kokoro voice closest to it."""
+        key = hashlib.sha1(np.ascontiguousarray(clip.samples).tobytes() + str(clip.sample_rate).encode()).hexdigest()
+        target = self._profiles.get(key)
+        if target is None:
+            target = voice.estimate_profile(resample(clip.samples, clip.sample_rate, SR), SR)
+            self._profiles[key] = target
+            while len(self._profiles) > PROFILE_CACHE_SIZE:
+                self._profiles.popitem(last=False)
+        self._profiles.move_to_end(key)
+        return target, FEMALE_VOICE if target.median_f0 > FEMALE_PROMPT_F0 else MALE_VOICE
+
+    # ------------------------------------------------------------------ streaming (lite/streaming.py)
+    def _stream_clone(self, request: CloneRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        text, _ = strip_language_tag(request.target_text)
+        pieces, tags = _split_tags(text)
+        if not any(p.strip() for p in pieces):
+            raise InvalidInputError("the target text has no words to speak")
+        try:
+            target, stock = self._prompt_voice(request.prompt_audio)
+            yield from streaming.stream_clone(self._tts, target, stock, request, pieces, tags, SR, should_stop)
+        except StepEditError:
+            raise
+        except Exception as exc:   # noqa: BLE001
+            raise InvalidInputError(f"lite voice cloning failed: {exc}") from exc
+
+    def _stream_edit(self, request: EditRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        def whole() -> np.ndarray:
+            return self._edit_once(request.audio, request.audio_text, request, request.seed, 1,
+                                   lambda f, d: None).audio.samples
+        yield from streaming.stream_edit(whole, request, SR, should_stop)
 
     # ------------------------------------------------------------------ edits
     def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int,

@@ -1,0 +1,107 @@
+"""Streaming for the lite engine: speech in pieces as soon as each is ready, the first piece short.
+
+Clone: the target text is cut into phrases (``longform.split_for_streaming``): a first phrase of at most
+FIRST_PHRASE_S estimated speaking time, then the rest of the first sentence and each later sentence. Every
+phrase is synthesised by Kokoro and moved toward the prompt voice on its own, so the first audio waits for
+one short phrase, not the whole text. ``[tags]`` are synthesised between phrases in the voice of the speech
+streamed so far.
+
+Edit: local edits (speed, emotion, style, denoise) run on pieces of the clip cut at pauses
+(``longform.split_at_pauses``): a first piece of at most FIRST_EDIT_S, then pieces of at most LATER_EDIT_S.
+Silence removal and paralinguistic edits need the whole clip (pause statistics, word times), so they are
+computed whole and streamed in ``interface.STREAM_CHUNK_S`` pieces.
+
+Deliberate differences from the non-streamed take, the price of early audio: each phrase / piece gets its own
+voice mapping (F0 statistics) and peak limit, and a cut mid-sentence becomes a short PHRASE_PAUSE_S pause.
+The chunks' concatenation is the streamed take, bit for bit.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .. import catalog, longform
+from ..errors import InvalidInputError, StepEditError
+from ..interface import CloneRequest, EditRequest, StopCheck, chunk_audio
+from . import nonverbal, prosody, voice
+from .denoise import denoise
+from .dsp import peak_limit, resample
+from .timestretch import SPEED_RATIOS, time_stretch
+from .tts import SENTENCE_PAUSE_S
+
+FIRST_PHRASE_S = 1.25       # estimated speaking time of the first phrase: ~0.4 s of Kokoro on 2 cores
+LATER_PHRASE_S = 8.0        # later phrases: whole sentences up to this long
+PHRASE_PAUSE_S = 0.1        # pause where a sentence was cut into phrases
+TAG_GAP_S = 0.08            # pause before a non-verbal sound (as in the non-streamed clone)
+FIRST_EDIT_S, FIRST_EDIT_MIN_S = 2.0, 0.8     # first edit piece: cut at the deepest pause in [0.8, 2] s
+LATER_EDIT_S, LATER_EDIT_MIN_S = 6.0, 3.0
+LOCAL_EDITS = (catalog.SPEED, catalog.EMOTION, catalog.STYLE, catalog.DENOISE)
+_SENTENCE_END = re.compile(r"[.!?;。！？；…]\s*$")
+
+
+def _silence(seconds: float, sr: int) -> np.ndarray:
+    return np.zeros(int(seconds * sr), np.float32)
+
+
+def stream_clone(tts, target: voice.VoiceProfile, stock: str, request: CloneRequest, pieces: list[str],
+                 tags: list[tuple[int, str]], sr: int, should_stop: StopCheck) -> Iterator[np.ndarray]:
+    """Chunks of a clone: ``pieces`` are the texts between tags, ``tags`` (piece index, tag name) as in
+    ``engine._split_tags``; ``target`` is the prompt's voice profile, ``stock`` the Kokoro voice."""
+    spoken: list[np.ndarray] = []
+    gap = None                                   # the pause that goes before the next chunk
+    tag_after = dict(tags)
+    for k, piece in enumerate(pieces):
+        for phrase in longform.split_for_streaming(piece, FIRST_PHRASE_S, LATER_PHRASE_S):
+            if should_stop():
+                return
+            if not re.search(r"\w", phrase):
+                continue
+            y, _ = voice.adapt(tts.synthesize(phrase, voice=stock), sr, target)
+            y = peak_limit(y)
+            spoken.append(y)
+            yield y if gap is None else np.concatenate([gap, y])
+            gap = _silence(SENTENCE_PAUSE_S if _SENTENCE_END.search(phrase) else PHRASE_PAUSE_S, sr)
+        if k in tag_after and spoken and not should_stop():
+            sound = nonverbal.synthesise_sound(tag_after[k], nonverbal.SpeakerVoice.from_speech(
+                np.concatenate(spoken), sr))
+            yield np.concatenate([_silence(TAG_GAP_S, sr), peak_limit(sound)])
+            gap = _silence(TAG_GAP_S, sr)
+
+
+def edit_pieces(x: np.ndarray, sr: int) -> list[longform.Span]:
+    """Spans of ``x`` cut at pauses: a short first one (early audio), then longer ones."""
+    first = longform.split_at_pauses(x, sr, max_s=FIRST_EDIT_S, min_s=FIRST_EDIT_MIN_S)[0]
+    rest = longform.split_at_pauses(x[first.end:], sr, max_s=LATER_EDIT_S, min_s=LATER_EDIT_MIN_S)
+    return [first] + [longform.Span(first.end + s.start, first.end + s.end) for s in rest if s.length > 0]
+
+
+def _local_edit(kind: str, info: str | None, sr: int) -> Callable[[np.ndarray], np.ndarray]:
+    if kind == catalog.SPEED:
+        return lambda x: time_stretch(x, sr, SPEED_RATIOS[info])
+    if kind in (catalog.EMOTION, catalog.STYLE):
+        return lambda x: prosody.edit(x, sr, info, 1)
+    return lambda x: denoise(x, sr)
+
+
+def stream_edit(edit_whole: Callable[[], np.ndarray], request: EditRequest, sr: int,
+                should_stop: StopCheck) -> Iterator[np.ndarray]:
+    """Chunks of one edit round; ``edit_whole()`` is the non-streamed round (for edits that need the whole
+    clip)."""
+    kind = request.edit_type
+    try:
+        if kind not in LOCAL_EDITS:
+            out = edit_whole()
+            yield from chunk_audio(out, sr, should_stop)
+            return
+        x = resample(request.audio.samples, request.audio.sample_rate, sr)
+        apply = _local_edit(kind, request.edit_info, sr)
+        for span in edit_pieces(x, sr):
+            if should_stop():
+                return
+            yield peak_limit(apply(x[span.start:span.end]).astype(np.float32))
+    except StepEditError:
+        raise
+    except Exception as exc:   # noqa: BLE001  (a DSP or native failure must not crash the stream)
+        raise InvalidInputError(f"the lite {kind} edit failed: {exc}") from exc
