@@ -8,9 +8,9 @@ formats; written to /work/cache/stepedit-realsize on first use). Each configurat
 1. ``load_engine("stepaudio", model_path=..., device="cpu", dtype=..., quantization=...)`` with 2 threads:
    load time, RSS after load.
 2. For 1 and 2 threads: a clone (5 s prompt) and an emotion edit of a 10 s clip, constrained decoding (random
-   weights still give a decodable 2+3 audio-token stream), ``--max-new-tokens`` new tokens each (default 417 =
-   10 s of speech for int8; fp32 / bf16 run 40 tokens and their 10 s totals are extrapolated from the
-   measured tok/s, marked "est."). Stages: tokenize (vq02 + vq06), prompt features (mel + CAM++), LLM prefill,
+   weights still give a decodable 2+3 audio-token stream), ``--max-new-tokens`` new tokens each (default 125 =
+   3 s of speech for int8, 30 for fp32 / bf16; a 10 s output's LLM time is extrapolated from the measured
+   tok/s, 417 tokens, in BENCHMARKS.md). Stages: tokenize (vq02 + vq06), prompt features (mel + CAM++), LLM prefill,
    LLM decode (tok/s), flow (10 Euler steps), HiFT, total.
 3. Weight streaming: one mat-vec through every LLM linear (32 layers x 7 + lm_head) at the same thread count,
    in the same process; decode step time / streaming time = the overhead over the memory-bound floor.
@@ -43,6 +43,7 @@ COMMAND = "python bench/bench_realsize.py"
 CACHE = Path("/work/cache/stepedit-realsize")
 CONFIGS = {"fp32": dict(dtype="float32"), "bf16": dict(dtype="bfloat16"), "int8": dict(quantization="int8")}
 TOKENS_10S = 417            # 10 s of speech = 10 / 0.12 groups x 5 tokens (2 vq02 + 3 vq06 per 120 ms)
+INT8_TOKENS, OTHER_TOKENS = 125, 30     # generated per request (3.0 s / 0.7 s of speech): the machine is shared
 FP32_NEED_GB = 16
 SR = 16000
 
@@ -215,7 +216,7 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=["int8", "bf16", "fp32"], choices=list(CONFIGS))
     ap.add_argument("--root", type=Path, default=CACHE)
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    ap.add_argument("--max-new-tokens", type=int, default=None, help="default: 417 for int8, 40 otherwise")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default: 125 for int8, 30 otherwise")
     ap.add_argument("--wait-min", type=float, default=20.0)
     ap.add_argument("--child", default=None)
     args = ap.parse_args()
@@ -235,7 +236,7 @@ def main() -> None:
             if mem_available_gb() < FP32_NEED_GB:
                 print("fp32 skipped: not enough free memory", file=sys.stderr)
                 continue
-        n_new = args.max_new_tokens or (TOKENS_10S if name == "int8" else 40)
+        n_new = args.max_new_tokens or (INT8_TOKENS if name == "int8" else OTHER_TOKENS)
         cmd = [sys.executable, __file__, "--child", name, "--root", str(args.root), "--max-new-tokens", str(n_new),
                "--threads", *map(str, args.threads)]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout

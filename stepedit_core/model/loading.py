@@ -24,7 +24,7 @@ registered by ``llm``), with its looser checks.
 """
 from __future__ import annotations
 
-import contextlib
+import gc
 import importlib.util
 import json
 import warnings
@@ -186,15 +186,22 @@ def _dtype_name(dtype: torch.dtype) -> str:
 def _load_int8_cpu(model: Step1ForCausalLM, files: list[Path]) -> None:
     """Assign the checkpoint layer by layer in fp32 and quantize each decoder layer's linears to int8 right
     away (torch dynamic quantization, per-channel weights), so at most one fp32 layer exists at a time."""
-    with contextlib.ExitStack() as stack:
-        handles = [stack.enter_context(safe_open(str(f), framework="pt")) for f in files]
-        owner = {k: h for h in handles for k in h.keys()}
+    owner = {}
+    for f in files:
+        with safe_open(str(f), framework="pt") as sf:
+            owner.update({k: f for k in sf.keys()})
 
-        def take(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix):]: owner[k].get_tensor(k).to(torch.float32) for k in owner
-                    if k.startswith(prefix)}
+    def take(prefix: str) -> dict[str, torch.Tensor]:
+        # a fresh handle per group: closing it unmaps the shard, so the bf16 pages already read do not stay
+        # resident in this process (the mapping would otherwise add the whole 7 GB file to its RSS)
+        keys = [k for k in owner if k.startswith(prefix)]
+        out = {}
+        for f in {owner[k] for k in keys}:
+            with safe_open(str(f), framework="pt") as sf:
+                out.update({k[len(prefix):]: sf.get_tensor(k).to(torch.float32) for k in keys if owner[k] == f})
+        return out
 
-        _assign_quantized(model, take)
+    _assign_quantized(model, take)
 
 
 def _assign_quantized(model: Step1ForCausalLM, take) -> None:
@@ -207,6 +214,7 @@ def _assign_quantized(model: Step1ForCausalLM, take) -> None:
             layer.load_state_dict(take(f"model.layers.{i}."), strict=True, assign=True)
             layer.requires_grad_(False)
             quantize_dynamic(layer, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+            gc.collect()     # the swapped-out fp32 linears sit in reference cycles; free them layer by layer
     model.model.norm.load_state_dict(take("model.norm."), strict=True, assign=True)
     model.lm_head.load_state_dict(take("lm_head."), strict=True, assign=True)
 
