@@ -107,7 +107,7 @@ def numerics(llm, seed: int = 0) -> dict:
     return {"forced_logits": torch.stack(out), "greedy": greedy}
 
 
-def run_child(name: str, root: Path, max_new: int, threads: list[int]) -> dict:
+def run_child(name: str, root: Path, max_new: int, threads: list[int], kinds: list[str]) -> dict:
     from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
 
     torch.set_num_threads(max(threads))
@@ -136,7 +136,7 @@ def run_child(name: str, root: Path, max_new: int, threads: list[int]) -> dict:
                                                                "the following text is spoken in a new voice", 7)),
                     "edit10s": lambda: engine.edit(EditRequest(clip, "hello world, this is a ten second clip",
                                                                "emotion", "happy", seed=7))[0]}
-        for kind, call in requests.items():
+        for kind, call in [(k, requests[k]) for k in kinds]:
             stage.clear()
             r = call()
             tm, piece = r.timings, r.metadata["pieces"][0]
@@ -148,7 +148,7 @@ def run_child(name: str, root: Path, max_new: int, threads: list[int]) -> dict:
                                 "flow_s": stage.get("flow", 0.0), "hift_s": stage.get("hift", 0.0),
                                 "audio_s": r.audio.duration, "total_s": tm["total"]})
             print(json.dumps(res["runs"][-1]), file=sys.stderr, flush=True)
-        res.setdefault("streaming_s", {})[n] = streaming_s(engine.llm)
+        res.setdefault("streaming_s", {})[str(n)] = streaming_s(engine.llm)
     torch.set_num_threads(max(threads))
     num = numerics(engine.llm)
     torch.save(num, CACHE / f"numerics_{name}.pt")
@@ -181,7 +181,7 @@ def compare_numerics(names) -> dict:
 
 
 def report(results: list[dict], num: dict, args) -> str:
-    lines = [f"# Real-size engine on the CPU\n\n`{COMMAND} --configs {' '.join(args.configs)}`\n",
+    lines = [f"# Real-size engine on the CPU\n\n`{COMMAND}` (per configuration; see BENCHMARKS.md for the flags)\n",
              "Synthetic full-size checkpoint (bench/make_realsize_checkpoint.py, random weights), "
              f"torch {torch.__version__}, {os.cpu_count()} cores.\n",
              "| config | load (s) | RSS after load (GB) | peak RSS (GB) | load avg at end |", "|---|---|---|---|---|"]
@@ -193,7 +193,7 @@ def report(results: list[dict], num: dict, args) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for x in r["runs"]:
-            ratio = (x["decode_s"] / x["generated"]) / r["streaming_s"][x["threads"]]
+            ratio = (x["decode_s"] / x["generated"]) / r["streaming_s"][str(x["threads"])]
             lines.append(f"| {r['config']} | {x['threads']} | {x['kind']} | {x['tokenize_s']:.2f} | "
                          f"{x['prompt_features_s']:.2f} | {x['prefill_tokens']} / {x['prefill_s']:.1f} | "
                          f"{x['generated']} | {x['decode_tok_s']:.2f} | {ratio:.2f}x | {x['flow_s']:.1f} | "
@@ -217,11 +217,18 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=CACHE)
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--max-new-tokens", type=int, default=None, help="default: 125 for int8, 30 otherwise")
+    ap.add_argument("--kinds", nargs="+", default=["clone", "edit10s"], choices=["clone", "edit10s"])
     ap.add_argument("--wait-min", type=float, default=20.0)
     ap.add_argument("--child", default=None)
+    ap.add_argument("--report", nargs="+", default=None, help="render RESULTS_realsize.md from raw json files")
     args = ap.parse_args()
+    if args.report:          # re-render from per-configuration raw files (runs made separately)
+        results = [json.loads(Path(f).read_text()) for f in args.report]
+        args.configs = [r["config"] for r in results]
+        render(results, args)
+        return
     if args.child:
-        print(json.dumps(run_child(args.child, args.root, args.max_new_tokens, args.threads)))
+        print(json.dumps(run_child(args.child, args.root, args.max_new_tokens, args.threads, args.kinds)))
         return
     if not (args.root / "Step-Audio-EditX" / "config.json").is_file():
         subprocess.run([sys.executable, str(ROOT / "bench" / "make_realsize_checkpoint.py"), "--out", str(args.root)],
@@ -238,10 +245,14 @@ def main() -> None:
                 continue
         n_new = args.max_new_tokens or (INT8_TOKENS if name == "int8" else OTHER_TOKENS)
         cmd = [sys.executable, __file__, "--child", name, "--root", str(args.root), "--max-new-tokens", str(n_new),
-               "--threads", *map(str, args.threads)]
+               "--threads", *map(str, args.threads), "--kinds", *args.kinds]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
-        (ROOT / "bench" / "realsize_raw.json").write_text(json.dumps(results, indent=1))
+        (ROOT / "bench" / f"realsize_raw_{name}.json").write_text(json.dumps(results[-1], indent=1))
+    render(results, args)
+
+
+def render(results: list[dict], args) -> None:
     num = compare_numerics(args.configs) if (CACHE / "numerics_fp32.pt").is_file() else {}
     text = report(results, num, args)
     (ROOT / "bench" / "RESULTS_realsize.md").write_text(text)
