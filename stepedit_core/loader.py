@@ -22,6 +22,8 @@ def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None,
 
     ``kind``: ``"stepaudio"`` (the real model; raises ModelUnavailableError without weights), ``"lite"``
     (offline DSP + small shipped models), or ``"auto"`` (stepaudio when weights are found, else lite).
+    ``dtype`` / ``quantization`` the device cannot run fail here, before anything is loaded, with one line
+    naming what works instead (runtime.device_dtypes, model.loading.quantization_choices).
     """
     if kind not in ENGINE_KINDS:
         raise InvalidInputError(f"unknown engine {kind!r}; expected one of {', '.join(ENGINE_KINDS)}")
@@ -33,6 +35,7 @@ def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None,
                 raise ModelUnavailableError(f"the Step-Audio-EditX engine is not available: {exc}") from exc
             log.info("neural engine not importable (%s); using the lite engine", exc)
         else:
+            check_llm_options(device, dtype, quantization)
             try:
                 return load_stepaudio_engine(model_path, download=download, device=device, dtype=dtype,
                                              quantization=quantization)
@@ -42,3 +45,14 @@ def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None,
                 log.warning("Step-Audio-EditX weights not available (%s); using the lite engine", exc)
     from .lite import LiteEngine  # noqa: PLC0415
     return LiteEngine()
+
+
+def check_llm_options(device: str | None, dtype: str | None, quantization: str | None) -> None:
+    """Raise InvalidInputError / ModelUnavailableError for a dtype or quantization the device cannot run."""
+    from .model.loading import check_quantization  # noqa: PLC0415
+    from .runtime import pick_device, pick_llm_dtype  # noqa: PLC0415
+
+    dev = pick_device(device)
+    chosen = pick_llm_dtype(dev, dtype)
+    if quantization is not None:
+        check_quantization(quantization, dev, chosen if dtype else None)

@@ -66,17 +66,40 @@ def pick_device(device: str | None) -> torch.device:
     return torch.device("cpu")
 
 
+DTYPE_NAMES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+               "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+
+
 def pick_llm_dtype(device: torch.device, dtype: str | torch.dtype | None) -> torch.dtype:
-    """cuda bf16, mps fp16, cpu fp32 unless the caller says otherwise."""
+    """cuda bf16, mps fp16, cpu fp32 unless the caller says otherwise; a dtype the device cannot run fails
+    here with one line naming the dtypes that work (:func:`device_dtypes`)."""
     if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype:
-        table = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-                 "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
-        if dtype not in table:
-            raise InvalidInputError(f"unknown dtype {dtype!r}; expected one of {', '.join(table)}")
-        return table[dtype]
-    return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
+        chosen = dtype
+    elif dtype:
+        if dtype not in DTYPE_NAMES:
+            raise InvalidInputError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_NAMES)}")
+        chosen = DTYPE_NAMES[dtype]
+    else:
+        return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
+    works = device_dtypes(device)
+    if chosen not in works.values():
+        raise InvalidInputError(f"dtype {dtype if isinstance(dtype, str) else chosen} cannot run on "
+                                f"{device.type} here; use {' or '.join(works)}")
+    return chosen
+
+
+def device_dtypes(device: torch.device) -> dict[str, torch.dtype]:
+    """The LLM dtypes ``device`` runs: every CPU runs fp32 / bf16 / fp16 (bf16 is a memory saving, not a
+    speed-up, without AVX512-BF16/AMX: BENCHMARKS.md); CUDA bf16 needs compute capability >= 8.0;
+    MPS bf16 needs macOS 14."""
+    out = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if device.type == "cuda" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        del out["bfloat16"]
+    if device.type == "mps":
+        newer = getattr(torch.backends.mps, "is_macos_or_newer", None)
+        if newer is None or not newer(14, 0):
+            del out["bfloat16"]
+    return out
 
 
 def derive_seeds(seed: int, piece: int = 0) -> dict[str, int]:

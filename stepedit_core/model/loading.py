@@ -8,15 +8,26 @@ shard headers (key -> shape) with the model's own state-dict layout before readi
 assigns the tensors in place, so nothing is initialised twice and a wrong or truncated checkpoint fails
 with a :class:`CheckpointError` that lists the missing / unexpected / mis-shaped keys.
 
-Quantization (the official ``--quantization`` options, CUDA only, needs bitsandbytes): ``"int8"``
-(LLM.int8, ``Linear8bitLt``) or ``"nf4"`` (``Linear4bit``); only the decoder-layer linears are swapped,
-the embedding and lm_head stay in the activation dtype. The folder also loads through transformers'
-own ``AutoModelForCausalLM.from_pretrained`` (the class is registered by ``llm``), with its looser checks.
+Quantization (the official ``--quantization`` options); only the decoder-layer linears are swapped, the
+embedding and lm_head stay in the activation dtype (as transformers' bitsandbytes loading does):
+
+- CUDA, needs bitsandbytes: ``"int8"`` (LLM.int8, ``Linear8bitLt``) or ``"nf4"`` (``Linear4bit``).
+- CPU: ``"int8"`` through torch's own dynamic quantization (``quantize_dynamic``, qint8 weights per output
+  channel, activations quantized per call; fbgemm / x86 kernels, VNNI where the CPU has it). Activations are
+  fp32 (the kernels take fp32 input). The layers are quantized one at a time while loading, so the fp32 copy
+  of the model (~13 GB at 3B) never exists: peak ~= the int8 model + one fp32 layer.
+  Measured (bench/bench_int8_backends.py): 5x the fp32 mat-vec speed; torchao 0.18's eager CPU int8 paths
+  were ~60x slower than this, so torchao is not a dependency.
+
+The folder also loads through transformers' own ``AutoModelForCausalLM.from_pretrained`` (the class is
+registered by ``llm``), with its looser checks.
 """
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,7 +37,10 @@ from torch import nn
 from ..errors import CheckpointError, InvalidInputError, ModelUnavailableError
 from .llm import Step1Config, Step1ForCausalLM
 
-QUANTIZATION_MODES = ("int8", "nf4")   # bitsandbytes, CUDA only (the official --quantization options)
+QUANTIZATION_MODES = ("int8", "nf4")   # the official --quantization options
+# what runs where: CUDA through bitsandbytes; CPU int8 through torch's dynamic quantization (fbgemm / x86)
+QUANTIZATION_SUPPORT = {"cuda": ("int8", "nf4"), "cpu": ("int8",)}
+CPU_QUANT_ENGINES = ("x86", "fbgemm")  # torch.backends.quantized engines with int8 dynamic Linear kernels
 
 
 def read_config(folder: str | Path) -> Step1Config:
@@ -89,12 +103,14 @@ def load_step1(folder: str | Path, device: torch.device | str = "cpu", dtype: to
     The model is built on the meta device, the shard headers are checked against the model's own state-dict
     layout (and against ``manifest`` when given: the real 3B layout is 291 tensors) before any data is read,
     then the tensors are assigned in place (``load_state_dict(assign=True)``), so nothing is initialised twice.
-    ``dtype`` defaults to the checkpoint's (bf16 for the official files). ``quantization`` ("int8" | "nf4")
-    needs CUDA and bitsandbytes. ``official_bias`` rounds the ALiBi bias to the activation dtype as official.
+    ``dtype`` defaults to the checkpoint's (bf16 for the official files). ``quantization``: "int8" on
+    CPU (torch dynamic quantization, fp32 activations) or CUDA (bitsandbytes), "nf4" on CUDA (bitsandbytes). ``official_bias`` rounds the ALiBi bias to the activation dtype as official.
     """
     config = read_config(folder)
     if quantization is not None:
-        _check_quantization(quantization, device)
+        check_quantization(quantization, device, dtype)
+    if quantization is not None and torch.device(device).type == "cpu":
+        dtype = torch.float32                    # the int8 CPU kernels take fp32 activations
     dtype = dtype or (config.dtype if isinstance(config.dtype, torch.dtype) else torch.float32)
     with torch.device("meta"):
         model = Step1ForCausalLM(config)
@@ -110,29 +126,97 @@ def load_step1(folder: str | Path, device: torch.device | str = "cpu", dtype: to
                     raise CheckpointError(f"tensor {k} appears in both {where[k]} and {f.name}")
                 found[k], where[k] = tuple(sf.get_slice(k).get_shape()), f.name
     check_state_dict_layout(found, expected, f"checkpoint {folder}")
-    state = {}
-    target = "cpu" if quantization else device
-    for f in files:
-        with safe_open(str(f), framework="pt") as sf:
-            for k in sf.keys():
-                state[k] = sf.get_tensor(k).to(device=target, dtype=dtype)
-    model.load_state_dict(state, strict=True, assign=True)
-    del state
+    dev = torch.device(device)
+    if quantization is not None and dev.type == "cpu":
+        _load_int8_cpu(model, files)
+    else:
+        state = {}
+        target = "cpu" if quantization else device
+        for f in files:
+            with safe_open(str(f), framework="pt") as sf:
+                for k in sf.keys():
+                    state[k] = sf.get_tensor(k).to(device=target, dtype=dtype)
+        model.load_state_dict(state, strict=True, assign=True)
+        del state
     model.requires_grad_(False).eval()
     model.official_bias = official_bias
-    if quantization is not None:
+    if quantization is not None and dev.type != "cpu":
         _quantize_linears(model, quantization, dtype)
         model.to(device)
     return model
 
 
-def _check_quantization(mode: str, device) -> None:
+def quantization_choices(device: torch.device | str) -> tuple[str, ...]:
+    """The --quantization modes that can run on ``device`` in this environment."""
+    dev = torch.device(device).type
+    if dev == "cuda":
+        ok = torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+        return QUANTIZATION_SUPPORT["cuda"] if ok else ()
+    if dev == "cpu":
+        engines = set(torch.backends.quantized.supported_engines)
+        return QUANTIZATION_SUPPORT["cpu"] if engines & set(CPU_QUANT_ENGINES) else ()
+    return ()
+
+
+def check_quantization(mode: str, device, dtype: torch.dtype | None = None) -> None:
+    """One clear line naming what works instead when ``mode`` cannot run on ``device``."""
     if mode not in QUANTIZATION_MODES:
         raise InvalidInputError(f"quantization {mode!r} is not one of {QUANTIZATION_MODES}")
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelUnavailableError(f"{mode} quantization needs the bitsandbytes package, which is not installed")
-    if not torch.cuda.is_available() or torch.device(device).type != "cuda":
-        raise ModelUnavailableError(f"{mode} quantization (bitsandbytes) runs on CUDA only; device is {device}")
+    dev = torch.device(device).type
+    choices = quantization_choices(device)
+    if mode in choices:
+        if dev == "cpu" and dtype not in (None, torch.float32):
+            raise InvalidInputError(f"quantization {mode!r} on cpu computes in fp32, not {_dtype_name(dtype)}; "
+                                    "use --dtype float32 with it, or --dtype bfloat16 without quantization")
+        return
+    if dev == "cuda" and torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelUnavailableError(f"{mode} quantization on cuda needs the bitsandbytes package, which is not "
+                                    "installed; install bitsandbytes, or run without --quantization")
+    works = f"--quantization {' / '.join(choices)}" if choices else "no quantization"
+    where = {"cuda": "cuda with bitsandbytes", "cpu": "cpu"}
+    runs_on = ", ".join(f"{where[d]}" for d, modes in QUANTIZATION_SUPPORT.items() if mode in modes)
+    raise ModelUnavailableError(f"quantization {mode!r} is not available on {dev} (it runs on {runs_on}); "
+                                f"on {dev} use {works}")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, str(dtype))
+
+
+def _load_int8_cpu(model: Step1ForCausalLM, files: list[Path]) -> None:
+    """Assign the checkpoint layer by layer in fp32 and quantize each decoder layer's linears to int8 right
+    away (torch dynamic quantization, per-channel weights), so at most one fp32 layer exists at a time."""
+    owner = {}
+    for f in files:
+        with safe_open(str(f), framework="pt") as sf:
+            owner.update({k: f for k in sf.keys()})
+
+    def take(prefix: str) -> dict[str, torch.Tensor]:
+        # a fresh handle per group: closing it unmaps the shard, so the bf16 pages already read do not stay
+        # resident in this process (the mapping would otherwise add the whole 7 GB file to its RSS)
+        keys = [k for k in owner if k.startswith(prefix)]
+        out = {}
+        for f in {owner[k] for k in keys}:
+            with safe_open(str(f), framework="pt") as sf:
+                out.update({k[len(prefix):]: sf.get_tensor(k).to(torch.float32) for k in keys if owner[k] == f})
+        return out
+
+    _assign_quantized(model, take)
+
+
+def _assign_quantized(model: Step1ForCausalLM, take) -> None:
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    model.model.embed_tokens.load_state_dict(take("model.embed_tokens."), strict=True, assign=True)
+    with warnings.catch_warnings():    # torch.ao.quantization's deprecation notice; the kernels are current
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
+        for i, layer in enumerate(model.model.layers):
+            layer.load_state_dict(take(f"model.layers.{i}."), strict=True, assign=True)
+            layer.requires_grad_(False)
+            quantize_dynamic(layer, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+            gc.collect()     # the swapped-out fp32 linears sit in reference cycles; free them layer by layer
+    model.model.norm.load_state_dict(take("model.norm."), strict=True, assign=True)
+    model.lm_head.load_state_dict(take("lm_head."), strict=True, assign=True)
 
 
 def _quantize_linears(model: Step1ForCausalLM, mode: str, dtype: torch.dtype) -> None:
