@@ -100,8 +100,15 @@ def upload(served, name: str) -> dict:
     return {"path": resp.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
+# /edit's optional selection and retry inputs (first_word, last_word, region_start, region_end, max_tries,
+# threshold) at their documented defaults: gradio_client fills them in, raw HTTP callers send every input.
+EDIT_DEFAULTS = [-1, -1, -1, -1, 1, 0.1]
+
+
 def raw_call(served, api: str, data: list) -> tuple[int, str, float]:
     """POST /gradio_api/call/<api> with any JSON (NaN and Infinity included) and read its result stream."""
+    if api == "edit" and len(data) == 6:
+        data = [*data, *EDIT_DEFAULTS]
     t0 = time.perf_counter()
     url = served["url"] + f"gradio_api/call/{api}"
     resp = httpx.post(url, content=json.dumps({"data": data}).encode(), timeout=REFUSAL_S,
