@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import NamedTuple
 
 import torch
@@ -61,6 +62,7 @@ class Step1Config(PreTrainedConfig):
     eos_token_id: int | None = 3        # <|EOT|>
     tie_word_embeddings: bool = False   # the checkpoint ships its own lm_head.weight
     use_cache: bool = True              # forward() without a cache creates one and returns it (HF convention)
+    auto_map = MappingProxyType({})     # never remote code (not a config field; TRL and the Auto classes read it)
 
     def __post_init__(self, **kwargs):
         # The official auto_map points at configuration_step1/modeling_step1 (remote code); this class

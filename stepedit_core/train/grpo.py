@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, TokenStreamError
 from ..model.generate import TEMPERATURE, TOP_K, SamplingOptions, generate
 from ..tokens import EOT_ID, TOKEN_RATE_HZ, check_llm_output
 from .deps import require_train_deps
@@ -122,9 +123,21 @@ def validity_reward(prompts, completions=None, completion_ids=None, **_) -> list
     """1 for whole 2+3 groups of audio ids closed by EOT, else 0 (what tokens.check_llm_output would repair)."""
     out = []
     for comp in completion_ids:
-        checked = check_llm_output(list(comp), repair=True)
+        try:
+            checked = check_llm_output(list(comp), repair=True)
+        except TokenStreamError:                   # nothing repairable: no whole group
+            out.append(0.0)
+            continue
         out.append(1.0 if checked.problem is None and checked.tokens else 0.0)
     return out
+
+
+def _audio_tokens(comp) -> tuple[int, ...]:
+    """Repaired whole groups of a completion, or () when it holds none."""
+    try:
+        return check_llm_output(list(comp), repair=True).tokens
+    except TokenStreamError:
+        return ()
 
 
 def duration_reward(column: str = "target_seconds"):
@@ -144,7 +157,7 @@ def tokens_reward(fn: Callable[[str, tuple[int, ...], dict], float], name: str):
         out = []
         for i, (key, comp) in enumerate(zip(prompts, completion_ids)):
             row = {k: v[i] for k, v in cols.items() if isinstance(v, list) and len(v) == len(prompts)}
-            out.append(float(fn(key, check_llm_output(list(comp), repair=True).tokens, row)))
+            out.append(float(fn(key, _audio_tokens(comp), row)))
         return out
     return _named(reward, name)
 
@@ -169,12 +182,18 @@ def train_grpo(model, tokenizer, prompts: Sequence[Sequence[int]], reward_funcs:
         funcs.insert(0, reward_model_reward(reward_model, prompt_map))
     if not funcs:
         raise InvalidInputError("GRPO needs at least one reward (a reward model or a reward function)")
+    if settings.beta > 0 and peft_config is None and not hasattr(model, "get_base_model"):
+        # TRL builds the KL reference from ``config._name_or_path``: snapshot the starting model there
+        reference = Path(settings.output_dir) / "reference"
+        model.save_pretrained(str(reference))
+        model.config._name_or_path = str(reference)
     args = GRPOConfig(output_dir=settings.output_dir, max_steps=settings.max_steps,
                       learning_rate=settings.learning_rate, num_generations=settings.num_generations,
                       per_device_train_batch_size=settings.per_device_train_batch_size,
                       gradient_accumulation_steps=settings.gradient_accumulation_steps, beta=settings.beta,
                       max_completion_length=settings.max_completion_length, temperature=settings.temperature,
                       top_k=settings.top_k, reward_weights=settings.reward_weights, bf16=settings.bf16,
+                      gradient_checkpointing=False,        # Step1 has no activation checkpointing
                       logging_steps=settings.logging_steps, save_strategy=settings.save_strategy,
                       seed=settings.seed, report_to="none", remove_unused_columns=False, **settings.extra)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,

@@ -79,6 +79,7 @@ class RewardSettings:
     center_rewards_coefficient: float | None = 0.01
     use_margin: bool = False                    # subtract each pair's judge margin inside the sigmoid
     bf16: bool = False
+    gradient_checkpointing: bool = False        # Step1 has no activation checkpointing (TRL's default is on)
     logging_steps: int = 10
     save_strategy: str = "no"
     seed: int = 0
@@ -113,6 +114,7 @@ def train_reward(model: Step1ForSequenceScoring, tokenizer, records: Sequence[di
                         gradient_accumulation_steps=settings.gradient_accumulation_steps,
                         warmup_steps=settings.warmup_steps,
                         center_rewards_coefficient=settings.center_rewards_coefficient, bf16=settings.bf16,
+                        gradient_checkpointing=settings.gradient_checkpointing,
                         logging_steps=settings.logging_steps, save_strategy=settings.save_strategy,
                         seed=settings.seed, report_to="none", max_length=None, dataset_num_proc=None,
                         **steps, **settings.extra)
