@@ -24,7 +24,7 @@ import torch
 from ..checkpoint import COSYVOICE_DIRNAME, EDITX_DIRNAME, TOKENIZER_DIRNAME, CheckpointPaths, find_checkpoint
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..model.llm import Step1ForCausalLM
-from ..model.loading import load_step1
+from ..model.loading import check_state_dict_layout, load_step1, read_config
 from ..tokens import EOT_ID
 
 SHARD_NAME = "model-00001-of-00001.safetensors"
@@ -78,6 +78,13 @@ def _plain_model(model) -> Step1ForCausalLM:
     return model
 
 
+def _expected_layout(editx: Path) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of the Step1 state dict for the folder's config (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        model = Step1ForCausalLM(read_config(editx))
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
 def _place(src: Path, dst: Path, copy: bool) -> None:
     if dst.is_symlink() or dst.exists():
         shutil.rmtree(dst) if dst.is_dir() and not dst.is_symlink() else dst.unlink()
@@ -88,15 +95,21 @@ def _place(src: Path, dst: Path, copy: bool) -> None:
 
 
 def save_for_engine(model, base_model_path: str | os.PathLike, out_dir: str | os.PathLike, *,
-                    copy: bool = False, dtype: torch.dtype | None = None) -> Path:
+                    copy: bool = False, dtype: torch.dtype | None = None, state_dict: dict | None = None) -> Path:
     """Write ``out_dir`` as a complete checkpoint (module docstring); returns it, ready for ``load_engine``.
 
     ``dtype`` defaults to the base checkpoint's (bf16 for the official release). ``copy=False`` symlinks the
-    unchanged decoder and audio tokenizer (about 1.7 GB in the release) instead of copying them."""
+    unchanged decoder and audio tokenizer (about 1.7 GB in the release) instead of copying them.
+    ``state_dict`` replaces ``model.state_dict()``: under DeepSpeed ZeRO-3 pass
+    ``trainer.accelerator.get_state_dict(trainer.model)`` (gathered on every rank, written by the main one).
+    The keys are checked against the Step1 layout before anything is written."""
     from safetensors.torch import save_file
 
     base = base_paths(base_model_path)
-    llm = _plain_model(model)
+    if state_dict is None:
+        state_dict = _plain_model(model).state_dict()
+    check_state_dict_layout({k: tuple(v.shape) for k, v in state_dict.items()}, _expected_layout(base.editx),
+                            "the tuned model")
     out = Path(out_dir)
     editx = out / EDITX_DIRNAME
     if editx.resolve() == base.editx.resolve():
@@ -106,7 +119,7 @@ def save_for_engine(model, base_model_path: str | os.PathLike, out_dir: str | os
     if dtype is None:
         name = str(config.get("torch_dtype") or config.get("dtype") or "float32")
         dtype = getattr(torch, name.replace("torch.", ""))
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in llm.state_dict().items()}
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state_dict.items()}
     save_file(state, str(editx / SHARD_NAME), metadata={"format": "pt"})
     total = sum(t.numel() * t.element_size() for t in state.values())
     (editx / "model.safetensors.index.json").write_text(json.dumps(
