@@ -106,14 +106,14 @@ def save_for_engine(model, base_model_path: str | os.PathLike, out_dir: str | os
     from safetensors.torch import save_file
 
     base = base_paths(base_model_path)
-    if state_dict is None:
-        state_dict = _plain_model(model).state_dict()
-    check_state_dict_layout({k: tuple(v.shape) for k, v in state_dict.items()}, _expected_layout(base.editx),
-                            "the tuned model")
     out = Path(out_dir)
     editx = out / EDITX_DIRNAME
     if editx.resolve() == base.editx.resolve():
         raise InvalidInputError("the output folder is the base checkpoint itself; choose another folder")
+    if state_dict is None:
+        state_dict = _plain_model(model).state_dict()
+    check_state_dict_layout({k: tuple(v.shape) for k, v in state_dict.items()}, _expected_layout(base.editx),
+                            "the tuned model")
     editx.mkdir(parents=True, exist_ok=True)
     config = json.loads((base.editx / "config.json").read_text())
     if dtype is None:

@@ -57,3 +57,25 @@ def test_deepspeed_configs_point_at_their_zero_stage(name, stage):
 def test_multi_gpu_config():
     cfg = yaml.safe_load((CONFIGS / "accelerate_multi_gpu.yaml").read_text())
     assert cfg["distributed_type"] == "MULTI_GPU" and cfg["num_processes"] >= 2
+
+
+def test_the_core_and_the_data_side_import_without_trl():
+    """trl / peft / datasets blocked (``sys.modules[name] = None`` makes any import of them fail): the core and
+    the pure data side still import; the trainers say what to install. (transformers itself imports
+    accelerate whenever it is installed, so accelerate is not blocked.)"""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "for m in ('trl', 'peft', 'datasets'): sys.modules[m] = None\n"
+            "import stepedit_core, stepedit_core.train.data, stepedit_core.train.pairs, stepedit_core.train.export\n"
+            "import stepedit_core.train.sft, stepedit_core.train.reward, stepedit_core.train.grpo\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_export_refuses_a_foreign_state_dict(ckpt, tmp_path):
+    from stepedit_core.errors import CheckpointError
+    from stepedit_core.train import export
+    with pytest.raises(CheckpointError, match="the tuned model does not match the Step1 layout"):
+        export.save_for_engine(None, ckpt, tmp_path / "x", state_dict={"lora_A.weight": np.zeros(1)})
+    with pytest.raises(sc.InvalidInputError, match="base checkpoint itself"):
+        export.save_for_engine(None, ckpt, ckpt, state_dict={})
