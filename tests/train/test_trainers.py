@@ -59,6 +59,7 @@ def _losses(trainer) -> list[float]:
 
 def test_sft_loss_falls_below_the_stated_value(full_sft):
     losses = _losses(full_sft)
+    print(f"SFT losses (every 2 steps): {[round(x, 3) for x in losses]}")
     assert losses[0] > 9.0                                  # an untrained model on 74,752 ids
     assert losses[-1] < SFT_LOSS_BELOW, losses
 
@@ -89,6 +90,7 @@ def test_sft_with_lora_trains_merges_and_loads(ckpt, hf_tok, toy_sft, tmp_path):
     total = sum(p.numel() for p in trainer.model.parameters())
     assert 0 < trainable < 0.01 * total                     # adapters only
     losses = _losses(trainer)
+    print(f"LoRA SFT losses {[round(x, 3) for x in losses]}; trainable {trainable} of {total}")
     assert losses[-1] < losses[0], losses
     out = export.save_for_engine(trainer.model, ckpt, tmp_path / "tuned_lora")
     engine = sc.load_engine("stepaudio", model_path=out)
@@ -127,7 +129,9 @@ def test_reward_model_ranks_held_out_pairs(ckpt, hf_tok, text_tok, tmp_path):
     trainer = reward.train_reward(rm, hf_tok, train, settings)
     losses = _losses(trainer)
     assert losses[-1] < losses[0] < 0.7, losses             # Bradley-Terry starts at ln 2 = 0.693
-    assert reward.pair_accuracy(trainer.model, held_out) >= RM_HELD_OUT_ACCURACY
+    accuracy = reward.pair_accuracy(trainer.model, held_out)
+    print(f"reward-model losses {[round(x, 3) for x in losses]}, held-out pair accuracy {accuracy:.3f}")
+    assert accuracy >= RM_HELD_OUT_ACCURACY
 
 
 # -- GRPO --------------------------------------------------------------------------------------------------
@@ -160,6 +164,8 @@ def test_grpo_raises_the_expected_reward(ckpt, hf_tok, text_tok, tmp_path):
     assert len(logs) == 4 and logs[-1]["kl"] > 0            # the KL to the starting model is computed
     assert (tmp_path / "grpo" / "reference" / "config.json").is_file()
     after = _even_mass(trainer.model, prompt)
+    print(f"GRPO expected reward {before:.3f} -> {after:.3f}; logged rewards {[h['reward'] for h in logs]}, "
+          f"kl {[round(h['kl'], 3) for h in logs]}")
     assert after > before + GRPO_GAIN, (before, after)
 
 
