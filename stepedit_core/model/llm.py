@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +34,10 @@ from ..errors import InvalidInputError
 # Largest bias block (elements) built in one piece: above it, attention runs in query chunks so that a long
 # prefill never materialises an H x T x S fp32 tensor (48 x 8192 x 8192 x 4 B = 12.9 GB for the real model).
 BIAS_BLOCK_ELEMENTS = 1 << 24   # 64 MiB in fp32
+# Additive bias on padded keys (training / batched generation with an attention_mask). Finite, unlike the causal
+# -inf, so that a padded query whose only visible keys are pads still gets a defined (ignored) softmax.
+PAD_KEY_BIAS = -1e9
+IGNORE_INDEX = -100             # labels that take no part in the loss (HF convention)
 
 # The output field that carries the cache: transformers <= 5.23 name it ``past_key_values``, 5.24+ ``cache``
 # (the old name is then a deprecated alias that logs a warning). The forward accepts the cache under both names.
@@ -56,6 +62,7 @@ class Step1Config(PreTrainedConfig):
     eos_token_id: int | None = 3        # <|EOT|>
     tie_word_embeddings: bool = False   # the checkpoint ships its own lm_head.weight
     use_cache: bool = True              # forward() without a cache creates one and returns it (HF convention)
+    auto_map = MappingProxyType({})     # never remote code (not a config field; TRL and the Auto classes read it)
 
     def __post_init__(self, **kwargs):
         # The official auto_map points at configuration_step1/modeling_step1 (remote code); this class
@@ -163,6 +170,7 @@ class _AttnContext:
     slopes: torch.Tensor                # (H,) fp32
     bias: torch.Tensor | None           # (H, T, S) fp32, or None when it is built per query chunk
     official_bias: bool                 # cast the bias to the activation dtype, as the official code does
+    key_bias: torch.Tensor | None = None  # (B, 1, 1, S) fp32: 0 on real keys, PAD_KEY_BIAS on padding
 
 
 class Step1Attention(nn.Module):
@@ -206,6 +214,8 @@ class Step1Attention(nn.Module):
             else:
                 bias = alibi_bias(ctx.slopes, ctx.start + a, e - a, kv_end)
             bias = bias.to(q.dtype).reshape(g, r * (e - a), kv_end)               # head h = g*R + r
+            if ctx.key_bias is not None:                                 # (B, G, R*(e-a), kv_end)
+                bias = bias + ctx.key_bias[..., :kv_end].to(q.dtype)
             qa = q.view(b, g, r, t, d)[:, :, :, a:e].reshape(b, g, r * (e - a), d)
             oa = F.scaled_dot_product_attention(qa, k[:, :, :kv_end], v[:, :, :kv_end], attn_mask=bias)
             out.append(oa.view(b, g, r, e - a, d))
@@ -227,6 +237,12 @@ class Step1DecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+class BackboneOutput(NamedTuple):
+    """Unpacks as ``(x, hidden)``; ``last_hidden_state`` is the HF name trainers read."""
+    last_hidden_state: torch.Tensor         # (B, T, C) after the final norm
+    hidden_states: list[torch.Tensor]       # per layer, when asked for
+
+
 class Step1Model(nn.Module):
     """Embedding -> N pre-norm blocks -> final RMSNorm. No positional embedding: ALiBi carries position."""
 
@@ -244,14 +260,18 @@ class Step1Model(nn.Module):
         return self._slopes[device]
 
     def forward(self, input_ids: torch.Tensor, cache=None, *, start: int = 0, official_bias: bool = False,
-                output_hidden_states: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                output_hidden_states: bool = False, attention_mask: torch.Tensor | None = None,
+                **unused) -> "BackboneOutput":
+        """(B, T) ids -> (last hidden state (B, T, C), per-layer states). ``unused`` takes the HF keywords
+        (``use_cache``...) that trainers pass when they call the backbone directly (TRL's fused lm_head loss)."""
         x = self.embed_tokens(input_ids)                                 # (B, T, C)
         t = input_ids.shape[1]
         slopes = self.slopes(x.device)
         s = start + t
         # Small blocks (decode steps, short prompts): build the bias once here and share it across layers.
         bias = alibi_bias(slopes, start, t, s) if self.n_heads * t * s <= BIAS_BLOCK_ELEMENTS else None
-        ctx = _AttnContext(start=start, slopes=slopes, bias=bias, official_bias=official_bias)
+        ctx = _AttnContext(start=start, slopes=slopes, bias=bias, official_bias=official_bias,
+                           key_bias=key_padding_bias(attention_mask, s))
         hidden = [x] if output_hidden_states else []
         for layer in self.layers:
             x = layer(x, ctx, cache)
@@ -260,7 +280,30 @@ class Step1Model(nn.Module):
         x = self.norm(x)
         if output_hidden_states:
             hidden[-1] = x                        # HF convention: the last entry is after the final norm
-        return x, hidden
+        return BackboneOutput(x, hidden)
+
+
+def key_padding_bias(attention_mask: torch.Tensor | None, s: int) -> torch.Tensor | None:
+    """(B, S) 1/0 mask over all key positions (cache + new) -> (B, 1, 1, S) additive fp32 bias, or None when
+    nothing is padded. ALiBi only sees distances i - j, so left padding shifts no real position."""
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    if attention_mask.dim() != 2 or attention_mask.shape[1] != s:
+        raise InvalidInputError(f"attention_mask of shape {tuple(attention_mask.shape)} does not cover the "
+                                f"{s} key positions")
+    return torch.where(attention_mask.bool(), 0.0, PAD_KEY_BIAS).float()[:, None, None, :]
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """Next-token cross entropy: logits (B, T, V) at t predict labels[t + 1]; IGNORE_INDEX is skipped. The mean
+    over this batch's labelled tokens, or the sum over ``num_items_in_batch`` (the transformers Trainer passes the
+    labelled-token count of all accumulated micro-batches, so gradient accumulation averages correctly)."""
+    shifted = labels[:, 1:].to(logits.device)
+    flat = logits[:, :-1].float().reshape(-1, logits.shape[-1])
+    if num_items_in_batch is None:
+        return F.cross_entropy(flat, shifted.reshape(-1), ignore_index=IGNORE_INDEX)
+    total = F.cross_entropy(flat, shifted.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / torch.as_tensor(num_items_in_batch, device=total.device)
 
 
 class Step1PreTrainedModel(PreTrainedModel):
@@ -301,14 +344,17 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
 
     def forward(self, input_ids: torch.Tensor, past_key_values=None, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None, logits_to_keep: int = 0, use_cache: bool | None = None,
-                cache=None, **kwargs) -> CausalLMOutputWithPast:
+                cache=None, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                **kwargs) -> CausalLMOutputWithPast:
         """HF-style forward: (B, T) ids -> (B, T or keep, V) logits and the cache.
 
         The cache may come as ``past_key_values`` (transformers <= 5.23) or ``cache`` (5.24+), and may be a
         :class:`StaticKVCache` or a transformers ``Cache``. Without one, ``use_cache`` (default
         ``config.use_cache``) creates a ``DynamicCache`` holding this call's keys/values and returns it, so the
-        next call continues from it; ``use_cache=False`` returns none. ``attention_mask`` and positions are
-        ignored, as official (no padding: ALiBi positions come from the cache length).
+        next call continues from it; ``use_cache=False`` returns none. Positions are ignored, as official
+        (ALiBi positions come from the cache length). ``attention_mask`` (B, S) masks padded keys (batched
+        training / generation; the official code has no padding). ``labels`` (B, T), IGNORE_INDEX where no
+        loss is taken, give the mean next-token cross entropy as ``loss`` (training, stepedit_core.train).
         """
         if cache is not None and past_key_values is not None and cache is not past_key_values:
             raise InvalidInputError("pass the KV cache once, as `cache` or as `past_key_values`, not both")
@@ -321,11 +367,16 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
         if static and start + input_ids.shape[1] > cache.max_len:
             raise InvalidInputError(f"{start + input_ids.shape[1]} tokens exceed the KV cache ({cache.max_len})")
         x, hidden = self.model(input_ids, cache, start=start, official_bias=self.official_bias,
-                               output_hidden_states=bool(output_hidden_states))
+                               output_hidden_states=bool(output_hidden_states), attention_mask=attention_mask)
         if static:
             cache.advance(input_ids.shape[1])
         logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)
-        out = CausalLMOutputWithPast(logits=logits, hidden_states=tuple(hidden) if output_hidden_states else None,
+        loss = None
+        if labels is not None:
+            if logits_to_keep:
+                raise InvalidInputError("labels need the logits of every position (logits_to_keep=0)")
+            loss = causal_lm_loss(logits, labels, kwargs.get("num_items_in_batch"))
+        out = CausalLMOutputWithPast(loss=loss, logits=logits, hidden_states=tuple(hidden) if output_hidden_states else None,
                                      **{CACHE_FIELD: cache if use_cache else None})
         return out if return_dict is not False else out.to_tuple()
 
