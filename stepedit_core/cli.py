@@ -279,6 +279,37 @@ def _run_serve(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+# ---- script ---------------------------------------------------------------------------------------------
+def _configure_script(p: argparse.ArgumentParser) -> None:
+    p.add_argument("script", help="the script file, UTF-8 (grammar: README, 'Script mode')")
+    p.add_argument("-o", "--output-dir", required=True,
+                   help="folder for STEM.wav (master), STEM.srt, STEM.vtt and STEM.recipe.json")
+    p.add_argument("--stem", help="file name stem (default: the script file's name)")
+    p.add_argument("--default-voice", help="the library voice for lines before the first 'Name:'")
+    p.add_argument("--seed", type=int, help="fix the seeds of every line (reproducible master)")
+
+
+def _run_script(args: argparse.Namespace, ctx: Context) -> int:
+    from . import script as script_mod  # noqa: PLC0415
+    path = Path(args.script)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such script file: {args.script}")
+    lib = ctx.library
+    parsed = script_mod.parse_script(path.read_text(encoding="utf-8"), voices=lib.names(),
+                                     default_voice=args.default_voice)
+    progress = ctx.progress("script")
+    try:
+        render = script_mod.render_script(ctx.engine, parsed, lib, seed=args.seed, progress=progress)
+    finally:
+        progress.close()
+    files = script_mod.export_files(render, lib, args.output_dir, args.stem or path.stem)
+    record = {"files": files, "engine": render.engine, "seed": render.seed, "lines": len(render.lines),
+              "seconds": round(render.duration, 3),
+              "cues": [{"start": c.start, "end": c.end, "speaker": c.speaker, "text": c.text} for c in render.cues]}
+    ctx.emit(record, f"{files['wav']}  ({render.duration:.2f} s, {len(render.lines)} lines, seed {render.seed})")
+    return EXIT_OK
+
+
 register(Command("clone", "clone a voice: speak new text in the voice of a prompt", f"""\
   {PROG} clone --prompt examples/prompt_en.wav --prompt-text "$(cat examples/prompt_en.txt)" \\
       --text "Hello from the command line." -o hello.wav
@@ -292,6 +323,10 @@ register(Command("edit", "edit a recording: emotion, style, speed, paralinguisti
 register(Command("transcribe", "print the transcript of audio files", f"""\
   {PROG} transcribe examples/prompt_en.wav
 """, _configure_transcribe, _run_transcribe))
+register(Command("script", "render a multi-speaker script with library voices: master WAV, SRT, VTT, recipe", f"""\
+  {PROG} voices add Alice examples/prompt_en.wav --text "$(cat examples/prompt_en.txt)"
+  {PROG} script dialogue.txt -o out/ --seed 7      # out/dialogue.wav .srt .vtt .recipe.json
+""", _configure_script, _run_script))
 register(Command("voices", "manage the voice library (list, add, rename, delete, export, import)", f"""\
   {PROG} voices add narrator examples/prompt_en.wav --text "$(cat examples/prompt_en.txt)"
   {PROG} voices list --json

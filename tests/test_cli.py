@@ -140,3 +140,27 @@ def test_module_entry_point_clones_on_the_lite_engine(tmp_path):
     record = json.loads(proc.stdout)
     y, sr = sf.read(out)
     assert record["engine"] == "lite" and sr == 24000 and 0.2 < len(y) / sr < 3 and np.abs(y).max() > 0.05
+
+
+def test_script_renders_master_subtitles_and_recipe(capsys, tmp_path, tone):
+    voices = str(tmp_path / "lib")
+    for name in ("Ann", "Bob"):
+        assert run(capsys, "voices", "add", name, str(tone), "--text", "a tone", "--voices-dir", voices)[0] == 0
+    script = tmp_path / "dialogue.txt"
+    script.write_text("Ann: Hello there.\nBob: {happy} Hi Ann! [pause 0.5s]\nAnn: Bye.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, "script", str(script), "-o", str(out), "--seed", "3", "--voices-dir", voices,
+                          "--json", "-q")
+    record = json.loads(stdout)
+    assert code == cli.EXIT_OK and record["seed"] == 3 and record["lines"] == 3
+    assert [c["speaker"] for c in record["cues"]] == ["Ann", "Bob", "Ann"]
+    y, sr = sf.read(record["files"]["wav"])
+    assert Path(record["files"]["wav"]) == out / "dialogue.wav" and record["seconds"] == pytest.approx(len(y) / sr,
+                                                                                                      abs=1e-3)
+    assert "Bob" in (out / "dialogue.srt").read_text() and (out / "dialogue.vtt").read_text().startswith("WEBVTT")
+    assert json.loads((out / "dialogue.recipe.json").read_text())
+    script.write_text("Ann: Hello.\nCarl: Who am I?\n", encoding="utf-8")
+    code, _, err = run(capsys, "script", str(script), "-o", str(out), "--voices-dir", voices, "-q")
+    assert code == cli.EXIT_USAGE and "line 2" in err.lower() and "Carl" in err
+    code, _, err = run(capsys, "script", str(tmp_path / "none.txt"), "-o", str(out), "--voices-dir", voices, "-q")
+    assert code == cli.EXIT_IO and "no such script file" in err
