@@ -40,6 +40,7 @@ PUNCT_SNAP = 0.2            # move a text cut to punctuation within 20 % of a pi
 CLONE_PIECE_S = 25.0        # clone target text per piece, estimated speaking time
 CJK_CHAR_S = 0.25           # speaking-time estimates: ~4 CJK characters/s ...
 WORD_S = 0.4                # ... ~2.5 Latin words/s
+STREAM_TAIL_S = 0.5         # streaming phrases: never leave less than this (estimated) of a sentence alone
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # A unit: a [tag], one CJK character, or a run of other non-space characters; trailing punctuation sticks.
@@ -195,9 +196,10 @@ def split_paired(audio_text: str, new_text: str, shares: Sequence[float]) -> tup
 
 
 def speaking_seconds(text: str) -> float:
-    """Rough speaking time: CJK_CHAR_S per CJK character, WORD_S per other word."""
+    """Rough speaking time: CJK_CHAR_S per CJK character, WORD_S per other word (punctuation is free)."""
     cjk = len(re.findall(rf"[{_CJK}]", text))
-    words = len(re.findall(rf"[^\s{_CJK}]+", re.sub(r"\[[^\]]*\]", " ", text)))
+    runs = re.findall(rf"[^\s{_CJK}]+", re.sub(r"\[[^\]]*\]", " ", text))
+    words = sum(1 for r in runs if re.search(r"[^\W_]", r))       # punctuation alone is not a word
     return cjk * CJK_CHAR_S + words * WORD_S
 
 
@@ -241,16 +243,44 @@ def split_target_text(text: str, max_s: float = CLONE_PIECE_S) -> list[str]:
     return _pack([p for s in split_sentences(text) for p in _split_long(s, max_s)], max_s)
 
 
-def split_for_streaming(text: str, first_s: float, later_s: float) -> list[str]:
-    """Text -> phrases for incremental synthesis: a first phrase of at most ``first_s`` estimated speaking time
-    (the start of the first sentence, cut at a comma, else at a word), then the rest of the first sentence and
-    every later sentence, each in parts of at most ``later_s``."""
-    sentences = split_sentences(text.strip())
-    if not sentences:
-        return []
-    head = _split_long(sentences[0], first_s)
-    rest = [p for s in sentences[1:] for p in _split_long(s, later_s)]
-    return head[:1] + _pack(head[1:], later_s) + rest
+def split_for_streaming(text: str, first_s: float, later_s: float, growth: float,
+                        words: Callable[[str], list[str]] | None = None) -> list[str]:
+    """Text -> phrases for incremental synthesis, each cut at a sentence end, a comma, else a word.
+
+    Phrase k may last ``clamp(growth * (estimated speaking time of phrases 0..k-1), first_s, later_s)``:
+    the first is short (early audio), and each later one grows with the audio already queued for playback,
+    so a synthesiser with a fixed cost per call still keeps ahead of playback. ``words`` splits a sentence into
+    units that must not be cut (e.g. CJK words from a segmenter); the default is :func:`text_units`
+    (a CJK character or a Latin word)."""
+    out: list[str] = []
+    spoken = 0.0
+    for sentence in split_sentences(text.strip()):
+        units = [u for u in (words or text_units)(sentence) if u.strip()]
+        while units:
+            budget = min(later_s, max(first_s, growth * spoken))
+            n = _phrase_units(units, budget)
+            phrase = units[0]
+            for u in units[1:n]:
+                phrase = _join(phrase, u)
+            units = units[n:]
+            out.append(phrase)
+            spoken += speaking_seconds(phrase)
+    return out
+
+
+def _phrase_units(units: Sequence[str], budget: float) -> int:
+    """How many leading ``units`` form the next phrase: as many as fit ``budget`` seconds (at least one),
+    ending at the last clause mark when that keeps at least a third of it; a tail shorter than STREAM_TAIL_S
+    is not left on its own."""
+    cum = np.cumsum([speaking_seconds(u) for u in units])
+    if cum[-1] <= budget + STREAM_TAIL_S:
+        return len(units)
+    fit = max(1, int(np.searchsorted(cum, budget, side="right")))
+    clauses = [n for n in range(1, fit + 1) if units[n - 1][-1] in _PUNCT and cum[n - 1] >= budget / 3]
+    n = clauses[-1] if clauses else fit
+    if cum[-1] - cum[n - 1] < STREAM_TAIL_S:
+        return len(units)
+    return n
 
 
 def split_transcript_for(wav: np.ndarray, sample_rate: int, spans: Sequence[Span], text: str,

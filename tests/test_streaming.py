@@ -10,7 +10,7 @@ from stepedit_core.errors import InvalidInputError
 from stepedit_core.interface import STREAM_CHUNK_S, AudioClip, CloneRequest, EditRequest, chunk_audio
 from stepedit_core.lite import LiteEngine
 from stepedit_core.lite import streaming as lite_streaming
-from stepedit_core.longform import split_for_streaming
+from stepedit_core.longform import STREAM_TAIL_S, speaking_seconds, split_for_streaming
 from tests.audio_clips import EN_TEXT, SAMPLE_RATE, en_speech, with_pauses  # noqa: F401 (fixtures)
 from tests.fake_engine import SR, FakeEngine
 
@@ -48,12 +48,36 @@ def test_stream_validation_and_stop():
     assert len(got) == 1
 
 
-def test_streaming_phrases():
-    en = split_for_streaming("Good morning everyone, this is a test. It has two sentences.", 1.25, 8.0)
-    assert en[0] == "Good morning everyone," and en[-1] == "It has two sentences."
-    assert " ".join(en) == "Good morning everyone, this is a test. It has two sentences."
-    zh = split_for_streaming("大家好，今天我想给你们讲一个故事。它很短。", 1.25, 8.0)
-    assert zh == ["大家好，", "今天我想给你们讲一个故事。", "它很短。"]
+def _check_schedule(phrases, first_s, later_s, growth):
+    spoken = 0.0
+    for p in phrases:
+        budget = min(later_s, max(first_s, growth * spoken))
+        assert speaking_seconds(p) <= budget + STREAM_TAIL_S, (p, budget)
+        spoken += speaking_seconds(p)
+
+
+def test_streaming_phrases_grow_with_the_audio_already_streamed():
+    text = "Good morning everyone, this is a test of streaming. It has two sentences, and a third clause here."
+    en = split_for_streaming(text, 1.0, 8.0, 1.2)
+    assert " ".join(en) == text
+    assert speaking_seconds(en[0]) <= 1.0 and len(en) >= 4
+    _check_schedule(en, 1.0, 8.0, 1.2)
+    assert en[-1].endswith("here.") and any(p.endswith(",") for p in en)      # clause marks are preferred cuts
+    # a larger growth gives fewer, longer phrases; a cap bounds them
+    assert len(split_for_streaming(text, 1.0, 8.0, 4.0)) < len(en)
+    assert all(speaking_seconds(p) <= 2.0 + STREAM_TAIL_S for p in split_for_streaming(text, 1.0, 2.0, 4.0))
+
+
+def test_streaming_phrases_keep_chinese_words_whole():
+    text = "现在编辑语音就像编辑文字一样简单。你输入想听的内容，声音就会跟着变化。"
+    by_char = split_for_streaming(text, 1.0, 8.0, 1.2)
+    by_word = split_for_streaming(text, 1.0, 8.0, 1.2, lite_streaming.words)
+    for phrases in (by_char, by_word):
+        assert "".join(phrases) == text
+        _check_schedule(phrases, 1.0, 8.0, 1.2)
+    joins = {p[-1] + q[0] for p, q in zip(by_word, by_word[1:])}
+    assert not joins & {"编辑", "语音", "文字", "简单", "内容", "声音", "变化"}
+    assert lite_streaming.words("你好，世界。Hello, world!") == ["你好，", "世界。", "Hello,", "world!"]
 
 
 @pytest.fixture(scope="module")

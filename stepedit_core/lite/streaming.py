@@ -1,7 +1,10 @@
 """Streaming for the lite engine: speech in pieces as soon as each is ready, the first piece short.
 
-Clone: the target text is cut into phrases (``longform.split_for_streaming``): a first phrase of at most
-FIRST_PHRASE_S estimated speaking time, then the rest of the first sentence and each later sentence. Every
+Clone: the target text is cut into phrases (``longform.split_for_streaming``) at sentence ends, commas or
+word boundaries (jieba's words for Chinese, so no word is broken by a pause): a first phrase of at most
+FIRST_PHRASE_S estimated speaking time, then phrases that grow with the audio already streamed
+(PHRASE_GROWTH), up to LATER_PHRASE_S. Kokoro's cost per call is about a fixed part plus a part per second
+of speech, so the growth keeps each phrase's synthesis shorter than the audio queued before it. Every
 phrase is synthesised by Kokoro and moved toward the prompt voice on its own, so the first audio waits for
 one short phrase, not the whole text. ``[tags]`` are synthesised between phrases in the voice of the speech
 streamed so far.
@@ -28,17 +31,21 @@ from ..interface import CloneRequest, EditRequest, StopCheck, chunk_audio
 from . import nonverbal, prosody, voice
 from .denoise import denoise
 from .dsp import peak_limit, resample
+from .g2p import CJK
 from .timestretch import SPEED_RATIOS, time_stretch
 from .tts import SENTENCE_PAUSE_S
 
-FIRST_PHRASE_S = 1.25       # estimated speaking time of the first phrase: ~0.4 s of Kokoro on 2 cores
-LATER_PHRASE_S = 8.0        # later phrases: whole sentences up to this long
-PHRASE_PAUSE_S = 0.1        # pause where a sentence was cut into phrases
+FIRST_PHRASE_S = 1.0        # estimated speaking time of the first phrase (time to first audio ~0.6 s, 2 cores)
+PHRASE_GROWTH = 1.2         # a later phrase lasts at most 1.2x the audio streamed before it (bench_streaming)
+LATER_PHRASE_S = 8.0        # ... and at most this long
+PHRASE_PAUSE_S = 0.1        # pause where a sentence was cut at a comma
+WORD_CUT_PAUSE_S = 0.0      # ... and at a word: Kokoro's kept edges (2 x TRIM_KEEP_S) are the only gap
 TAG_GAP_S = 0.08            # pause before a non-verbal sound (as in the non-streamed clone)
 FIRST_EDIT_S, FIRST_EDIT_MIN_S = 2.0, 0.8     # first edit piece: cut at the deepest pause in [0.8, 2] s
 LATER_EDIT_S, LATER_EDIT_MIN_S = 6.0, 3.0
 LOCAL_EDITS = (catalog.SPEED, catalog.EMOTION, catalog.STYLE, catalog.DENOISE)
 _SENTENCE_END = re.compile(r"[.!?;。！？；…]\s*$")
+_CLAUSE_END = re.compile(r"[,:，、：]\s*$")
 
 
 def _silence(seconds: float, sr: int) -> np.ndarray:
@@ -53,7 +60,7 @@ def stream_clone(tts, target: voice.VoiceProfile, stock: str, request: CloneRequ
     gap = None                                   # the pause that goes before the next chunk
     tag_after = dict(tags)
     for k, piece in enumerate(pieces):
-        for phrase in longform.split_for_streaming(piece, FIRST_PHRASE_S, LATER_PHRASE_S):
+        for phrase in longform.split_for_streaming(piece, FIRST_PHRASE_S, LATER_PHRASE_S, PHRASE_GROWTH, words):
             if should_stop():
                 return
             if not re.search(r"\w", phrase):
@@ -62,12 +69,36 @@ def stream_clone(tts, target: voice.VoiceProfile, stock: str, request: CloneRequ
             y = peak_limit(y)
             spoken.append(y)
             yield y if gap is None else np.concatenate([gap, y])
-            gap = _silence(SENTENCE_PAUSE_S if _SENTENCE_END.search(phrase) else PHRASE_PAUSE_S, sr)
+            gap = _silence(_pause_after(phrase), sr)
         if k in tag_after and spoken and not should_stop():
             sound = nonverbal.synthesise_sound(tag_after[k], nonverbal.SpeakerVoice.from_speech(
                 np.concatenate(spoken), sr))
             yield np.concatenate([_silence(TAG_GAP_S, sr), peak_limit(sound)])
             gap = _silence(TAG_GAP_S, sr)
+
+
+def _pause_after(phrase: str) -> float:
+    if _SENTENCE_END.search(phrase):
+        return SENTENCE_PAUSE_S
+    return PHRASE_PAUSE_S if _CLAUSE_END.search(phrase) else WORD_CUT_PAUSE_S
+
+
+def words(sentence: str) -> list[str]:
+    """Units a phrase cut must not split: jieba's words when the sentence has CJK characters (else
+    ``longform.text_units``); punctuation sticks to the word before it."""
+    if not re.search(rf"[{CJK}]", sentence):
+        return longform.text_units(sentence)
+    import jieba  # noqa: PLC0415  (a misaki.zh dependency, loaded with the Chinese G2P)
+    jieba.setLogLevel(60)
+    units: list[str] = []
+    for token in jieba.lcut(sentence):
+        if not token.strip():
+            continue
+        if units and not re.search(r"\w", token):
+            units[-1] += token
+        else:
+            units.append(token)
+    return units
 
 
 def edit_pieces(x: np.ndarray, sr: int) -> list[longform.Span]:
