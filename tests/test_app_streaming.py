@@ -128,3 +128,64 @@ def test_a_stream_is_one_gpu_allocation_with_a_cpu_fallback(tmp_path):
     with pytest.raises(gr.Error, match="one round"):
         list(EngineRunner(FakeEngine()).stream(Job("edit", (EditRequest(clip, "x", "speed", "slower",
                                                                          n_iterations=2),))))
+
+
+class CountingEngine(FakeEngine):
+    """Writes one line per produced chunk to a file, so a chunk made in a forked worker is seen here."""
+
+    def __init__(self, log: Path, **kw):
+        super().__init__(**kw)
+        self.log = log
+
+    def _stream_pieces(self, wav, should_stop):
+        for chunk in super()._stream_pieces(wav, should_stop):
+            with self.log.open("a") as f:
+                f.write("chunk\n")
+            yield chunk
+
+
+@pytest.mark.filterwarnings("ignore:Error while reading infos from Nvidia driver FS")
+def test_stop_on_zerogpu_stops_the_worker(tmp_path, monkeypatch):
+    """The real ``spaces`` generator wrapper (its scheduler stubbed): the stream runs in a forked worker;
+    closing the stream in the app process (Gradio's Stop) stops the engine in the worker after at most the
+    chunk in progress, and the worker's island closes the engine's stream."""
+    import importlib
+    import multiprocessing
+    import sys
+    import time
+    from types import ModuleType, SimpleNamespace
+
+    torch_stub = ModuleType("spaces.zero.torch")      # spaces' CUDA hand-over; this torch has no CUDA
+    torch_stub.enter_mode = lambda: None
+    monkeypatch.setitem(sys.modules, "spaces.zero.torch", torch_stub)
+    monkeypatch.delitem(sys.modules, "spaces.zero.wrappers", raising=False)
+    wrappers = importlib.import_module("spaces.zero.wrappers")
+    monkeypatch.delitem(sys.modules, "spaces.zero.wrappers")
+
+    monkeypatch.setattr(wrappers.client, "schedule", lambda **kw: SimpleNamespace(
+        allowToken="token", nvidiaIndex=0, nvidiaUUID="uuid", idle=True))
+    monkeypatch.setattr(wrappers.client, "release", lambda *a, **kw: None)
+    monkeypatch.setattr(wrappers.client, "get_duration_seconds", lambda *a, **kw: 60)
+    monkeypatch.setattr(wrappers.client, "duration_warning", lambda *a, **kw: None)
+    monkeypatch.setattr(wrappers, "worker_init", lambda **kw: None)      # no CUDA to hand over
+
+    def zero_gpu(duration=None, **_kw):
+        return lambda fn: wrappers.generator_function_wrapper(fn, duration, None)
+
+    log = tmp_path / "chunks.log"
+    engine = CountingEngine(log, stream_delay=0.2)
+    clip = AudioClip.from_file(_prompt(tmp_path))
+    job = Job("clone", (CloneRequest(clip, "p", "a target text that is long enough to stream in many chunks",
+                                     seed=2),))
+    total = len(list(EngineRunner(FakeEngine()).stream(job)))
+    assert total >= 8
+    before = set(multiprocessing.active_children())
+    stream = EngineRunner(engine, gpu=zero_gpu, zero_gpu=True).stream(job)
+    first = next(stream)
+    assert len(first) > 0
+    stream.close()                                    # what Gradio does when the user presses Stop
+    time.sleep(8 * 0.2)                               # long enough for the worker to make 8 more chunks
+    made = log.read_text().count("chunk")
+    for worker in set(multiprocessing.active_children()) - before:     # spaces keeps its worker for reuse
+        worker.terminate()
+    assert made <= 3, f"the worker went on after Stop: {made} of {total} chunks"
