@@ -12,13 +12,16 @@ edit of a 10 s clip, on
 - the real engine on the tiny checkpoint of the tests (tests/tiny_checkpoint.py, random weights, constrained
   sampling, token cap = the text's estimated speaking time), with the decoder's timing split into "first
   group arrived", "groups the first chunk needs arrived" and "first decoder chunk". The synthetic full-size
-  checkpoint does not exist yet, so there is no full-size figure.
+  checkpoint (``--realsize PATH``, int8 LLM, 2 threads, each request capped at ``--realsize-seconds`` of
+  speech because the CPU decodes ~5 tokens/s against the 41.7 tokens/s of real time).
 
 Wall-clock figures depend on the machine's load (reported with the results), so the same figures are also
 given on the process's CPU clock (``time.process_time``, all threads): on an otherwise idle machine the wall
 clock is at most that (the lite TTS and the tiny models use 1-2 threads). Run:
 
     python bench/bench_streaming.py                 # writes bench/RESULTS_streaming.md
+    python bench/bench_streaming.py --skip-lite --skip-real --realsize /work/cache/stepedit-realsize \
+        --out bench/RESULTS_streaming_realsize.md
 """
 from __future__ import annotations
 
@@ -118,17 +121,24 @@ def _timed_decoder(engine, log: list):
     engine.decoder.stream = stream
 
 
-def real_cases(edit_clip) -> list[tuple[str, dict]]:
+def real_cases(edit_clip, path: Path | None = None, seconds_cap: float | None = None) -> list[tuple[str, dict]]:
+    """The real engine streamed: the tiny test checkpoint (1 thread), or with ``path`` the synthetic
+    full-size checkpoint (int8 LLM, 2 threads; each request capped at ``seconds_cap`` s of speech)."""
     import logging  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
 
     import stepedit_core as sc  # noqa: PLC0415
-    from tests.tiny_checkpoint import build_tiny_checkpoint  # noqa: PLC0415
     logging.getLogger("stepedit_core.checkpoint").setLevel(logging.ERROR)
-    torch.set_num_threads(1)
-    path = build_tiny_checkpoint(Path(tempfile.mkdtemp(prefix="bench-stream-")) / "tiny")
-    base = sc.load_engine("stepaudio", model_path=path)
+    if path is None:
+        from tests.tiny_checkpoint import build_tiny_checkpoint  # noqa: PLC0415
+        torch.set_num_threads(1)
+        path = build_tiny_checkpoint(Path(tempfile.mkdtemp(prefix="bench-stream-")) / "tiny")
+        base, label = sc.load_engine("stepaudio", model_path=path), "real (tiny checkpoint)"
+    else:
+        torch.set_num_threads(2)
+        base = sc.load_engine("stepaudio", model_path=path, device="cpu", quantization="int8")
+        label = "real (full size, int8, 2 threads)"
     out = []
     en, en_text = _prompt("en")
     zh, zh_text = _prompt("zh")
@@ -138,6 +148,8 @@ def real_cases(edit_clip) -> list[tuple[str, dict]]:
                                                                                "happy", seed=1)), None)]
     for name, run, text in cases:
         seconds = speaking_seconds(text) if text else EDIT_SECONDS
+        if seconds_cap is not None:
+            seconds = min(seconds, seconds_cap)
         cap = int(seconds * TOKEN_RATE_HZ) // GROUP_SIZE * GROUP_SIZE
         engine = base.with_options(constrained=True, max_new_tokens=cap)
         list(run(engine))                                          # warm the prompt cache like a second click
@@ -148,7 +160,7 @@ def real_cases(edit_clip) -> list[tuple[str, dict]]:
         first_audio = next(i for i, (_, _, n) in enumerate(log) if n)
         result.update(first_group=log[0][0] - t0, groups_for_first_chunk=first_audio + 1,
                       needed_groups_at=log[first_audio][0] - t0, first_chunk_decode=log[first_audio][1] - log[first_audio][0])
-        out.append((f"real (tiny checkpoint) · {name}", result))
+        out.append((f"{label} · {name}", result))
         engine.decoder.stream = base.decoder.stream
     return out
 
@@ -184,10 +196,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS_streaming.md"))
     ap.add_argument("--skip-real", action="store_true", help="lite engine only")
+    ap.add_argument("--skip-lite", action="store_true", help="real engine only")
+    ap.add_argument("--realsize", type=Path, default=None,
+                    help="also stream the synthetic full-size checkpoint (bench/make_realsize_checkpoint.py), int8")
+    ap.add_argument("--realsize-seconds", type=float, default=2.0,
+                    help="speech per full-size request (the CPU decodes ~5 tok/s: 2 s = 83 tokens)")
     args = ap.parse_args()
     load = os.getloadavg()
     clip = _edit_clip(None)
-    rows = lite_cases(clip) + ([] if args.skip_real else real_cases(clip))
+    rows = [] if args.skip_lite else lite_cases(clip)
+    if not args.skip_real:
+        rows += real_cases(clip)
+    if args.realsize is not None:
+        rows += real_cases(clip, args.realsize, args.realsize_seconds)
     text = report(rows, load)
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)

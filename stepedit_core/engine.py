@@ -398,6 +398,9 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     from .model.loading import load_step1
     from .model.text_tokenizer import load_text_tokenizer
     decoder = _load_decoder(paths, dev, options)
+    if quantization == "int8" and dev.type == "cpu":       # the CPU int8 path covers the flow's DiT too
+        from .decoder.flow import quantize_estimator_int8
+        quantize_estimator_int8(decoder.flow)
     text_tokenizer = load_text_tokenizer(paths.editx)
     llm = load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)
     audio_tokenizer = StepAudioTokenizer.from_pretrained(paths.tokenizer, device=dev,

@@ -342,6 +342,19 @@ def test_device_and_dtype_choice(tiny_model_path):
     _check_take(eng.clone(sc.CloneRequest(_clip(1.0), "hello", "world", seed=1)))
 
 
+def test_int8_on_cpu_quantizes_the_llm_and_the_flow_estimator(tiny_model_path):
+    import torch
+    eng = load_stepaudio_engine(tiny_model_path, device="cpu", quantization="int8",
+                                options=EngineOptions(constrained=True, max_new_tokens=CAP))
+    assert not any(isinstance(m, torch.nn.Linear) for m in eng.decoder.flow.decoder.estimator.modules())
+    assert not any(isinstance(m, torch.nn.Linear) for m in eng.llm.model.layers.modules())
+    assert eng.decoder.flow.encoder_proj.weight.dtype == torch.float32          # encoder and HiFT stay fp32
+    request = sc.CloneRequest(_clip(1.0), "hello", "world", seed=1)
+    _check_take(eng.clone(request))
+    streamed = list(eng.stream_clone(request))
+    assert sum(len(c) for c in streamed) == SAMPLES_PER_GROUP * GROUPS
+
+
 @pytest.mark.parametrize("kind", ["clone", "edit"])
 def test_streaming_matches_the_token_count(engine, kind):
     clip = _clip(1.5, seed=13)
