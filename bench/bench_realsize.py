@@ -71,9 +71,7 @@ def vm(field: str) -> float:
 def streaming_s(llm) -> float:
     """Best of 3: one (1, in) mat-vec through every decoder-layer linear and the lm_head."""
     dt = llm.model.embed_tokens.weight.dtype
-    lins = [m for layer in llm.model.layers for m in (layer.self_attn.q_proj, layer.self_attn.k_proj,
-            layer.self_attn.v_proj, layer.self_attn.o_proj, layer.mlp.gate_proj, layer.mlp.up_proj,
-            layer.mlp.down_proj)] + [llm.lm_head]
+    lins = [m for layer in llm.model.layers for m in layer.modules() if hasattr(m, "in_features")] + [llm.lm_head]
     xs = {}
     best = float("inf")
     with torch.inference_mode():

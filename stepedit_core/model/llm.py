@@ -158,9 +158,28 @@ class Step1MLP(nn.Module):
         self.gate_proj = nn.Linear(hidden, inner, bias=False)
         self.up_proj = nn.Linear(hidden, inner, bias=False)
         self.down_proj = nn.Linear(inner, hidden, bias=False)
+        self.fused = False
+
+    def fuse(self) -> None:
+        """gate_proj and up_proj -> one ``gate_up_proj`` (weights stacked): one matrix product per token
+        instead of two. For inference only (the int8 CPU path, where every call also quantizes its input)."""
+        self.gate_up_proj = _stacked_linear(self.gate_proj, self.up_proj)
+        del self.gate_proj, self.up_proj
+        self.fused = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+            return self.down_proj(F.silu(gate) * up)
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+def _stacked_linear(*linears: nn.Linear) -> nn.Linear:
+    """One bias-free Linear whose output is the given linears' outputs concatenated."""
+    weight = torch.cat([lin.weight.detach() for lin in linears])
+    out = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device=weight.device, dtype=weight.dtype)
+    out.weight = nn.Parameter(weight, requires_grad=False)
+    return out
 
 
 @dataclass
@@ -186,14 +205,25 @@ class Step1Attention(nn.Module):
         self.k_proj = nn.Linear(c, kv, bias=False)
         self.v_proj = nn.Linear(c, kv, bias=False)
         self.o_proj = nn.Linear(c, c, bias=False)
+        self.fused = False
+
+    def fuse(self) -> None:
+        """q/k/v_proj -> one ``qkv_proj`` (weights stacked), as :meth:`Step1MLP.fuse`; inference only."""
+        self.qkv_proj = _stacked_linear(self.q_proj, self.k_proj, self.v_proj)
+        del self.q_proj, self.k_proj, self.v_proj
+        self.fused = True
 
     def forward(self, x: torch.Tensor, ctx: _AttnContext, cache=None) -> torch.Tensor:
         b, t, _ = x.shape
         h, g, d = self.n_heads, self.n_groups, self.head_dim
         r = h // g
-        q = self.q_proj(x).view(b, t, h, d).transpose(1, 2)              # (B, H, T, D)
-        k = self.k_proj(x).view(b, t, g, d).transpose(1, 2)              # (B, G, T, D)
-        v = self.v_proj(x).view(b, t, g, d).transpose(1, 2)
+        if self.fused:
+            q, k, v = self.qkv_proj(x).split([h * d, g * d, g * d], dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.view(b, t, h, d).transpose(1, 2)                           # (B, H, T, D)
+        k = k.view(b, t, g, d).transpose(1, 2)                           # (B, G, T, D)
+        v = v.view(b, t, g, d).transpose(1, 2)
         if isinstance(cache, StaticKVCache):
             k, v = cache.update(self.layer_idx, k, v)                     # (B, G, S, D)
         elif cache is not None:                                          # a transformers Cache (HF generate)

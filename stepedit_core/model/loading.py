@@ -213,6 +213,8 @@ def _assign_quantized(model: Step1ForCausalLM, take) -> None:
         for i, layer in enumerate(model.model.layers):
             layer.load_state_dict(take(f"model.layers.{i}."), strict=True, assign=True)
             layer.requires_grad_(False)
+            layer.self_attn.fuse()       # 4 int8 calls per layer instead of 7: each call quantizes its input,
+            layer.mlp.fuse()             # so stacking q/k/v and gate/up removes 3 of those per token
             quantize_dynamic(layer, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
             gc.collect()     # the swapped-out fp32 linears sit in reference cycles; free them layer by layer
     model.model.norm.load_state_dict(take("model.norm."), strict=True, assign=True)

@@ -64,8 +64,8 @@ def test_int8_cpu_swaps_decoder_linears_only(folder):
 
     model = load_step1(folder, device="cpu", quantization="int8")
     for layer in model.model.layers:
-        for lin in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj, layer.self_attn.o_proj,
-                    layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj):
+        assert layer.self_attn.fused and layer.mlp.fused          # q/k/v and gate/up stacked: 4 calls, not 7
+        for lin in (layer.self_attn.qkv_proj, layer.self_attn.o_proj, layer.mlp.gate_up_proj, layer.mlp.down_proj):
             assert isinstance(lin, DynamicLinear)
             assert lin.weight().dtype == torch.qint8
             assert lin.weight().qscheme() == torch.per_channel_affine     # one scale per output row
@@ -100,3 +100,31 @@ def test_dtype_the_device_cannot_run(monkeypatch):
         pick_llm_dtype(torch.device("cuda"), "bfloat16")
     assert pick_llm_dtype(torch.device("cuda"), "float16") == torch.float16
     assert pick_llm_dtype(torch.device("cpu"), "bfloat16") == torch.bfloat16
+
+
+def test_stacked_projections_compute_the_same(folder, io):
+    """Stacking q/k/v and gate/up changes no number: exactly in fp32 up to summation order, and bit for bit
+    in int8 (per-row weight scales, one activation scale per call on the same input)."""
+    import copy
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    model = load_step1(folder, device="cpu")
+    layer = model.model.layers[0]
+    x = torch.randn(1, 5, model.config.hidden_size)
+    fused = copy.deepcopy(layer)
+    fused.self_attn.fuse()
+    fused.mlp.fuse()
+    assert torch.allclose(fused.mlp(x), layer.mlp(x), atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q_plain = quantize_dynamic(copy.deepcopy(layer.mlp), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        q_fused = quantize_dynamic(copy.deepcopy(fused.mlp), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    assert torch.equal(q_fused(x), q_plain(x))
+    # the whole model through both paths: the same logits along the fixture's continuation
+    plain = load_step1(folder, device="cpu")
+    for block in plain.model.layers:
+        block.self_attn.fuse()
+        block.mlp.fuse()
+    assert torch.allclose(teacher_forced_logits(plain, io), teacher_forced_logits(model, io), atol=1e-5)
