@@ -94,7 +94,7 @@ class Studio:
         """Each round checked against the source voice; its expected length follows the previous round."""
         out = []
         for i, r in enumerate(results):
-            before = source.duration if i == 0 or source is None else results[i - 1].audio.duration
+            before = results[i - 1].audio.duration if i else (source.duration if source is not None else None)
             if not self.check_takes:
                 out.append(r)
                 continue

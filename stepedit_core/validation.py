@@ -146,7 +146,7 @@ def check_text(text: object, what: str, *, required: bool = True, speech: bool =
 def check_edit_type(edit_type: object) -> str:
     """One of the audio edit types, exactly as listed (no case or space folding: option values are model input)."""
     if not isinstance(edit_type, str) or edit_type not in catalog.AUDIO_EDIT_TYPES:
-        extra = " (clone is not an audio edit; use clone)" if edit_type == catalog.CLONE else ""
+        extra = " (cloning is not an edit of audio: use the clone endpoint or command)" if edit_type == catalog.CLONE else ""
         raise InvalidInputError(f"unknown edit type {shown(edit_type)}{extra}; use one of "
                                 f"{', '.join(catalog.AUDIO_EDIT_TYPES)}")
     return edit_type
