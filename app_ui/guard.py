@@ -26,7 +26,7 @@ from gradio import processing_utils
 from gradio.data_classes import FileData
 from gradio_client import utils as client_utils
 
-from stepedit_core.validation import shown
+from stepedit_core.validation import scrub_paths, shown
 
 UPLOAD_HINT = "upload the file first (gradio_client: handle_file(path); HTTP: POST /gradio_api/upload)"
 
@@ -75,6 +75,11 @@ def file_refusal(value: Any, check_in_upload_folder: bool = True) -> str | None:
     return None
 
 
+def _is_url(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("path"), str) and \
+        client_utils.is_http_url_like(value["path"])
+
+
 def _is_file_input(block: Any) -> bool:
     model = getattr(block, "data_model", None)
     return isinstance(model, type) and issubclass(model, FileData)
@@ -90,6 +95,13 @@ class GuardedBlocks(gr.Blocks):
         for i, block in enumerate(block_fn.inputs):
             if i < len(inputs) and i not in prop_inputs and _is_file_input(block):
                 reason = file_refusal(inputs[i], check_in_upload_folder=not explicit_call)
+                if reason is None and _is_url(inputs[i]):
+                    try:      # Gradio fetches URLs itself (public hosts only); its refusals become ours
+                        inputs[i] = await processing_utils.async_move_files_to_cache(
+                            inputs[i], block, check_in_upload_folder=not explicit_call)
+                    except Exception as exc:  # noqa: BLE001  safehttpx / httpx raise assorted types
+                        reason = (f"{shown(_last_part(inputs[i]['path']))} could not be fetched "
+                                  f"({scrub_paths(str(exc)).strip() or type(exc).__name__}): {UPLOAD_HINT}")
                 if reason:
                     refused[i], inputs[i] = reason, None
         processed = await super().preprocess_data(block_fn, inputs, state, explicit_call)
