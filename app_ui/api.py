@@ -166,8 +166,8 @@ def make_validators(engine: Engine) -> dict:
                        work_check(catalog.PARALINGUISTIC, audio, new_text))
         return out
 
-    def transcribe_v(audio, *_rest):
-        return audio_check(audio, "the audio to transcribe")      # bare verdict: see validate_transcribe
+    def transcribe_v(audio, *_rest):     # a bare verdict: see validate_transcribe
+        return merge(audio_check(audio, "the audio to transcribe"), work_check(catalog.TRANSCRIBE, audio, None))
 
     def take_work(kind: str, tree, base_take, text: str | None, n_iterations=1) -> dict:
         """The work cap for a session action on take ``base_take`` of ``tree`` (its length, the text)."""

@@ -37,6 +37,9 @@ MIN_SAMPLE_RATE = 8000           # telephone audio
 MAX_SAMPLE_RATE = 192000         # studio rates; more only costs memory
 MAX_CHANNELS = 8                 # 7.1 surround
 MAX_REQUEST_SECONDS = 60.0       # CPU engines refuse requests they estimate to need longer (one engine slot)
+# The neural engine: a ZeroGPU allocation lasts at most 300 s (app_ui.runner.MAX_GPU_SECONDS) and the app asks
+# for 1.5 x the engine's estimate (GPU_SAFETY), so a request estimated above 200 s could not finish in one.
+MAX_NEURAL_REQUEST_SECONDS = 200.0
 SILENCE_DBFS = -55.0             # loudest 32 ms frame below this: the audio is silent (no speech to use)
 SILENCE_FRAME_S = 0.032
 STEADY_RANGE_DB = 1.5            # frame levels (10th..95th percentile) within this: a steady tone or noise
