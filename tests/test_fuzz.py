@@ -55,7 +55,8 @@ def served(tmp_path_factory):
                             quiet=True, **app.launch_options())
     files = make_audio_files(tmp / "inputs")
     client = Client(url, download_files=str(tmp / "downloads"), verbose=False)
-    yield {"url": url, "files": files, "client": client, "secret_dirs": [str(tmp / "cache"), str(tmp)]}
+    yield {"url": url, "files": files, "client": client, "secret_dirs": [str(tmp / "cache"), str(tmp)],
+           "demo": demo}
     client.close()
     demo.close()
     if old is None:
@@ -437,6 +438,14 @@ def test_raw_http_bodies(served, body):
     for secret in served["secret_dirs"]:
         assert secret not in text
     assert "event: complete" not in text
+
+
+def test_uploads_are_registered_for_the_pruner(served):
+    """The storage pruner removes only files Gradio registered for this app: an upload is among them."""
+    from app_ui import storage  # noqa: PLC0415
+    path = upload(served, "ok.flac")["path"]
+    assert path in storage.registered_files(served["demo"])
+    assert all(p.startswith(os.environ["GRADIO_TEMP_DIR"]) for p in storage.registered_files(served["demo"]))
 
 
 def test_server_still_answers(served):
