@@ -360,7 +360,7 @@ def session_call(served, session, *args, api_name: str):
 SESSION_EDITS = {   # base take, edit type, option, rounds -> every input of each session edit endpoint
     "/session_edit": lambda b, t, i, n: (b, t, i, n, 1),
     "/session_edit_checked": lambda b, t, i, n: (b, t, i, n, 1, -1, -1, None, None, 1, 0.1),
-    "/session_edit_stream": lambda b, t, i, n: (b, t, i, n, 1, n == 1, -1, -1, None, None, 1, 0.1),
+    "/session_edit_stream": lambda b, t, i, n: (b, t, i, n, 1, False, -1, -1, None, None, 1, 0.1),
 }
 
 
