@@ -317,7 +317,8 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     region_inputs = [c.region_first, c.region_last, c.region_start, c.region_end, c.edit_tries, c.edit_threshold]
 
     def base_check(tree, base, kind, text, n=1) -> dict:
-        """The base take is chosen, and the engine's work estimate for it is within the cap."""
+        """The base take is chosen, and the engine's work estimate for it is within the cap (no tree: only
+        the first)."""
         if not base:
             return gr.validate(False, "Select the take to edit in the timeline first.")
         return validators["take_work"](kind, tree, base, text, n)
@@ -327,13 +328,13 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         n_ok, tree = api_mod.check_iterations(n), rest[-1]
         text = tree.get(base).text if base and tree is not None and tree.has(base) else ""
         base_ok = base_check(tree, base, str(et), text, n) if type_ok["is_valid"] and n_ok["is_valid"] else \
-            gr.validate(bool(base), "Select the take to edit in the timeline first.")
+            base_check(None, base, "", "")
         return [base_ok, type_ok, info_ok, n_ok, api_mod.check_seed(seed), *[gr.validate(True, "")] * len(rest)]
 
     def para_check(base, text, seed, *rest):
         text_ok = api_mod.check_text(text, "the text with [tags]")
         base_ok = base_check(rest[-1], base, catalog.PARALINGUISTIC, text) if text_ok["is_valid"] else \
-            gr.validate(bool(base), "Select the take to edit in the timeline first.")
+            base_check(None, base, "", "")
         return _pad([base_ok, text_ok, api_mod.check_seed(seed)], 3 + len(rest))
     chain(c.session_edit_btn.click(
         session_edit, [*edit_inputs, *region_inputs, st], [st, hist], api_name="session_edit_checked",
