@@ -23,6 +23,7 @@ from typing import Any
 
 import gradio as gr
 from gradio import processing_utils
+from gradio import utils as gradio_utils
 from gradio.data_classes import FileData
 from gradio_client import utils as client_utils
 
@@ -63,6 +64,8 @@ def file_refusal(value: Any, check_in_upload_folder: bool = True) -> str | None:
     path = payload.path
     if not isinstance(path, str) or not path or client_utils.is_http_url_like(path):
         return None if path else f"the file description has no path: {UPLOAD_HINT}"
+    if gradio_utils.is_static_file(payload):       # Gradio serves these as they are (gr.set_static_paths)
+        return None
     name = shown(_last_part(path))
     try:
         processing_utils._check_allowed(path, check_in_upload_folder)   # noqa: SLF001  Gradio's own rule
