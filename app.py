@@ -24,6 +24,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from app_ui import storage
 from app_ui.i18n import I18N
 from app_ui.runner import EngineRunner
 from app_ui.studio import Studio
@@ -46,6 +47,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
     runner = EngineRunner(engine, gpu=spaces.GPU)
     studio = Studio(runner, root=Path(get_upload_folder()) / "stepedit", upload_dir=get_upload_folder())
     demo = build_blocks(studio)
+    studio.owned_files = lambda: storage.registered_files(demo)    # the pruner touches only the app's files
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=GPU_CONCURRENCY)
     return demo
 

@@ -13,6 +13,7 @@ from stepedit_core import catalog, checks, validation
 from stepedit_core.errors import StepEditError
 from stepedit_core.interface import Engine, check_work
 
+from .guard import RefusedFile
 from .runner import error_message
 from .studio import Stream, Studio, wav_bytes
 
@@ -67,6 +68,8 @@ def check_text(text: str | None, what: str, required: bool = True, speech: bool 
 
 
 def check_audio(path: str | None, what: str, max_seconds: float = validation.MAX_AUDIO_SECONDS) -> dict:
+    if isinstance(path, RefusedFile):          # Gradio would not take it as a file (see guard.py)
+        return gr.validate(False, f"{what[0].upper() + what[1:]}: {path.reason}.")
     if not path:
         return gr.validate(False, f"Please provide {what}.")
     if not isinstance(path, str):
@@ -163,10 +166,22 @@ def make_validators(engine: Engine) -> dict:
                        work_check(catalog.PARALINGUISTIC, audio, new_text))
         return out
 
-    def transcribe_v(audio, *_rest):
-        return audio_check(audio, "the audio to transcribe")      # bare verdict: see validate_transcribe
+    def transcribe_v(audio, *_rest):     # a bare verdict: see validate_transcribe
+        return merge(audio_check(audio, "the audio to transcribe"), work_check(catalog.TRANSCRIBE, audio, None))
 
-    return {"clone": clone_v, "edit": edit_v, "paralinguistic": para_v, "transcribe": transcribe_v}
+    def take_work(kind: str, tree, base_take, text: str | None, n_iterations=1) -> dict:
+        """The work cap for a session action on take ``base_take`` of ``tree`` (its length, the text)."""
+        if not base_take or tree is None or not tree.has(base_take):
+            return gr.validate(True, "")        # the action itself names a missing take
+        try:
+            n = validation.check_iterations(n_iterations)
+            text_chars = len(validation.clean_text(text, "the text"))
+        except StepEditError:
+            return gr.validate(True, "")
+        return _verdict(check_work, engine, kind, tree.get(base_take).duration, text_chars, n)
+
+    return {"clone": clone_v, "edit": edit_v, "paralinguistic": para_v, "transcribe": transcribe_v,
+            "take_work": take_work}
 
 
 # ---------------------------------------------------------------------------- streaming

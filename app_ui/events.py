@@ -57,6 +57,7 @@ def word_choices(take) -> list[tuple[str, int]]:
 
 
 def wire_session(studio: Studio, c: SimpleNamespace) -> None:
+    validators = api_mod.make_validators(studio.runner.engine)     # the engine's length and work caps
     # ------------------------------------------------------------------ actions (undocumented API)
     def session_clone(prompt_audio: str, prompt_text: str, target_text: str, seed: int, n_candidates: int,
                       max_tries: int = 1, threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
@@ -294,7 +295,7 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
 
     clone_inputs = [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates]
     retry_inputs = [c.clone_tries, c.clone_threshold]
-    clone_check = lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))      # noqa: E731
+    clone_check = lambda *a: _pad(validators["clone"](*a[:4]), len(a))      # noqa: E731
     # the checked clone with re-rolls, whole takes (an API endpoint on a hidden button)
     chain(c.session_clone_btn.click(
         session_clone, [*clone_inputs, *retry_inputs, st], [st, hist], api_name="session_clone_checked",
@@ -315,10 +316,26 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     edit_inputs = [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed]
     region_inputs = [c.region_first, c.region_last, c.region_start, c.region_end, c.edit_tries, c.edit_threshold]
 
+    def base_check(tree, base, kind, text, n=1) -> dict:
+        """The base take is chosen, and the engine's work estimate for it is within the cap (no tree: only
+        the first)."""
+        if not base:
+            return gr.validate(False, "Select the take to edit in the timeline first.")
+        return validators["take_work"](kind, tree, base, text, n)
+
     def edit_check(base, et, ei, n, seed, *rest):
-        return [gr.validate(bool(base), "Select the take to edit in the timeline first."),
-                *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
-                *[gr.validate(True, "")] * len(rest)]
+        type_ok, info_ok = api_mod.check_edit(et, ei)
+        n_ok, tree = api_mod.check_iterations(n), rest[-1]
+        text = tree.get(base).text if base and tree is not None and tree.has(base) else ""
+        base_ok = base_check(tree, base, str(et), text, n) if type_ok["is_valid"] and n_ok["is_valid"] else \
+            base_check(None, base, "", "")
+        return [base_ok, type_ok, info_ok, n_ok, api_mod.check_seed(seed), *[gr.validate(True, "")] * len(rest)]
+
+    def para_check(base, text, seed, *rest):
+        text_ok = api_mod.check_text(text, "the text with [tags]")
+        base_ok = base_check(rest[-1], base, catalog.PARALINGUISTIC, text) if text_ok["is_valid"] else \
+            base_check(None, base, "", "")
+        return _pad([base_ok, text_ok, api_mod.check_seed(seed)], 3 + len(rest))
     chain(c.session_edit_btn.click(
         session_edit, [*edit_inputs, *region_inputs, st], [st, hist], api_name="session_edit_checked",
         concurrency_id=GPU, **_SESSION, validator=edit_check))
@@ -332,9 +349,7 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         session_paralinguistic, [c.base_take, c.para_text, c.para_seed, c.region_first, c.region_last, st], [st, hist],
         api_name="session_paralinguistic_checked", concurrency_id=GPU, **_SESSION,
         show_progress_on=[c.timeline, c.tag_view],
-        validator=lambda base, text, seed, *rest: _pad([
-            gr.validate(bool(base), "Select the take to edit in the timeline first."),
-            api_mod.check_text(text, "the text with [tags]"), api_mod.check_seed(seed)], 3 + len(rest))))
+        validator=para_check))
     # Today's session endpoints keep their signatures (gradio clients fill no defaults for undocumented
     # endpoints), on hidden buttons: the whole take, one try.
     old_clone, old_edit, old_para = (gr.Button(visible=False) for _ in range(3))
@@ -358,19 +373,13 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
 
     chain(old_clone.click(clone_v1, [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates, st],
                           [st, hist], api_name="session_clone", concurrency_id=GPU, **_SESSION,
-                          validator=lambda *a: _pad(api_mod.validate_clone(*a[:4]), len(a))))
+                          validator=clone_check))
     chain(old_edit.click(edit_v1, [c.base_take, c.edit_type, c.edit_info, c.n_iterations, c.edit_seed, st],
                          [st, hist], api_name="session_edit", concurrency_id=GPU, **_SESSION,
-                         validator=lambda base, et, ei, n, seed, tree: [
-                             gr.validate(bool(base), "Select the take to edit in the timeline first."),
-                             *api_mod.check_edit(et, ei), api_mod.check_iterations(n), api_mod.check_seed(seed),
-                             gr.validate(True, "")]))
+                         validator=edit_check))
     chain(old_para.click(para_v1, [c.base_take, c.para_text, c.para_seed, st], [st, hist],
                          api_name="session_paralinguistic", concurrency_id=GPU, **_SESSION,
-                         validator=lambda base, text, seed, tree: [
-                             gr.validate(bool(base), "Select the take to edit in the timeline first."),
-                             api_mod.check_text(text, "the text with [tags]"), api_mod.check_seed(seed),
-                             gr.validate(True, "")]))
+                         validator=para_check))
     chain(c.undo_btn.click(undo, [st], [st, hist], api_name="undo", **_SESSION))
     ev = c.replay_btn.click(replay_recipe, [c.recipe_in, st], [st, hist, c.replay_report], api_name="replay_recipe",
                             concurrency_id=GPU, **_SESSION, show_progress_on=[c.timeline, c.replay_report])

@@ -1,14 +1,20 @@
-"""Bounded disk use: what the app writes (session takes, API outputs) and what Gradio keeps (uploads and
-the served copies of outputs) is removed once nothing needs it, under a hard cap on the folder's size.
+"""Bounded disk use: what the app writes (session takes, API outputs) and what Gradio keeps for it (uploads and
+the served copies of outputs) is removed once nothing needs it, under a hard cap on the app's own bytes.
+
+Only the app's own files are ever removed: its session folders under ``root`` (an app-owned subfolder of
+Gradio's folder) and the files Gradio registered for this app (``owned``: ``Blocks.temp_file_sets``, i.e.
+uploads received through this app and the copies of its outputs it served). Anything else in
+``GRADIO_TEMP_DIR`` (a user's or another app's files) is neither removed nor counted against the cap.
 
 - API outputs (``api-*.wav``): a stateless call's answer; the client downloads it at once. Removed after
   ``API_OUTPUT_TTL_S``.
-- Gradio's upload folder (uploads and served copies, one ``<hash>/`` folder each): a served copy of an API
-  output (only ``api-*`` files inside) goes after ``API_OUTPUT_TTL_S`` as well; anything else after
-  ``UPLOAD_TTL_S`` untouched. A session's takes live in its own folder and are copied back when shown.
+- Registered uploads and served copies (``<upload dir>/<hash>/<name>``): a served copy of an API output
+  (``api-*``) goes after ``API_OUTPUT_TTL_S`` as well; anything else after ``UPLOAD_TTL_S`` untouched. Its
+  ``<hash>/`` folder goes with it once empty. A session's takes live in its own folder and are copied back
+  when shown.
 - Session folders: removed ``SESSION_MAX_AGE_S`` after last use (their ``gr.State`` also deletes them).
-- Over ``storage_cap_bytes()`` in all: the oldest upload folders and API outputs go first, then the
-  least recently used sessions, until the total is below ``CAP_LOW_WATER`` of the cap.
+- Over ``storage_cap_bytes()`` in all: the oldest uploads and API outputs go first, then the least recently
+  used sessions, until the total is below ``CAP_LOW_WATER`` of the cap.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 API_OUTPUT_PREFIX = "api-"
 API_OUTPUT_TTL_S = 300            # a client fetches a result within seconds; 5 min covers slow links
@@ -69,8 +76,9 @@ def _mtime(path: Path) -> float:
 
 
 def prune(root: Path, upload_dir: Path | None, session_prefix: str, now: float,
-          session_max_age_s: float = SESSION_MAX_AGE_S) -> PruneReport:
-    """One pass over ``root`` (this app's sessions) and ``upload_dir`` (Gradio's folder, holding ``root``)."""
+          session_max_age_s: float = SESSION_MAX_AGE_S, owned: Iterable[str | Path] = ()) -> PruneReport:
+    """One pass over ``root`` (this app's sessions) and the ``owned`` files inside ``upload_dir`` (Gradio's
+    folder, holding ``root``)."""
     report = PruneReport()
     sessions = [d for d in root.glob(f"{session_prefix}*") if d.is_dir()]
     for d in sessions:
@@ -81,51 +89,74 @@ def prune(root: Path, upload_dir: Path | None, session_prefix: str, now: float,
         if now - _mtime(f) > API_OUTPUT_TTL_S:
             report.freed_bytes += _remove(f)
             report.api_outputs += 1
-    uploads = _upload_entries(root, upload_dir)
-    for entry in uploads:
-        if now - _mtime(entry) > (API_OUTPUT_TTL_S if _only_api_outputs(entry) else UPLOAD_TTL_S):
-            report.freed_bytes += _remove(entry)
+    uploads = _owned_files(root, upload_dir, owned)
+    for f in uploads:
+        if now - _mtime(f) > (API_OUTPUT_TTL_S if f.name.startswith(API_OUTPUT_PREFIX) else UPLOAD_TTL_S):
+            report.freed_bytes += _remove_upload(f, upload_dir)
             report.uploads += 1
-    _enforce_cap(root, upload_dir, session_prefix, report)
+    _enforce_cap(root, upload_dir, session_prefix, [f for f in uploads if f.exists()], report)
     return report
 
 
-def _upload_entries(root: Path, upload_dir: Path | None) -> list[Path]:
+def registered_files(blocks) -> list[str]:
+    """Paths Gradio registered for ``blocks`` (``temp_file_sets``: uploads through it and the copies of its
+    outputs); the sets grow from request threads, so each is copied, retrying if it changes meanwhile."""
+    out: list[str] = []
+    for files in list(getattr(blocks, "temp_file_sets", ())):
+        for _ in range(3):
+            try:
+                out.extend(list(files))
+                break
+            except RuntimeError:     # "Set changed size during iteration"
+                continue
+    return out
+
+
+def _owned_files(root: Path, upload_dir: Path | None, owned: Iterable[str | Path]) -> list[Path]:
+    """The registered files that exist inside ``upload_dir`` but outside ``root`` (sessions are pruned apart)."""
     if upload_dir is None or not upload_dir.is_dir():
         return []
-    root = root.resolve()
-    return [e for e in upload_dir.iterdir() if e.resolve() != root and root not in e.resolve().parents]
+    top, root = upload_dir.resolve(), root.resolve()
+    out = set()
+    for p in list(owned):
+        f = Path(p).resolve()
+        if f.is_file() and top in f.parents and f.parent != top and root != f and root not in f.parents:
+            out.add(f)
+    return sorted(out)
 
 
-def _only_api_outputs(entry: Path) -> bool:
-    """A Gradio cache folder holding nothing but served copies of API outputs."""
-    try:
-        names = [f.name for f in entry.iterdir()] if entry.is_dir() else [entry.name]
-    except OSError:
-        return False
-    return bool(names) and all(n.startswith(API_OUTPUT_PREFIX) for n in names)
+def _remove_upload(f: Path, upload_dir: Path | None) -> int:
+    """Remove one registered file, and its ``<hash>/`` folder when that is left empty."""
+    size = _remove(f)
+    parent = f.parent
+    if upload_dir is not None and parent != upload_dir.resolve():
+        try:
+            parent.rmdir()            # only when empty: a folder also holding other files stays
+        except OSError:
+            pass
+    return size
 
 
-def _enforce_cap(root: Path, upload_dir: Path | None, session_prefix: str, report: PruneReport) -> None:
+def _enforce_cap(root: Path, upload_dir: Path | None, session_prefix: str, uploads: list[Path],
+                 report: PruneReport) -> None:
     cap = storage_cap_bytes()
-    top = upload_dir if upload_dir is not None and upload_dir.is_dir() else root
-    total = _size(top) if top.exists() else 0
+    total = (_size(root) if root.exists() else 0) + sum(_size(f) for f in uploads)     # the app's own bytes
     if total > cap:
         # oldest first: uploads and API outputs (nobody needs them after the request) ...
-        first = sorted(_upload_entries(root, upload_dir) + list(root.glob(f"{session_prefix}*/{API_OUTPUT_PREFIX}*")),
-                       key=_mtime)
+        first = sorted(uploads + list(root.glob(f"{session_prefix}*/{API_OUTPUT_PREFIX}*")), key=_mtime)
         # ... then whole sessions, least recently used first
         then = sorted((d for d in root.glob(f"{session_prefix}*") if d.is_dir()), key=_mtime)
         for entry in first + then:
             if total <= CAP_LOW_WATER * cap:
                 break
-            freed = _remove(entry)
+            is_upload = entry in uploads
+            freed = _remove_upload(entry, upload_dir) if is_upload else _remove(entry)
             total -= freed
             report.freed_bytes += freed
             if entry in then:
                 report.sessions += 1
-            elif entry.name.startswith(API_OUTPUT_PREFIX):
-                report.api_outputs += 1
-            else:
+            elif is_upload:
                 report.uploads += 1
+            else:
+                report.api_outputs += 1
     report.total_bytes = max(total, 0)

@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Generator
+from typing import Callable, Generator
 
 import numpy as np
 import soundfile as sf
@@ -70,6 +70,9 @@ class Studio:
         self.upload_dir = Path(upload_dir) if upload_dir is not None else None   # Gradio's folder (holds root)
         self._last_prune = 0.0
         self.last_prune: storage.PruneReport | None = None
+        # files in upload_dir that Gradio received or served for this app (app.build_demo wires it to
+        # Blocks.temp_file_sets); nothing else in the folder is ever removed
+        self.owned_files: Callable[[], list[str]] = lambda: []
         self.check_takes = check          # run the take check (ASR + speaker similarity) on every new take
         self._checker: checks.Checker | None = None
 
@@ -94,7 +97,7 @@ class Studio:
         """Each round checked against the source voice; its expected length follows the previous round."""
         out = []
         for i, r in enumerate(results):
-            before = source.duration if i == 0 or source is None else results[i - 1].audio.duration
+            before = results[i - 1].audio.duration if i else (source.duration if source is not None else None)
             if not self.check_takes:
                 out.append(r)
                 continue
@@ -141,7 +144,8 @@ class Studio:
         if now - self._last_prune < PRUNE_EVERY_S:
             return 0
         self._last_prune = now
-        self.last_prune = storage.prune(self.root, self.upload_dir, SESSION_PREFIX, now, max_age_s)
+        self.last_prune = storage.prune(self.root, self.upload_dir, SESSION_PREFIX, now, max_age_s,
+                                        owned=self.owned_files())
         return self.last_prune.sessions
 
     def ensure_workdir(self, tree: TakeTree, session_hash: str | None) -> TakeTree:

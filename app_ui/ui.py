@@ -21,6 +21,7 @@ from stepedit_core import catalog, checks
 from . import api as api_mod
 from . import script_tab, views
 from .events import wire_session
+from .guard import GuardedBlocks, OpenRadio
 from .history import TakeTree
 from .i18n import t
 from .runner import GPU
@@ -70,7 +71,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
     edit_types = [e for e in EDIT_TAB_TYPES if e in caps.edit_options] or list(EDIT_TAB_TYPES)
     first_type = edit_types[0]
 
-    with gr.Blocks(title="Step-Audio-EditX", delete_cache=(1800, 3 * 3600)) as demo:
+    with GuardedBlocks(title="Step-Audio-EditX", delete_cache=(1800, 3 * 3600)) as demo:
         tree_state = gr.State(TakeTree(), time_to_live=SESSION_TTL_SECONDS,
                               delete_callback=lambda tree: studio.remove_workdir(tree))
         gr.Markdown(t("title"), elem_id="title")
@@ -131,7 +132,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             with gr.Tab(t("tab_edit"), id="tab-edit"):
                 base_md_edit = gr.Markdown(views.base_summary(TakeTree(), None))
                 with gr.Row():
-                    edit_type = gr.Radio([(t(f"type.{e}"), e) for e in edit_types], value=first_type,
+                    edit_type = OpenRadio([(t(f"type.{e}"), e) for e in edit_types], value=first_type,
                                          label=t("edit_type"), elem_id="edit-type")
                     first_options = catalog.OPTIONS[first_type]
                     edit_info = gr.Dropdown(_option_choices(first_type), label=t("edit_info"), elem_id="edit-info",

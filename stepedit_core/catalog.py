@@ -15,6 +15,7 @@ EDIT_TYPES: tuple[str, ...] = (CLONE, EMOTION, STYLE, SPEED, PARALINGUISTIC, DEN
 # Edit types that change an existing recording (everything but clone).
 AUDIO_EDIT_TYPES: tuple[str, ...] = (EMOTION, STYLE, SPEED, PARALINGUISTIC, DENOISE, VAD)
 REMOVE = "remove"
+TRANSCRIBE = "transcribe"     # a kind of engine work (Engine.estimate_seconds), not an edit type
 
 EMOTIONS: tuple[str, ...] = (
     "happy", "angry", "sad", "humour", "confusion", "disgusted", "empathy", "embarrass", "fear",

@@ -23,6 +23,7 @@ import torch
 
 from .audio import peak_cap
 from .errors import InvalidInputError
+from .validation import MAX_NEURAL_REQUEST_SECONDS
 from .tokens import tokens_to_str
 
 LONGFORM_MAX_S = 300.0          # longest input accepted; split into <= 30 s pieces (longform.MAX_PIECE_S)
@@ -53,6 +54,9 @@ class EngineOptions:
     # transcripts of long-edit pieces: "proportional" (split the given text by voiced time) or "asr"
     # (transcribe each piece with the offline whisper of stepedit_core.lite; the given text is not used)
     longform_transcripts: str = "proportional"
+    # refuse requests the engine estimates to need longer than this (seconds; None: no cap); see
+    # validation.MAX_NEURAL_REQUEST_SECONDS and StepAudioEngine.estimate_seconds
+    max_request_seconds: float | None = MAX_NEURAL_REQUEST_SECONDS
 
 
 # -- device, dtype, seeds ------------------------------------------------------------------------------

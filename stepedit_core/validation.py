@@ -37,6 +37,9 @@ MIN_SAMPLE_RATE = 8000           # telephone audio
 MAX_SAMPLE_RATE = 192000         # studio rates; more only costs memory
 MAX_CHANNELS = 8                 # 7.1 surround
 MAX_REQUEST_SECONDS = 60.0       # CPU engines refuse requests they estimate to need longer (one engine slot)
+# The neural engine: a ZeroGPU allocation lasts at most 300 s (app_ui.runner.MAX_GPU_SECONDS) and the app asks
+# for 1.5 x the engine's estimate (GPU_SAFETY), so a request estimated above 200 s could not finish in one.
+MAX_NEURAL_REQUEST_SECONDS = 200.0
 SILENCE_DBFS = -55.0             # loudest 32 ms frame below this: the audio is silent (no speech to use)
 SILENCE_FRAME_S = 0.032
 STEADY_RANGE_DB = 1.5            # frame levels (10th..95th percentile) within this: a steady tone or noise
@@ -146,7 +149,7 @@ def check_text(text: object, what: str, *, required: bool = True, speech: bool =
 def check_edit_type(edit_type: object) -> str:
     """One of the audio edit types, exactly as listed (no case or space folding: option values are model input)."""
     if not isinstance(edit_type, str) or edit_type not in catalog.AUDIO_EDIT_TYPES:
-        extra = " (clone is not an audio edit; use clone)" if edit_type == catalog.CLONE else ""
+        extra = " (cloning is not an edit of audio: use the clone endpoint or command)" if edit_type == catalog.CLONE else ""
         raise InvalidInputError(f"unknown edit type {shown(edit_type)}{extra}; use one of "
                                 f"{', '.join(catalog.AUDIO_EDIT_TYPES)}")
     return edit_type

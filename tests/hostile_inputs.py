@@ -109,6 +109,7 @@ def make_audio_files(root: Path) -> dict[str, Path]:
     sf.write(small, np.zeros((48000, 2), np.int16), 48000, format="FLAC")
     put("bomb_384k_stereo.flac", _patch_flac_total_samples(small.getvalue(), 10 * 60 * 384000, 384000, 2))
     wav("seventy_seconds.wav", np.tile(ok, 35), subtype="PCM_16")
+    wav("forty_five_seconds.wav", np.tile(ok, 23)[: 45 * SR], subtype="PCM_16")   # within 60 s, a big edit
     # --- valid audio under hostile names
     wav("..%2f..%2fetc%2fpasswd.wav", ok, subtype="PCM_16")
     wav("name with spaces & 'quotes'.wav", ok, subtype="PCM_16")

@@ -279,6 +279,45 @@ def test_estimate_seconds_grows_with_work(engine):
     assert e("clone", 5.0, text_chars=20) < e("clone", 5.0, text_chars=200)
 
 
+def test_work_estimate_is_tokens_times_seconds_per_token(base_engine):
+    """The real engine's estimate: tokens to decode (41.67/s of audio) x seconds per token (the device's
+    DECODE_TOKENS_PER_S, scaled by the LLM's weight count) + the other stages per audio second."""
+    from stepedit_core import engine as engine_mod, validation
+    from stepedit_core.tokens import TOKEN_RATE_HZ
+    assert base_engine.capabilities().max_request_seconds == validation.MAX_NEURAL_REQUEST_SECONDS
+    assert 0 < base_engine._decode_scale < 1e-2                       # the tiny LLM: a few M weights
+    real = base_engine.with_options()
+    real._decode_scale = 1.0                                          # as if the 3.5 B LLM were loaded
+    cpu = engine_mod.DECODE_TOKENS_PER_S["cpu"], engine_mod.OTHER_S_PER_AUDIO_S["cpu"]
+    expected = engine_mod.FIXED_OVERHEAD_S + 10 * TOKEN_RATE_HZ / cpu[0] + 2 * cpu[1] * 10
+    assert real.estimate_seconds("edit", 10.0) == pytest.approx(expected)
+    # a token cap bounds the decode: 30 tokens instead of 417
+    capped = real.with_options(max_new_tokens=30)
+    capped._decode_scale = 1.0
+    assert capped.estimate_seconds("edit", 10.0) == pytest.approx(expected - (10 * TOKEN_RATE_HZ - 30) / cpu[0])
+    # a 3.5 B engine on the CPU refuses a 12 s edit (~215 s) before any work, stating the limit
+    with pytest.raises(InvalidInputError, match=r"about 2\d\d s on the Step-Audio-EditX; one request may take "
+                                                r"at most 200 s"):
+        real.edit(sc.EditRequest(_clip(12.0), "hello world", "emotion", "happy", seed=1))
+    # the tiny engine's own estimate of the same request is far below the cap, and it runs
+    assert base_engine.estimate_seconds("edit", 12.0) < 60
+    # transcription: whisper time per audio second, on any device
+    from stepedit_core.lite.asr import SECONDS_PER_AUDIO_S
+    assert real.estimate_seconds(catalog.TRANSCRIBE, 30.0) == pytest.approx(30.0 * SECONDS_PER_AUDIO_S)
+
+
+def test_work_cap_refuses_long_edits_and_transcriptions(base_engine):
+    eng = base_engine.with_options(max_request_seconds=20.0)
+    # 5 rounds over 60 s: 3 + 5 x (2 x 2.0 x 60) s of flow / HiFT / tokenizer work alone
+    with pytest.raises(InvalidInputError, match=r"at most 20 s"):
+        eng.edit(sc.EditRequest(_clip(60.0), "hello world", "speed", "faster", n_iterations=5, seed=1))
+    if not sc.engine._asr_installed():
+        pytest.skip("faster-whisper is not installed: the real engine has no transcription to cap")
+    with pytest.raises(InvalidInputError, match=r"this request would take about 30 s .* at most 20 s"):
+        eng.transcribe(_clip(30.0))
+    assert base_engine.with_options(max_request_seconds=None).capabilities().max_request_seconds is None
+
+
 @pytest.mark.parametrize("make_request,error", [
     (lambda c: sc.CloneRequest(c, "", "target"), InvalidInputError),
     (lambda c: sc.CloneRequest(c, "prompt", "   "), InvalidInputError),

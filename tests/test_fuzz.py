@@ -55,7 +55,8 @@ def served(tmp_path_factory):
                             quiet=True, **app.launch_options())
     files = make_audio_files(tmp / "inputs")
     client = Client(url, download_files=str(tmp / "downloads"), verbose=False)
-    yield {"url": url, "files": files, "client": client, "secret_dirs": [str(tmp / "cache"), str(tmp)]}
+    yield {"url": url, "files": files, "client": client, "secret_dirs": [str(tmp / "cache"), str(tmp)],
+           "demo": demo}
     client.close()
     demo.close()
     if old is None:
@@ -295,6 +296,127 @@ def test_work_cap_refuses_long_text_before_the_queue(served):
     assert f"at most {validation.MAX_REQUEST_SECONDS:.0f} s" in str(out)
 
 
+# ------------------------------------------------------------------ gradio_client: strings where files belong
+PATH_LIKE = {"/etc/passwd": "passwd", "../../x.wav": "x.wav", "C:\\x.wav": "x.wav",
+             "file:///etc/passwd": "passwd", "": "empty text"}
+FILE_ENDPOINTS = {
+    "/clone": lambda f: (f, "a prompt", "hello there", 1),
+    "/edit": lambda f: (f, "hello there", "emotion", "happy", 1, 1),
+    "/paralinguistic": lambda f: (f, "hello there", "hello [Laughter] there", 1),
+    "/transcribe": lambda f: (f,),
+    "/check": lambda f: (f, "hello there"),
+    "/session_upload": lambda f: (f, "hello there"),
+    "/session_clone": lambda f: (f, "a prompt", "hello there", 1, 1),
+}
+
+
+@pytest.mark.parametrize("api_name", sorted(FILE_ENDPOINTS))
+@pytest.mark.parametrize("sent", sorted(PATH_LIKE))
+def test_path_like_strings_through_gradio_client(served, sent, api_name):
+    """gradio_client sends a plain string as-is: the answer names it (its last part) and says to upload."""
+    out, seconds = call(served, *FILE_ENDPOINTS[api_name](sent), api_name=api_name)
+    assert_clear(served, out, seconds, f"{api_name} {sent!r}")
+    assert isinstance(out, ValidationError), f"{api_name} {sent!r}: {type(out).__name__} {out}"
+    assert PATH_LIKE[sent] in str(out) and "handle_file" in str(out) and "/etc" not in str(out)
+    assert os.getcwd() not in str(out)
+
+
+@pytest.mark.parametrize("sent", sorted(PATH_LIKE))
+def test_path_like_file_data_over_raw_http(served, sent):
+    """A FileData whose path is not an upload: a 422 naming it, never Gradio's 400 quoting the server's
+    working directory ("Cannot move /srv/app/C:\\x.wav to the gradio cache ...")."""
+    data = [{"path": sent, "meta": {"_type": "gradio.FileData"}}, "x", "emotion", "happy", 1, 1]
+    status, text, seconds = raw_call(served, "edit", data)
+    assert_clear_raw(served, status, text, seconds, f"audio path {sent!r}")
+    assert status == 422 and os.getcwd() not in text and "Cannot move" not in text, text[:300]
+    message = next(d["message"] for d in json.loads(text)["detail"] if not d["is_valid"])
+    expected = "has no path" if not sent else PATH_LIKE[sent]
+    assert message.startswith("The audio to edit: ") and expected in message, message
+
+
+# ------------------------------------------------------------------ session endpoints (the UI's actions)
+@pytest.fixture(scope="module")
+def session(served):
+    """A client with its own session holding a short take (T1) and a 45 s recording to edit."""
+    client = Client(served["url"], verbose=False)
+    ok = handle_file(str(served["files"]["float32.wav"]))
+    tree = client.predict(ok, "a prompt", "hello there", 1, 1, api_name="/session_clone")
+    long = handle_file(str(served["files"]["forty_five_seconds.wav"]))
+    tree = client.predict(long, "a long recording", api_name="/session_upload")
+    takes = {t["op"]: t["id"] for t in tree["takes"]}
+    yield {"client": client, "short": takes["clone"], "long": takes["upload"]}
+    client.close()
+
+
+def session_call(served, session, *args, api_name: str):
+    t0 = time.perf_counter()
+    try:
+        out = session["client"].predict(*args, api_name=api_name)
+    except Exception as exc:  # noqa: BLE001  assert_clear names anything but ValidationError / AppError
+        return exc, time.perf_counter() - t0
+    return out, time.perf_counter() - t0
+
+
+SESSION_EDITS = {   # base take, edit type, option, rounds -> every input of each session edit endpoint
+    "/session_edit": lambda b, t, i, n: (b, t, i, n, 1),
+    "/session_edit_checked": lambda b, t, i, n: (b, t, i, n, 1, -1, -1, None, None, 1, 0.1),
+    "/session_edit_stream": lambda b, t, i, n: (b, t, i, n, 1, False, -1, -1, None, None, 1, 0.1),
+}
+
+
+@pytest.mark.parametrize("api_name", sorted(SESSION_EDITS))
+@pytest.mark.parametrize("edit_type", EDIT_TYPES)
+def test_session_edit_types_are_named(served, session, edit_type, api_name):
+    out, seconds = session_call(served, session, *SESSION_EDITS[api_name](session["short"], edit_type, "happy", 1),
+                                api_name=api_name)
+    assert_clear(served, out, seconds, f"{api_name} edit_type={edit_type[:20]!r}")
+    if edit_type != "paralinguistic":
+        assert isinstance(out, ValidationError), f"{api_name} {edit_type[:20]!r}: {out}"
+        assert "Unknown edit type" in str(out) and "emotion, style, speed" in str(out), str(out)
+    else:                        # a known type without its new text: refused by the action, with a message
+        assert isinstance(out, (ValidationError, AppError)), out
+
+
+@pytest.mark.parametrize("api_name", sorted(SESSION_EDITS))
+def test_session_edits_apply_the_work_cap(served, session, api_name):
+    """5 rounds on a 45 s take: the lite estimate (0.5 + 5 x 0.3 x 45 = 68 s) is over the cap, refused
+    before the queue like /edit; 1 round (14 s) runs."""
+    out, seconds = session_call(served, session, *SESSION_EDITS[api_name](session["long"], "speed", "faster", 5),
+                                api_name=api_name)
+    assert isinstance(out, ValidationError) and seconds < REFUSAL_S, out
+    assert f"at most {validation.MAX_REQUEST_SECONDS:.0f} s" in str(out) and "about 68 s" in str(out), str(out)
+    out, seconds = session_call(served, session, *SESSION_EDITS[api_name](session["long"], "speed", "faster", 1),
+                                api_name=api_name)
+    assert assert_clear(served, out, seconds, f"{api_name} one round") == "ok", out
+
+
+SESSION_CLONES = {
+    "/session_clone": lambda f, text: (f, "a prompt", text, 1, 1),
+    "/session_clone_checked": lambda f, text: (f, "a prompt", text, 1, 1, 1, 0.1),
+    "/session_clone_stream": lambda f, text: (f, "a prompt", text, 1, 1, False, 1, 0.1),
+}
+
+
+@pytest.mark.parametrize("api_name", sorted(SESSION_CLONES))
+def test_session_clones_apply_the_work_cap(served, session, api_name):
+    text = "This sentence is long enough to take real work. " * 19            # ~930 characters
+    out, seconds = session_call(served, session, *SESSION_CLONES[api_name](
+        handle_file(str(served["files"]["float32.wav"])), text), api_name=api_name)
+    assert isinstance(out, ValidationError) and seconds < REFUSAL_S, out
+    assert f"at most {validation.MAX_REQUEST_SECONDS:.0f} s" in str(out), str(out)
+
+
+@pytest.mark.parametrize("api_name,args", [
+    ("/session_paralinguistic", lambda b: (b, "\x00\u200b", 1)),
+    ("/session_paralinguistic_checked", lambda b: (b, "word " * 2000, 1, -1, -1)),
+    ("/session_paralinguistic_checked", lambda b: (b, "hello [Laughter] there", 1e308, -1, -1)),
+], ids=["control-text", "ten-thousand", "huge-seed"])   # (gradio_client cannot send NaN: JSON has none)
+def test_session_paralinguistic_refusals(served, session, api_name, args):
+    out, seconds = session_call(served, session, *args(session["short"]), api_name=api_name)
+    assert_clear(served, out, seconds, f"{api_name}")
+    assert isinstance(out, ValidationError), out
+
+
 # ------------------------------------------------------------------ raw HTTP
 RAW_BODIES = [b"", b"not json", b"{}", b'{"data": 5}', b'{"data": []}', b'{"data": [null, null, null]}',
               b'{"data": ["x", "y", "emotion", "happy", 1, 1, 7, 8]}', b'[1, 2, 3]', b'{"data": "' + b"A" * 100000 + b'"}',
@@ -316,6 +438,14 @@ def test_raw_http_bodies(served, body):
     for secret in served["secret_dirs"]:
         assert secret not in text
     assert "event: complete" not in text
+
+
+def test_uploads_are_registered_for_the_pruner(served):
+    """The storage pruner removes only files Gradio registered for this app: an upload is among them."""
+    from app_ui import storage  # noqa: PLC0415
+    path = upload(served, "ok.flac")["path"]
+    assert path in storage.registered_files(served["demo"])
+    assert all(p.startswith(os.environ["GRADIO_TEMP_DIR"]) for p in storage.registered_files(served["demo"]))
 
 
 def test_server_still_answers(served):

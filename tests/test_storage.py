@@ -1,4 +1,5 @@
-"""Disk use stays bounded: API outputs and uploads expire, and a hard cap removes the oldest first."""
+"""Disk use stays bounded: API outputs and uploads expire, and a hard cap removes the oldest first; only the
+app's own files (its session folders and the files Gradio registered for it) are ever removed."""
 from __future__ import annotations
 
 import os
@@ -40,8 +41,10 @@ def _age(files, d):
 def test_expired_outputs_and_uploads_go_takes_stay(tmp_path):
     now = time.time()
     up, root, files = _tree(tmp_path, now)
-    report = storage.prune(root, up, "session-", now)
+    owned = [files["old_upload"], files["new_upload"], files["served_api"]]
+    report = storage.prune(root, up, "session-", now, owned=owned)
     assert not files["old_upload"].exists() and not files["old_api"].exists()
+    assert not files["old_upload"].parent.exists()           # its <hash>/ folder went with it
     assert not files["served_api"].exists()                  # the served copy of an API answer, after 5 min
     assert files["new_upload"].exists() and files["new_api"].exists() and files["take"].exists()
     assert (report.uploads, report.api_outputs, report.sessions) == (2, 1, 0)
@@ -56,8 +59,43 @@ def test_hard_cap_removes_oldest_first_and_sessions_last(tmp_path, monkeypatch):
     for i, f in enumerate(uploads):
         os.utime(f.parent, (now - 100 - i, now - 100 - i))
     take = _file(root / "session-s" / "T1.wav", 200_000, 50, now)
-    report = storage.prune(root, up, "session-", now)
+    report = storage.prune(root, up, "session-", now, owned=[str(f) for f in uploads])
     assert report.total_bytes <= storage.CAP_LOW_WATER * 2**20
     assert take.exists() and report.sessions == 0             # uploads went first
     assert not uploads[3].exists() and uploads[0].exists()    # the oldest one first
     assert storage.storage_cap_bytes() == 2**20
+
+
+def test_unrelated_files_in_the_temp_dir_are_never_touched(tmp_path, monkeypatch):
+    """GRADIO_TEMP_DIR shared with a user's or another app's files: old and big, they stay and do not count
+    against the cap; the app's own expired files go and the app's own bytes end under the cap."""
+    now = time.time()
+    monkeypatch.setenv(storage.CAP_ENV, "1")                    # 1 MiB
+    up = tmp_path / "gradio"
+    root = up / "stepedit"
+    old = storage.UPLOAD_TTL_S + 10
+    mine_old = _file(up / ("a" * 64) / "voice.wav", 1000, old, now)
+    mine_new = [_file(up / f"{i:064x}" / "take.wav", 300_000, 100 + i, now) for i in range(4)]   # 1.2 MB
+    take = _file(root / "session-s" / "T1.wav", 100_000, 50, now)
+    theirs = [_file(up / "notes.txt", 5_000_000, 10 * old, now),                  # loose, huge and ancient
+              _file(up / ("d" * 64) / "other-app.wav", 2_000_000, 10 * old, now),  # another app's upload
+              _file(up / ("a" * 64) / "neighbour.wav", 1000, 10 * old, now),       # beside an own file
+              _file(up / "their-dir" / "session-x" / "api-edit-1.wav", 1000, 10 * old, now)]
+    owned = [mine_old, *mine_new, up / "elsewhere.wav", tmp_path / "outside.wav"]   # missing and outside: ignored
+    report = storage.prune(root, up, "session-", now, owned=[str(p) for p in owned])
+    assert all(f.exists() for f in theirs)
+    assert not mine_old.exists() and mine_old.parent.exists()  # the shared <hash>/ folder stays (not empty)
+    assert report.total_bytes <= storage.CAP_LOW_WATER * 2**20
+    assert sum(f.stat().st_size for f in mine_new if f.exists()) + take.stat().st_size == report.total_bytes
+    assert not mine_new[3].exists() and take.exists()         # the cap took the app's oldest upload first
+    # with nothing registered, only the app's own subfolder is pruned
+    stale = _file(up / ("e" * 64) / "x.wav", 1000, old, now)
+    storage.prune(root, up, "session-", now)
+    assert stale.exists() and all(f.exists() for f in theirs)
+
+
+def test_registered_files_reads_gradio_sets():
+    class Blocks:
+        temp_file_sets = [{"/a/1.wav"}, set(), {"/b/2.wav", "/b/3.wav"}]
+    assert sorted(storage.registered_files(Blocks())) == ["/a/1.wav", "/b/2.wav", "/b/3.wav"]
+    assert storage.registered_files(object()) == []

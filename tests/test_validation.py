@@ -103,3 +103,19 @@ def test_engines_validate_through_the_same_functions():
     silent = AudioClip.from_array(np.zeros(sr, np.float32), sr)
     with pytest.raises(InvalidInputError, match="prompt audio is silent"):
         eng.clone(CloneRequest(silent, "a prompt", "hello", seed=1))
+
+
+def test_lite_transcription_has_a_work_estimate():
+    """The lite engine's transcription estimate (whisper seconds per audio second) is checked in the same
+    place as clone and edit work; its longest accepted input stays within the cap."""
+    from stepedit_core import catalog
+    from stepedit_core.interface import check_work
+    from stepedit_core.lite.asr import SECONDS_PER_AUDIO_S
+    from stepedit_core.lite.engine import MAX_INPUT_SECONDS, LiteEngine
+    eng = LiteEngine()
+    caps = eng.capabilities()
+    assert eng.estimate_seconds(catalog.TRANSCRIBE, 30.0) == pytest.approx(30.0 * SECONDS_PER_AUDIO_S)
+    check_work(eng, catalog.TRANSCRIBE, MAX_INPUT_SECONDS)            # the longest input is accepted
+    over = caps.max_request_seconds / SECONDS_PER_AUDIO_S + 5.0
+    with pytest.raises(InvalidInputError, match=f"at most {caps.max_request_seconds:.0f} s"):
+        check_work(eng, catalog.TRANSCRIBE, over)

@@ -23,6 +23,9 @@ ASR_RATE = 16000
 ZH_PROMPT = "以下是普通话的句子。"          # "The following are Mandarin sentences." (Simplified)
 BEAM_SIZE = 1                             # greedy: 1.4 s for 10 s of speech on 2 cores
 COMPUTE_TYPE = "int8"
+# Wall time per second of speech, for work estimates: 0.14 on 2 idle cores (BEAM_SIZE), 0.8-1.6 measured on the
+# shared 2-core machine at load average ~7 (examples/prompt_*.wav, 6 and 24 s); estimates take the loaded figure.
+SECONDS_PER_AUDIO_S = 1.0
 # Bounded-cost decoding for the take check: one greedy pass (no temperature fallback, which re-decodes a hard
 # clip up to 6 times) over a window trimmed to the clip (+ CHUNK_MARGIN_S) instead of whisper's padded 30 s.
 CHUNK_MARGIN_S = 1.0

@@ -29,10 +29,11 @@ from ..audio import OUTPUT_SAMPLE_RATE
 from ..checks import Heard, Word
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                         StopCheck, edit_result_text, validate_transcribe)
+                         StopCheck, check_work, edit_result_text, validate_transcribe)
 from . import denoise as denoise_mod
 from . import nonverbal, paralinguistic, prosody, streaming, voice
 from . import vad as vad_mod
+from .asr import SECONDS_PER_AUDIO_S as ASR_SECONDS_PER_AUDIO_S
 from .asr import WhisperASR
 from .dsp import peak_limit, resample
 from .g2p import is_chinese
@@ -86,6 +87,7 @@ class LiteEngine(Engine):
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         validate_transcribe(clip, self.capabilities())
+        check_work(self, catalog.TRANSCRIBE, clip.duration)
         validation.check_voice_like(clip.samples, clip.sample_rate, "the audio to transcribe")
         if not vad_mod.speech_regions(resample(clip.samples, clip.sample_rate, SR), SR):
             raise InvalidInputError(NO_SPEECH)       # whisper on noise or near-silence loops for a minute
@@ -112,6 +114,8 @@ class LiteEngine(Engine):
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         # Measured on 2 cores (bench/RESULTS_lite.md): TTS ~0.4 s per second of speech (~0.25 s per char
         # of Mandarin / ~0.06 s per English char), edits < 0.3 s per second of audio.
+        if kind == catalog.TRANSCRIBE:
+            return ASR_SECONDS_PER_AUDIO_S * audio_seconds
         if kind == catalog.CLONE:
             return 1.0 + 0.12 * text_chars + 0.3 * audio_seconds
         per_round = 0.3 * audio_seconds + (1.5 if kind == catalog.PARALINGUISTIC else 0.0)
