@@ -19,17 +19,18 @@ already played cannot be taken back).
 
 ZeroGPU duration (:meth:`EngineRunner.gpu_seconds`): ``ceil(GPU_SAFETY x estimate)`` clamped to
 [MIN_GPU_SECONDS, MAX_GPU_SECONDS]; ``estimate`` sums the engine's ``estimate_seconds`` over the job's
-requests. The neural engine's per-stage cost model (stepedit_core/engine.py constants, per device type):
+requests. The neural engine's per-stage cost model (stepedit_core/workload.py constants, per device type):
 
 - fixed: ``FIXED_OVERHEAD_S`` (3 s; moving the weights into the worker, prompt building);
-- LLM: generated tokens / ``DECODE_TOKENS_PER_S`` (cuda 40, mps 12, cpu 3 tok/s), with 41.67 tokens per
+- LLM: generated tokens / ``DECODE_TOKENS_PER_S`` (cuda 40, mps 12 tok/s; cpu 1.4 fp32, 1.9 bf16, 5.2 int8,
+  measured), scaled by the LLM's weight count, with 41.67 tokens per
   second of speech (2 vq02 + 3 vq06 per 120 ms); a clone's output lasts ``CJK_CHAR_S`` x characters + 1 s,
   an edit's output is as long as its input; prefill is not counted separately (it is small next to decode
   on a GPU; on the CPU it is not: BENCHMARKS.md "Real-size engine");
 - everything else (vq02 + vq06 tokenizers, prompt mel + CAM++, flow with 10 Euler steps, HiFT):
   ``OTHER_S_PER_AUDIO_S`` per second of audio processed (cuda 0.15, mps 0.6, cpu 2.0), counted once for the
   prompt and once for the output (an edit: 2 x its input);
-- an edit of n rounds costs n times one round; a transcription 1 s + 0.1 s per second of audio.
+- an edit of n rounds costs n times one round; a transcription ``lite.asr.SECONDS_PER_AUDIO_S`` per second.
 
 The GPU figures are estimates (no GPU has run the real model here); the CPU ones are checked against the
 real-size measurements of bench/bench_realsize.py (BENCHMARKS.md).

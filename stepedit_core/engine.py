@@ -27,7 +27,6 @@ The app decorates :meth:`StepAudioEngine.run_task` (numpy in, numpy out) with ``
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
@@ -37,7 +36,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import torch
 
-from . import catalog, longform, validation
+from . import catalog, longform, validation, workload
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .checks import Heard, Word
@@ -53,15 +52,6 @@ from .tokens import TOKEN_RATE_HZ, check_llm_output
 log = logging.getLogger(__name__)
 
 SAMPLES_PER_GROUP = 2880        # 3 flow tokens (25 Hz) -> 6 mel frames (50 Hz) -> 6 x 480 samples at 24 kHz
-# Wall-clock model for estimate_seconds: decode speed of the 3B LLM in tokens/s, and per-second costs of
-# the other stages (tokenizers + flow + HiFT), by device type. Rough, for GPU time requests.
-DECODE_TOKENS_PER_S = {"cuda": 40.0, "mps": 12.0, "cpu": 3.0}
-OTHER_S_PER_AUDIO_S = {"cuda": 0.15, "mps": 0.6, "cpu": 2.0}
-FIXED_OVERHEAD_S = 3.0
-# The decode speeds above are for the official LLM (architecture.md: 3.53 B parameters). Decoding one token
-# reads every weight once (memory-bound: bench/RESULTS_realsize.md), so its time scales with the weight count;
-# a smaller checkpoint (the tests' tiny one) decodes proportionally faster.
-REFERENCE_LLM_PARAMS = 3.53e9
 
 
 class StepAudioEngine(Engine):
@@ -77,7 +67,7 @@ class StepAudioEngine(Engine):
         self._prompts = PromptEncoder(audio_tokenizer, decoder, vq02_dither=options.vq02_dither,
                                       cache_size=options.prompt_cache_size)
         self._cache = self._prompts.cache
-        self._decode_scale = _weight_count(llm) / REFERENCE_LLM_PARAMS if _weight_count(llm) else 1.0
+        self._decode_scale = workload.decode_scale(llm)
         self._lock = threading.Lock()          # one request at a time through the models
         self._asr = None
 
@@ -87,7 +77,7 @@ class StepAudioEngine(Engine):
         return Capabilities(engine="stepaudio", display_name="Step-Audio-EditX", clone=True,
                             edit_options=edit_options, transcribe=_asr_installed(), approximate=False,
                             max_input_seconds=self.options.max_input_seconds,
-                            max_request_seconds=self.options.max_request_seconds,
+                            max_request_seconds=self.request_cap(),
                             languages=("zh", "en", "yue", "sichuanese", "ja", "ko"), device=self.device.type,
                             notes="inputs over 30 s are edited in pieces split at pauses")
 
@@ -124,28 +114,14 @@ class StepAudioEngine(Engine):
         return emb.detach().float().cpu().numpy().reshape(-1)
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
-        """Wall-clock estimate: tokens to decode x seconds per token (DECODE_TOKENS_PER_S for this device,
-        scaled by the LLM's weight count) + the other stages per second of audio in and out."""
-        dev = self.device.type if self.device.type in DECODE_TOKENS_PER_S else "cpu"
-        s_per_token = self._decode_scale / DECODE_TOKENS_PER_S[dev]
-        if kind == catalog.TRANSCRIBE:           # the lite engine's whisper, on the CPU whatever the device
-            from .lite.asr import SECONDS_PER_AUDIO_S    # noqa: PLC0415  (lite loads lazily)
-            return SECONDS_PER_AUDIO_S * audio_seconds
-        if kind == catalog.CLONE:
-            out_s = longform.CJK_CHAR_S * text_chars + 1.0         # pessimistic: CJK speaking time per char
-            pieces = max(1, math.ceil(out_s / longform.CLONE_PIECE_S))
-            tokens = self._tokens_to_decode(out_s * TOKEN_RATE_HZ, pieces)
-            out_s = tokens / TOKEN_RATE_HZ
-            return FIXED_OVERHEAD_S + tokens * s_per_token + OTHER_S_PER_AUDIO_S[dev] * (audio_seconds + out_s)
-        pieces = max(1, math.ceil(audio_seconds / longform.MAX_PIECE_S))
-        per_round = (self._tokens_to_decode(audio_seconds * TOKEN_RATE_HZ, pieces) * s_per_token
-                     + 2 * OTHER_S_PER_AUDIO_S[dev] * audio_seconds)
-        return FIXED_OVERHEAD_S + max(1, n_iterations) * per_round
+        """Wall-clock estimate of a request (stepedit_core.workload)."""
+        return workload.estimate_seconds(kind, audio_seconds, text_chars, n_iterations, device=self.device.type,
+                                         weights=workload.llm_weights(self.llm), scale=self._decode_scale,
+                                         max_new_tokens=self.options.max_new_tokens)
 
-    def _tokens_to_decode(self, expected: float, pieces: int) -> float:
-        """Expected new tokens, bounded by the ``max_new_tokens`` option (which applies to each piece)."""
-        cap = self.options.max_new_tokens
-        return expected if cap is None else min(expected, cap * pieces)
+    def request_cap(self) -> float | None:
+        """Seconds one request may take (workload.request_cap)."""
+        return workload.request_cap(self.options.max_request_seconds, self.device.type)
 
     def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
         t0 = time.perf_counter()
@@ -440,11 +416,3 @@ def _load_decoder(paths: CheckpointPaths, device: torch.device, options: EngineO
         raise ModelUnavailableError(f"the CosyVoice decoder module is not available: {exc}") from exc
     return CosyVoiceDecoder.from_pretrained(paths.cosyvoice, device=device,
                                             bf16_roundtrip=options.official_bf16_roundtrip)
-
-
-def _weight_count(llm) -> int:
-    """Numbers stored in the LLM's weights (parameters and buffers: int8 layers keep theirs as buffers)."""
-    try:
-        return sum(t.numel() for t in (*llm.parameters(), *llm.buffers()))
-    except (AttributeError, TypeError):
-        return 0

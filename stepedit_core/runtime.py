@@ -23,7 +23,6 @@ import torch
 
 from .audio import peak_cap
 from .errors import InvalidInputError
-from .validation import MAX_NEURAL_REQUEST_SECONDS
 from .tokens import tokens_to_str
 
 LONGFORM_MAX_S = 300.0          # longest input accepted; split into <= 30 s pieces (longform.MAX_PIECE_S)
@@ -54,9 +53,10 @@ class EngineOptions:
     # transcripts of long-edit pieces: "proportional" (split the given text by voiced time) or "asr"
     # (transcribe each piece with the offline whisper of stepedit_core.lite; the given text is not used)
     longform_transcripts: str = "proportional"
-    # refuse requests the engine estimates to need longer than this (seconds; None: no cap); see
-    # validation.MAX_NEURAL_REQUEST_SECONDS and StepAudioEngine.estimate_seconds
-    max_request_seconds: float | None = MAX_NEURAL_REQUEST_SECONDS
+    # refuse requests the engine estimates to need longer than this (seconds; StepAudioEngine.estimate_seconds).
+    # None: the device's default, validation.MAX_NEURAL_REQUEST_SECONDS on CUDA (one ZeroGPU allocation) and
+    # validation.MAX_NEURAL_CPU_REQUEST_SECONDS on the CPU / MPS; math.inf: no cap
+    max_request_seconds: float | None = None
 
 
 # -- device, dtype, seeds ------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ MAX_REQUEST_SECONDS = 60.0       # CPU engines refuse requests they estimate to 
 # The neural engine: a ZeroGPU allocation lasts at most 300 s (app_ui.runner.MAX_GPU_SECONDS) and the app asks
 # for 1.5 x the engine's estimate (GPU_SAFETY), so a request estimated above 200 s could not finish in one.
 MAX_NEURAL_REQUEST_SECONDS = 200.0
+# On a CPU (or MPS) the real model is slow but nobody else waits for a GPU slot: a request may take up to half
+# an hour (a 30 s edit with the int8 LLM is ~5 min: BENCHMARKS.md), with progress; longer ones are refused.
+MAX_NEURAL_CPU_REQUEST_SECONDS = 1800.0
 SILENCE_DBFS = -55.0             # loudest 32 ms frame below this: the audio is silent (no speech to use)
 SILENCE_FRAME_S = 0.032
 STEADY_RANGE_DB = 1.5            # frame levels (10th..95th percentile) within this: a steady tone or noise

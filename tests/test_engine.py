@@ -281,24 +281,40 @@ def test_estimate_seconds_grows_with_work(engine):
 
 def test_work_estimate_is_tokens_times_seconds_per_token(base_engine):
     """The real engine's estimate: tokens to decode (41.67/s of audio) x seconds per token (the device's
-    DECODE_TOKENS_PER_S, scaled by the LLM's weight count) + the other stages per audio second."""
-    from stepedit_core import engine as engine_mod, validation
+    DECODE_TOKENS_PER_S, by LLM weights on the CPU, scaled by the LLM's weight count) + the other stages per
+    audio second."""
+    import math
+
+    import torch
+
+    from stepedit_core import validation, workload
     from stepedit_core.tokens import TOKEN_RATE_HZ
-    assert base_engine.capabilities().max_request_seconds == validation.MAX_NEURAL_REQUEST_SECONDS
+    assert base_engine.capabilities().max_request_seconds == validation.MAX_NEURAL_CPU_REQUEST_SECONDS
+    assert workload.llm_weights(base_engine.llm) == "float32"
     assert 0 < base_engine._decode_scale < 1e-2                       # the tiny LLM: a few M weights
     real = base_engine.with_options()
     real._decode_scale = 1.0                                          # as if the 3.5 B LLM were loaded
-    cpu = engine_mod.DECODE_TOKENS_PER_S["cpu"], engine_mod.OTHER_S_PER_AUDIO_S["cpu"]
-    expected = engine_mod.FIXED_OVERHEAD_S + 10 * TOKEN_RATE_HZ / cpu[0] + 2 * cpu[1] * 10
+    cpu = workload.DECODE_TOKENS_PER_S["cpu"], workload.OTHER_S_PER_AUDIO_S["cpu"]
+    expected = workload.FIXED_OVERHEAD_S + 10 * TOKEN_RATE_HZ / cpu[0] + 2 * cpu[1] * 10
     assert real.estimate_seconds("edit", 10.0) == pytest.approx(expected)
+    int8 = workload.estimate_seconds("edit", 10.0, weights="int8")  # the measured int8 decode rate on the CPU
+    assert int8 == pytest.approx(expected - 10 * TOKEN_RATE_HZ * (1 / cpu[0] - 1 / workload.CPU_DECODE_TOKENS_PER_S["int8"]))
     # a token cap bounds the decode: 30 tokens instead of 417
     capped = real.with_options(max_new_tokens=30)
     capped._decode_scale = 1.0
     assert capped.estimate_seconds("edit", 10.0) == pytest.approx(expected - (10 * TOKEN_RATE_HZ - 30) / cpu[0])
-    # a 3.5 B engine on the CPU refuses a 12 s edit (~215 s) before any work, stating the limit
-    with pytest.raises(InvalidInputError, match=r"about 2\d\d s on the Step-Audio-EditX; one request may take "
-                                                r"at most 200 s"):
-        real.edit(sc.EditRequest(_clip(12.0), "hello world", "emotion", "happy", seed=1))
+    # a 3.5 B fp32 engine on the CPU refuses a 60 s edit (~2000 s) before any work, stating the limit
+    with pytest.raises(InvalidInputError, match=r"about 2\d\d\d s on the Step-Audio-EditX; one request may take "
+                                                r"at most 1800 s"):
+        real.edit(sc.EditRequest(_clip(60.0), "hello world", "emotion", "happy", seed=1))
+    # on CUDA the cap is one ZeroGPU allocation: a 5-round 60 s edit (~400 s) is refused, a 12 s edit is not
+    gpu = real.with_options()
+    gpu._decode_scale, gpu.device = 1.0, torch.device("cuda")
+    assert gpu.capabilities().max_request_seconds == validation.MAX_NEURAL_REQUEST_SECONDS
+    assert gpu.estimate_seconds("edit", 12.0) < validation.MAX_NEURAL_REQUEST_SECONDS
+    with pytest.raises(InvalidInputError, match=r"at most 200 s"):
+        gpu.edit(sc.EditRequest(_clip(60.0), "hello world", "speed", "faster", n_iterations=5, seed=1))
+    assert real.with_options(max_request_seconds=math.inf).capabilities().max_request_seconds is None
     # the tiny engine's own estimate of the same request is far below the cap, and it runs
     assert base_engine.estimate_seconds("edit", 12.0) < 60
     # transcription: whisper time per audio second, on any device
@@ -315,7 +331,6 @@ def test_work_cap_refuses_long_edits_and_transcriptions(base_engine):
         pytest.skip("faster-whisper is not installed: the real engine has no transcription to cap")
     with pytest.raises(InvalidInputError, match=r"this request would take about 30 s .* at most 20 s"):
         eng.transcribe(_clip(30.0))
-    assert base_engine.with_options(max_request_seconds=None).capabilities().max_request_seconds is None
 
 
 @pytest.mark.parametrize("make_request,error", [
