@@ -33,6 +33,14 @@ FLOORS = {"wer": -1.0, "speaker": -1.0, "duration": -DURATION_FLOOR}
 CHECK_CACHE = 256                    # decoded + checked completions kept (the three rewards share one check)
 
 
+def _check_rules(rules: Sequence[str], available: Sequence[str] = RULES) -> list[str]:
+    bad = [r for r in rules if r not in available]
+    if bad or not rules:
+        raise InvalidInputError(f"unknown rule reward(s) {', '.join(bad) or '(none)'}; expected some of "
+                                f"{', '.join(available)}")
+    return list(rules)
+
+
 @dataclass(frozen=True)
 class RewardTarget:
     """What one prompt's output should be: the ``text`` it says, the ``source`` voice (clone: the speaker
@@ -69,11 +77,16 @@ def rule_scores(check: checks.TakeCheck | None) -> dict[str, float]:
 
 class AudioScorer:
     """Decodes audio tokens with ``engine`` (a StepAudioEngine) in the target's source voice and checks the take
-    with ``checker`` (default ``checks.checker_for(engine)``: the lite whisper + the engine's CAM++). ``seed``
-    fixes the decoder's flow / HiFT noise, so a completion always decodes to the same audio."""
+    with ``checker`` (default ``checks.checker_for(engine)``: the lite whisper + the engine's CAM++; without the
+    ``wer`` rule no ASR runs). ``seed`` fixes the decoder's flow / HiFT noise, so a completion always decodes
+    to the same audio."""
 
-    def __init__(self, engine, checker: checks.Checker | None = None, seed: int = 0):
-        self.engine, self.seed = engine, int(seed)
+    def __init__(self, engine, checker: checks.Checker | None = None, seed: int = 0,
+                 rules: Sequence[str] = RULES):
+        self.engine, self.seed, self.rules = engine, int(seed), tuple(_check_rules(rules))
+        if checker is None and "wer" not in self.rules:      # no ASR needed: skip whisper entirely
+            embed = getattr(engine, "speaker_embedding", None) if "speaker" in self.rules else None
+            checker = checks.Checker(_unheard, embed, getattr(engine, "speaker_model", None))
         self.checker = checker if checker is not None else checks.checker_for(engine)
         self._cache: OrderedDict[tuple, checks.TakeCheck | None] = OrderedDict()
 
@@ -99,21 +112,21 @@ class AudioScorer:
         return result
 
     def scores(self, tokens: Sequence[int], target: RewardTarget) -> dict[str, float]:
-        return rule_scores(self.check(tokens, target))
+        """The rewards of this scorer's ``rules`` for one output."""
+        s = rule_scores(self.check(tokens, target))
+        return {r: s[r] for r in self.rules}
 
 
-def _check_rules(rules: Sequence[str]) -> list[str]:
-    bad = [r for r in rules if r not in RULES]
-    if bad or not rules:
-        raise InvalidInputError(f"unknown rule reward(s) {', '.join(bad) or '(none)'}; expected some of "
-                                f"{', '.join(RULES)}")
-    return list(rules)
+def _unheard(clip: AudioClip, language: str | None = None) -> checks.Heard:
+    """Transcriber of a scorer without the ``wer`` rule (its error rate is never read)."""
+    return checks.Heard("", language)
 
 
 def grpo_rewards(scorer: AudioScorer, targets: Sequence[RewardTarget] | Mapping[str, RewardTarget],
-                 rules: Sequence[str] = RULES) -> list[Callable]:
+                 rules: Sequence[str] | None = None) -> list[Callable]:
     """TRL reward functions, one per rule, for :func:`stepedit_core.train.grpo.train_grpo`. ``targets`` are in
-    the order of the GRPO prompts (or keyed by prompt key); one decode + check per completion serves all."""
+    the order of the GRPO prompts (or keyed by prompt key); ``rules`` default to the scorer's. One decode +
+    check per completion serves all."""
     by_key = dict(targets) if isinstance(targets, Mapping) else {PROMPT_KEY.format(i): t
                                                                  for i, t in enumerate(targets)}
 
@@ -124,14 +137,14 @@ def grpo_rewards(scorer: AudioScorer, targets: Sequence[RewardTarget] | Mapping[
             return scorer.scores(tokens, by_key[key])[rule]
         return tokens_reward(fn, rule)
 
-    return [rule_fn(r) for r in _check_rules(rules)]
+    return [rule_fn(r) for r in _check_rules(rules or scorer.rules, scorer.rules)]
 
 
 def checks_judge(scorer: AudioScorer, weights: Mapping[str, float] | None = None):
     """A pair-miner judge (:mod:`.pairs`): ``judge(target, candidate)`` = the weighted sum of the rule rewards
     (default weight 1 each) of the candidate's decoded audio; the request of each group is its RewardTarget."""
-    weights = dict(weights) if weights is not None else {r: 1.0 for r in RULES}
-    _check_rules(list(weights))
+    weights = dict(weights) if weights is not None else {r: 1.0 for r in scorer.rules}
+    _check_rules(list(weights), scorer.rules)
 
     def judge(target, candidate) -> float:
         if not isinstance(target, RewardTarget):

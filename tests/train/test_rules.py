@@ -95,6 +95,10 @@ def test_checks_judge_keeps_only_pairs_above_the_margin(scorer, target):
     assert only_duration(target, pairs.Candidate(full)) == scorer.scores(full, target)["duration"]
     with pytest.raises(sc.InvalidInputError, match="RewardTarget"):
         judge(None, pairs.Candidate(full))
+    no_asr = rules.AudioScorer(scorer.engine, rules=["duration"])          # no whisper without the wer rule
+    assert no_asr.scores(full, target) == {"duration": scorer.scores(full, target)["duration"]}
+    with pytest.raises(sc.InvalidInputError, match="unknown rule"):
+        rules.checks_judge(no_asr, {"wer": 1.0})
 
 
 def test_reward_targets_of_requests():
