@@ -144,8 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def _finished(trainer) -> None:
+    """One line per process: under ``accelerate launch`` every rank reports (the multi-process proof)."""
+    acc = trainer.accelerator
+    print(f"rank {acc.process_index} of {acc.num_processes} ({acc.distributed_type.value}): "
+          f"{trainer.state.global_step} steps done", flush=True)
+
+
 def _save_tuned(trainer, args) -> None:
     from . import export
+    _finished(trainer)
     # every rank takes part in gathering ZeRO-3 shards; LoRA adapters are merged from the PEFT model
     state = None if getattr(args, "lora", False) else trainer.accelerator.get_state_dict(trainer.model)
     if trainer.accelerator.is_main_process:
@@ -183,6 +191,7 @@ def _run(args) -> int:
     records = _read_pairs(args.pairs)
     model = reward.Step1ForSequenceScoring.from_causal_lm(llm)
     trainer = reward.train_reward(model, tokenizer, records, _common(args, reward.RewardSettings, 1e-5))
+    _finished(trainer)
     if trainer.accelerator.is_main_process:
         trainer.model.save_pretrained(str(Path(args.out) / "reward_model"))
         print(f"reward model -> {Path(args.out) / 'reward_model'}")
