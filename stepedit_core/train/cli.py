@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _common(args, cls, default_lr: float, **more):
-    extra = {"deepspeed": args.deepspeed} if args.deepspeed else {}
+    extra = {**({"deepspeed": args.deepspeed} if args.deepspeed else {}), **getattr(args, "trainer_extra", {})}
     return cls(output_dir=str(Path(args.out) / "trainer"), max_steps=args.max_steps,
                num_train_epochs=args.epochs, learning_rate=args.lr or default_lr,
                per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
@@ -161,10 +162,25 @@ def _save_tuned(trainer, args) -> None:
         print(f"tuned checkpoint -> {args.out}")
 
 
+def _deepspeed_on_cpu() -> dict:
+    """Under ``accelerate launch --use_deepspeed`` without CUDA, accelerate names no process-group backend and
+    then counts one process (the DeepSpeed batch sizes then disagree with the world size): set its state up
+    with gloo, the backend of DeepSpeed's CPU accelerator, and have the Trainer keep it. Returns the extra
+    trainer arguments for that ({} in every other case)."""
+    import torch
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true" or torch.cuda.is_available():
+        return {}
+    from accelerate import PartialState
+    PartialState(backend="gloo")
+    return {"accelerator_config": {"use_configured_state": True}}
+
+
 def _run(args) -> int:
     import torch
 
     from . import data, export
+    if args.command != "build":
+        args.trainer_extra = _deepspeed_on_cpu()
     if args.command == "build":
         import stepedit_core as sc
         rows = data.read_manifest(args.manifest, args.audio_root)
@@ -261,7 +277,7 @@ def _grpo(args, tokenizer, dtype) -> int:
         per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
         beta=args.beta, max_completion_length=args.max_completion_length, reward_weights=weights,
         bf16=args.bf16, gradient_checkpointing=args.gradient_checkpointing, logging_steps=args.logging_steps,
-        seed=args.seed, extra={"deepspeed": args.deepspeed} if args.deepspeed else {})
+        seed=args.seed, extra={**({"deepspeed": args.deepspeed} if args.deepspeed else {}), **args.trainer_extra})
     peft = sft.lora_config(sft.SFTSettings(lora_r=args.lora_r, lora_alpha=2 * args.lora_r)) if args.lora else None
     trainer = grpo.train_grpo(llm, tokenizer, prompts, funcs, reward_model=reward_model, settings=settings,
                               peft_config=peft)
