@@ -46,8 +46,8 @@ def test_sft_on_two_cpu_processes(mode, ckpt, text_tok, tmp_path):
     env = {**os.environ, **launcher_env, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     port = str(random.Random().randrange(20000, 40000))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher_args, "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher_args, "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
            "-m", "stepedit_core.train", "sft", "--model-path", str(ckpt), "--triplets", str(tmp_path / "t.jsonl"),
            "--out", str(out), "--max-steps", "2", "--batch-size", "1", "--grad-accum", "1", "--lr", "1e-3",
            "--logging-steps", "1", *cli_args]
