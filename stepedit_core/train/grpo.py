@@ -10,8 +10,8 @@ group-relative advantages and the clipped policy loss with the KL term, exactly 
 A reward function takes ``(prompts, completion_ids, **columns)`` and returns one float per completion:
 :func:`reward_model_reward` (Bradley-Terry scores), :func:`validity_reward` (clean 2+3 groups closed by
 ``<|EOT|>``), :func:`duration_reward` (closeness to a wanted duration, per row), and :func:`tokens_reward`, the
-adapter for anything that scores audio tokens (WER / CER after decoding + ASR, speaker similarity, the take
-checks).
+adapter for anything that scores audio tokens; :mod:`.rules` builds on it the rewards computed from decoded
+audio (WER / CER, speaker similarity, duration ratio).
 """
 from __future__ import annotations
 

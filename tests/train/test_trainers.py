@@ -47,9 +47,9 @@ def toy_sft(text_tok):
 def full_sft(ckpt, hf_tok, toy_sft, tmp_path_factory):
     _, records, _ = toy_sft
     model = export.load_for_training(ckpt)
-    settings = sft.SFTSettings(output_dir=str(tmp_path_factory.mktemp("sft")), max_steps=12, learning_rate=2e-2,
+    settings = sft.SFTSettings(output_dir=str(tmp_path_factory.mktemp("sft")), max_steps=8, learning_rate=2e-2,
                                per_device_train_batch_size=4, gradient_accumulation_steps=1, logging_steps=2,
-                               warmup_steps=0)
+                               warmup_steps=0, extra={"lr_scheduler_type": "constant"})
     return sft.train_sft(model, hf_tok, records, settings)
 
 
