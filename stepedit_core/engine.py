@@ -220,6 +220,11 @@ class StepAudioEngine(Engine):
             log.warning("LLM output repaired: %s (%d tokens dropped)", checked.problem, checked.dropped)
         return checked, gen
 
+    def decode_tokens(self, tokens, prompt: PromptAudio, seed: int = 0) -> np.ndarray:
+        """Audio tokens (prompt-token space, whole 2+3 groups) -> 24 kHz samples in ``prompt``'s voice, exactly
+        as a request with ``seed`` decodes its first piece (training rewards score sampled outputs with it)."""
+        return self._decode(tokens, prompt, derive_seeds(seed, 0), {})
+
     def _decode(self, tokens, prompt: PromptAudio, seeds: Mapping[str, int], timings: dict) -> np.ndarray:
         """Generated tokens -> 24 kHz samples; the decoder applies the official bf16 rounding of the prompt
         mel and x-vector (``EngineOptions.official_bf16_roundtrip``)."""

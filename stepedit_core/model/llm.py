@@ -25,10 +25,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import (AutoConfig, AutoModelForCausalLM, DynamicCache, GenerationMixin, PreTrainedConfig,
                           PreTrainedModel)
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from ..compat import import_torchaudio
 from ..errors import InvalidInputError
 
 # Largest bias block (elements) built in one piece: above it, attention runs in query chunks so that a long
@@ -255,6 +257,13 @@ class Step1Attention(nn.Module):
 
 
 class Step1DecoderLayer(nn.Module):
+    """Pre-norm block. ``gradient_checkpointing`` / ``_gradient_checkpointing_func`` are the attributes that
+    ``PreTrainedModel.gradient_checkpointing_enable()`` sets on every module that has them (transformers'
+    ``GradientCheckpointingLayer`` contract, without importing ``modeling_layers``, which pulls in torchaudio);
+    :class:`Step1Model` then recomputes the block in the backward pass instead of storing its activations."""
+
+    gradient_checkpointing = False
+
     def __init__(self, config: Step1Config, layer_idx: int):
         super().__init__()
         self.self_attn = Step1Attention(config, layer_idx)
@@ -302,15 +311,28 @@ class Step1Model(nn.Module):
         bias = alibi_bias(slopes, start, t, s) if self.n_heads * t * s <= BIAS_BLOCK_ELEMENTS else None
         ctx = _AttnContext(start=start, slopes=slopes, bias=bias, official_bias=official_bias,
                            key_bias=key_padding_bias(attention_mask, s))
+        if cache is not None and self.checkpointing():
+            # the recompute in the backward pass would write the keys / values a second time
+            raise InvalidInputError("a KV cache cannot be filled under gradient checkpointing (use_cache=False)")
         hidden = [x] if output_hidden_states else []
+        recompute = self.checkpointing()
         for layer in self.layers:
-            x = layer(x, ctx, cache)
+            if recompute and layer.gradient_checkpointing:
+                x = layer._gradient_checkpointing_func(layer.__call__, x, ctx, cache)
+            else:
+                x = layer(x, ctx, cache)
             if output_hidden_states:
                 hidden.append(x)
         x = self.norm(x)
         if output_hidden_states:
             hidden[-1] = x                        # HF convention: the last entry is after the final norm
         return BackboneOutput(x, hidden)
+
+
+    def checkpointing(self) -> bool:
+        """True when this forward recomputes activations (checkpointing on, training, gradients enabled)."""
+        return (self.training and torch.is_grad_enabled()
+                and any(layer.gradient_checkpointing for layer in self.layers))
 
 
 def key_padding_bias(attention_mask: torch.Tensor | None, s: int) -> torch.Tensor | None:
@@ -341,6 +363,14 @@ class Step1PreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     _no_split_modules = ["Step1DecoderLayer"]
     main_input_name = "input_ids"
+    supports_gradient_checkpointing = True      # per decoder layer (Step1DecoderLayer.gradient_checkpointing)
+
+    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=checkpoint,
+                                    every_n_layers: int = 1):
+        # transformers imports modeling_layers here, whose audio utilities import torchaudio: load that first
+        # without its CUDA-linked extension (compat.py) so that CPU-only torch builds work
+        import_torchaudio()
+        super()._set_gradient_checkpointing(enable, gradient_checkpointing_func, every_n_layers)
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
@@ -390,7 +420,7 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
             raise InvalidInputError("pass the KV cache once, as `cache` or as `past_key_values`, not both")
         cache = cache if cache is not None else past_key_values
         use_cache = self.config.use_cache if use_cache is None else use_cache
-        if cache is None and use_cache:
+        if cache is None and use_cache and not self.model.checkpointing():   # HF: no cache under checkpointing
             cache = DynamicCache(config=self.config)
         static = isinstance(cache, StaticKVCache)
         start = cache.length if static else (cache.get_seq_length() if cache is not None else 0)

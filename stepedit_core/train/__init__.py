@@ -10,7 +10,9 @@ The pure part (no TRL needed) is importable on its own:
 
 The trainers import TRL / PEFT lazily: :mod:`.sft` (``SFTTrainer``, full or LoRA), :mod:`.reward`
 (``RewardTrainer`` on a Step1 sequence-scoring head), :mod:`.grpo` (``GRPOTrainer`` with the reward model and
-rule rewards, KL to the SFT model), :mod:`.export` (an HF tokenizer for the trainers, and saving a tuned LLM as
-a checkpoint folder ``load_engine("stepaudio", model_path=...)`` loads). ``configs/`` holds the accelerate /
-DeepSpeed ZeRO configurations; ``python -m stepedit_core.train --help`` is the command line.
+rule rewards, KL to the SFT model), :mod:`.rules` (rule rewards and the pair-miner judge from decoded audio:
+WER / CER, speaker similarity, duration), :mod:`.export` (an HF tokenizer for the trainers, and saving a tuned
+LLM as a checkpoint folder ``load_engine("stepaudio", model_path=...)`` loads). ``configs/`` holds the
+accelerate / DeepSpeed ZeRO configurations; ``python -m stepedit_core.train --help`` is the command line
+(:mod:`.cli`).
 """

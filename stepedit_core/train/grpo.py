@@ -10,8 +10,8 @@ group-relative advantages and the clipped policy loss with the KL term, exactly 
 A reward function takes ``(prompts, completion_ids, **columns)`` and returns one float per completion:
 :func:`reward_model_reward` (Bradley-Terry scores), :func:`validity_reward` (clean 2+3 groups closed by
 ``<|EOT|>``), :func:`duration_reward` (closeness to a wanted duration, per row), and :func:`tokens_reward`, the
-adapter for anything that scores audio tokens (WER / CER after decoding + ASR, speaker similarity, the take
-checks).
+adapter for anything that scores audio tokens; :mod:`.rules` builds on it the rewards computed from decoded
+audio (WER / CER, speaker similarity, duration ratio).
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class GRPOSettings:
     top_k: int = TOP_K
     reward_weights: Sequence[float] | None = None
     bf16: bool = False
+    gradient_checkpointing: bool = False    # recompute activations (less memory, ~1/3 more time)
     logging_steps: int = 10
     save_strategy: str = "no"
     seed: int = 0
@@ -193,7 +194,7 @@ def train_grpo(model, tokenizer, prompts: Sequence[Sequence[int]], reward_funcs:
                       gradient_accumulation_steps=settings.gradient_accumulation_steps, beta=settings.beta,
                       max_completion_length=settings.max_completion_length, temperature=settings.temperature,
                       top_k=settings.top_k, reward_weights=settings.reward_weights, bf16=settings.bf16,
-                      gradient_checkpointing=False,        # Step1 has no activation checkpointing
+                      gradient_checkpointing=settings.gradient_checkpointing,
                       logging_steps=settings.logging_steps, save_strategy=settings.save_strategy,
                       seed=settings.seed, report_to="none", remove_unused_columns=False, **settings.extra)
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,

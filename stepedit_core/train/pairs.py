@@ -4,9 +4,9 @@ For one edit request the engine samples several candidate outputs (different see
 each one; the best and the worst form a (chosen, rejected) pair only when their score gap is at least
 ``margin``, so that the reward model learns from clear preferences and not from judge noise.
 
-A judge is any callable ``judge(request, candidate) -> float`` (higher is better): the app's take checks
-(duration, loudness, intelligibility), a classifier's probability of the wanted emotion, or human labels
-(:func:`labels_judge`). :func:`duration_judge` is a rule judge usable without any model.
+A judge is any callable ``judge(request, candidate) -> float`` (higher is better): the take checks on the
+decoded audio (:func:`stepedit_core.train.rules.checks_judge`: WER / CER, speaker similarity, duration), a
+classifier's probability of the wanted emotion, or human labels (:func:`labels_judge`). :func:`duration_judge` is a rule judge usable without any model.
 """
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ class RewardSettings:
     center_rewards_coefficient: float | None = 0.01
     use_margin: bool = False                    # subtract each pair's judge margin inside the sigmoid
     bf16: bool = False
-    gradient_checkpointing: bool = False        # Step1 has no activation checkpointing (TRL's default is on)
+    gradient_checkpointing: bool = False        # recompute activations (less memory, ~1/3 more time)
     logging_steps: int = 10
     save_strategy: str = "no"
     seed: int = 0

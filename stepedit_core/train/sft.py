@@ -35,7 +35,7 @@ class SFTSettings:
     lora_dropout: float = 0.05
     lora_targets: Sequence[str] = field(default_factory=lambda: list(LORA_TARGETS))
     bf16: bool = False                     # True on Ampere+ GPUs
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False   # recompute activations in the backward pass (less memory)
     logging_steps: int = 10
     save_strategy: str = "no"              # "steps" / "epoch" for long runs
     seed: int = 0

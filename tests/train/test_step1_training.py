@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from stepedit_core.errors import InvalidInputError
 from stepedit_core.model.generate import SamplingOptions
-from stepedit_core.model.llm import IGNORE_INDEX
+from stepedit_core.model.llm import CACHE_FIELD, IGNORE_INDEX
 from stepedit_core.tokens import EOT_ID, GROUP_SIZE, check_groups
 from stepedit_core.train import data, export, pairs
 from tests.train.conftest import random_tokens
@@ -94,3 +94,32 @@ def test_sample_candidates_with_the_engine_sampler(llm, example):
     again = pairs.sample_candidates(llm, prompt, seeds=[1], source_tokens=10,
                                     options=SamplingOptions(constrained=True, max_new_tokens=2 * GROUP_SIZE))
     assert again[0].tokens == cands[0].tokens                                  # seeded
+
+
+def _grads(model, example) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    ids = torch.tensor([example.input_ids])
+    model(ids, labels=torch.tensor([example.labels]), use_cache=False).loss.backward()
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(ckpt, example):
+    model = export.load_for_training(ckpt).train()
+    plain = _grads(model, example)
+    model.gradient_checkpointing_enable()                # what SFTConfig(gradient_checkpointing=True) calls
+    assert model.is_gradient_checkpointing and all(l.gradient_checkpointing for l in model.model.layers)
+    mlp, calls = model.model.layers[0].mlp, []
+    mlp.forward = lambda x, f=mlp.forward: calls.append(1) or f(x)    # counts runs, recompute included
+    checkpointed = _grads(model, example)
+    del mlp.forward
+    assert len(calls) == 2                              # the block ran again in the backward pass
+    assert plain.keys() == checkpointed.keys() and len(plain) == len(list(model.parameters()))
+    worst = max((plain[k] - checkpointed[k]).abs().max().item() for k in plain)
+    print(f"max |grad difference| with checkpointing: {worst:.2e}")
+    assert worst < 1e-5
+    with pytest.raises(InvalidInputError, match="gradient checkpointing"):
+        model(torch.tensor([example.input_ids]), cache=model.new_cache(len(example.input_ids) + 8))
+    out = model(torch.tensor([example.input_ids]))      # use_cache defaults off while checkpointing
+    assert getattr(out, CACHE_FIELD) is None
+    with torch.no_grad():                              # no backward: generation keeps its cache
+        assert model(torch.tensor([example.input_ids]), use_cache=True).logits.shape[1] == len(example.input_ids)

@@ -47,9 +47,9 @@ def toy_sft(text_tok):
 def full_sft(ckpt, hf_tok, toy_sft, tmp_path_factory):
     _, records, _ = toy_sft
     model = export.load_for_training(ckpt)
-    settings = sft.SFTSettings(output_dir=str(tmp_path_factory.mktemp("sft")), max_steps=12, learning_rate=2e-2,
+    settings = sft.SFTSettings(output_dir=str(tmp_path_factory.mktemp("sft")), max_steps=8, learning_rate=2e-2,
                                per_device_train_batch_size=4, gradient_accumulation_steps=1, logging_steps=2,
-                               warmup_steps=0)
+                               warmup_steps=0, extra={"lr_scheduler_type": "constant"})
     return sft.train_sft(model, hf_tok, records, settings)
 
 
@@ -84,8 +84,10 @@ def test_sft_with_lora_trains_merges_and_loads(ckpt, hf_tok, toy_sft, tmp_path):
     base_q = model.model.layers[0].self_attn.q_proj.weight.detach().clone()
     settings = sft.SFTSettings(output_dir=str(tmp_path / "lora"), max_steps=4, learning_rate=5e-2, lora=True,
                                lora_r=4, lora_alpha=8, lora_dropout=0.0, per_device_train_batch_size=4,
-                               gradient_accumulation_steps=1, logging_steps=1, warmup_steps=0)
+                               gradient_accumulation_steps=1, logging_steps=1, warmup_steps=0,
+                               gradient_checkpointing=True)
     trainer = sft.train_sft(model, hf_tok, records, settings)
+    assert trainer.model.get_base_model().model.layers[0].gradient_checkpointing      # SFTConfig turned it on
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
     assert 0 < trainable < 0.01 * total                     # adapters only
