@@ -145,6 +145,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     region_words = gr.CheckboxGroup([], label=t("region_words"), elem_id="region-words")
                     region_first = gr.Number(value=-1, precision=0, visible=False, elem_id="region-first")
                     region_last = gr.Number(value=-1, precision=0, visible=False, elem_id="region-last")
+                    # the base take's envelope; brushing its x axis fills from/to (select event: [x0, x1] s)
+                    region_wave = gr.LinePlot(x="seconds", y="level", label=t("region_wave"), height=140,
+                                              x_title="s", y_title="level", elem_id="region-wave")
                     with gr.Row():
                         region_start = gr.Number(label=t("region_start"), value=None, elem_id="region-start")
                         region_end = gr.Number(label=t("region_end"), value=None, elem_id="region-end")
