@@ -49,9 +49,10 @@ def _region(first: int | None, last: int | None, start: float | None, end: float
 
 
 def _ticked_span(ticked: list | None):
-    """Ticked word indices -> (first, last) of the span they cover; (-1, -1) when nothing is ticked."""
+    """Ticked word indices -> (first, last) of the span they cover, and the time range cleared (the latest
+    selection wins); (-1, -1) and the time range untouched when nothing is ticked."""
     idx = sorted(int(w) for w in ticked or [])
-    return (idx[0], idx[-1]) if idx else (-1, -1)
+    return (idx[0], idx[-1], None, None) if idx else (-1, -1, gr.skip(), gr.skip())
 
 
 def word_choices(take) -> list[tuple[str, int]]:
@@ -412,7 +413,8 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
                        c.region_wave], **_PRIVATE)
     c.region_wave.select(span_from_plot, [c.base_take, st], [c.region_start, c.region_end, c.region_words],
                          **_PRIVATE, queue=False)
-    c.region_words.change(_ticked_span, [c.region_words], [c.region_first, c.region_last], **_PRIVATE, queue=False)
+    c.region_words.change(_ticked_span, [c.region_words], [c.region_first, c.region_last, c.region_start,
+                                                           c.region_end], **_PRIVATE, queue=False)
     c.para_text.change(preview, [c.para_text, c.base_take, st], [c.tag_view], **_PRIVATE, queue=False)
     c.edit_type.change(on_type, [c.edit_type], [c.edit_info], **_PRIVATE, queue=False)
     for i, btn in enumerate(c.cand_btns):
