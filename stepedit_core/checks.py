@@ -54,11 +54,23 @@ SUBSTITUTIONS_AMBER = 1
 MIN_WORD_S = 0.09
 DEFAULT_RETRY_THRESHOLD = ERROR_GREEN
 MAX_RETRIES = 8
-# Speaker similarity (cosine) per embedder: (green at or above, amber at or above). CAM++: 3D-Speaker's
-# verification threshold for the 192-d model sits near 0.3-0.4 and same-speaker pairs are usually > 0.6.
+# Speaker similarity (cosine) per embedder: (green at or above, amber at or above); each embedder has its own
+# scale, so the levels follow the embedder that made the score.
+# CAM++ (the real engine's 192-d x-vector, campplus.onnx): the MLX port of Step-Audio-EditX gates its edits with
+# CAM++ and measures 0.77-0.97 between an edit and its source (4 edits; /work/shared/reference/anchors.md §4.1
+# [P1]). For clones, the published Seed-TTS-eval speaker similarity of strong zero-shot systems against their
+# prompt is 0.66-0.77 (CosyVoice 2 en 0.659 / zh 0.757, CosyVoice 3 0.695 / 0.774; anchors.md §2.1 [C1]) and a
+# commercial clone scores 0.50 (ElevenLabs Multilingual v2, measured by Higgs [G1]) -- those use a WavLM (§3.3)
+# verification model, not CAM++, so the bands are a judgement from both sources, not a measured EER: green at
+# 0.60 (under every strong system's mean and the port's lowest edit), amber down to 0.40 (under the
+# commercial clone's 0.50 by the same margin); below that the voice has probably changed.
+CAMPPLUS_SIM_GREEN, CAMPPLUS_SIM_AMBER = 0.60, 0.40
 # GE2E (Resemblyzer): same-speaker utterances typically 0.8+. Spectral: correlation of mean log-mel envelopes,
 # measured in BENCHMARKS.md (same clip after an edit >= 0.95, different speakers 0.7-0.9).
-SIMILARITY_LEVELS = {"campplus": (0.60, 0.40), "ge2e": (0.80, 0.70), "spectral": (0.95, 0.88)}
+GE2E_SIM_GREEN, GE2E_SIM_AMBER = 0.80, 0.70
+SPECTRAL_SIM_GREEN, SPECTRAL_SIM_AMBER = 0.95, 0.88
+SIMILARITY_LEVELS = {"campplus": (CAMPPLUS_SIM_GREEN, CAMPPLUS_SIM_AMBER), "ge2e": (GE2E_SIM_GREEN, GE2E_SIM_AMBER),
+                     "spectral": (SPECTRAL_SIM_GREEN, SPECTRAL_SIM_AMBER)}
 # duration ratio (take / expected): a dropped clause shortens a take by a third or more
 DURATION_GREEN, DURATION_AMBER = (0.75, 1.33), (0.55, 1.8)
 CLIP_LEVEL = 0.999                           # |sample| at or above this counts as clipped
