@@ -37,7 +37,9 @@ def check_short(check: dict | None) -> str:
 
 def check_hover(check: dict) -> str:
     """The numbers behind a badge, one per line (the badge's hover text)."""
-    missing = f" ({check['deleted']} missing)" if check.get("deleted") else ""
+    missing = (f" ({check['deleted']} missing)" if check.get("deleted") else "") + (
+        f" ({check['substituted']} misheard)" if check.get("substituted") else "") + (
+        f" (too short: {' '.join(check['rushed'])})" if check.get("rushed") else "")
     lines = [f"{check['metric'].upper()} {check['error_rate']:.1%}{missing} — heard: {check.get('heard', '')}"]
     if check.get("speaker_similarity") is not None:
         lines.append(f"speaker similarity {check['speaker_similarity']:.3f} ({check.get('speaker_model')})")
