@@ -92,9 +92,10 @@ def check_edit(edit_type: str | None, edit_info: str | None) -> tuple[dict, dict
     return type_ok, _verdict(validation.check_edit_info, edit_type, edit_info)
 
 
-def validate_clone(prompt_audio, prompt_text, target_text, seed, *_rest):
+def validate_clone(prompt_audio, prompt_text, target_text, seed, *rest):
     return [check_audio(prompt_audio, "the prompt audio"), check_text(prompt_text, "the prompt transcript"),
-            check_text(target_text, "the target text", speech=True), check_seed(seed)]
+            check_text(target_text, "the target text", speech=True), check_seed(seed),
+            *[gr.validate(True, "")] * len(rest)]
 
 
 def validate_edit(audio, audio_text, edit_type, edit_info, n_iterations, seed, *rest):
@@ -113,9 +114,10 @@ def validate_check(audio, text, *rest):
             *[gr.validate(True, "")] * len(rest)]
 
 
-def validate_paralinguistic(audio, audio_text, new_text, seed, *_rest):
+def validate_paralinguistic(audio, audio_text, new_text, seed, *rest):
     return [check_audio(audio, "the audio to edit"), check_text(audio_text, "the transcript of the audio"),
-            check_text(new_text, "the new text with [tags]", speech=True), check_seed(seed)]
+            check_text(new_text, "the new text with [tags]", speech=True), check_seed(seed),
+            *[gr.validate(True, "")] * len(rest)]
 
 
 def validate_edit_stream(audio, audio_text, edit_type, edit_info, seed, *_rest):
@@ -147,8 +149,8 @@ def make_validators(engine: Engine) -> dict:
     def merge(first: dict, second: dict) -> dict:
         return first if not first["is_valid"] else second
 
-    def clone_v(prompt_audio, prompt_text, target_text, seed, *_rest):
-        out = validate_clone(prompt_audio, prompt_text, target_text, seed)
+    def clone_v(prompt_audio, prompt_text, target_text, seed, *rest):
+        out = validate_clone(prompt_audio, prompt_text, target_text, seed, *rest)
         out[0] = audio_check(prompt_audio, "the prompt audio")
         out[2] = merge(out[2], work_check(catalog.CLONE, prompt_audio, target_text))
         return out
@@ -160,8 +162,8 @@ def make_validators(engine: Engine) -> dict:
                        and out[2]["is_valid"] else gr.validate(True, ""))
         return out
 
-    def para_v(audio, audio_text, new_text, seed, *_rest):
-        out = validate_paralinguistic(audio, audio_text, new_text, seed)
+    def para_v(audio, audio_text, new_text, seed, *rest):
+        out = validate_paralinguistic(audio, audio_text, new_text, seed, *rest)
         out[0] = merge(audio_check(audio, "the audio to edit"),
                        work_check(catalog.PARALINGUISTIC, audio, new_text))
         return out
@@ -207,7 +209,8 @@ def make_api(studio: Studio) -> dict:
     def _session(request: gr.Request | None) -> str | None:
         return getattr(request, "session_hash", None)
 
-    def clone(prompt_audio: str, prompt_text: str, target_text: str, seed: int = -1,
+    def clone(prompt_audio: str, prompt_text: str, target_text: str, seed: int = -1, max_tries: int = 1,
+              threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
               request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
         """Zero-shot voice clone: speak target_text in the voice of prompt_audio.
 
@@ -216,11 +219,15 @@ def make_api(studio: Studio) -> dict:
             prompt_text: exactly what prompt_audio says.
             target_text: the text to speak; may start with [Cantonese], [Sichuanese], [Japanese] or [Korean].
             seed: random seed; the same seed and inputs give the same audio. -1 picks a random seed.
+            max_tries: 1-9; above 1, re-roll with seeds seed, seed+1, ... until the take check's WER/CER is at
+                most threshold, and return the best try.
+            threshold: the WER/CER (0-1) a try must reach to stop re-rolling.
 
         Returns:
             The cloned speech (24 kHz wav), its transcript and the seed that was used.
         """
-        return studio.clone_once(prompt_audio, prompt_text, target_text, seed, _session(request))
+        return studio.clone_once(prompt_audio, prompt_text, target_text, seed, _session(request),
+                                 *_retry(max_tries, threshold))
 
     def edit(audio: str, audio_text: str, edit_type: str, edit_info: str = "", n_iterations: int = 1,
              seed: int = -1, first_word: int = -1, last_word: int = -1, region_start: float = -1,
@@ -228,12 +235,12 @@ def make_api(studio: Studio) -> dict:
              request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
         return studio.edit_once(audio, audio_text, edit_type, edit_info, None, n_iterations, seed,
                                 _session(request), region_of(first_word, last_word, region_start, region_end),
-                                int(max_tries if max_tries is not None else 1),
-                                float(threshold if threshold is not None else checks.DEFAULT_RETRY_THRESHOLD))
+                                *_retry(max_tries, threshold))
 
     edit.__doc__ = EDIT_DOC
 
-    def paralinguistic(audio: str, audio_text: str, new_text: str, seed: int = -1,
+    def paralinguistic(audio: str, audio_text: str, new_text: str, seed: int = -1, max_tries: int = 1,
+                       threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
                        request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
         """Add non-verbal sounds (laughter, breathing, sighs, ...) where [tags] appear in the text.
 
@@ -245,12 +252,15 @@ def make_api(studio: Studio) -> dict:
             audio_text: what the audio says, without tags.
             new_text: the same text with [tags] inserted where the sounds go, e.g. "Well [Laughter] that is funny".
             seed: random seed; -1 picks a random seed.
+            max_tries: 1-9; above 1, re-roll with seeds seed, seed+1, ... until the take check's WER/CER is at
+                most threshold, and return the best try.
+            threshold: the WER/CER (0-1) a try must reach to stop re-rolling.
 
         Returns:
             The edited speech (24 kHz wav), its transcript (new_text) and the seed used.
         """
         return studio.edit_once(audio, audio_text, catalog.PARALINGUISTIC, None, new_text, 1, seed,
-                                _session(request))
+                                _session(request), None, *_retry(max_tries, threshold))
 
     def clone_stream(prompt_audio: str, prompt_text: str, target_text: str, seed: int = -1,
                      request: gr.Request = None):
@@ -337,6 +347,12 @@ def make_api(studio: Studio) -> dict:
     return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "transcribe": transcribe,
             "engine_info": engine_info, "check": check,
             "clone_stream": clone_stream, "edit_stream": edit_stream}
+
+
+def _retry(max_tries, threshold) -> tuple:
+    """Optional retry inputs as sent (None = the default); the studio validates them (NaN, fractions, ranges)."""
+    return (1 if max_tries is None else max_tries,
+            checks.DEFAULT_RETRY_THRESHOLD if threshold is None else threshold)
 
 
 def region_of(first_word, last_word, region_start, region_end) -> dict | None:

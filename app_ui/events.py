@@ -8,14 +8,18 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import gradio as gr
+import numpy as np
 
-from stepedit_core import catalog, checks
+from stepedit_core import catalog, checks, regions
+from stepedit_core.errors import StepEditError
+from stepedit_core.interface import AudioClip
 
 from . import api as api_mod
 from . import views
 from .history import TakeTree
 from .i18n import t
-from .runner import GPU
+from .plots import envelope_frame
+from .runner import GPU, error_message
 from .studio import MAX_CANDIDATES, Studio
 
 _PRIVATE = {"api_visibility": "private"}
@@ -45,15 +49,40 @@ def _region(first: int | None, last: int | None, start: float | None, end: float
 
 
 def _ticked_span(ticked: list | None):
-    """Ticked word indices -> (first, last) of the span they cover; (-1, -1) when nothing is ticked."""
+    """Ticked word indices -> (first, last) of the span they cover, and the time range cleared (the latest
+    selection wins); (-1, -1) and the time range untouched when nothing is ticked."""
     idx = sorted(int(w) for w in ticked or [])
-    return (idx[0], idx[-1]) if idx else (-1, -1)
+    return (idx[0], idx[-1], None, None) if idx else (-1, -1, gr.skip(), gr.skip())
 
 
 def word_choices(take) -> list[tuple[str, int]]:
     """CheckboxGroup choices for a take's words: ("3 · story (1.2 s)", 3)."""
     words = (take.check or {}).get("words") or []
     return [(f"{i} · {w} ({a:.1f} s)", i) for i, (w, a, _b) in enumerate(words)]
+
+
+def take_envelope(take) -> object:
+    """The envelope table of a take's audio for the region plot (empty when the file is unreadable)."""
+    try:
+        clip = AudioClip.from_file(take.audio)
+    except Exception:  # noqa: BLE001 -- a missing picture must not block selecting the take
+        return envelope_frame(np.zeros(0, np.float32), 24000)
+    return envelope_frame(clip.samples, clip.sample_rate)
+
+
+def span_from_plot(base: str | None, tree: TakeTree, evt: gr.SelectData):
+    """A span brushed on the region plot -> (from, to) seconds, checked against the base take like a typed
+    range (outside the clip, empty, inside a single sound); the ticked words are cleared (a range replaces them)."""
+    if not base or not tree.has(base):
+        raise gr.Error("Select the take to edit in the timeline first.")
+    span = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else evt.value
+    if not (isinstance(span, (list, tuple)) and len(span) == 2):
+        raise gr.Error(f"The waveform selection {str(span)[:40]!r} is not a time range.")
+    try:
+        a, b = regions.check_seconds(span[0], span[1], tree.get(base).duration)
+    except StepEditError as exc:
+        raise gr.Error(error_message(exc)) from exc
+    return round(a, 3), round(b, 3), gr.CheckboxGroup(value=[])
 
 
 def wire_session(studio: Studio, c: SimpleNamespace) -> None:
@@ -261,13 +290,13 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     def on_select(take_id: str | None, tree: TakeTree):
         if not take_id or not tree.has(take_id):
             return (None, gr.skip(), gr.skip(), views.base_summary(tree, None), views.base_summary(tree, None),
-                    gr.skip(), gr.CheckboxGroup(choices=[], value=[]))
+                    gr.skip(), gr.CheckboxGroup(choices=[], value=[]), None)
         take = tree.get(take_id)
         # A: the parent (what the edit changed); for a root, a sibling candidate of the same clone.
         siblings = [x for x in next(a for a in tree.actions if a.id == take.action).takes if x != take_id]
         a = take.parent or (siblings[0] if siblings else gr.skip())
         return (take_id, a, take_id, views.base_summary(tree, take_id), views.base_summary(tree, take_id),
-                take.text, gr.CheckboxGroup(choices=word_choices(take), value=[]))
+                take.text, gr.CheckboxGroup(choices=word_choices(take), value=[]), take_envelope(take))
 
     def preview(text: str, base: str | None, tree: TakeTree):
         dur = tree.get(base).duration if base and tree.has(base) else None
@@ -389,9 +418,12 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
     gr.on([c.take_a.change, c.take_b.change], compare, [c.take_a, c.take_b, st],
           [c.audio_a, c.image_a, c.info_a, c.audio_b, c.image_b, c.info_b], api_name="compare", **_SESSION)
     c.timeline.change(on_select, [c.timeline, st],
-                      [c.base_take, c.take_a, c.take_b, c.base_md_edit, c.base_md_para, c.para_text, c.region_words],
-                      **_PRIVATE)
-    c.region_words.change(_ticked_span, [c.region_words], [c.region_first, c.region_last], **_PRIVATE, queue=False)
+                      [c.base_take, c.take_a, c.take_b, c.base_md_edit, c.base_md_para, c.para_text, c.region_words,
+                       c.region_wave], **_PRIVATE)
+    c.region_wave.select(span_from_plot, [c.base_take, st], [c.region_start, c.region_end, c.region_words],
+                         **_PRIVATE, queue=False)
+    c.region_words.change(_ticked_span, [c.region_words], [c.region_first, c.region_last, c.region_start,
+                                                           c.region_end], **_PRIVATE, queue=False)
     c.para_text.change(preview, [c.para_text, c.base_take, st], [c.tag_view], **_PRIVATE, queue=False)
     c.edit_type.change(on_type, [c.edit_type], [c.edit_info], **_PRIVATE, queue=False)
     for i, btn in enumerate(c.cand_btns):

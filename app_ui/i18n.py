@@ -39,6 +39,7 @@ _STRINGS: dict[str, tuple[str, str]] = {
                     "勾选要编辑的第一个和最后一个词（或填写时间范围）。只编辑它们周围在停顿处切开的片段，"
                     "其余部分逐采样点保持不变。"),
     "region_words": ("Words of the take (from the take check)", "音频中的词（来自质量检查）"),
+    "region_wave": ("or drag across the waveform to pick a time range", "或在波形上拖动选择时间范围"),
     "region_start": ("or from (s)", "或从（秒）"),
     "region_end": ("to (s)", "到（秒）"),
     "own_recording": ("Start from your own recording", "从自己的录音开始"),

@@ -113,3 +113,21 @@ def take_image(wav: np.ndarray, sample_rate: int, path: str | Path, span_seconds
     canvas.paste(_ruler(span, WIDTH), (0, WAVE_H + SPEC_H + 2))
     canvas.save(str(path), format="PNG", optimize=False)
     return str(path)
+
+
+ENVELOPE_FRAME_S = 0.02      # one point per 20 ms: 1500 points for a 30 s take (a light plot to brush)
+
+
+def envelope_frame(wav: np.ndarray, sample_rate: int):
+    """The take's peak envelope as a table for a ``gr.LinePlot``: columns ``seconds`` (frame start) and
+    ``level`` (peak |sample| in the frame, 0-1). Brushing its x axis selects a time range."""
+    import pandas as pd   # noqa: PLC0415  (a Gradio dependency)
+    wav = np.abs(np.asarray(wav, dtype=np.float32).reshape(-1))
+    hop = max(1, int(round(ENVELOPE_FRAME_S * sample_rate)))
+    n = -(-len(wav) // hop)
+    padded = np.pad(wav, (0, n * hop - len(wav)))
+    level = padded.reshape(n, hop).max(axis=1) if n else np.zeros(0, np.float32)
+    seconds = np.arange(n + 1) * hop / sample_rate
+    # one more point at the very end so the plot spans the whole take
+    return pd.DataFrame({"seconds": np.round(np.minimum(seconds, len(wav) / sample_rate), 3),
+                         "level": np.round(np.append(level, level[-1] if n else 0.0), 4)})

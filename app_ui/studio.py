@@ -381,13 +381,20 @@ class Studio:
         return self.session_dir(session_hash)
 
     def clone_once(self, prompt_path: str, prompt_text: str, target_text: str, seed: int | None,
-                   session_hash: str | None) -> tuple[str, str, int]:
+                   session_hash: str | None, max_tries: int = 1,
+                   threshold: float = checks.DEFAULT_RETRY_THRESHOLD) -> tuple[str, str, int]:
         try:
             s = self.candidate_seeds(validation.check_seed(seed), 1)[0]
         except StepEditError as exc:
             raise EngineError(error_message(exc)) from exc
+        max_tries, threshold = _check_retry(max_tries, threshold)
         clip = load_clip(prompt_path, "the prompt audio", self.runner.engine.capabilities().max_input_seconds)
-        result = self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=s)])[0]
+
+        def run(seed_: int) -> list[EngineResult]:
+            return self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=seed_)])
+
+        # as edit_once: no retry, no check (the /check endpoint scores on demand)
+        result = run(s)[0] if max_tries <= 1 else self._run_checked(run, clip, s, max_tries, threshold)[0][0]
         return self._write_api(result, session_hash, "clone"), result.text, result.seed
 
     def edit_once(self, audio_path: str, audio_text: str, edit_type: str, edit_info: str | None,

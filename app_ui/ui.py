@@ -146,6 +146,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     region_words = gr.CheckboxGroup([], label=t("region_words"), elem_id="region-words")
                     region_first = gr.Number(value=-1, precision=0, visible=False, elem_id="region-first")
                     region_last = gr.Number(value=-1, precision=0, visible=False, elem_id="region-last")
+                    # the base take's envelope; brushing its x axis fills from/to (select event: [x0, x1] s)
+                    region_wave = gr.LinePlot(x="seconds", y="level", label=t("region_wave"), height=140,
+                                              x_title="s", y_title="level", elem_id="region-wave")
                     with gr.Row():
                         region_start = gr.Number(label=t("region_start"), value=None, elem_id="region-start")
                         region_end = gr.Number(label=t("region_end"), value=None, elem_id="region-end")
@@ -254,14 +257,16 @@ def build_blocks(studio: Studio) -> gr.Blocks:
 
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]
-        api_clone_btn.click(endpoints["clone"], [prompt_audio, prompt_text, target_text, api_seed], outs3,
+        api_clone_btn.click(endpoints["clone"], [prompt_audio, prompt_text, target_text, api_seed, api_tries,
+                                                 api_threshold], outs3,
                             api_name="clone", validator=validators["clone"], concurrency_id=GPU)
         api_edit_btn.click(endpoints["edit"], [api_in_audio, api_in_text, api_type, api_info, api_iter, api_seed,
                                                api_first, api_last, api_rstart, api_rend, api_tries, api_threshold],
                            outs3, api_name="edit", validator=validators["edit"], concurrency_id=GPU)
         api_check_btn.click(endpoints["check"], [api_in_audio, api_in_text, api_source, api_expected],
                             api_check_out, api_name="check", validator=api_mod.validate_check, concurrency_id=GPU)
-        api_para_btn.click(endpoints["paralinguistic"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
+        api_para_btn.click(endpoints["paralinguistic"], [api_in_audio, api_in_text, api_in_new, api_seed, api_tries,
+                                                       api_threshold], outs3,
                            api_name="paralinguistic", validator=validators["paralinguistic"], concurrency_id=GPU)
         outs_live = [api_live, api_out_audio, api_out_text, api_out_seed]
         api_clone_stream_btn.click(endpoints["clone_stream"], [prompt_audio, prompt_text, target_text, api_seed],

@@ -37,7 +37,9 @@ def check_short(check: dict | None) -> str:
 
 def check_hover(check: dict) -> str:
     """The numbers behind a badge, one per line (the badge's hover text)."""
-    missing = f" ({check['deleted']} missing)" if check.get("deleted") else ""
+    missing = (f" ({check['deleted']} missing)" if check.get("deleted") else "") + (
+        f" ({check['substituted']} misheard)" if check.get("substituted") else "") + (
+        f" (too short: {' '.join(check['rushed'])})" if check.get("rushed") else "")
     lines = [f"{check['metric'].upper()} {check['error_rate']:.1%}{missing} — heard: {check.get('heard', '')}"]
     if check.get("speaker_similarity") is not None:
         lines.append(f"speaker similarity {check['speaker_similarity']:.3f} ({check.get('speaker_model')})")
@@ -105,7 +107,27 @@ def take_caption(tree: TakeTree, take_id: str | None) -> str:
     take = tree.get(take_id)
     path = " → ".join(t.id for t in tree.lineage(take.id))
     text = html.escape(take.text) if take.text else "<i>(no transcript)</i>"
-    return f"**{take_title(take)}**  \n{check_badges(take.check)}  \nlineage: {path}  \n{text}"
+    how = "".join(f"{line}  \n" for line in _how_made(tree, take))
+    return f"**{take_title(take)}**  \n{check_badges(take.check)}  \n{how}lineage: {path}  \n{text}"
+
+
+def _how_made(tree: TakeTree, take) -> list[str]:
+    """The region and the re-rolls of the action that made ``take`` (empty for a plain take)."""
+    action = next((a for a in tree.actions if a.id == take.action), None)
+    params = action.params if action else {}
+    lines = []
+    region = params.get("region")
+    if region:
+        sel = (f"words {region['words'][0]}-{region['words'][1]}" if "words" in region
+               else "{:.2f}-{:.2f} s".format(*region.get("seconds", (0, 0))))
+        lines.append(f"region: {sel}, edited window {region['window_s'][0]:.2f}-{region['window_s'][1]:.2f} s"
+                     if "window_s" in region else f"region: {sel}")
+    retry = params.get("retry")
+    if retry and retry.get("tried"):
+        tried = ", ".join(f"{t['seed']}: " + ("?" if t.get("error_rate") is None else f"{t['error_rate']:.0%}")
+                          for t in retry["tried"])
+        lines.append(f"tries: {len(retry['tried'])} of {retry['max_tries']}, error rate by seed {tried}")
+    return lines
 
 
 def base_summary(tree: TakeTree, take_id: str | None) -> str:

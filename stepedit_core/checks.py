@@ -42,13 +42,35 @@ ERROR_GREEN, ERROR_AMBER = 0.10, 0.25
 # A take that lost words is never green, even in a long sentence where one word is < 10 % WER: users report
 # edits that drop words, so any deleted word (or CJK character) of the expected text makes the text amber.
 DELETIONS_AMBER = 1
+# ... and so does any expected word heard as another word: whisper's language model often "repairs" a cut-out
+# word into a near neighbour ("read" -> "eat", 一辆 -> 一样; bench/RESULTS_check.md). The comparison is by sound,
+# not spelling, so that ASR spelling choices stay green: digits are spelled out ("9" = "nine") and Mandarin is
+# compared as toneless pinyin (报告 heard as 包告 is the same syllables).
+SUBSTITUTIONS_AMBER = 1
+# ... and so does a heard word with almost no audio: when whisper restores a word from context whose audio is
+# gone, its cross-attention alignment gives it a span of 0-80 ms ("My" 0.00 s, "want" 0.08 s after "I" was cut;
+# bench/RESULTS_check.md). Whisper's timestamps are on a 20 ms grid; < 0.09 s catches those, at a price: 2 of
+# the bench's 26 unedited clips have a word that short ("It" 0.08 s at the start, "the" 0.06 s) and show amber.
+MIN_WORD_S = 0.09
 DEFAULT_RETRY_THRESHOLD = ERROR_GREEN
 MAX_RETRIES = 8
-# Speaker similarity (cosine) per embedder: (green at or above, amber at or above). CAM++: 3D-Speaker's
-# verification threshold for the 192-d model sits near 0.3-0.4 and same-speaker pairs are usually > 0.6.
+# Speaker similarity (cosine) per embedder: (green at or above, amber at or above); each embedder has its own
+# scale, so the levels follow the embedder that made the score.
+# CAM++ (the real engine's 192-d x-vector, campplus.onnx): the MLX port of Step-Audio-EditX gates its edits with
+# CAM++ and measures 0.77-0.97 between an edit and its source (4 edits; /work/shared/reference/anchors.md §4.1
+# [P1]). For clones, the published Seed-TTS-eval speaker similarity of strong zero-shot systems against their
+# prompt is 0.66-0.77 (CosyVoice 2 en 0.659 / zh 0.757, CosyVoice 3 0.695 / 0.774; anchors.md §2.1 [C1]) and a
+# commercial clone scores 0.50 (ElevenLabs Multilingual v2, measured by Higgs [G1]) -- those use a WavLM (§3.3)
+# verification model, not CAM++, so the bands are a judgement from both sources, not a measured EER: green at
+# 0.60 (under every strong system's mean and the port's lowest edit), amber down to 0.40 (under the
+# commercial clone's 0.50 by the same margin); below that the voice has probably changed.
+CAMPPLUS_SIM_GREEN, CAMPPLUS_SIM_AMBER = 0.60, 0.40
 # GE2E (Resemblyzer): same-speaker utterances typically 0.8+. Spectral: correlation of mean log-mel envelopes,
 # measured in BENCHMARKS.md (same clip after an edit >= 0.95, different speakers 0.7-0.9).
-SIMILARITY_LEVELS = {"campplus": (0.60, 0.40), "ge2e": (0.80, 0.70), "spectral": (0.95, 0.88)}
+GE2E_SIM_GREEN, GE2E_SIM_AMBER = 0.80, 0.70
+SPECTRAL_SIM_GREEN, SPECTRAL_SIM_AMBER = 0.95, 0.88
+SIMILARITY_LEVELS = {"campplus": (CAMPPLUS_SIM_GREEN, CAMPPLUS_SIM_AMBER), "ge2e": (GE2E_SIM_GREEN, GE2E_SIM_AMBER),
+                     "spectral": (SPECTRAL_SIM_GREEN, SPECTRAL_SIM_AMBER)}
 # duration ratio (take / expected): a dropped clause shortens a take by a third or more
 DURATION_GREEN, DURATION_AMBER = (0.75, 1.33), (0.55, 1.8)
 CLIP_LEVEL = 0.999                           # |sample| at or above this counts as clipped
@@ -89,6 +111,8 @@ class TakeCheck:
     duration_ratio: float | None
     clipped: float                        # fraction of samples at full scale
     deleted: int = 0                      # expected words (CJK: characters) missing from what was heard
+    substituted: int = 0                  # expected words (CJK: syllables) heard as other words
+    rushed: tuple[str, ...] = ()          # heard words shorter than MIN_WORD_S (restored from context?)
     levels: Mapping[str, str] = field(default_factory=dict)   # measure -> green / amber / red
     words: tuple[Word, ...] = ()
     seconds: float = 0.0                  # wall-clock time of the check
@@ -103,7 +127,9 @@ class TakeCheck:
 
     def summary(self) -> str:
         """One line with the numbers, e.g. for a badge's hover text."""
-        parts = [f"{self.metric.upper()} {self.error_rate:.0%}" + (f" ({self.deleted} missing)" if self.deleted else "")]
+        parts = [f"{self.metric.upper()} {self.error_rate:.0%}" + (f" ({self.deleted} missing)" if self.deleted else "")
+                 + (f" ({self.substituted} misheard)" if self.substituted else "")
+                 + (f" (too short: {' '.join(self.rushed)})" if self.rushed else "")]
         if self.speaker_similarity is not None:
             parts.append(f"speaker {self.speaker_similarity:.2f} ({self.speaker_model})")
         if self.duration_ratio is not None:
@@ -115,6 +141,7 @@ class TakeCheck:
         d = asdict(self)
         d["words"] = [[w.text, round(w.start, 3), round(w.end, 3)] for w in self.words]
         d["levels"] = dict(self.levels)
+        d["rushed"] = list(self.rushed)
         d["verdict"] = self.verdict
         for k in ("error_rate", "speaker_similarity", "duration_ratio", "clipped", "seconds"):
             if d[k] is not None:
@@ -124,8 +151,10 @@ class TakeCheck:
     @classmethod
     def from_dict(cls, d: Mapping) -> "TakeCheck":
         fields = {k: d[k] for k in ("expected", "heard", "metric", "error_rate", "speaker_similarity",
-                                    "speaker_model", "duration_ratio", "clipped", "deleted") if k in d}
+                                    "speaker_model", "duration_ratio", "clipped", "deleted", "substituted")
+                  if k in d}
         return cls(**fields, levels=dict(d.get("levels", {})), seconds=float(d.get("seconds", 0.0)),
+                   rushed=tuple(str(w) for w in d.get("rushed", ())),
                    words=tuple(Word(str(t), float(a), float(b)) for t, a, b in d.get("words", ())))
 
 
@@ -140,6 +169,18 @@ def tokens_of(text: str, metric: str) -> list[str]:
     from .lite.metrics import normalise_text   # noqa: PLC0415
     norm = normalise_text(text)
     return list(norm.replace(" ", "")) if metric == "cer" else norm.split()
+
+
+def sound_tokens(text: str, metric: str) -> list[str]:
+    """The units compared by sound: English words with integers spelled out, Mandarin toneless pinyin."""
+    from .lite.g2p import number_words   # noqa: PLC0415
+    if metric == "cer":
+        from pypinyin import Style, lazy_pinyin   # noqa: PLC0415  (MIT; already a lite-engine dependency)
+        return [lazy_pinyin(c, style=Style.NORMAL)[0] for c in tokens_of(text, metric)]
+    out: list[str] = []
+    for t in tokens_of(text, metric):
+        out += number_words(int(t)).split() if t.isdigit() and len(t) < 12 else [t]
+    return out
 
 
 def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
@@ -246,19 +287,22 @@ class Checker:
         heard = self.heard(take, lang)
         metric = "cer" if lang == "zh" else "wer"
         err = error_rate(expected, heard.text) if expected else (0.0 if not heard.text.strip() else 1.0)
-        deleted = align_counts(tokens_of(expected, metric), tokens_of(heard.text, metric))[1] if expected else 0
+        subs, deleted, _ = (align_counts(sound_tokens(expected, metric), sound_tokens(heard.text, metric))
+                            if expected else (0, 0, 0))
+        rushed = tuple(w.text for w in heard.words if w.end - w.start < MIN_WORD_S and w.text.strip())
         sim = self.similarity(take, source) if source is not None else None
         ratio = take.duration / expected_seconds if expected_seconds else None
         clipped = clipped_fraction(take.samples)
         sim_levels = SIMILARITY_LEVELS.get(self.speaker_model or "", (0.0, 0.0))
         text_level = level(err, ERROR_GREEN, ERROR_AMBER)
-        if text_level == GREEN and deleted >= DELETIONS_AMBER:
+        if text_level == GREEN and (deleted >= DELETIONS_AMBER or subs >= SUBSTITUTIONS_AMBER or rushed):
             text_level = AMBER
         levels = {"error_rate": text_level,
                   "speaker_similarity": level(sim, *sim_levels, higher_is_better=True),
                   "duration_ratio": level(ratio, DURATION_GREEN, DURATION_AMBER),
                   "clipping": level(clipped, CLIP_GREEN, CLIP_AMBER)}
-        return TakeCheck(expected=expected, heard=heard.text, metric=metric, deleted=deleted,
+        return TakeCheck(expected=expected, heard=heard.text, metric=metric, deleted=deleted, substituted=subs,
+                         rushed=rushed,
                          error_rate=float(err), speaker_similarity=sim,
                          speaker_model=self.speaker_model if sim is not None else None,
                          duration_ratio=ratio, clipped=clipped,

@@ -89,6 +89,27 @@ def _quietest(x: np.ndarray, sr: int, lo_s: float, hi_s: float) -> int:
     return lo + int(np.argmin(energy)) + frame // 2
 
 
+def check_seconds(a: float | None, b: float | None, duration: float) -> tuple[float, float]:
+    """A time range (seconds) inside a clip of ``duration`` s and at least MIN_SELECTION_S long, or a clear
+    InvalidInputError (missing end, not numbers, empty, outside the clip, inside a single sound)."""
+    if a is None or b is None:
+        raise InvalidInputError("give both a start and an end time")
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError("the start and end times must be numbers") from exc
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise InvalidInputError("the start and end times must be numbers")
+    if b <= a:
+        raise InvalidInputError(f"the selection is empty ({a:.2f}-{b:.2f} s)")
+    if a < 0 or b > duration + 1e-6:
+        raise InvalidInputError(f"{a:.2f}-{b:.2f} s is outside the clip, which is {duration:.2f} s long")
+    if b - a < MIN_SELECTION_S:
+        raise InvalidInputError(f"the selection ({a:.2f}-{b:.2f} s) is {1000 * (b - a):.0f} ms long, inside a "
+                                f"single sound; select at least {1000 * MIN_SELECTION_S:.0f} ms")
+    return a, b
+
+
 def find_window(clip: AudioClip, words: Sequence[Word], selection: Selection,
                 max_window_s: float = MAX_WINDOW_S) -> Window:
     """The window for ``selection``: cut at pauses, at most ``max_window_s``; clear errors for bad ranges."""
@@ -109,16 +130,7 @@ def find_window(clip: AudioClip, words: Sequence[Word], selection: Selection,
         lo_start = words[first - 1].end if first > 0 else 0.0
         hi_end = words[last + 1].start if last + 1 < len(words) else dur
     else:
-        a, b = selection.start_s, selection.end_s
-        if a is None or b is None:
-            raise InvalidInputError("give both a start and an end time")
-        if not (np.isfinite(a) and np.isfinite(b)):
-            raise InvalidInputError("the start and end times must be numbers")
-        if b <= a:
-            raise InvalidInputError(f"the selection is empty ({a:.2f}-{b:.2f} s)")
-        if a < 0 or b > dur + 1e-6:
-            raise InvalidInputError(f"{a:.2f}-{b:.2f} s is outside the clip, which is {dur:.2f} s long")
-        sel_start, sel_end = float(a), float(b)
+        a, b = sel_start, sel_end = check_seconds(selection.start_s, selection.end_s, dur)
         lo_start, hi_end = max(0.0, a - PAUSE_SEARCH_S), min(dur, b + PAUSE_SEARCH_S)
     if sel_end - sel_start < MIN_SELECTION_S:
         raise InvalidInputError(f"the selection ({selection.describe()}) is {1000 * (sel_end - sel_start):.0f} ms "

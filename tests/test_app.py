@@ -64,16 +64,18 @@ def test_public_api_surface(client):
     named = api["named_endpoints"]
     assert set(named) == PUBLIC
     params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in named.items()}
-    assert params["/clone"] == ["prompt_audio", "prompt_text", "target_text", "seed"]
+    assert params["/clone"] == ["prompt_audio", "prompt_text", "target_text", "seed", "max_tries", "threshold"]
     # today's parameters first and unchanged; the region and auto-retry options are appended with defaults
     assert params["/edit"] == ["audio", "audio_text", "edit_type", "edit_info", "n_iterations", "seed",
                                "first_word", "last_word", "region_start", "region_end", "max_tries", "threshold"]
     assert all(p["parameter_has_default"] for p in named["/edit"]["parameters"][4:])
     assert params["/check"] == ["audio", "text", "source_audio", "expected_seconds"]
-    assert params["/paralinguistic"] == ["audio", "audio_text", "new_text", "seed"]
+    assert params["/paralinguistic"] == ["audio", "audio_text", "new_text", "seed", "max_tries", "threshold"]
+    for name in ("/clone", "/paralinguistic"):
+        assert all(p["parameter_has_default"] for p in named[name]["parameters"][3:])
     assert params["/transcribe"] == ["audio"]
     assert len(named["/clone"]["returns"]) == 3 and len(named["/edit"]["returns"]) == 3
-    assert params["/clone_stream"] == params["/clone"]
+    assert params["/clone_stream"] == params["/clone"][:4]
     assert params["/edit_stream"] == ["audio", "audio_text", "edit_type", "edit_info", "seed"]
     assert len(named["/clone_stream"]["returns"]) == 4 and len(named["/edit_stream"]["returns"]) == 4
     info = client.predict(api_name="/engine_info")
@@ -227,6 +229,27 @@ def test_takes_are_checked_retried_and_replayed_exactly(served, tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def test_clone_and_paralinguistic_endpoints_retry_like_edit(client, served):
+    """/clone and /paralinguistic take /edit's optional max_tries and threshold: the fake engine drops the last
+    word when seed % 3 == 0, so seed 30 is re-rolled to 31; without the options (old calls) seed 30 is kept."""
+    prompt = handle_file(served["prompt"])
+    assert client.predict(prompt, "a prompt", "retry me please", 30, api_name="/clone")[2] == 30
+    audio, text, seed = client.predict(prompt, "a prompt", "retry me please", 30, 3, 0.0, api_name="/clone")
+    assert (text, seed) == ("retry me please", 31)
+    assert client.predict(prompt, "a prompt", "retry me please", 30, 1, 0.0, api_name="/clone")[2] == 30
+    base = handle_file(audio)
+    assert client.predict(base, text, "retry [Sigh] me please", 30, api_name="/paralinguistic")[2] == 30
+    out, t2, s2 = client.predict(base, text, "retry [Sigh] me please", 30, 3, 0.0, api_name="/paralinguistic")
+    assert (t2, s2) == ("retry [Sigh] me please", 31) and len(samples(out)) > len(samples(audio))
+    # the same validation and messages as /edit
+    for api, args in (("/clone", (prompt, "a prompt", "hi there", 1)), ("/paralinguistic", (base, text, "hi [Sigh]", 1)),
+                      ("/edit", (base, text, "emotion", "happy", 1, 1, -1, -1, -1, -1))):
+        with pytest.raises(AppError, match="number of tries"):
+            client.predict(*args, 0, 0.1, api_name=api)
+        with pytest.raises(AppError, match=r"threshold must be between 0 and 1 \(got 2"):
+            client.predict(*args, 2, 2.0, api_name=api)
 
 
 def test_region_and_check_endpoints(client, served):

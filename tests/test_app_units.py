@@ -222,3 +222,32 @@ def test_check_badges_and_the_best_candidate():
     assert "check-badge red" in html and "3 missing" in html and "heard: the cat sat" in html
     assert views.check_badges(None).count("not checked") == 1
     assert views.best_candidate([bad, good]) == "T1" and views.best_candidate([bad]) is None
+
+
+def test_waveform_span_fills_the_time_range_and_refuses_bad_spans(tmp_path):
+    from app_ui.events import _ticked_span, span_from_plot, take_envelope   # noqa: PLC0415
+    assert _ticked_span([2, 1]) == (1, 2, None, None)                   # ticked words clear the time range
+    assert _ticked_span([])[:2] == (-1, -1)
+    sr = 24000
+    wav = np.zeros(sr * 2, np.float32)
+    wav[sr // 2:sr] = 0.5                                        # loud from 0.5 s to 1.0 s
+    sf.write(tmp_path / "T1.wav", wav, sr)
+    tree, ids = TakeTree().add(history.CLONE, None, {}, (1,), [{**_take(1), "audio": str(tmp_path / "T1.wav"),
+                                                                "duration": 2.0}])
+    env = take_envelope(tree.get(ids[0]))
+    assert list(env.columns) == ["seconds", "level"] and env["seconds"].iloc[-1] == pytest.approx(2.0)
+    loud = env[env["level"] > 0.4]["seconds"]
+    assert loud.min() == pytest.approx(0.5) and loud.max() == pytest.approx(0.98)
+    assert len(env) == int(2.0 / plots.ENVELOPE_FRAME_S) + 1
+
+    def brush(a, b):
+        return span_from_plot(ids[0], tree, gr.SelectData(None, {"index": [a, b], "value": [a, b], "selected": True}))
+
+    start, end, words = brush(0.4512, 1.2)
+    assert (start, end) == (0.451, 1.2) and words.value == []     # a brushed range replaces ticked words
+    for (a, b), message in (((1.5, 2.6), "outside the clip, which is 2.00 s long"), ((1.0, 1.0), "is empty"),
+                            ((1.0, 1.05), "inside a single sound")):
+        with pytest.raises(gr.Error, match=message):
+            brush(a, b)
+    with pytest.raises(gr.Error, match="Select the take"):
+        span_from_plot(None, tree, gr.SelectData(None, {"index": [0.1, 0.5], "value": [0.1, 0.5]}))

@@ -154,6 +154,84 @@ def test_clone_edit_and_timeline_in_browser(server):
     assert (ARTIFACTS / "screenshot.png").stat().st_size > 10_000
 
 
+def _set_slider(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_check_badges_retry_and_region_edit_in_browser(server):
+    """The take check's badge shows on a take; Tries re-rolls a seed whose take drops a word (the fake engine
+    drops the last word when seed % 3 == 0); a span brushed on the waveform fills from/to; ticked words drive a
+    region edit that lands in the timeline and the session history."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        try:
+            page.goto(server["url"])
+            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
+            page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+            page.locator("#prompt-text textarea").fill("a prompt")
+            page.locator("#target-text textarea").fill("retry me please")
+            page.locator("#clone-seed input").fill("30")
+            _set_slider(page, "n-candidates", 1)
+            _set_slider(page, "clone-tries", 3)
+            _set_slider(page, "clone-threshold", 0)
+            page.locator("#clone-btn").click()
+            timeline = page.locator("#timeline")
+            # seed 30 dropped "please"; the retry kept seed 31, whose check is green with WER 0 %
+            expect(timeline).to_contain_text("T1 · Voice clone #1", timeout=30000)
+            expect(timeline).to_contain_text(re.compile(r"T1 · Voice clone #1 · [\d.]+s · .* WER 0%"))
+            expect(page.locator("#info-b")).to_contain_text("seed 31", timeout=20000)
+            expect(page.locator("#info-b")).to_contain_text("tries: 2 of 3, error rate by seed 30: 33%, 31: 0%")
+            expect(page.locator("#info-b .check-badge.green").first).to_be_visible()
+
+            page.get_by_role("tab", name="② Iterative edit").click()
+            expect(page.locator("#tabs")).to_contain_text("Editing T1")
+            page.locator("#region-box").get_by_text("Edit only part of the take").click()
+            wave = page.locator("#region-wave")
+            expect(wave.locator("canvas, svg").first).to_be_visible(timeout=20000)
+            start = page.locator("#region-start input")
+            for attempt in range(4):       # Vega ignores a brush while it is still drawing; drag again then
+                page.wait_for_timeout(1200)
+                box = wave.locator("canvas, svg").first.bounding_box()
+                y = box["y"] + box["height"] * 0.5
+                page.mouse.move(box["x"] + box["width"] * (0.3 + 0.02 * attempt), y)
+                page.mouse.down()
+                page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=8)
+                page.mouse.move(box["x"] + box["width"] * 0.7, y, steps=8)
+                page.mouse.up()
+                try:                       # the select event is debounced (250 ms)
+                    expect(start).not_to_have_value(re.compile(r"^0?$"), timeout=4000)
+                    break
+                except AssertionError:
+                    if attempt == 3:
+                        raise
+            a, b = float(start.input_value()), float(page.locator("#region-end input").input_value())
+            assert 0 < a < b, (a, b)
+            page.wait_for_timeout(1500)            # let any late brush event land before ticking words
+            # ticking words replaces the range: tick "me" and "please"
+            page.locator("#region-words").get_by_text(re.compile(r"^1 · me")).click()
+            page.locator("#region-words").get_by_text(re.compile(r"^2 · please")).click()
+            expect(start).to_have_value(re.compile(r"^0?$"))
+            page.locator("#edit-seed input").fill("7")
+            _set_slider(page, "edit-tries", 2)
+            page.locator("#edit-btn").click()
+            expect(timeline).to_contain_text("T2 · Emotion · Happy", timeout=30000)
+            info = page.locator("#info-b")
+            expect(info).to_contain_text("T1 → T2", timeout=20000)
+            expect(info).to_contain_text(re.compile(r"region: words 1-2, edited window [\d.]+-[\d.]+ s"))
+            # the fake ASR does not know spliced takes (it hears its fixed sentence), so both tries are made
+            expect(info).to_contain_text(re.compile(r"tries: 2 of 2, error rate by seed 7: \d+%, 8: \d+%"))
+            expect(info.locator(".check-badge").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "screenshot_region.png"), full_page=True)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last_browser_state.png"), full_page=True)
+            browser.close()
+
+
 def test_the_player_starts_before_generation_ends(slow_server):
     """Streaming: the live player is playing while the engine is still generating (no take in the timeline
     yet); the take lands when the stream ends."""

@@ -445,3 +445,29 @@ def test_streaming_random_llm_is_a_typed_error(base_engine):
     eng = base_engine.with_options(max_new_tokens=CAP)
     with pytest.raises(TokenStreamError):
         list(eng.stream_clone(sc.CloneRequest(_clip(1.0), "hello", "world", seed=1)))
+
+
+def test_take_check_uses_campplus_and_its_thresholds(base_engine, monkeypatch):
+    """The real engine's check scores the voice with CAM++ (the tiny stand-in campplus.onnx here) and reads the
+    score on CAM++'s scale, not the lite embedders'."""
+    from stepedit_core import checks   # noqa: PLC0415
+    monkeypatch.setattr(base_engine, "transcribe_words", lambda clip, language=None: checks.Heard("one two", "en"))
+    checker = checks.checker_for(base_engine)
+    assert checker.speaker_model == "campplus"
+    take = _clip(2.0, seed=1)
+    same = checker.check(take, "one two", source=take)
+    assert same.speaker_model == "campplus" and same.speaker_similarity == pytest.approx(1.0, abs=1e-5)
+    assert same.levels["speaker_similarity"] == "green"
+    emb = base_engine.speaker_embedding(take)
+    assert emb.shape == (192,) and np.isfinite(emb).all()
+    # a mocked embedding pair at known cosines: 0.65 and 0.50 pass CAM++'s bands (green, amber), though both
+    # are red on the lite embedders' scales; 0.30 is red on every scale
+    for cosine, colour in ((0.65, "green"), (0.50, "amber"), (0.30, "red")):
+        other = np.array([cosine, np.sqrt(1 - cosine ** 2)])
+        monkeypatch.setattr(base_engine, "speaker_embedding",
+                            lambda clip, other=other: np.array([1.0, 0.0]) if clip.duration > 2.5 else other)
+        c = checks.checker_for(base_engine).check(take, "one two", source=_clip(3.0, seed=2))
+        assert c.speaker_similarity == pytest.approx(cosine) and c.levels["speaker_similarity"] == colour
+        assert checks.level(cosine, *checks.SIMILARITY_LEVELS["spectral"], higher_is_better=True) == "red"
+        assert checks.level(cosine, *checks.SIMILARITY_LEVELS["ge2e"], higher_is_better=True) == "red"
+    assert checks.SIMILARITY_LEVELS["campplus"] == (checks.CAMPPLUS_SIM_GREEN, checks.CAMPPLUS_SIM_AMBER)
