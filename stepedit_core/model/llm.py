@@ -32,6 +32,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..compat import import_torchaudio
 from ..errors import InvalidInputError
+from .kv_cache import StaticKVCache
 
 # Largest bias block (elements) built in one piece: above it, attention runs in query chunks so that a long
 # prefill never materialises an H x T x S fp32 tensor (48 x 8192 x 8192 x 4 B = 12.9 GB for the real model).
@@ -101,42 +102,6 @@ def alibi_bias(slopes: torch.Tensor, q_start: int, q_len: int, k_len: int) -> to
     dist = i - j                                                    # (q_len, k_len) int64
     bias = -torch.sqrt(dist.clamp(min=0).float()) * slopes.view(-1, 1, 1)
     return bias.masked_fill(dist < 0, float("-inf"))
-
-
-class StaticKVCache:
-    """Preallocated keys/values for every layer, each (B, G, max_len, D), and the number of filled positions.
-
-    Keys/values are stored per KV group (never repeated over heads). ``official_layout`` gives the official
-    ``DynamicCache`` view (B, S, G*D), taken before the head split.
-    """
-
-    def __init__(self, config: Step1Config, max_len: int, *, batch: int = 1,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-        shape = (batch, config.num_attention_groups, max_len, config.head_dim)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.num_hidden_layers)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.num_hidden_layers)]
-        self.max_len = max_len
-        self.length = 0
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write k/v (B, G, T, D) after the filled part; return views of all keys/values (B, G, length+T, D).
-        ``length`` itself advances in :meth:`advance`, once all layers have been written."""
-        end = self.length + k.shape[2]
-        self.k[layer][:, :, self.length:end] = k
-        self.v[layer][:, :, self.length:end] = v
-        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
-
-    def advance(self, n: int) -> None:
-        self.length += n
-
-    def reset(self) -> None:
-        self.length = 0
-
-    def official_layout(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        b, g, _, d = self.k[layer].shape
-        k = self.k[layer][:, :, :self.length].transpose(1, 2).reshape(b, self.length, g * d)
-        v = self.v[layer][:, :, :self.length].transpose(1, 2).reshape(b, self.length, g * d)
-        return k, v
 
 
 class Step1RMSNorm(nn.Module):
