@@ -70,6 +70,8 @@ class Studio:
         self.upload_dir = Path(upload_dir) if upload_dir is not None else None   # Gradio's folder (holds root)
         self._last_prune = 0.0
         self.last_prune: storage.PruneReport | None = None
+        self._written = 0               # bytes of takes, API outputs and uploads since the last storage pass
+        self._counted: set[str] = set()   # uploads already in _written
         # files in upload_dir that Gradio received or served for this app (app.build_demo wires it to
         # Blocks.temp_file_sets); nothing else in the folder is ever removed
         self.owned_files: Callable[[], list[str]] = lambda: []
@@ -143,7 +145,8 @@ class Studio:
         now = time.time() if now is None else now
         if now - self._last_prune < PRUNE_EVERY_S:
             return 0
-        self._last_prune = now
+        self._last_prune, self._written = now, 0
+        self._counted.clear()
         self.last_prune = storage.prune(self.root, self.upload_dir, SESSION_PREFIX, now, max_age_s,
                                         owned=self.owned_files())
         return self.last_prune.sessions
@@ -172,10 +175,33 @@ class Studio:
             shutil.copyfile(src, dest)
         return str(dest)
 
-    @staticmethod
-    def _write_take(tree: TakeTree, take_no: int, result: EngineResult) -> dict:
+    def _count_written(self, path: str | Path) -> None:
+        """Between storage passes (one a minute), count what the app writes; once the app's bytes could reach
+        the cap's low-water mark, prune at once, so the folder stays under the cap between passes (an upload
+        is counted when a request reads it: Gradio has written it, at most app.MAX_FILE_SIZE, just before)."""
+        self._written += Path(path).stat().st_size
+        known = self.last_prune.total_bytes if self.last_prune else 0
+        if known + self._written >= storage.CAP_LOW_WATER * storage.storage_cap_bytes():
+            self._last_prune = 0.0
+            self.prune()
+
+    def _load_input(self, path: str | None, what: str,
+                    max_seconds: float = validation.MAX_AUDIO_SECONDS) -> AudioClip:
+        """:func:`load_clip` for a file a user sent; an upload Gradio just wrote is counted like an output."""
+        clip = load_clip(path, what, max_seconds)
+        if self.upload_dir is not None and str(path) not in self._counted:
+            try:
+                Path(path).resolve().relative_to(self.upload_dir.resolve())
+            except ValueError:
+                return clip                   # not in Gradio's folder (a local caller's own file)
+            self._counted.add(str(path))
+            self._count_written(path)
+        return clip
+
+    def _write_take(self, tree: TakeTree, take_no: int, result: EngineResult) -> dict:
         path = Path(tree.workdir) / f"T{take_no}.wav"
         write_wav(path, result.audio.samples, result.audio.sample_rate)
+        self._count_written(path)
         check = result.metadata.get("check") if result.metadata else None
         return {"audio": str(path), "duration": round(result.audio.duration, 4), "sha256": file_sha256(path),
                 "seed": result.seed, "text": result.text, "check": dict(check) if check else None}
@@ -199,7 +225,7 @@ class Studio:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
         _check_retry(max_tries, threshold)
         _step(progress, 0.0, "Reading the prompt audio")
-        clip = load_clip(prompt_path, "the prompt audio")
+        clip = self._load_input(prompt_path, "the prompt audio")
         source = self._keep_source(tree, prompt_path)
         results, tried = [], []
         if int(max_tries) <= 1:
@@ -221,7 +247,7 @@ class Studio:
         return tree.add(history.CLONE, None, params, tuple(r.seed for r in results), takes)
 
     def upload(self, tree: TakeTree, audio_path: str, text: str) -> tuple[TakeTree, list[str]]:
-        clip = load_clip(audio_path, "the recording")
+        clip = self._load_input(audio_path, "the recording")
         if clip.duration > self.runner.engine.capabilities().max_input_seconds:
             caps = self.runner.engine.capabilities()
             raise gr.Error(f"The recording is {clip.duration:.1f} s long; {caps.display_name} takes at most "
@@ -278,7 +304,7 @@ class Studio:
         concatenation. A stream closed before its end (a cancel) adds nothing: the partial take is dropped."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
-        clip = load_clip(prompt_path, "the prompt audio")
+        clip = self._load_input(prompt_path, "the prompt audio")
         source = self._keep_source(tree, prompt_path)
         results = []
         for i, seed in enumerate(seeds):
@@ -388,7 +414,7 @@ class Studio:
         except StepEditError as exc:
             raise EngineError(error_message(exc)) from exc
         max_tries, threshold = _check_retry(max_tries, threshold)
-        clip = load_clip(prompt_path, "the prompt audio", self.runner.engine.capabilities().max_input_seconds)
+        clip = self._load_input(prompt_path, "the prompt audio", self.runner.engine.capabilities().max_input_seconds)
 
         def run(seed_: int) -> list[EngineResult]:
             return self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=seed_)])
@@ -407,7 +433,7 @@ class Studio:
         except StepEditError as exc:
             raise EngineError(error_message(exc)) from exc
         max_tries, threshold = _check_retry(max_tries, threshold)
-        clip = load_clip(audio_path, "the audio to edit", self.runner.engine.capabilities().max_input_seconds)
+        clip = self._load_input(audio_path, "the audio to edit", self.runner.engine.capabilities().max_input_seconds)
         request = EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text, n_iterations, seed=s)
         selection = selection_of(region)
         words = ()
@@ -431,8 +457,8 @@ class Studio:
     def check_once(self, audio_path: str, text: str, source_path: str | None = None,
                    expected_seconds: float | None = None) -> dict:
         """The take check of an audio file against ``text`` (and a source voice), as JSON."""
-        clip = load_clip(audio_path, "the audio to check")
-        source = load_clip(source_path, "the source audio") if source_path else None
+        clip = self._load_input(audio_path, "the audio to check")
+        source = self._load_input(source_path, "the source audio") if source_path else None
         if not (text or "").strip():
             raise gr.Error("Please enter the text the audio should say.")
         if expected_seconds is not None and expected_seconds <= 0:
@@ -446,7 +472,7 @@ class Studio:
     def clone_stream_once(self, prompt_path: str, prompt_text: str, target_text: str, seed: int | None,
                           session_hash: str | None) -> Stream:
         """The streamed one-shot clone: yields chunks, returns ``(wav path, text, seed)``."""
-        clip = load_clip(prompt_path, "the prompt audio")
+        clip = self._load_input(prompt_path, "the prompt audio")
         s = self.candidate_seeds(seed, 1)[0]
         chunks = yield from _relay(self.runner.stream(Job("clone", (CloneRequest(clip, prompt_text, target_text,
                                                                                  s),))))
@@ -456,7 +482,7 @@ class Studio:
     def edit_stream_once(self, audio_path: str, audio_text: str, edit_type: str, edit_info: str | None,
                          new_text: str | None, seed: int | None, session_hash: str | None) -> Stream:
         """The streamed one-shot edit (one round): yields chunks, returns ``(wav path, text, seed)``."""
-        clip = load_clip(audio_path, "the audio to edit")
+        clip = self._load_input(audio_path, "the audio to edit")
         s = self.candidate_seeds(seed, 1)[0]
         request = EditRequest(clip, audio_text or "", edit_type, edit_info or None, new_text, seed=s)
         chunks = yield from _relay(self.runner.stream(Job("edit", (request,))))
@@ -465,7 +491,9 @@ class Studio:
 
     def _write_api(self, result: EngineResult, session_hash: str | None, stem: str) -> str:
         path = self._api_dir(session_hash) / f"api-{stem}-{uuid.uuid4().hex[:10]}.wav"
-        return write_wav(path, result.audio.samples, result.audio.sample_rate)
+        out = write_wav(path, result.audio.samples, result.audio.sample_rate)
+        self._count_written(path)
+        return out
 
     # ------------------------------------------------------------------ pictures
     @staticmethod

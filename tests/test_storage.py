@@ -99,3 +99,28 @@ def test_registered_files_reads_gradio_sets():
         temp_file_sets = [{"/a/1.wav"}, set(), {"/b/2.wav", "/b/3.wav"}]
     assert sorted(storage.registered_files(Blocks())) == ["/a/1.wav", "/b/2.wav", "/b/3.wav"]
     assert storage.registered_files(object()) == []
+
+
+def test_outputs_trigger_a_pass_before_the_cap_is_crossed(tmp_path, monkeypatch):
+    """Between the once-a-minute passes the app counts what it writes: takes written back to back never take
+    its folder past the cap, and old takes of idle sessions make room."""
+    import numpy as np
+
+    from app_ui.history import TakeTree
+    from app_ui.runner import EngineRunner
+    from app_ui.studio import Studio
+    from stepedit_core.interface import AudioClip, EngineResult
+    from tests.fake_engine import FakeEngine
+
+    monkeypatch.setenv(storage.CAP_ENV, "1")                    # 1 MiB: five 0.2 MiB takes cross it
+    studio = Studio(EngineRunner(FakeEngine()), tmp_path / "gradio" / "stepedit", tmp_path / "gradio")
+    take = EngineResult(audio=AudioClip(np.zeros(100_000, np.float32), 24000), text="x", seed=1,
+                        edit_type="clone")                      # 16-bit wav: ~0.2 MiB
+    trees = [studio.ensure_workdir(TakeTree(), f"s{i}") for i in range(8)]
+    studio.prune()                                              # the minute's pass has just run
+    for i, tree in enumerate(trees):
+        os.utime(tree.workdir, (time.time() - 100 + i, time.time() - 100 + i))   # older sessions first
+        studio._write_take(tree, 1, take)
+        total = sum(f.stat().st_size for f in (tmp_path / "gradio").rglob("*") if f.is_file())
+        assert total <= storage.storage_cap_bytes(), f"{total} bytes after take {i + 1}"
+    assert studio.last_prune.sessions > 0 and Path(trees[-1].workdir, "T1.wav").exists()

@@ -133,6 +133,9 @@ class Vq06Tokenizer:
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no pre-packed copies of the 522 MB of weights: ~250 MB less RSS at the same speed and the same tokens
+        # (measured on the real-size model, 10 s of audio, 2 threads: 0.69 s vs 0.74 s)
+        opts.add_session_config_entry("session.disable_prepacking", "1")
         if intra_op_threads:
             opts.intra_op_num_threads = int(intra_op_threads)
         try:
