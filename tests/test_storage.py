@@ -116,11 +116,12 @@ def test_outputs_trigger_a_pass_before_the_cap_is_crossed(tmp_path, monkeypatch)
     studio = Studio(EngineRunner(FakeEngine()), tmp_path / "gradio" / "stepedit", tmp_path / "gradio")
     take = EngineResult(audio=AudioClip(np.zeros(100_000, np.float32), 24000), text="x", seed=1,
                         edit_type="clone")                      # 16-bit wav: ~0.2 MiB
-    trees = [studio.ensure_workdir(TakeTree(), f"s{i}") for i in range(8)]
     studio.prune()                                              # the minute's pass has just run
-    for i, tree in enumerate(trees):
-        os.utime(tree.workdir, (time.time() - 100 + i, time.time() - 100 + i))   # older sessions first
+    for i in range(8):
+        tree = studio.ensure_workdir(TakeTree(), f"s{i}")
         studio._write_take(tree, 1, take)
+        os.utime(tree.workdir, (time.time() - 100 + i, time.time() - 100 + i))   # earlier sessions are older
         total = sum(f.stat().st_size for f in (tmp_path / "gradio").rglob("*") if f.is_file())
         assert total <= storage.storage_cap_bytes(), f"{total} bytes after take {i + 1}"
-    assert studio.last_prune.sessions > 0 and Path(trees[-1].workdir, "T1.wav").exists()
+    assert studio.last_prune.sessions > 0 and Path(tree.workdir, "T1.wav").exists()
+    assert not Path(tmp_path, "gradio", "stepedit", "session-s0").exists()       # the oldest session went first
