@@ -199,7 +199,13 @@ class VoiceLibrary:
         voice = self.get(name)
         meta = json.loads((voice.folder / "voice.json").read_text(encoding="utf-8"))
         meta.setdefault("prompt_tokens", {})[key] = [int(t) for t in tokens]
-        (voice.folder / "voice.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        tmp = voice.folder / f".voice-{os.getpid()}-{time.monotonic_ns()}.json"
+        tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, voice.folder / "voice.json")      # readers see the old or the new file, never half
+
+    def token_store(self, name: str) -> "VoiceTokens":
+        """The voice's prompt-token cache as an engine reads and writes it (``CloneRequest.prompt_store``)."""
+        return VoiceTokens(self.root, self.get(name).name)
 
     # ---- archives ---------------------------------------------------------------------------------------
     def export_zip(self, names: list[str] | None = None) -> bytes:
@@ -256,4 +262,24 @@ class VoiceLibrary:
         return [self.save(n, c, t, overwrite=overwrite) for n, t, c in staged]
 
 
-__all__ = ["Voice", "VoiceLibrary", "VoiceNotFoundError", "check_name", "check_voice", "default_root"]
+@dataclass(frozen=True)
+class VoiceTokens:
+    """:class:`~stepedit_core.interface.PromptTokenStore` of one library voice (picklable: a folder and a
+    name). A voice renamed or deleted meanwhile just stops caching; it never fails a clone."""
+    root: Path
+    name: str
+
+    def load(self, key: str) -> list[int] | None:
+        try:
+            return VoiceLibrary(self.root).get(self.name).prompt_tokens.get(key)
+        except InvalidInputError:
+            return None
+
+    def store(self, key: str, tokens) -> None:
+        try:
+            VoiceLibrary(self.root).cache_prompt_tokens(self.name, key, tokens)
+        except (InvalidInputError, OSError):
+            pass
+
+
+__all__ = ["Voice", "VoiceLibrary", "VoiceTokens", "VoiceNotFoundError", "check_name", "check_voice", "default_root"]
