@@ -138,3 +138,20 @@ def test_script_lines_use_the_voice_cache(engine, library, calls):
     again = render_script(engine.with_options(), script, library, seed=3)    # fresh engine, cached voice
     assert calls["n"] == 1
     assert np.array_equal(again.master, first.master)
+
+
+def test_a_request_with_a_voice_store_crosses_a_process_boundary(engine, library, calls):
+    """ZeroGPU pickles the app's CloneRequest into its GPU worker: the store goes with it (a folder and a
+    name) and the worker's write lands in the voice on disk."""
+    import pickle  # noqa: PLC0415
+    voice = library.get("Ann")
+    request = sc.CloneRequest(voice.clip(), voice.text, "good morning", seed=5,
+                              prompt_store=library.token_store("Ann"))
+    shipped = pickle.loads(pickle.dumps(request))
+    result = engine.with_options().clone(shipped)
+    assert calls["n"] == 1
+    (tokens,) = library.get("Ann").prompt_tokens.values()
+    assert tuple(tokens) == result.metadata["prompt_tokens"]
+    library.rename("Ann", "Anna")                         # a renamed voice stops caching; the clone still works
+    again = engine.with_options().clone(shipped)
+    assert calls["n"] == 2 and np.array_equal(again.audio.samples, result.audio.samples)
