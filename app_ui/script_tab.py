@@ -81,6 +81,12 @@ class ScriptService:
             return VoiceLibrary(self.studio.session_dir(session) / "voices")
         return VoiceLibrary()
 
+    def store_for(self, clip: AudioClip, session: str | None):
+        """The token store of the saved voice whose prompt is exactly ``clip`` (the clone tab's prompt when it
+        was loaded from the library), else None; ``Studio.prompt_store``."""
+        voice = self.library(session).find_by_audio(clip)
+        return None if voice is None else self.library(session).token_store(voice.name)
+
     def folder(self, session: str | None) -> Path:
         path = self.studio.session_dir(session) / f"script-{uuid.uuid4().hex[:10]}"
         path.mkdir(parents=True, exist_ok=True)
@@ -241,6 +247,7 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
     """The Script tab (call inside ``gr.Tabs``) and its events; ``voice_pick`` is the clone tab's picker.
     Returns the voice-list refresh (fn, outputs) for ``demo.load``."""
     svc = ScriptService(studio)
+    studio.prompt_store = svc.store_for          # clones from a saved voice's prompt use its cached tokens
     with gr.Tab(t("tab_script"), id="tab-script"):
         state = gr.State(None)
         with gr.Row(equal_height=False):

@@ -179,3 +179,38 @@ def test_space_library_is_per_session_and_travels_by_zip(svc, tmp_path, monkeypa
     assert isinstance(final[0], ScriptRender) and np.abs(final[0].master).max() > 0.01
     monkeypatch.delenv("SPACE_ID")
     assert svc.voices("alice-session") == []                           # locally the data dir is used
+
+
+def test_clone_tab_prompt_from_the_library_clones_with_the_voices_tokens(tmp_path, monkeypatch):
+    """A prompt the clone tab loaded from the library (its saved-voice picker) is recognised by its samples,
+    so the clone request carries the voice's token store (the real engine then skips tokenizing it)."""
+    from app_ui import script_tab  # noqa: PLC0415
+    from tests.fake_engine import FakeEngine  # noqa: PLC0415
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    stores = []
+
+    class Recording(FakeEngine):
+        def _clone(self, request, progress):
+            stores.append(request.prompt_store)
+            return super()._clone(request, progress)
+
+    studio = Studio(EngineRunner(Recording(), zero_gpu=False), tmp_path / "app", check=False)
+    with gr.Blocks():
+        script_tab.build(studio, gr.Audio(), gr.Textbox(), gr.Dropdown())
+    assert studio.prompt_store is not None                     # the Script tab wires the library in
+    svc = ScriptService(studio)
+    _save_voices(svc)
+    path, text = svc.voice_use("Ben", None)
+    from app_ui.history import TakeTree  # noqa: PLC0415
+    tree = studio.ensure_workdir(TakeTree(), "s1")
+    tree, _ = studio.clone(tree, path, text, "hello there", [1, 2], session="s1")
+    studio.clone_once(path, text, "hello there", 3, "s1")
+    studio.clone(tree, _prompt("en")[0], "another prompt", "hello there", [4], session="s1")   # saved as Ann
+    with sf.SoundFile(_prompt("zh")[0]) as f:                                  # same voice, other samples
+        wav, sr = f.read(dtype="float32"), f.samplerate
+    sf.write(tmp_path / "louder.wav", np.clip(wav * 1.5, -1, 1), sr, subtype="FLOAT")
+    studio.clone(tree, str(tmp_path / "louder.wav"), text, "hello there", [6], session="s1")
+    assert [s and s.name for s in stores] == ["Ben", "Ben", "Ben", "Ann", None]
+    stores[0].store("tok/x", [7])
+    assert svc.library(None).get("Ben").prompt_tokens == {"tok/x": [7]}
