@@ -107,7 +107,8 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         tries = int(max_tries or 1)
         seeds = studio.candidate_seeds(seed, n * tries)[::tries]   # candidate i re-rolls s_i, s_i+1, ... s_i+tries-1
         tree, _ = studio.clone(tree, prompt_audio, prompt_text, target_text, seeds, progress,
-                               max_tries=int(max_tries or 1), threshold=float(threshold))
+                               max_tries=int(max_tries or 1), threshold=float(threshold),
+                               session=_session_hash(request))
         return tree, tree.summary()
 
     def session_clone_live(prompt_audio: str, prompt_text: str, target_text: str, seed: int, n_candidates: int,
@@ -129,7 +130,7 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
             tree = studio.ensure_workdir(tree, _session_hash(request))
             seeds = studio.candidate_seeds(seed, int(n_candidates or 1))
             tree, _ = yield from api_mod.play(studio.clone_stream(tree, prompt_audio, prompt_text, target_text,
-                                                                  seeds), 2)
+                                                                  seeds, session=_session_hash(request)), 2)
         else:
             tree, _ = session_clone(prompt_audio, prompt_text, target_text, seed, n_candidates, max_tries, threshold,
                                     tree=tree, request=request, progress=progress)

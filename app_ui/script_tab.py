@@ -8,6 +8,7 @@ with the session unless exported).
 """
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
 from pathlib import Path
@@ -17,15 +18,17 @@ import gradio as gr
 from stepedit_core import catalog
 from stepedit_core.errors import StepEditError
 from stepedit_core.interface import MAX_ITERATIONS, AudioClip
-from stepedit_core.script import (ScriptRender, edit_line, export_files, parse_script, render_script,
-                                  replay_recipe, reroll_line, select_take)
+from stepedit_core.script import (LineRender, ScriptRender, edit_line, export_files, iter_render_script,
+                                  parse_script, render_script, replay_recipe, reroll_line, select_take)
 from stepedit_core.voices import VoiceLibrary
 
+from .i18n import t
 from .runner import GPU, EngineError, error_message
 from .studio import Studio
 
 LINE_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
 TABLE_HEADERS = ["#", "script line", "speaker", "text", "take", "takes", "start (s)", "end (s)"]
+PENDING = "…"                 # take column of a line not rendered yet (the table fills in line by line)
 EXAMPLE_SCRIPT = """# Speaker: text; {happy} {whisper} {faster x2} edit the line, [Laughter] adds a sound, [pause 0.8s] waits
 Alice: {happy} Good morning! Did you sleep well?
 Bob: Not really. [Sigh] The neighbours had a party.
@@ -60,29 +63,151 @@ class _RunnerEngine:
         return self.runner.engine.edit(request, progress)
 
 
+def _no_progress(fraction, desc=None):
+    return None
+
+
 class ScriptService:
+    """The Script tab's handlers as plain methods (the tests call them directly); ``session`` is Gradio's
+    session hash. Render handlers return ``(render, master wav, [wav, srt, vtt, recipe], table, report)``."""
+
     def __init__(self, studio: Studio):
         self.studio = studio
         self.engine = _RunnerEngine(studio)
 
-    def library(self, session_hash: str | None) -> VoiceLibrary:
+    def library(self, session: str | None) -> VoiceLibrary:
+        """Per session on a Space (gone with the session unless exported); the user's data dir otherwise."""
         if os.environ.get("SPACE_ID"):
-            return VoiceLibrary(self.studio.session_dir(session_hash) / "voices")
+            return VoiceLibrary(self.studio.session_dir(session) / "voices")
         return VoiceLibrary()
 
-    def folder(self, session_hash: str | None) -> Path:
-        path = self.studio.session_dir(session_hash) / f"script-{uuid.uuid4().hex[:10]}"
+    def store_for(self, clip: AudioClip, session: str | None):
+        """The token store of the saved voice whose prompt is exactly ``clip`` (the clone tab's prompt when it
+        was loaded from the library), else None; ``Studio.prompt_store``."""
+        voice = self.library(session).find_by_audio(clip)
+        return None if voice is None else self.library(session).token_store(voice.name)
+
+    def folder(self, session: str | None) -> Path:
+        path = self.studio.session_dir(session) / f"script-{uuid.uuid4().hex[:10]}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def show(self, render: ScriptRender, voices, session: str | None, note: str = "") -> tuple:
+        paths = export_files(render, voices, self.folder(session))
+        summary = (f"{len(render.lines)} lines, {render.duration:.1f} s, seed {render.seed}, "
+                   f"engine {render.engine}. {note}")
+        return render, paths["wav"], [paths[k] for k in ("wav", "srt", "vtt", "recipe")], _table(render), summary
+
+    # ---- the render and its lines ----------------------------------------------------------------------
+    def render(self, text: str, default: str | None, seed, session: str | None, progress=_no_progress):
+        """A generator: one table update as each line finishes (the master, files and state unchanged until
+        the last update), then the full result."""
+        lib = self.library(session)
+        script = parse_script(text, voices=lib.names(), default_voice=default or None)
+        n = len(script.segments)
+        rows = [_pending_row(i, seg) for i, seg in enumerate(script.segments)]
+        keep = gr.update()
+        yield keep, keep, keep, [list(r) for r in rows], f"Rendering {n} lines…"
+        for item in iter_render_script(self.engine, script, lib, seed=_seed(seed),
+                                       progress=lambda f, d: progress(f, desc=d)):
+            if isinstance(item, ScriptRender):
+                yield self.show(item, lib, session)
+                return
+            rows[item.index] = _done_row(item)
+            yield keep, keep, keep, [list(r) for r in rows], f"Rendered line {item.index + 1} of {n}."
+
+    def reroll(self, render: ScriptRender | None, number, session: str | None, progress=_no_progress):
+        i, lib = _line(render, number), self.library(session)
+        render = reroll_line(self.engine, render, i, lib,          # a fresh random seed; the recipe records it
+                             progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
+        return self.show(render, lib, session, f"Line {i + 1} re-rolled; the other lines are unchanged.")
+
+    def edit(self, render: ScriptRender | None, number, edit_type: str, option: str | None, rounds,
+             session: str | None, progress=_no_progress):
+        i, lib = _line(render, number), self.library(session)
+        render = edit_line(self.engine, render, i, edit_type, option or None, iterations=int(rounds or 1),
+                           progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
+        return self.show(render, lib, session, f"Line {i + 1} edited ({edit_type} {option or ''}).")
+
+    def use_take(self, render: ScriptRender | None, number, take_id: str, session: str | None):
+        i = _line(render, number)
+        render = select_take(render, i, (take_id or "").strip())
+        return self.show(render, self.library(session), session, f"Line {i + 1} uses {take_id}.")
+
+    def replay(self, recipe_path: str | None, session: str | None, progress=_no_progress):
+        if not recipe_path:
+            raise gr.Error("Please provide a script recipe (.json).")
+        data = Path(recipe_path).read_bytes()
+        render, rep = replay_recipe(self.engine, data, progress=lambda f, d: progress(f, desc=d))
+        from stepedit_core.script.recipe import EmbeddedVoices, load_recipe  # noqa: PLC0415
+        return self.show(render, EmbeddedVoices(load_recipe(data)), session, rep.summary())
+
+    # ---- the voice library ------------------------------------------------------------------------------
+    def voice_view(self, session: str | None) -> tuple:
+        voices = self.library(session).list()
+        md = "\n".join(f"- **{v.name}** ({v.seconds:.1f} s): {v.text[:80]}" for v in voices) or "_No voices yet._"
+        pick = gr.update(choices=[v.name for v in voices])
+        return md, pick, pick, pick
+
+    def voice_save(self, name: str, audio: str | None, text: str, session: str | None) -> None:
+        if not audio:
+            raise gr.Error("Load a prompt recording in the clone tab first.")
+        self.library(session).save(name, AudioClip.from_file(audio), text)
+        gr.Info(f"Saved voice {name.strip()!r}.")
+
+    def voice_rename(self, old: str | None, new: str, session: str | None) -> None:
+        self.library(session).rename(old or "", new)
+
+    def voice_delete(self, name: str | None, session: str | None) -> None:
+        self.library(session).delete(name or "")
+
+    def voice_export(self, session: str | None) -> str:
+        path = self.folder(session) / "voices.zip"
+        path.write_bytes(self.library(session).export_zip())
+        return str(path)
+
+    def voice_import(self, path: str | None, session: str | None) -> None:
+        if path:
+            added = self.library(session).import_zip(path, label=Path(path).name)
+            gr.Info(f"Imported {len(added)} voices.")
+
+    def voice_use(self, name: str | None, session: str | None):
+        if not name:
+            return gr.update(), gr.update()
+        voice = self.library(session).get(name)
+        return str(voice.audio_path), voice.text
+
+    # ---- the API ------------------------------------------------------------------------------------------
+    def script(self, text: str, seed, default_voice: str, voices_zip: str | None, session: str | None,
+               progress=_no_progress) -> tuple[str, str, str, str]:
+        lib = self.library(session)
+        if voices_zip:
+            lib = VoiceLibrary(self.folder(session) / "voices")
+            lib.import_zip(voices_zip, label=Path(voices_zip).name)
+        parsed = parse_script(text, voices=lib.names(), default_voice=(default_voice or "").strip() or None)
+        render = render_script(self.engine, parsed, lib, seed=_seed(seed), progress=lambda f, d: progress(f, desc=d))
+        paths = export_files(render, lib, self.folder(session))
+        return paths["wav"], paths["srt"], paths["vtt"], paths["recipe"]
+
+    def voices(self, session: str | None) -> list[dict]:
+        return [{"name": v.name, "text": v.text, "seconds": round(v.seconds, 2)}
+                for v in self.library(session).list()]
+
 
 def _guard(fn):
-    """StepEditError (bad script, unknown voice, ...) -> a toast naming the problem."""
-    def wrapped(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except StepEditError as exc:
-            raise EngineError(error_message(exc)) from exc
+    """StepEditError (bad script, unknown voice, ...) -> a toast naming the problem (generators too)."""
+    if inspect.isgeneratorfunction(fn):
+        def wrapped(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except StepEditError as exc:
+                raise EngineError(error_message(exc)) from exc
+    else:
+        def wrapped(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except StepEditError as exc:
+                raise EngineError(error_message(exc)) from exc
     wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
     return wrapped
 
@@ -94,6 +219,20 @@ def _seed(seed) -> int | None:
 def _table(render: ScriptRender) -> list[list]:
     return [[ln.index + 1, ln.segment.line, ln.segment.speaker, ln.text, ln.current, len(ln.takes),
              round(c.start, 3), round(c.end, 3)] for ln, c in zip(render.lines, render.cues)]
+
+
+def _pending_row(i: int, segment) -> list:
+    return [i + 1, segment.line, segment.speaker, segment.text, PENDING, 0, None, None]
+
+
+def _done_row(line: LineRender) -> list:
+    """A finished line before the master exists: its take and length, no master times yet."""
+    return [line.index + 1, line.segment.line, line.segment.speaker, line.text, line.current, len(line.takes),
+            None, None]
+
+
+def _option_choices(edit_type: str) -> list[tuple]:
+    return [(t(f"opt.{o}"), o) for o in catalog.OPTIONS.get(edit_type, ())]
 
 
 def _line(render: ScriptRender | None, number) -> int:
@@ -108,160 +247,124 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
     """The Script tab (call inside ``gr.Tabs``) and its events; ``voice_pick`` is the clone tab's picker.
     Returns the voice-list refresh (fn, outputs) for ``demo.load``."""
     svc = ScriptService(studio)
-    with gr.Tab("④ Script", id="tab-script"):
+    studio.prompt_store = svc.store_for          # clones from a saved voice's prompt use its cached tokens
+    with gr.Tab(t("tab_script"), id="tab-script"):
         state = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                script_text = gr.Textbox(label="Script", lines=12, value=EXAMPLE_SCRIPT, elem_id="script-text")
+                script_text = gr.Textbox(label=t("script"), lines=12, value=EXAMPLE_SCRIPT, elem_id="script-text")
                 with gr.Row():
-                    default_voice = gr.Dropdown([], label="Voice for lines without a speaker", value=None,
+                    default_voice = gr.Dropdown([], label=t("script_default_voice"), value=None,
                                                 allow_custom_value=True, elem_id="script-default-voice")
-                    script_seed = gr.Number(label="Seed", value=-1, precision=0, elem_id="script-seed")
-                render_btn = gr.Button("Render script", variant="primary", elem_id="script-render")
-                master = gr.Audio(label="Master", type="filepath", interactive=False, buttons=["download"],
+                    script_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="script-seed")
+                render_btn = gr.Button(t("script_render"), variant="primary", elem_id="script-render")
+                master = gr.Audio(label=t("script_master"), type="filepath", interactive=False, buttons=["download"],
                                   elem_id="script-master")
-                files = gr.File(label="Master WAV, SRT, VTT, recipe", file_count="multiple", interactive=False,
+                files = gr.File(label=t("script_files"), file_count="multiple", interactive=False,
                                 elem_id="script-files")
-                lines = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label="Lines",
+                lines = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, label=t("script_lines"),
                                      elem_id="script-lines")
                 with gr.Row():
-                    line_no = gr.Number(label="Line #", value=1, precision=0, minimum=1, elem_id="script-line")
-                    reroll_btn = gr.Button("Re-roll line", size="sm", elem_id="script-reroll")
-                    take_pick = gr.Textbox(label="Take id (e.g. L3.T1)", elem_id="script-take")
-                    use_btn = gr.Button("Use take", size="sm", elem_id="script-use-take")
+                    line_no = gr.Number(label=t("script_line_no"), value=1, precision=0, minimum=1,
+                                        elem_id="script-line")
+                    reroll_btn = gr.Button(t("script_reroll"), size="sm", elem_id="script-reroll")
+                    take_pick = gr.Textbox(label=t("script_take_id"), elem_id="script-take")
+                    use_btn = gr.Button(t("script_use_take"), size="sm", elem_id="script-use-take")
                 with gr.Row():
-                    line_type = gr.Dropdown(list(LINE_TYPES), value=catalog.EMOTION, label="Edit", scale=1)
-                    line_option = gr.Dropdown(list(catalog.EMOTIONS), value="happy", label="Option",
-                                              allow_custom_value=True, scale=1)
-                    line_iter = gr.Slider(1, MAX_ITERATIONS, value=1, step=1, label="Rounds", scale=1)
-                    line_edit_btn = gr.Button("Edit line", size="sm", scale=1, elem_id="script-edit")
-                with gr.Accordion("Replay a script recipe", open=False):
-                    recipe_in = gr.File(label="Recipe (.json)", file_types=[".json"], type="filepath")
-                    replay_btn = gr.Button("Replay", size="sm", elem_id="script-replay")
+                    line_type = gr.Dropdown([(t(f"type.{e}"), e) for e in LINE_TYPES], value=catalog.EMOTION,
+                                            label=t("edit_type"), scale=1, elem_id="script-edit-type")
+                    line_option = gr.Dropdown(_option_choices(catalog.EMOTION), value="happy", label=t("edit_info"),
+                                              allow_custom_value=True, scale=1, elem_id="script-edit-option")
+                    line_iter = gr.Slider(1, MAX_ITERATIONS, value=1, step=1, label=t("script_rounds"), scale=1)
+                    line_edit_btn = gr.Button(t("script_edit"), size="sm", scale=1, elem_id="script-edit")
+                with gr.Accordion(t("script_replay_title"), open=False):
+                    recipe_in = gr.File(label=t("script_recipe"), file_types=[".json"], type="filepath")
+                    replay_btn = gr.Button(t("script_replay"), size="sm", elem_id="script-replay")
                 report = gr.Markdown(elem_id="script-report")
             with gr.Column(scale=2):
-                gr.Markdown("**Voice library** — save the clone tab's prompt under a name, then use the name "
-                            "in scripts (`Name: text`).")
+                gr.Markdown(t("voice_help"))
                 voice_list = gr.Markdown(elem_id="voice-list")
-                voice_sel = gr.Dropdown([], label="Voice", allow_custom_value=True, elem_id="voice-sel")
-                voice_name = gr.Textbox(label="Name (save / rename to)", elem_id="voice-name")
+                voice_sel = gr.Dropdown([], label=t("voice_sel"), allow_custom_value=True, elem_id="voice-sel")
+                voice_name = gr.Textbox(label=t("voice_name"), elem_id="voice-name")
                 with gr.Row():
-                    save_btn = gr.Button("Save clone-tab prompt", size="sm", elem_id="voice-save")
-                    rename_btn = gr.Button("Rename", size="sm", elem_id="voice-rename")
-                    delete_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="voice-delete")
-                export_btn = gr.Button("Export all (.zip)", size="sm", elem_id="voice-export")
-                export_out = gr.File(label="Voice library zip", interactive=False, elem_id="voice-zip")
-                import_in = gr.File(label="Import a voice library zip", file_types=[".zip"], type="filepath",
+                    save_btn = gr.Button(t("voice_save"), size="sm", elem_id="voice-save")
+                    rename_btn = gr.Button(t("voice_rename"), size="sm", elem_id="voice-rename")
+                    delete_btn = gr.Button(t("voice_delete"), size="sm", variant="stop", elem_id="voice-delete")
+                export_btn = gr.Button(t("voice_export"), size="sm", elem_id="voice-export")
+                export_out = gr.File(label=t("voice_zip"), interactive=False, elem_id="voice-zip")
+                import_in = gr.File(label=t("voice_import"), file_types=[".zip"], type="filepath",
                                     elem_id="voice-import")
 
-    # hidden components of the API endpoints
-    with gr.Column(visible=False):
-        api_script_text = gr.Textbox(label="script")
-        api_seed = gr.Number(value=-1, precision=0, label="seed")
-        api_default = gr.Textbox(label="default_voice")
-        api_zip = gr.File(label="voices_zip", type="filepath")
-        api_master = gr.Audio(type="filepath", label="master")
-        api_srt = gr.File(label="srt")
-        api_vtt = gr.File(label="vtt")
-        api_recipe = gr.File(label="recipe")
-        api_voices = gr.JSON(label="voices")
-        api_script_btn, api_voices_btn = gr.Button(), gr.Button()
+        # hidden components of the API endpoints
+        with gr.Column(visible=False):
+            api_script_text = gr.Textbox(label="script")
+            api_seed = gr.Number(value=-1, precision=0, label="seed")
+            api_default = gr.Textbox(label="default_voice")
+            api_zip = gr.File(label="voices_zip", type="filepath")
+            api_master = gr.Audio(type="filepath", label="master")
+            api_srt = gr.File(label="srt")
+            api_vtt = gr.File(label="vtt")
+            api_recipe = gr.File(label="recipe")
+            api_voices = gr.JSON(label="voices")
+            api_script_btn, api_voices_btn = gr.Button(), gr.Button()
 
     render_outs = [state, master, files, lines, report]
-
-    def _show(render: ScriptRender, lib: VoiceLibrary, request, note: str = ""):
-        paths = export_files(render, lib, svc.folder(_session(request)))
-        summary = (f"{len(render.lines)} lines, {render.duration:.1f} s, seed {render.seed}, "
-                   f"engine {render.engine}. {note}")
-        return render, paths["wav"], [paths[k] for k in ("wav", "srt", "vtt", "recipe")], _table(render), summary
 
     @_guard
     def script_render(text: str, default: str | None, seed: float, request: gr.Request = None,
                       progress=gr.Progress()):
-        lib = svc.library(_session(request))
-        script = parse_script(text, voices=lib.names(), default_voice=default or None)
-        render = render_script(svc.engine, script, lib, seed=_seed(seed),
-                               progress=lambda f, d: progress(f, desc=d))
-        return _show(render, lib, request)
+        yield from svc.render(text, default, seed, _session(request), progress)
 
     @_guard
     def script_reroll(render: ScriptRender | None, number: float, request: gr.Request = None,
                       progress=gr.Progress()):
-        i, lib = _line(render, number), svc.library(_session(request))
-        render = reroll_line(svc.engine, render, i, lib,          # a fresh random seed; the recipe records it
-                             progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
-        return _show(render, lib, request, f"Line {i + 1} re-rolled; the other lines are unchanged.")
+        return svc.reroll(render, number, _session(request), progress)
 
     @_guard
     def script_edit(render: ScriptRender | None, number: float, edit_type: str, option: str | None,
                     rounds: float, request: gr.Request = None, progress=gr.Progress()):
-        i, lib = _line(render, number), svc.library(_session(request))
-        render = edit_line(svc.engine, render, i, edit_type, option or None, iterations=int(rounds or 1),
-                           progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
-        return _show(render, lib, request, f"Line {i + 1} edited ({edit_type} {option or ''}).")
+        return svc.edit(render, number, edit_type, option, rounds, _session(request), progress)
 
     @_guard
     def script_use_take(render: ScriptRender | None, number: float, take_id: str, request: gr.Request = None):
-        i = _line(render, number)
-        render = select_take(render, i, (take_id or "").strip())
-        return _show(render, svc.library(_session(request)), request, f"Line {i + 1} uses {take_id}.")
+        return svc.use_take(render, number, take_id, _session(request))
 
     @_guard
     def script_replay(recipe_path: str | None, request: gr.Request = None, progress=gr.Progress()):
-        if not recipe_path:
-            raise gr.Error("Please provide a script recipe (.json).")
-        data = Path(recipe_path).read_bytes()
-        render, rep = replay_recipe(svc.engine, data, progress=lambda f, d: progress(f, desc=d))
-        from stepedit_core.script.recipe import EmbeddedVoices, load_recipe  # noqa: PLC0415
-        return _show(render, EmbeddedVoices(load_recipe(data)), request, rep.summary())
+        return svc.replay(recipe_path, _session(request), progress)
 
     def on_type(edit_type: str):
         options = catalog.OPTIONS.get(edit_type, ())
-        return gr.update(choices=list(options), value=options[0] if options else None, visible=bool(options))
+        return gr.update(choices=_option_choices(edit_type), value=options[0] if options else None,
+                         visible=bool(options))
 
-    # ---------------------------------------------------------------- voice library
     def voice_view(request: gr.Request = None):
-        voices = svc.library(_session(request)).list()
-        md = "\n".join(f"- **{v.name}** ({v.seconds:.1f} s): {v.text[:80]}" for v in voices) or "_No voices yet._"
-        names = [v.name for v in voices]
-        pick = gr.update(choices=names)
-        return md, pick, pick, pick
+        return svc.voice_view(_session(request))
 
     @_guard
     def voice_save(name: str, audio: str | None, text: str, request: gr.Request = None):
-        if not audio:
-            raise gr.Error("Load a prompt recording in the clone tab first.")
-        svc.library(_session(request)).save(name, AudioClip.from_file(audio), text)
-        gr.Info(f"Saved voice {name.strip()!r}.")
+        svc.voice_save(name, audio, text, _session(request))
 
     @_guard
     def voice_rename(old: str | None, new: str, request: gr.Request = None):
-        svc.library(_session(request)).rename(old or "", new)
+        svc.voice_rename(old, new, _session(request))
 
     @_guard
     def voice_delete(name: str | None, request: gr.Request = None):
-        svc.library(_session(request)).delete(name or "")
+        svc.voice_delete(name, _session(request))
 
     @_guard
     def voice_export(request: gr.Request = None):
-        path = svc.folder(_session(request)) / "voices.zip"
-        path.write_bytes(svc.library(_session(request)).export_zip())
-        return str(path)
+        return svc.voice_export(_session(request))
 
     @_guard
     def voice_import(path: str | None, request: gr.Request = None):
-        if path:
-            added = svc.library(_session(request)).import_zip(path, label=Path(path).name)
-            gr.Info(f"Imported {len(added)} voices.")
+        svc.voice_import(path, _session(request))
 
     @_guard
     def voice_use(name: str | None, request: gr.Request = None):
-        if not name:
-            return gr.update(), gr.update()
-        voice = svc.library(_session(request)).get(name)
-        return str(voice.audio_path), voice.text
+        return svc.voice_use(name, _session(request))
 
-    # ---------------------------------------------------------------- API
     @_guard
     def script(script: str, seed: int = -1, default_voice: str = "", voices_zip: str | None = None,
                request: gr.Request = None, progress=gr.Progress()):
@@ -280,15 +383,7 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
         Returns:
             The master WAV, SRT subtitles, WebVTT subtitles and the recipe JSON that reproduces the render.
         """
-        session = _session(request)
-        lib = svc.library(session)
-        if voices_zip:
-            lib = VoiceLibrary(svc.folder(session) / "voices")
-            lib.import_zip(voices_zip, label=Path(voices_zip).name)
-        parsed = parse_script(script, voices=lib.names(), default_voice=(default_voice or "").strip() or None)
-        render = render_script(svc.engine, parsed, lib, seed=_seed(seed), progress=lambda f, d: progress(f, desc=d))
-        paths = export_files(render, lib, svc.folder(session))
-        return paths["wav"], paths["srt"], paths["vtt"], paths["recipe"]
+        return svc.script(script, seed, default_voice, voices_zip, _session(request), progress)
 
     def voices(request: gr.Request = None) -> list[dict]:
         """List the saved voices usable in scripts.
@@ -296,8 +391,7 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
         Returns:
             One entry per voice: name, transcript of its prompt and duration in seconds.
         """
-        return [{"name": v.name, "text": v.text, "seconds": round(v.seconds, 2)}
-                for v in svc.library(_session(request)).list()]
+        return svc.voices(_session(request))
 
     # ---------------------------------------------------------------- wiring
     gpu = {"concurrency_id": GPU}

@@ -28,8 +28,8 @@ import gradio as gr
 from stepedit_core import catalog, checks, regions, validation
 from stepedit_core.audio import OUTPUT_SAMPLE_RATE, write_wav
 from stepedit_core.errors import StepEditError
-from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult, edit_result_text,
-                                     resolve_seed)
+from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult, PromptTokenStore,
+                                     edit_result_text, resolve_seed)
 
 from . import history, storage
 from .history import TakeTree, file_sha256
@@ -76,6 +76,9 @@ class Studio:
         # Blocks.temp_file_sets); nothing else in the folder is ever removed
         self.owned_files: Callable[[], list[str]] = lambda: []
         self.check_takes = check          # run the take check (ASR + speaker similarity) on every new take
+        # (prompt clip, session hash) -> the prompt-token store of the saved voice that is exactly that clip, or
+        # None; set by the Script tab (script_tab.build), which owns the voice library
+        self.prompt_store: Callable[[AudioClip, str | None], PromptTokenStore | None] | None = None
         self._checker: checks.Checker | None = None
 
     # ------------------------------------------------------------------ the take check
@@ -216,9 +219,20 @@ class Studio:
         return [resolve_seed((first + i) % 2**31) for i in range(n)]
 
     # ------------------------------------------------------------------ actions
+    def _store(self, clip: AudioClip, session: str | None) -> PromptTokenStore | None:
+        """The saved voice's token store when ``clip`` is a library prompt; a library problem never fails a clone."""
+        if self.prompt_store is None:
+            return None
+        try:
+            return self.prompt_store(clip, session)
+        except (StepEditError, OSError, ValueError):
+            log.warning("voice library lookup failed; cloning without cached prompt tokens", exc_info=True)
+            return None
+
     def clone(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
               seeds: list[int], progress=None, max_tries: int = 1,
-              threshold: float = checks.DEFAULT_RETRY_THRESHOLD) -> tuple[TakeTree, list[str]]:
+              threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
+              session: str | None = None) -> tuple[TakeTree, list[str]]:
         """Clone candidates (one per seed), each checked; with ``max_tries`` > 1 each candidate is re-rolled
         (seed, seed + n, seed + 2n, ...) until its error rate is <= ``threshold``."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
@@ -226,15 +240,18 @@ class Studio:
         _check_retry(max_tries, threshold)
         _step(progress, 0.0, "Reading the prompt audio")
         clip = self._load_input(prompt_path, "the prompt audio")
+        store = self._store(clip, session)
         source = self._keep_source(tree, prompt_path)
         results, tried = [], []
         if int(max_tries) <= 1:
             results = [self._checked([r], clip)[0] for r in
-                       self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=s) for s in seeds])]
+                       self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=s, prompt_store=store)
+                                          for s in seeds])]
         else:
             for s in seeds:
                 kept, tries = self._run_checked(
-                    lambda seed: self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=seed)]),
+                    lambda seed: self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=seed,
+                                                                 prompt_store=store)]),
                     clip, s, max_tries, threshold)
                 results += kept
                 tried += tries
@@ -298,18 +315,20 @@ class Studio:
 
     # ------------------------------------------------------------------ streamed actions
     def clone_stream(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
-                     seeds: list[int]) -> Stream:
+                     seeds: list[int], session: str | None = None) -> Stream:
         """:meth:`clone` through the engine's stream: yields candidate 1's chunks as they are generated (later
         candidates stream too, silently), then returns ``(tree, take ids)``. Each take is its stream's
         concatenation. A stream closed before its end (a cancel) adds nothing: the partial take is dropped."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
         clip = self._load_input(prompt_path, "the prompt audio")
+        store = self._store(clip, session)
         source = self._keep_source(tree, prompt_path)
         results = []
         for i, seed in enumerate(seeds):
             chunks = []
-            for chunk in self.runner.stream(Job("clone", (CloneRequest(clip, prompt_text, target_text, seed),))):
+            request = CloneRequest(clip, prompt_text, target_text, seed, prompt_store=store)
+            for chunk in self.runner.stream(Job("clone", (request,))):
                 chunks.append(chunk)
                 if i == 0:
                     yield chunk
@@ -415,9 +434,10 @@ class Studio:
             raise EngineError(error_message(exc)) from exc
         max_tries, threshold = _check_retry(max_tries, threshold)
         clip = self._load_input(prompt_path, "the prompt audio", self.runner.engine.capabilities().max_input_seconds)
+        store = self._store(clip, session_hash)
 
         def run(seed_: int) -> list[EngineResult]:
-            return self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=seed_)])
+            return self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=seed_, prompt_store=store)])
 
         # as edit_once: no retry, no check (the /check endpoint scores on demand)
         result = run(s)[0] if max_tries <= 1 else self._run_checked(run, clip, s, max_tries, threshold)[0][0]
@@ -474,8 +494,8 @@ class Studio:
         """The streamed one-shot clone: yields chunks, returns ``(wav path, text, seed)``."""
         clip = self._load_input(prompt_path, "the prompt audio")
         s = self.candidate_seeds(seed, 1)[0]
-        chunks = yield from _relay(self.runner.stream(Job("clone", (CloneRequest(clip, prompt_text, target_text,
-                                                                                 s),))))
+        request = CloneRequest(clip, prompt_text, target_text, s, prompt_store=self._store(clip, session_hash))
+        chunks = yield from _relay(self.runner.stream(Job("clone", (request,))))
         result = _streamed(chunks, (target_text or "").strip(), s, catalog.CLONE)
         return self._write_api(result, session_hash, "clone"), result.text, s
 

@@ -82,7 +82,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             with gr.Tab(t("tab_clone"), id="tab-clone"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
-                        voice_pick = gr.Dropdown([], label="Saved voice (voice library)", value=None,
+                        voice_pick = gr.Dropdown([], label=t("voice_pick"), value=None,
                                                  allow_custom_value=True, elem_id="voice-pick")
                         prompt_audio = gr.Audio(label=t("prompt_audio"), sources=["upload", "microphone"],
                                                 type="filepath", elem_id="prompt-audio")

@@ -42,8 +42,8 @@ from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .checks import Heard, Word
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                        StopCheck, check_work, edit_result_text, validate_clone, validate_edit, validate_stream_edit,
-                        validate_transcribe)
+                        PromptTokenStore, StopCheck, check_work, edit_result_text, validate_clone, validate_edit,
+                        validate_stream_edit, validate_transcribe)
 from .model import prompts
 from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
@@ -136,7 +136,8 @@ class StepAudioEngine(Engine):
             clip = AudioClip(samples=wav[spans[0].start:spans[0].end], sample_rate=clip.sample_rate, raw=clip.raw)
         timings: dict[str, float] = {}
         progress(0.0, "encoding the prompt audio")
-        prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed, timings=timings)
+        prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed, timings=timings,
+                                    store=request.prompt_store)
         pieces = longform.split_target_text(request.target_text)
         outs, all_tokens, meta = [], [], []
         for i, text in enumerate(pieces):
@@ -202,9 +203,10 @@ class StepAudioEngine(Engine):
 
     # -- stages ---------------------------------------------------------------------------------------
     def encode_prompt(self, wav: np.ndarray, sample_rate: int, *, seed: int | None = None,
-                      timings: dict | None = None) -> PromptAudio:
-        """Tokens, prompt mel and x-vector of one clip (<= 30 s), cached by content hash (runtime.PromptEncoder)."""
-        return self._prompts.encode(wav, sample_rate, seed=seed, timings=timings)
+                      timings: dict | None = None, store: PromptTokenStore | None = None) -> PromptAudio:
+        """Tokens, prompt mel and x-vector of one clip (<= 30 s), cached by content hash (runtime.PromptEncoder);
+        ``store`` is a library voice's token cache (read before tokenizing, written after)."""
+        return self._prompts.encode(wav, sample_rate, seed=seed, timings=timings, store=store)
 
     def _generate(self, ids: list[int], cap: int, seed: int, timings: dict):
         opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
@@ -268,7 +270,8 @@ class StepAudioEngine(Engine):
             raise InvalidInputError(f"streaming takes a prompt of at most {longform.MAX_PIECE_S:.0f} s")
         speaker = prompts.clone_speaker_name(request.prompt_text, clip.loaded)
         with self._lock:
-            prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed)
+            prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed,
+                                        store=request.prompt_store)
             for i, text in enumerate(longform.split_target_text(request.target_text)):
                 if stop():
                     return

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -78,12 +78,24 @@ class AudioClip:
         return audio_io.resample(self.samples, self.sample_rate, sample_rate)
 
 
+class PromptTokenStore(Protocol):
+    """Where a saved voice keeps its prompt's audio tokens, one entry per tokenizer key
+    (``voices.VoiceLibrary.token_store``). An engine that tokenizes prompts reads it before tokenizing and
+    writes it after; the key names the tokenizer weights and the exact samples tokenized, so a stale or
+    foreign entry is never used. Engines without a prompt tokenizer ignore it."""
+
+    def load(self, key: str) -> Sequence[int] | None: ...
+
+    def store(self, key: str, tokens: Sequence[int]) -> None: ...
+
+
 @dataclass(frozen=True)
 class CloneRequest:
     prompt_audio: AudioClip
     prompt_text: str
     target_text: str
     seed: int | None = None
+    prompt_store: PromptTokenStore | None = field(default=None, repr=False, compare=False)  # a library voice
 
 
 @dataclass(frozen=True)

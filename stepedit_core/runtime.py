@@ -8,7 +8,10 @@ and the prompt encodings with their cache.
 - :class:`PromptEncoder`: one clip (<= 30 s, any rate) -> :class:`PromptAudio`, i.e. the 2+3 mixed tokens of
   the audio tokenizer (vq02 + vq06) and the decoder's prompt mel (1, T, 80) and CAM++ x-vector (1, 192).
   Encodings are kept in a bounded LRU (:class:`PromptCache`) keyed by the SHA-256 of the samples and rate,
-  so iterating edits on the same take, or cloning again from the same prompt, tokenizes it once.
+  so iterating edits on the same take, or cloning again from the same prompt, tokenizes it once; a library
+  voice's :class:`~stepedit_core.interface.PromptTokenStore` keeps the tokens across processes, keyed by the
+  tokenizer's fingerprint (tokens read back give whole-group vq02 / vq06 codes: the tail codes that fill no
+  2+3 group, which the LLM never sees, are not stored).
 """
 from __future__ import annotations
 
@@ -22,11 +25,13 @@ import numpy as np
 import torch
 
 from .audio import peak_cap
-from .errors import InvalidInputError
-from .tokens import tokens_to_str
+from .errors import InvalidInputError, TokenStreamError
+from .interface import PromptTokenStore
+from .tokens import check_groups, split_vq0206, tokens_to_str
 
 LONGFORM_MAX_S = 300.0          # longest input accepted; split into <= 30 s pieces (longform.MAX_PIECE_S)
 PROMPT_CACHE_SIZE = 16          # prompt encodings kept (LRU); ~0.3 MB each for 30 s
+STORE_DIGEST_CHARS = 16         # hex chars of the samples' SHA-256 in a voice's token-cache key (64 bits)
 
 
 @dataclass(frozen=True)
@@ -179,22 +184,33 @@ class PromptEncoder:
         self.cache = PromptCache(cache_size)
 
     def encode(self, wav: np.ndarray, sample_rate: int, *, seed: int | None = None,
-               timings: dict | None = None) -> PromptAudio:
+               timings: dict | None = None, store: PromptTokenStore | None = None) -> PromptAudio:
         """Tokens, prompt mel and x-vector of one clip (<= 30 s), cached by content hash.
 
         The cache key includes the vq02 dither seed only when dither is on (codes are then seed-dependent).
+        ``store`` (a library voice's token cache) supplies the tokens when it holds them for this tokenizer
+        and these samples, and receives them after a tokenization; it is not used with dither on.
         """
-        key = (audio_hash(wav, sample_rate), derive_seeds(seed or 0)["vq02"] if self.vq02_dither else None)
+        digest = audio_hash(wav, sample_rate)
+        key = (digest, derive_seeds(seed or 0)["vq02"] if self.vq02_dither else None)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
+        store_key = self.store_key(digest) if store is not None else None
         t0 = time.perf_counter()
         w = peak_cap(np.asarray(wav, dtype=np.float32))       # GH:tts.py preprocess_prompt_wav
+        stored = _stored_tokens(store, store_key)
         with torch.inference_mode():
-            toks = self.audio_tokenizer.tokenize(w, sample_rate, seed=key[1])
+            if stored is not None:
+                vq02, vq06 = split_vq0206(stored)
+            else:
+                toks = self.audio_tokenizer.tokenize(w, sample_rate, seed=key[1])
+                stored, vq02, vq06 = tuple(toks.tokens), tuple(toks.vq02), tuple(toks.vq06)
+                if store_key is not None and stored:
+                    store.store(store_key, stored)
             t1 = time.perf_counter()
             speech_feat, embedding = self.decoder.prompt_features(w, sample_rate)   # (1, T, 80), (1, 192)
-        prompt = PromptAudio(tokens=tuple(toks.tokens), vq02=tuple(toks.vq02), vq06=tuple(toks.vq06),
+        prompt = PromptAudio(tokens=tuple(stored), vq02=tuple(vq02), vq06=tuple(vq06),
                              speech_feat=speech_feat, embedding=embedding, seconds=len(w) / sample_rate)
         if timings is not None:
             timings["tokenize"] = timings.get("tokenize", 0.0) + t1 - t0
@@ -203,3 +219,26 @@ class PromptEncoder:
             raise InvalidInputError("the audio holds no speech the tokenizer can encode (too short or silent)")
         self.cache.put(key, prompt)
         return prompt
+
+    def store_key(self, digest: str) -> str | None:
+        """``<tokenizer fingerprint>/<first 16 hex of the samples' hash>``: the key a voice's token cache is
+        read and written under; None (no caching) when the tokenizer has no fingerprint or dithers."""
+        fingerprint = getattr(self.audio_tokenizer, "fingerprint", None)
+        if self.vq02_dither or not callable(fingerprint):
+            return None
+        return f"{fingerprint()}/{digest[:STORE_DIGEST_CHARS]}"
+
+
+def _stored_tokens(store: PromptTokenStore | None, key: str | None) -> tuple[int, ...] | None:
+    """The tokens ``store`` holds under ``key`` when they are whole 2+3 groups; anything else is ignored
+    (and overwritten after tokenizing)."""
+    if store is None or key is None:
+        return None
+    tokens = store.load(key)
+    if not tokens:
+        return None
+    try:
+        check_groups(tokens)
+    except (TokenStreamError, ValueError, TypeError):
+        return None
+    return tuple(int(t) for t in tokens)

@@ -170,7 +170,8 @@ class VoiceLibrary:
             sf.write(str(tmp / "prompt.wav"), np.asarray(clip.samples, np.float32), clip.sample_rate,
                      subtype="FLOAT")
             meta = {"name": name, "text": text, "sample_rate": clip.sample_rate,
-                    "seconds": clip.duration, "created": time.time(), "prompt_tokens": {}}
+                    "seconds": clip.duration, "created": time.time(), "audio_sha256": clip_digest(clip),
+                    "prompt_tokens": {}}
             (tmp / "voice.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
             if folder.exists():
                 shutil.rmtree(folder)
@@ -199,7 +200,22 @@ class VoiceLibrary:
         voice = self.get(name)
         meta = json.loads((voice.folder / "voice.json").read_text(encoding="utf-8"))
         meta.setdefault("prompt_tokens", {})[key] = [int(t) for t in tokens]
-        (voice.folder / "voice.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        tmp = voice.folder / f".voice-{os.getpid()}-{time.monotonic_ns()}.json"
+        tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, voice.folder / "voice.json")      # readers see the old or the new file, never half
+
+    def find_by_audio(self, clip: AudioClip) -> Voice | None:
+        """The saved voice whose prompt is exactly ``clip`` (same rate and float32 samples), if any: a prompt
+        loaded from the library into the clone tab is recognised, so its clone uses the voice's tokens."""
+        digest = clip_digest(clip)
+        for voice in self.list():
+            if voice.sample_rate == clip.sample_rate and _voice_digest(voice) == digest:
+                return voice
+        return None
+
+    def token_store(self, name: str) -> "VoiceTokens":
+        """The voice's prompt-token cache as an engine reads and writes it (``CloneRequest.prompt_store``)."""
+        return VoiceTokens(self.root, self.get(name).name)
 
     # ---- archives ---------------------------------------------------------------------------------------
     def export_zip(self, names: list[str] | None = None) -> bytes:
@@ -256,4 +272,40 @@ class VoiceLibrary:
         return [self.save(n, c, t, overwrite=overwrite) for n, t, c in staged]
 
 
-__all__ = ["Voice", "VoiceLibrary", "VoiceNotFoundError", "check_name", "check_voice", "default_root"]
+def clip_digest(clip: AudioClip) -> str:
+    """SHA-256 of a clip's rate and float32 samples (what a saved prompt is recognised by)."""
+    h = hashlib.sha256(str(int(clip.sample_rate)).encode())
+    h.update(np.ascontiguousarray(clip.samples, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+def _voice_digest(voice: Voice) -> str | None:
+    """The prompt's digest from voice.json, or from its WAV for voices saved before it was recorded."""
+    try:
+        meta = json.loads((voice.folder / "voice.json").read_text(encoding="utf-8"))
+        return meta.get("audio_sha256") or clip_digest(voice.clip())
+    except (OSError, ValueError, InvalidInputError):
+        return None
+
+
+@dataclass(frozen=True)
+class VoiceTokens:
+    """:class:`~stepedit_core.interface.PromptTokenStore` of one library voice (picklable: a folder and a
+    name). A voice renamed or deleted meanwhile just stops caching; it never fails a clone."""
+    root: Path
+    name: str
+
+    def load(self, key: str) -> list[int] | None:
+        try:
+            return VoiceLibrary(self.root).get(self.name).prompt_tokens.get(key)
+        except InvalidInputError:
+            return None
+
+    def store(self, key: str, tokens) -> None:
+        try:
+            VoiceLibrary(self.root).cache_prompt_tokens(self.name, key, tokens)
+        except (InvalidInputError, OSError):
+            pass
+
+
+__all__ = ["Voice", "VoiceLibrary", "VoiceTokens", "clip_digest", "VoiceNotFoundError", "check_name", "check_voice", "default_root"]

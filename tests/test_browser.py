@@ -49,7 +49,8 @@ def slow_server(tmp_path_factory):
 def _serve(tmp_path_factory, engine_args: str):
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False",
+           "STEPEDIT_DATA_DIR": str(tmp / "data")}                    # the voice library, never the user's
     code = SERVER.format(root=str(ROOT), port=port, engine_args=engine_args)
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -279,5 +280,47 @@ def test_chinese_ui(server):
             page.goto(server["url"])
             expect(page.get_by_role("tab", name="② 迭代编辑")).to_be_visible(timeout=20000)
             expect(page.locator("#clone-btn")).to_have_text("生成")
+            page.get_by_role("tab", name="④ 脚本").click()
+            expect(page.locator("#script-render")).to_have_text("生成脚本音频")
+            expect(page.locator("#voice-save")).to_have_text("保存克隆页的参考音频")
         finally:
+            browser.close()
+
+
+def test_script_tab_renders_a_two_speaker_script(server):
+    """Save two voices from the clone tab's prompt with the voice panel, render a 2-speaker script: the table
+    fills in and the master player appears; then re-roll one line."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        try:
+            page.goto(server["url"])
+            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
+            page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+            page.locator("#prompt-text textarea").fill("This is the voice I want to clone.")
+            expect(page.locator("#prompt-audio audio").first).to_be_attached(timeout=20000)
+            page.get_by_role("tab", name="④ Script").click()
+            for name in ("Ann", "Ben"):
+                page.locator("#voice-name textarea, #voice-name input").first.fill(name)
+                page.locator("#voice-save").click()
+                expect(page.locator("#voice-list")).to_contain_text(name, timeout=20000)
+            page.locator("#script-text textarea").fill("Ann: Hello there.\nBen: {happy} Hi Ann.\n"
+                                                     "Ann: [pause 0.4s] Bye now.")
+            page.locator("#script-render").click()
+            expect(page.locator("#script-report")).to_contain_text("3 lines", timeout=30000)
+            master = page.locator("#script-master")
+            expect(master.locator("a[data-testid=download-link]")).to_have_attribute(
+                "href", re.compile(r"/script-[0-9a-f]+/script\.wav$"), timeout=20000)
+            expect(master.locator("[data-testid=waveform-Master]")).to_be_visible()
+            table = page.locator("#script-lines")
+            for cell in ("L1.T1", "L2.T2", "L3.T1", "Ben", "Hi Ann."):
+                expect(table).to_contain_text(cell)
+            page.locator("#script-line input").fill("2")
+            page.locator("#script-reroll").click()
+            expect(page.locator("#script-report")).to_contain_text("Line 2 re-rolled", timeout=30000)
+            expect(table).to_contain_text("L2.T4")               # a new clone (T3) and its {happy} edit (T4)
+            page.screenshot(path=str(ARTIFACTS / "screenshot_script.png"), full_page=True)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last_script_state.png"), full_page=True)
             browser.close()

@@ -178,6 +178,25 @@ def test_instructions_and_speed_become_edits_on_the_clone(tmp_path):
         assert len(y) < len(expected_clone()) * 0.65 * 1.1 * 1.1 + 1
 
 
+def test_speech_clones_with_the_voices_token_store(tmp_path):
+    """The real engine reads / fills a library voice's prompt-token cache through CloneRequest.prompt_store
+    (tests/test_voice_tokens.py); the speech route hands it the named voice's store, also when streaming."""
+    stores = []
+
+    class Recording(StreamingFake):
+        def _clone(self, request, progress):
+            stores.append(request.prompt_store)
+            return super()._clone(request, progress)
+
+    with make_client(tmp_path, Recording()) as c:
+        assert speech(c, voice="ALICE").status_code == 200
+        assert speech(c, stream_format="sse").status_code == 200
+    assert len(stores) == 2 and all(s is not None and s.name == "alice" for s in stores)
+    stores[0].store("tok/abc", [1, 2, 3])
+    assert VoiceLibrary(tmp_path / "voices").get("alice").prompt_tokens == {"tok/abc": [1, 2, 3]}
+    assert stores[1].load("tok/abc") == [1, 2, 3] and stores[1].load("other") is None
+
+
 # ---- edit and transcription ---------------------------------------------------------------------------
 def test_edit_endpoint_applies_an_edit_to_uploaded_audio(client):
     files = {"file": ("in.wav", tone_wav(1.0, 24000), "audio/wav")}

@@ -13,8 +13,8 @@ from .grammar import (DEFAULT_GAP_S, MAX_PAUSE_S, MAX_SCRIPT_CHARS, Directive, S
                       parse_script)
 from .master import TARGET_DBFS, Cue, to_srt, to_vtt
 from .recipe import ReplayReport, load_recipe, recipe_json, replay_recipe, samples_sha256, to_recipe
-from .render import (LineRender, LineTake, ScriptRender, edit_line, render_script, reroll_line, segment_seed,
-                     select_take)
+from .render import (LineRender, LineTake, ScriptRender, edit_line, iter_render_script, render_script, reroll_line,
+                     segment_seed, select_take)
 
 
 def export_files(render: ScriptRender, voices, folder: str | Path, stem: str = "script") -> dict[str, str]:
@@ -30,7 +30,8 @@ def export_files(render: ScriptRender, voices, folder: str | Path, stem: str = "
     return {k: str(v) for k, v in paths.items()}
 
 
-__all__ = ["parse_script", "Script", "Segment", "Directive", "ScriptError", "render_script", "reroll_line",
+__all__ = ["parse_script", "Script", "Segment", "Directive", "ScriptError", "render_script", "iter_render_script",
+           "reroll_line",
            "edit_line", "select_take", "ScriptRender", "LineRender", "LineTake", "Cue", "to_srt", "to_vtt",
            "to_recipe", "recipe_json", "load_recipe", "replay_recipe", "ReplayReport", "samples_sha256",
            "segment_seed", "export_files", "DEFAULT_GAP_S", "MAX_PAUSE_S", "MAX_SCRIPT_CHARS", "TARGET_DBFS"]

@@ -12,15 +12,15 @@ that chain uses ``segment_seed(S, i) + k`` (each directive's rounds then follow 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from .. import catalog
 from ..audio import OUTPUT_SAMPLE_RATE
 from ..errors import InvalidInputError, UnsupportedEditError
-from ..interface import (MAX_SEED, AudioClip, CloneRequest, EditRequest, Engine, Progress, resolve_seed,
-                         round_seed)
+from ..interface import (MAX_SEED, AudioClip, CloneRequest, EditRequest, Engine, Progress, PromptTokenStore,
+                         resolve_seed, round_seed)
 from .grammar import Directive, Script, Segment
 from .master import Cue, assemble
 
@@ -28,7 +28,8 @@ SEGMENT_SEED_STRIDE = 7919       # a prime: segment seeds of one script never co
 
 
 class VoiceSource(Protocol):
-    """What rendering needs from a voice library (``voices.VoiceLibrary`` is one)."""
+    """What rendering needs from a voice library (``voices.VoiceLibrary`` is one; when the source also has
+    ``token_store(name)``, clones read and fill the voice's prompt-token cache)."""
 
     def get(self, name: str): ...
 
@@ -96,11 +97,13 @@ class _Voices:
     def __init__(self, voices: VoiceSource):
         self._voices, self._cache = voices, {}
 
-    def get(self, name: str) -> tuple[AudioClip, str]:
+    def get(self, name: str) -> tuple[AudioClip, str, PromptTokenStore | None]:
+        """(prompt clip, its transcript, the voice's prompt-token cache when the source keeps one)."""
         key = name.casefold()
         if key not in self._cache:
             voice = self._voices.get(name)
-            self._cache[key] = (voice.clip(), voice.text)
+            token_store = getattr(self._voices, "token_store", None)
+            self._cache[key] = (voice.clip(), voice.text, token_store(voice.name) if token_store else None)
         return self._cache[key]
 
 
@@ -122,10 +125,11 @@ def render_chain(engine: Engine, segment: Segment, voices: _Voices, seed: int, *
                  parent: str | None = None, progress: Progress | None = None) -> list[LineTake]:
     """Clone ``segment`` with ``seed`` and apply its directives; the takes it makes, in order."""
     progress = progress or (lambda f, d: None)
-    clip, prompt_text = voices.get(segment.speaker)
+    clip, prompt_text, store = voices.get(segment.speaker)
     steps = 1 + len(segment.directives)
     result = engine.clone(CloneRequest(prompt_audio=clip, prompt_text=prompt_text, target_text=segment.text,
-                                       seed=seed), lambda f, d: progress(f / steps, f"clone: {d}"))
+                                       seed=seed, prompt_store=store),
+                          lambda f, d: progress(f / steps, f"clone: {d}"))
     takes = [LineTake(id=f"L{index + 1}.T{first_take}", parent=parent, op=catalog.CLONE, option=None,
                       iterations=1, seed=result.seed, text=result.text or segment.text,
                       samples=_to_output_rate(result.audio))]
@@ -153,15 +157,15 @@ def _assemble(script: Script, seed: int, lines: Sequence[LineRender], engine: st
     return ScriptRender(script=script, seed=seed, lines=tuple(lines), master=master, cues=cues, engine=engine)
 
 
-def render_script(engine: Engine, script: Script, voices: VoiceSource, *, seed: int | None = None,
-                  progress: Progress | None = None,
-                  on_line: Callable[[LineRender], None] | None = None) -> ScriptRender:
-    """Render every segment (clone, then its directives) and assemble the master; ``on_line`` sees each
-    finished line (for streaming a per-line table)."""
+def iter_render_script(engine: Engine, script: Script, voices: VoiceSource, *, seed: int | None = None,
+                       progress: Progress | None = None) -> Iterator[LineRender | ScriptRender]:
+    """Render every segment (clone, then its directives); yields each finished :class:`LineRender` as it
+    is done (for a per-line table), then the assembled :class:`ScriptRender` last. Unknown voices and edits
+    the engine cannot do fail before the first line is rendered."""
     progress = progress or (lambda f, d: None)
     seed = resolve_seed(seed)
     cache = _Voices(voices)
-    for name in script.speakers:                      # unknown voices and edits fail before any rendering
+    for name in script.speakers:
         cache.get(name)
     caps = engine.capabilities()
     for segment in script.segments:
@@ -175,10 +179,22 @@ def render_script(engine: Engine, script: Script, voices: VoiceSource, *, seed: 
                              progress=_line_progress(progress, i, n, segment))
         line = LineRender(index=i, segment=segment, takes=tuple(takes), current=takes[-1].id)
         lines.append(line)
-        if on_line is not None:
-            on_line(line)
+        yield line
     progress(1.0, f"assembled {n} lines")
-    return _assemble(script, seed, lines, engine.capabilities().engine)
+    yield _assemble(script, seed, lines, caps.engine)
+
+
+def render_script(engine: Engine, script: Script, voices: VoiceSource, *, seed: int | None = None,
+                  progress: Progress | None = None,
+                  on_line: Callable[[LineRender], None] | None = None) -> ScriptRender:
+    """Render every segment (clone, then its directives) and assemble the master; ``on_line`` sees each
+    finished line (:func:`iter_render_script` yields them instead)."""
+    for item in iter_render_script(engine, script, voices, seed=seed, progress=progress):
+        if isinstance(item, ScriptRender):
+            return item
+        if on_line is not None:
+            on_line(item)
+    raise AssertionError("iter_render_script ended without a render")     # pragma: no cover
 
 
 def _check_index(render: ScriptRender, index: int) -> LineRender:

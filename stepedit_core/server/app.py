@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import threading
+from dataclasses import replace
 from typing import Any, AsyncIterator, Iterable
 
 import anyio
@@ -25,7 +26,7 @@ from .. import audio_formats, catalog
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
 from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
-from ..voices import VoiceLibrary
+from ..voices import VoiceLibrary, VoiceTokens
 from . import speech
 from .errors import APIError, from_core, install
 from .gate import EngineGate
@@ -168,8 +169,8 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         plan = _param("instructions", speech.plan_speech, clip, voice.text, body.input,
                       instructions=body.instructions, speed=None, seed=seed)
         step = _param("speed", speech.speed_step, body.speed)
-        if step:
-            plan = speech.SpeechPlan(plan.clone, plan.edits + (step,))
+        plan = speech.SpeechPlan(replace(plan.clone, prompt_store=VoiceTokens(library.root, voice.name)),
+                                 plan.edits + ((step,) if step else ()))
         media = "text/event-stream" if body.stream_format == "sse" else audio_formats.media_type(fmt)
 
         def respond(data: AsyncIterator[bytes], headers: dict) -> StreamingResponse:

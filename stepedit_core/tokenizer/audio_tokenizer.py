@@ -15,6 +15,7 @@ The file readers of that folder live here too, so vq02.py stays tensors-in, tens
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +34,7 @@ FUNASR_MODEL_ID = "dengcunqin/speech_paraformer-large_asr_nat-zh-cantonese-en-16
 CENTROIDS_FILE = "linguistic_tokenizer.npy"
 VQ06_FILE = "speech_tokenizer_v1.onnx"
 PARAFORMER_FILES = ("am.mvn", "config.yaml", "model.pt")
+FINGERPRINT_VERSION = 1      # bump when preprocessing changes the codes of the same weights (e.g. trimming)
 
 
 # ------------------------------------------------------------------------------- Paraformer folder
@@ -149,6 +151,25 @@ class StepAudioTokenizer:
 
     def __init__(self, vq02: Vq02Tokenizer, vq06: Vq06Tokenizer):
         self.vq02, self.vq06 = vq02, vq06
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        """``stepaudio-tok<version>:<16 hex>``: SHA-256 of everything that decides the codes (vq02 encoder
+        weights, CMVN, centroids and front-end settings; the vq06 ONNX file and its split mode), computed once.
+        Voices cache their prompt tokens under it, so tokens from other weights are never reused."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            for name, t in [*self.vq02.named_parameters(), *self.vq02.named_buffers()]:
+                data = t.detach().to("cpu").contiguous()
+                h.update(f"{name}:{tuple(data.shape)}:{data.dtype}".encode())
+                h.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+            h.update(repr((self.vq02.frontend, self.vq02.stream, self.vq02.dither)).encode())
+            h.update(repr((self.vq06.split, self.vq06.n_mels)).encode())
+            with open(self.vq06.onnx_path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            self._fingerprint = f"stepaudio-tok{FINGERPRINT_VERSION}:{h.hexdigest()[:16]}"
+        return self._fingerprint
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, device: str | torch.device = "cpu",

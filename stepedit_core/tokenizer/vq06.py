@@ -147,6 +147,7 @@ class Vq06Tokenizer:
             raise CheckpointError(f"{onnx_path}: expected inputs (feats (1,128,T), feats_length (1,)), got "
                                   f"{[(i.name, i.shape) for i in inputs]}")
         self.feats_name, self.length_name = inputs[0].name, inputs[1].name
+        self.onnx_path = Path(onnx_path)                     # hashed into StepAudioTokenizer.fingerprint
         n_mels = inputs[0].shape[1]
         self.n_mels = n_mels if isinstance(n_mels, int) else N_MELS
         self.split = split
