@@ -220,6 +220,29 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
                               region=_region(first_word, last_word, None, None))
         return tree, tree.summary()
 
+    def session_paralinguistic_live(base_take: str, new_text: str, seed: int, stream: bool, first_word: int = -1,
+                                    last_word: int = -1, tree: TakeTree = None, request: gr.Request = None,
+                                    progress=gr.Progress()):
+        """Add non-verbal sounds to a take of this session; with ``stream`` (and no word range) the result plays
+        while it is generated.
+
+        Args:
+            base_take: id of the take to edit.
+            new_text: the take's text with tags inserted.
+            seed: random seed; -1 for random.
+            stream: play the result while it is generated.
+            first_word, last_word: as in session_paralinguistic_checked; a word range gives a whole take.
+        """
+        if stream and _region(first_word, last_word, None, None) is None:
+            tree = studio.ensure_workdir(tree, _session_hash(request))
+            s = studio.candidate_seeds(seed, 1)[0]
+            tree, _ = yield from api_mod.play(
+                studio.edit_stream(tree, base_take, catalog.PARALINGUISTIC, None, new_text, s), 2)
+        else:
+            tree, _ = session_paralinguistic(base_take, new_text, seed, first_word, last_word, tree=tree,
+                                             request=request, progress=progress)
+        yield gr.skip(), tree, tree.summary()
+
     def undo(tree: TakeTree):
         """Undo the most recent action of this session (its takes are removed)."""
         tree, action = tree.undo()
@@ -375,11 +398,18 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
         validator=edit_check)
     chain(edit_ev)
     c.edit_stop.click(None, None, None, cancels=[edit_ev], **_PRIVATE)
-    chain(c.para_btn.click(
+    chain(c.session_para_btn.click(
         session_paralinguistic, [c.base_take, c.para_text, c.para_seed, c.region_first, c.region_last, st], [st, hist],
         api_name="session_paralinguistic_checked", concurrency_id=GPU, **_SESSION,
         show_progress_on=[c.timeline, c.tag_view],
         validator=para_check))
+    para_ev = c.para_btn.click(
+        session_paralinguistic_live, [c.base_take, c.para_text, c.para_seed, c.para_stream, c.region_first,
+                                      c.region_last, st], [c.live_para, st, hist],
+        api_name="session_paralinguistic_stream", concurrency_id=GPU, **_SESSION,
+        show_progress_on=[c.timeline, c.tag_view], validator=para_check)
+    chain(para_ev)
+    c.para_stop.click(None, None, None, cancels=[para_ev], **_PRIVATE)
     # Today's session endpoints keep their signatures (gradio clients fill no defaults for undocumented
     # endpoints), on hidden buttons: the whole take, one try.
     old_clone, old_edit, old_para = (gr.Button(visible=False) for _ in range(3))

@@ -187,6 +187,10 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     para_seed = gr.Number(label=t("seed"), value=-1, precision=0, scale=1)
                     para_btn = gr.Button(t("apply_para"), variant="primary", scale=2, elem_id="para-btn",
                                          interactive=catalog.PARALINGUISTIC in caps.edit_options)
+                    para_stream = gr.Checkbox(True, label=t("stream"), elem_id="para-stream", scale=1)
+                    para_stop = gr.Button(t("stop"), size="sm", elem_id="para-stop", scale=1)
+                live_para = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
+                                     elem_id="live-para")
 
             # ------------------------------------------------------------ ④ script (script_tab.py)
             voice_refresh, voice_outs = script_tab.build(studio, prompt_audio, prompt_text, voice_pick)
@@ -254,6 +258,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             api_clone_btn, api_edit_btn, api_para_btn, api_info_btn = (gr.Button() for _ in range(4))
             api_clone_stream_btn, api_edit_stream_btn = gr.Button(), gr.Button()
             session_clone_btn, session_edit_btn = gr.Button(), gr.Button()     # the non-streamed session API
+            session_para_btn = gr.Button()
 
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]

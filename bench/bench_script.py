@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 SENTENCES = [
     "Welcome back to the show, everyone.", "Today we talk about trains and the people who love them.",
     "I took the night train to the coast last week.", "Was it comfortable, or did you sit up all night?",

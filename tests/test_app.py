@@ -338,6 +338,23 @@ def test_streaming_endpoints_play_while_generating(client, served):
         client.submit(handle_file(audio), "x", "vad", "", -1, api_name="/edit_stream").result(timeout=30)
 
 
+def test_session_paralinguistic_streams_into_the_take_tree(client, served):
+    client.predict(handle_file(served["prompt"]), "a prompt", "keep my words", 1, 1, 1, 0.1,
+                   api_name="/session_clone_checked")
+    job = client.submit("T1", "keep [Sigh] my words", 3, True, -1, -1, api_name="/session_paralinguistic_stream")
+    updates = list(job)
+    h = job.result()[1]
+    assert len(updates) >= 2                                    # live chunks, then the landed take
+    assert h["takes"][-1]["parent"] == "T1" and h["takes"][-1]["text"] == "keep [Sigh] my words"
+    assert h["actions"][-1]["params"]["stream"] is True
+    # a word range gives a whole take (not streamed); a bad selection keeps the history
+    h = client.predict("T1", "keep my [Sigh] words", 4, True, 1, 2, api_name="/session_paralinguistic_stream")[1]
+    assert h["takes"][-1]["text"] == "keep my [Sigh] words" and "stream" not in h["actions"][-1]["params"]
+    with pytest.raises(AppError, match="outside the selected words"):
+        client.predict("T1", "keep [Sigh] my words", 1, True, 2, 2, api_name="/session_paralinguistic_stream")
+    assert len(client.predict(api_name="/history")["takes"]) == 3
+
+
 def test_session_stream_lands_in_the_take_tree(client, served):
     job = client.submit(handle_file(served["prompt"]), "a prompt", "streamed into the session", 21, 2, True, 1, 0.1,
                         api_name="/session_clone_stream")
