@@ -178,11 +178,11 @@ class Studio:
             shutil.copyfile(src, dest)
         return str(dest)
 
-    def _count_written(self, path: str | Path) -> None:
+    def _count_written(self, path: str | Path, copies: int = 1) -> None:
         """Between storage passes (one a minute), count what the app writes; once the app's bytes could reach
         the cap's low-water mark, prune at once, so the folder stays under the cap between passes (an upload
         is counted when a request reads it: Gradio has written it, at most app.MAX_FILE_SIZE, just before)."""
-        self._written += Path(path).stat().st_size
+        self._written += copies * Path(path).stat().st_size
         known = self.last_prune.total_bytes if self.last_prune else 0
         if known + self._written >= storage.CAP_LOW_WATER * storage.storage_cap_bytes():
             self._last_prune = 0.0
@@ -512,7 +512,7 @@ class Studio:
     def _write_api(self, result: EngineResult, session_hash: str | None, stem: str) -> str:
         path = self._api_dir(session_hash) / f"api-{stem}-{uuid.uuid4().hex[:10]}.wav"
         out = write_wav(path, result.audio.samples, result.audio.sample_rate)
-        self._count_written(path)
+        self._count_written(path, copies=2)      # Gradio serves it from a copy of the same size
         return out
 
     # ------------------------------------------------------------------ pictures

@@ -112,7 +112,8 @@ def main() -> None:
         warm = next(s for s in samples if s[0] == WARMUP_EDITS)
         print(f"soak: {args.edits} edits in {time.time() - t0:.0f} s; RSS after warm-up {warm[1]:.1f} MB -> "
               f"{samples[-1][1]:.1f} MB (growth {samples[-1][1] - warm[1]:+.1f} MB); upload folder max "
-              f"{max_mb:.1f} MB, end {samples[-1][2]:.1f} MB (cap {args.cap_mb:.0f} MB)")
+              f"{max_mb:.2f} MB, end {samples[-1][2]:.2f} MB (cap {args.cap_mb:g} MB: "
+              f"{'within' if max_mb <= args.cap_mb else 'OVER'})")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -42,12 +42,12 @@ from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .checks import Heard, Word
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                        PromptTokenStore, StopCheck, check_work, edit_result_text, validate_clone, validate_edit,
+                        PromptTokenStore, StopCheck, check_work, edit_result_text, validate_clone,
                         validate_stream_edit, validate_transcribe)
 from .model import prompts
 from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
-from .tokens import TOKEN_RATE_HZ, check_llm_output
+from .tokens import check_llm_output
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ Exit codes are the main CLI's (stepedit_core.cli): 0 done, 1 unexpected failure,
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -218,14 +217,8 @@ def _read_pairs(path: str) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(f"pairs file {p.name!r} not found")
-    records = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise InvalidInputError(f"{p.name} line {i} is not JSON: {e.msg}") from None
-    return records
+    from . import data
+    return data.read_jsonl(p)
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:

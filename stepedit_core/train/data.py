@@ -113,6 +113,18 @@ class ManifestRow:
     target_audio: Path
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """One JSON value per non-empty line; a bad line is an InvalidInputError naming the file and line."""
+    out = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise InvalidInputError(f"{Path(path).name} line {i} is not JSON: {e.msg}") from None
+    return out
+
+
 def read_manifest(path: str | Path, audio_root: str | Path | None = None) -> list[ManifestRow]:
     """Rows of a ``.csv`` (header required) or ``.jsonl`` manifest; every problem names the row and the column."""
     path = Path(path)
@@ -123,13 +135,7 @@ def read_manifest(path: str | Path, audio_root: str | Path | None = None) -> lis
         with path.open(newline="", encoding="utf-8") as f:
             raw = list(csv.DictReader(f))
     elif path.suffix.lower() in (".jsonl", ".json"):
-        raw = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    raw.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise InvalidInputError(f"{path.name} line {i} is not JSON: {e.msg}") from None
+        raw = read_jsonl(path)
     else:
         raise InvalidInputError(f"manifest {path.name!r}: expected a .csv or .jsonl file")
     if not raw:
