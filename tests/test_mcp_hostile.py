@@ -20,8 +20,7 @@ from tests.hostile_inputs import make_audio_files
 from tests.servers import free_port
 from tests.test_fuzz import CappedFake
 
-mcp = pytest.importorskip("mcp", reason="the mcp client comes with gradio[mcp] (requirements.txt)")
-from mcp import ClientSession  # noqa: E402
+from mcp import ClientSession  # noqa: E402  (the mcp client comes with gradio[mcp], requirements.txt)
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 
 PATHLIKE = re.compile(r"/tmp/|/home/|/root/|/work/|gradio_api/file=")
