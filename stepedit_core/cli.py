@@ -10,6 +10,7 @@ weights unavailable, 5 the engine failed, 6 a file could not be read or written,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -91,12 +92,31 @@ def take_record(take: EngineResult, output: str | None, engine: Engine) -> dict:
             "timings": dict(take.timings), "check": take.metadata.get("check"), "metadata": dict(take.metadata)}
 
 
-def _checked(take: EngineResult, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> EngineResult:
-    """With --check: the take scored by stepedit_core.checks (WER/CER, speaker similarity, duration, clipping)."""
-    if not getattr(args, "check", False):
-        return take
+def _add_retry_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tries", type=int, default=1, help="re-roll with seeds SEED, SEED+1, ... until the take's "
+                   "WER/CER <= --threshold, at most this many runs (implies --check; the best run is kept)")
+    p.add_argument("--threshold", type=float, default=None, help="the WER/CER that stops --tries (default: the "
+                   "check's green bound)")
+
+
+def _takes(run, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> tuple[list[EngineResult], list[int]]:
+    """``run(seed) -> takes``. With --check or --tries the last take is scored (stepedit_core.checks); --tries
+    re-rolls seeds s, s+1, ... until its WER/CER <= --threshold (checks.retry_until_ok). Returns the kept
+    run's takes and, with --tries > 1, every seed tried."""
+    if not getattr(args, "check", False) and args.tries <= 1:
+        return run(args.seed), []
     from . import checks  # noqa: PLC0415  (loads an ASR; only when asked)
-    return checks.checker_for(ctx.engine).check_result(take, source=source)
+    from .interface import resolve_seed  # noqa: PLC0415
+    runs: dict[int, list[EngineResult]] = {}
+
+    def last_of(seed: int) -> EngineResult:
+        runs[seed] = run(seed)
+        return runs[seed][-1]
+    checker = checks.checker_for(ctx.engine)
+    threshold = checks.DEFAULT_RETRY_THRESHOLD if args.threshold is None else args.threshold
+    done, best = checks.retry_until_ok(last_of, lambda r: checker.check_result(r, source=source),
+                                       resolve_seed(args.seed), args.tries, threshold)
+    return runs[done[best].seed][:-1] + [done[best]], [r.seed for r in done] if args.tries > 1 else []
 
 
 def _check_line(take: EngineResult) -> str:
@@ -135,6 +155,7 @@ def _configure_clone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="fix the sampling seed (reproducible takes)")
     p.add_argument("--check", action="store_true", help="transcribe the take and score it (WER/CER, voice, "
                    "duration, clipping); the scores go in --json under 'check'")
+    _add_retry_arguments(p)
     p.add_argument("-o", "--output", required=True, help="output file; the extension picks the format "
                    f"({', '.join(audio_formats.available_formats())})")
 
@@ -149,16 +170,20 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
         clip, prompt_text = _read_clip(args.prompt), args.prompt_text
         if not (prompt_text or "").strip() and ctx.engine.capabilities().transcribe:
             prompt_text = ctx.engine.transcribe(clip)
-    plan = speech.plan_speech(clip, prompt_text or "", _text_arg(args.text, args.text_file),
-                              instructions=args.instructions, speed=args.speed, seed=args.seed)
+    text = _text_arg(args.text, args.text_file)
+    plan = speech.plan_speech(clip, prompt_text or "", text, instructions=args.instructions, speed=args.speed,
+                              seed=args.seed)
     progress = ctx.progress("clone")
     try:
-        take = speech.run_plan(ctx.engine, plan, progress)[-1]
+        takes, tried = _takes(lambda seed: speech.run_plan(ctx.engine, dataclasses.replace(
+            plan, clone=dataclasses.replace(plan.clone, seed=seed)), progress), args, ctx, clip)
     finally:
         progress.close()
-    take = _checked(take, args, ctx, clip)
+    take = takes[-1]
     out = _write(take, args.output)
     record = take_record(take, out, ctx.engine) | {"edits": [f"{s.edit_type}={s.edit_info}" for s in plan.edits]}
+    if tried:
+        record["seeds_tried"] = tried
     ctx.emit(record, f"{out}  ({take.audio.duration:.2f} s, seed {take.seed}{_check_line(take)})")
     return EXIT_OK
 
@@ -175,6 +200,7 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--keep-rounds", action="store_true", help="also write every round as OUTPUT.<k>.<ext>")
     p.add_argument("--check", action="store_true", help="score the last round (WER/CER, voice, duration, clipping)")
+    _add_retry_arguments(p)
     p.add_argument("-o", "--output", required=True)
 
 
@@ -189,16 +215,19 @@ def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
                           new_text=args.new_text, n_iterations=args.iterations, seed=args.seed)
     progress = ctx.progress(args.edit_type)
     try:
-        takes = ctx.engine.edit(request, progress)
+        takes, tried = _takes(lambda seed: ctx.engine.edit(dataclasses.replace(request, seed=seed), progress),
+                              args, ctx, clip)
     finally:
         progress.close()
+    last = takes[-1]
     out = Path(args.output)
     rounds = []
     if args.keep_rounds:
         rounds = [_write(t, str(out.with_suffix(f".{k}{out.suffix}"))) for k, t in enumerate(takes, 1)]
-    last = _checked(takes[-1], args, ctx, clip)
     path = _write(last, args.output)
     record = take_record(last, path, ctx.engine) | {"rounds": rounds}
+    if tried:
+        record["seeds_tried"] = tried
     ctx.emit(record, f"{path}  ({last.audio.duration:.2f} s, {len(takes)} round(s), seed {last.seed}"
                      f"{_check_line(last)})")
     return EXIT_OK

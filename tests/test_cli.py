@@ -57,6 +57,23 @@ def test_check_scores_the_take(capsys, tmp_path, tone, seed, deleted):
     assert f"WER {deleted / 4:.2f}" in stdout
 
 
+def test_tries_reroll_until_the_check_passes(capsys, tmp_path, tone):
+    """--tries: seeds 6, 7, ... until WER <= --threshold (seed 6 drops a word in the fake engine's ASR)."""
+    code, stdout, _ = run(capsys, "clone", "--prompt", str(tone), "--prompt-text", "a tone", "--text",
+                          "one two three four", "--seed", "6", "--tries", "3", "--threshold", "0",
+                          "-o", str(tmp_path / "o.wav"), "--json", "-q")
+    record = json.loads(stdout)
+    assert code == 0 and record["seed"] == 7 and record["seeds_tried"] == [6, 7] and record["check"]["deleted"] == 0
+    code, stdout, _ = run(capsys, "edit", str(tone), "--type", "emotion", "--option", "happy", "--text",
+                          "one two three four", "--seed", "6", "--tries", "2", "-o", str(tmp_path / "e.wav"),
+                          "--json", "-q")
+    record = json.loads(stdout)
+    assert code == 0 and record["seeds_tried"] == [6, 7] and record["seed"] in (6, 7) and record["check"]
+    code, _, err = run(capsys, "clone", "--prompt", str(tone), "--prompt-text", "a tone", "--text", "hi",
+                       "--tries", "20", "-o", str(tmp_path / "x.wav"), "-q")
+    assert code == cli.EXIT_USAGE and "number of tries must be between 1 and 9" in err
+
+
 def test_clone_from_a_library_voice_with_instructions(capsys, tmp_path, tone):
     voices = str(tmp_path / "lib")
     assert run(capsys, "voices", "add", "Ann", str(tone), "--text", "a tone", "--voices-dir", voices)[0] == 0
