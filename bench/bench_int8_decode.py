@@ -81,7 +81,7 @@ def head_time(model, steps: int) -> float:
 @torch.inference_mode()
 def streaming_time(model) -> float:
     """One (1, in) mat-vec through every linear of the model (layers + lm_head): the weight-streaming floor."""
-    dt = model.model.embed_tokens.weight.dtype
+    dt = model.activation_dtype
     lins = layer_linears(model)
     xs = {n: torch.randn(1, n, dtype=dt) for n in (REAL["hidden_size"], REAL["intermediate_size"])}
     t0 = time.perf_counter()

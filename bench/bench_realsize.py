@@ -70,7 +70,7 @@ def vm(field: str) -> float:
 
 def streaming_s(llm) -> float:
     """Best of 3: one (1, in) mat-vec through every decoder-layer linear and the lm_head."""
-    dt = llm.model.embed_tokens.weight.dtype
+    dt = llm.activation_dtype
     lins = [m for layer in llm.model.layers for m in layer.modules() if hasattr(m, "in_features")] + [llm.lm_head]
     xs = {}
     best = float("inf")

@@ -268,7 +268,8 @@ class Step1Model(nn.Module):
                 **unused) -> "BackboneOutput":
         """(B, T) ids -> (last hidden state (B, T, C), per-layer states). ``unused`` takes the HF keywords
         (``use_cache``...) that trainers pass when they call the backbone directly (TRL's fused lm_head loss)."""
-        x = self.embed_tokens(input_ids)                                 # (B, T, C)
+        # (B, T, C); rows stored narrower than the activations (int8 CPU path) are widened exactly here
+        x = self.embed_tokens(input_ids).to(self.norm.weight.dtype)
         t = input_ids.shape[1]
         slopes = self.slopes(x.device)
         s = start + t
@@ -359,9 +360,14 @@ class Step1ForCausalLM(Step1PreTrainedModel, GenerationMixin):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.embed_tokens
 
+    @property
+    def activation_dtype(self) -> torch.dtype:
+        """The dtype the layers compute in (the embedding may be stored narrower, see loading.NARROW_STORAGE)."""
+        return self.model.norm.weight.dtype
+
     def new_cache(self, max_len: int, batch: int = 1) -> StaticKVCache:
         w = self.model.embed_tokens.weight
-        return StaticKVCache(self.config, max_len, batch=batch, device=w.device, dtype=w.dtype)
+        return StaticKVCache(self.config, max_len, batch=batch, device=w.device, dtype=self.activation_dtype)
 
     def step(self, input_ids: torch.Tensor, cache: StaticKVCache, logits_to_keep: int = 1) -> torch.Tensor:
         """The decoding entry: feed (B, T) ids after ``cache.length`` positions; return (B, keep, V) logits."""

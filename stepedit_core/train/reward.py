@@ -42,7 +42,7 @@ class Step1ForSequenceScoring(Step1PreTrainedModel):
                                 if k not in ("architectures", "transformers_version", "id2label", "label2id")})
         config.num_labels = num_labels
         config.architectures = [cls.__name__]
-        model = cls(config).to(dtype=llm.model.embed_tokens.weight.dtype)
+        model = cls(config).to(dtype=llm.activation_dtype)
         model.model.load_state_dict(llm.model.state_dict())
         nn.init.zeros_(model.score.weight)
         return model

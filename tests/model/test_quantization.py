@@ -74,6 +74,24 @@ def test_int8_cpu_swaps_decoder_linears_only(folder):
     assert not any(p.device.type == "meta" for p in model.parameters())
 
 
+def test_int8_cpu_keeps_a_bf16_embedding_narrow_and_exact(folder, io, tmp_path):
+    """A bf16 checkpoint's embedding stays bf16 on the int8 CPU path (half the bytes of fp32) and gives
+    bit-identical logits to the same rows widened to fp32 before loading."""
+    from safetensors.torch import save_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    save_file({k: v.to(torch.bfloat16) for k, v in state.items()}, str(tmp_path / "model.safetensors"))
+    shutil.copy(folder / "config.json", tmp_path / "config.json")
+    narrow = load_step1(tmp_path, device="cpu", quantization="int8")
+    emb = narrow.model.embed_tokens.weight
+    assert emb.dtype == torch.bfloat16 and narrow.activation_dtype == torch.float32
+    assert narrow.new_cache(8).k[0].dtype == torch.float32
+    wide = load_step1(tmp_path, device="cpu", quantization="int8")
+    wide.model.embed_tokens.weight = nn.Parameter(emb.float(), requires_grad=False)
+    assert torch.equal(teacher_forced_logits(narrow, io), teacher_forced_logits(wide, io))
+    assert emb.element_size() * 2 == wide.model.embed_tokens.weight.element_size()
+
+
 def test_quantization_choices_and_errors(folder):
     assert quantization_choices("cpu") == ("int8",)
     with pytest.raises(ModelUnavailableError, match=r"'nf4' is not available on cpu.*use --quantization int8"):
