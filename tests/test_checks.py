@@ -129,10 +129,11 @@ def lite_checker(lite_engine):
 
 
 # The words whose cut-out audio the check used to pass as green (bench/RESULTS_check.md before the sound
-# comparison and the no-audio rule): whisper heard "read" as "eat", 辆 as 样, and put "My" back with no audio.
+# comparison and the no-audio rule): whisper heard "read" as "eat", put "My" back with no audio, and heard a
+# cut 天气 as another syllable at a CER (5 %) that alone reads green.
 SLIPPED = [("en", "The weather was cold, so we stayed inside and read books all afternoon.", 0, "read"),
            ("en", "My brother bought a small red bicycle for his daughter's birthday.", 2, "My"),
-           ("zh", "我哥哥给他女儿买了一辆红色的小自行车。", 2, "辆")]
+           ("zh", "今天天气很冷，我们整个下午都待在家里看书。", 0, "气")]
 
 
 @pytest.mark.parametrize("lang, text, seed, word", SLIPPED, ids=[w for *_, w in SLIPPED])

@@ -26,11 +26,25 @@ COMPUTE_TYPE = "int8"
 # Wall time per second of speech, for work estimates: 0.14 on 2 idle cores (BEAM_SIZE), 0.8-1.6 measured on the
 # shared 2-core machine at load average ~7 (examples/prompt_*.wav, 6 and 24 s); estimates take the loaded figure.
 SECONDS_PER_AUDIO_S = 1.0
-# Bounded-cost decoding for the take check: one greedy pass (no temperature fallback, which re-decodes a hard
-# clip up to 6 times) over a window trimmed to the clip (+ CHUNK_MARGIN_S) instead of whisper's padded 30 s.
+# Bounded-cost decoding for the take check (``fast``). A clip up to MAX_CHUNK_S - CHUNK_MARGIN_S is encoded once
+# over its own length + CHUNK_MARGIN_S of silence, at least MIN_WINDOW_S (faster-whisper always pads to 30 s:
+# 0.57 s of encoder on 2 cores for any clip, against 0.10 s for 10 s), decoded greedily without timestamp tokens,
+# and its words timed by the cross-attention alignment. One window also avoids faster-whisper's second window
+# over the silence after the last word, where whisper base loops ("新的新的...") and a re-decode cost 13-19 s
+# per Mandarin clip. MIN_WINDOW_S: on the bench's 26 unedited clips, a 6 s window mis-heard 13, 10 s 11 and the
+# full 30 s 12 (bench/check_bench.py); whisper was trained on 30 s windows and degrades below ~10 s.
 CHUNK_MARGIN_S = 1.0
 MIN_CHUNK_S, MAX_CHUNK_S = 5, 30
+MIN_WINDOW_S = 10
 LOOP_COMPRESSION_RATIO = 2.4    # whisper's own repetition test (gzip ratio of the text); above it, decode again
+FRAMES_PER_S = 100              # whisper log-mel hop 10 ms; the encoder halves it (50 positions per second)
+# Token budget of the one-window decode: speech runs at ~3 tokens/s (English) to ~7 (Mandarin, ~1.3 per character);
+# the budget bounds a loop to a fraction of a second of decoding.
+TOKENS_BASE, TOKENS_PER_S = 20, 12
+LOOP_TEMPERATURES = (0.2, 0.4)  # whisper's fallback temperatures, tried (seeded) only when greedy loops
+SAMPLING_SEED = 0
+# faster-whisper's defaults: punctuation joined to the word before / after it in word timings
+PREPEND_PUNCTUATION, APPEND_PUNCTUATION = "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、"
 # whisper often writes ASCII punctuation inside Mandarin; the official prompts use full-width marks
 _ZH_PUNCT = {",": "，", "?": "？", "!": "！", ";": "；", ":": "：", ".": "。"}
 _ASCII_PUNCT_AFTER_CJK = re.compile(r"(?<=[\u3400-\u9fff])\s*([,?!;:.])(?!\d)\s*")
@@ -96,6 +110,8 @@ class WhisperASR:
         lang = _whisper_language(language)
         with self._lock:
             model = self._load()
+            if fast and len(x) / ASR_RATE + CHUNK_MARGIN_S <= MAX_CHUNK_S:
+                return self._one_window(model, x, lang, word_timestamps)
             if lang is None:   # detect first so that Mandarin gets its Simplified-Chinese prompt
                 lang, _, _ = model.detect_language(x)
             def run(**options):
@@ -114,6 +130,44 @@ class WhisperASR:
         sep = "" if lang in ("zh", "ja") else " "
         text = sep.join(self._clean(s.text, lang).strip() for s in segments).strip()
         return Transcript(text=text, language=lang or info.language, words=tuple(words))
+
+    def _one_window(self, model, x: np.ndarray, lang: str | None, word_timestamps: bool) -> Transcript:
+        """The take check's decode of a clip shorter than one whisper window (see CHUNK_MARGIN_S)."""
+        import ctranslate2  # noqa: PLC0415
+        from faster_whisper.audio import pad_or_trim  # noqa: PLC0415
+        from faster_whisper.tokenizer import Tokenizer  # noqa: PLC0415
+        from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations  # noqa: PLC0415
+        seconds = len(x) / ASR_RATE
+        frames = len(x) // (ASR_RATE // FRAMES_PER_S)
+        window_s = int(min(MAX_CHUNK_S, max(MIN_WINDOW_S, 2 * np.ceil((seconds + CHUNK_MARGIN_S) / 2))))
+        # the window is padded with silent audio (whisper's own padding), not with zeros in log-mel space
+        features = model.feature_extractor(np.pad(x, (0, window_s * ASR_RATE - len(x))))
+        window = window_s * FRAMES_PER_S
+        encoded = model.encode(pad_or_trim(features[:, :window], window))   # (1, window / 2, d_model)
+        if lang is None:
+            lang = model.model.detect_language(encoded)[0][0][0][2:-2]         # "<|zh|>" -> "zh"
+        tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=lang)
+        prompt = ([tok.sot_prev, *tok.encode(" " + ZH_PROMPT)] if lang == "zh" else []) + \
+            list(tok.sot_sequence) + [tok.no_timestamps]
+        budget = min(model.max_length, len(prompt) + TOKENS_BASE + int(TOKENS_PER_S * len(x) / ASR_RATE))
+        options = {"beam_size": 1, "max_length": budget, "suppress_blank": True,
+                   "suppress_tokens": list(get_suppressed_tokens(tok, [-1]))}
+        ids: list[int] = []
+        for temperature in (0.0, *LOOP_TEMPERATURES):
+            if temperature:
+                ctranslate2.set_random_seed(SAMPLING_SEED)
+                options.update(sampling_topk=0, sampling_temperature=temperature)
+            result = model.model.generate(encoded, [prompt], **options)[0]
+            ids = [t for t in result.sequences_ids[0] if t < tok.eot]
+            if _compression_ratio(tok.decode(ids)) <= LOOP_COMPRESSION_RATIO:
+                break
+        words = []
+        if word_timestamps and ids:
+            aligned = model.find_alignment(tok, [ids], encoded, frames)[0]
+            merge_punctuations(aligned, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
+            words = [Word(self._clean(w["word"], lang), float(w["start"]), float(w["end"]))
+                     for w in aligned if w["word"]]
+        return Transcript(text=self._clean(tok.decode(ids), lang).strip(), language=lang, words=tuple(words))
 
     def _clean(self, text: str, lang: str | None) -> str:
         return zh_punctuation(self.to_simplified(text)) if lang == "zh" else text
