@@ -61,7 +61,7 @@ def speechlike(seconds: float, seed: int) -> np.ndarray:
 
 
 def vm(field: str) -> float:
-    """VmRSS / VmHWM of this process in GB."""
+    """VmRSS / VmHWM of this process in GiB (kB / 1024^2)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024 ** 2
@@ -182,7 +182,7 @@ def report(results: list[dict], num: dict, args) -> str:
     lines = [f"# Real-size engine on the CPU\n\n`{COMMAND}` (per configuration; see BENCHMARKS.md for the flags)\n",
              "Synthetic full-size checkpoint (bench/make_realsize_checkpoint.py, random weights), "
              f"torch {torch.__version__}, {os.cpu_count()} cores.\n",
-             "| config | load (s) | RSS after load (GB) | peak RSS (GB) | load avg at end |", "|---|---|---|---|---|"]
+             "| config | load (s) | RSS after load (GiB) | peak RSS (GiB) | load avg at end |", "|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['config']} | {r['load_s']:.1f} | {r['rss_after_load_gb']:.2f} | {r['peak_rss_gb']:.2f} | "
                      f"{r['loadavg'][0]:.2f} |")
