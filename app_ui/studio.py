@@ -544,17 +544,11 @@ def selection_of(region: dict | None) -> regions.Selection | None:
 
 
 def _check_retry(max_tries, threshold) -> tuple[int, float]:
-    """Whole tries in 1..MAX_RETRIES + 1 and a threshold in [0, 1]; NaN, inf, fractions and text refused."""
+    """Whole tries in 1..MAX_RETRIES + 1 and a threshold in [0, 1] (checks.check_retry, as every door)."""
     try:
-        tries = validation.check_int(1 if max_tries in (None, "") else max_tries, "the number of tries",
-                                       1, checks.MAX_RETRIES + 1)
-        limit = float(checks.DEFAULT_RETRY_THRESHOLD if threshold in (None, "") else threshold)
-    except (StepEditError, TypeError, ValueError) as exc:
-        raise gr.Error(error_message(exc) if isinstance(exc, StepEditError)
-                       else f"The error-rate threshold must be a number (got {str(threshold)[:40]!r}).") from exc
-    if not 0.0 <= limit <= 1.0:          # NaN fails this too
-        raise gr.Error(f"The error-rate threshold must be between 0 and 1 (got {threshold}).")
-    return tries, limit
+        return checks.check_retry(max_tries, threshold)
+    except StepEditError as exc:
+        raise gr.Error(error_message(exc)) from exc
 
 
 def check_recipe_shape(recipe: dict) -> dict:

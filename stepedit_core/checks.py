@@ -32,6 +32,7 @@ import numpy as np
 from . import catalog
 from .errors import InvalidInputError
 from .interface import MAX_SEED, AudioClip, EngineResult
+from .validation import check_int, shown
 
 GREEN, AMBER, RED = "green", "amber", "red"
 LEVEL_ORDER = {GREEN: 0, AMBER: 1, RED: 2}
@@ -278,12 +279,13 @@ class Checker:
         return None if ea is None or eb is None else float(np.dot(ea, eb))
 
     def check(self, take: AudioClip, text: str, *, source: AudioClip | None = None,
-              expected_seconds: float | None = None) -> TakeCheck:
-        """Score ``take`` against the ``text`` it should say and the ``source`` voice."""
+              expected_seconds: float | None = None, language: str | None = None) -> TakeCheck:
+        """Score ``take`` against the ``text`` it should say and the ``source`` voice; ``language`` ("en" /
+        "zh") overrides the one the text's script implies (it picks the ASR language and WER vs CER)."""
         from .lite.metrics import error_rate   # noqa: PLC0415  (pure python; lite holds the shared metrics)
         t0 = time.perf_counter()
         expected = expected_text(text)
-        lang = language_of(expected)
+        lang = language or language_of(expected)
         heard = self.heard(take, lang)
         metric = "cer" if lang == "zh" else "wer"
         err = error_rate(expected, heard.text) if expected else (0.0 if not heard.text.strip() else 1.0)
@@ -346,6 +348,19 @@ def retry_seeds(first: int, n: int) -> list[int]:
     return [(int(first) + i) % (MAX_SEED + 1) for i in range(n)]
 
 
+def check_retry(max_tries: object, threshold: object) -> tuple[int, float]:
+    """Retry settings as a caller sent them (None / "" = the defaults): whole tries in 1..MAX_RETRIES + 1 and a
+    WER/CER threshold in [0, 1]; NaN, infinities, fractions and text are refused (every door's messages)."""
+    tries = check_int(1 if max_tries in (None, "") else max_tries, "the number of tries", 1, MAX_RETRIES + 1)
+    try:
+        limit = float(DEFAULT_RETRY_THRESHOLD if threshold in (None, "") else threshold)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"the error-rate threshold must be a number (got {shown(threshold)})") from None
+    if not 0.0 <= limit <= 1.0:          # NaN fails this too
+        raise InvalidInputError(f"the error-rate threshold must be between 0 and 1 (got {threshold})")
+    return tries, limit
+
+
 def retry_until_ok(run: Callable[[int], EngineResult], check: Callable[[EngineResult], EngineResult], first_seed: int,
                    max_tries: int, threshold: float = DEFAULT_RETRY_THRESHOLD) -> tuple[list[EngineResult], int]:
     """Run with seeds first_seed, first_seed+1, ... until a checked result's error rate <= ``threshold`` or
@@ -361,6 +376,26 @@ def retry_until_ok(run: Callable[[int], EngineResult], check: Callable[[EngineRe
             break
     best = rank([check_of(r) for r in done])[0]
     return done, best
+
+
+def best_of(run: Callable[[int], list[EngineResult]], checker: Checker, source: AudioClip | None, first_seed: int,
+            max_tries: int, threshold: float = DEFAULT_RETRY_THRESHOLD
+            ) -> tuple[list[EngineResult], list[EngineResult]]:
+    """``run(seed) -> takes`` (a clone, a clone and its edits, an edit's rounds) with the last take checked
+    against ``source`` (expected length from the take before it, else from ``source``), re-rolled as in
+    :func:`retry_until_ok`. Returns the kept run's takes (its last one checked) and every checked last take in
+    the order tried; try i ran with seed ``retry_seeds(first_seed, n)[i]``."""
+    runs: list[list[EngineResult]] = []
+
+    def last_of(seed: int) -> EngineResult:
+        runs.append(run(seed))
+        return runs[-1][-1]
+
+    def check(result: EngineResult) -> EngineResult:
+        before = runs[-1][-2].audio.duration if len(runs[-1]) > 1 else source.duration if source else None
+        return checker.check_result(result, source=source, source_seconds=before)
+    done, best = retry_until_ok(last_of, check, first_seed, max_tries, threshold)
+    return runs[best][:-1] + [done[best]], done
 
 
 # ---------------------------------------------------------------------------- default checker

@@ -107,16 +107,10 @@ def _takes(run, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> 
         return run(args.seed), []
     from . import checks  # noqa: PLC0415  (loads an ASR; only when asked)
     from .interface import resolve_seed  # noqa: PLC0415
-    runs: dict[int, list[EngineResult]] = {}
-
-    def last_of(seed: int) -> EngineResult:
-        runs[seed] = run(seed)
-        return runs[seed][-1]
-    checker = checks.checker_for(ctx.engine)
+    first = resolve_seed(args.seed)
     threshold = checks.DEFAULT_RETRY_THRESHOLD if args.threshold is None else args.threshold
-    done, best = checks.retry_until_ok(last_of, lambda r: checker.check_result(r, source=source),
-                                       resolve_seed(args.seed), args.tries, threshold)
-    return runs[done[best].seed][:-1] + [done[best]], [r.seed for r in done] if args.tries > 1 else []
+    takes, done = checks.best_of(run, checks.checker_for(ctx.engine), source, first, args.tries, threshold)
+    return takes, checks.retry_seeds(first, len(done)) if args.tries > 1 else []
 
 
 def _check_line(take: EngineResult) -> str:

@@ -255,13 +255,18 @@ def _window_request(request: EditRequest, window: Window, clip: AudioClip) -> Ed
 
 
 # ---------------------------------------------------------------------------- the edit
+def check_region_edit_type(edit_type: str) -> None:
+    """Silence removal works on the whole take (it moves every pause); the other edits take a selection."""
+    if edit_type not in REGION_EDIT_TYPES:
+        raise UnsupportedEditError(f"the {edit_type} edit works on the whole take, not a selection; "
+                                   f"selections take {', '.join(REGION_EDIT_TYPES)}")
+
+
 def region_edit(engine: Engine, request: EditRequest, words: Sequence[Word], selection: Selection,
                 progress: Progress | None = None) -> list[EngineResult]:
     """Edit only the window around ``selection`` of ``request.audio``; one result per round (round k edits the
     window of round k-1's output). ``words`` are the take's transcript words with times (``Checker.heard``)."""
-    if request.edit_type not in REGION_EDIT_TYPES:
-        raise UnsupportedEditError(f"the {request.edit_type} edit works on the whole take, not a selection; "
-                                   f"selections take {', '.join(REGION_EDIT_TYPES)}")
+    check_region_edit_type(request.edit_type)
     clip = request.audio
     caps = engine.capabilities()
     window = find_window(clip, words, selection, min(MAX_WINDOW_S, caps.max_input_seconds))

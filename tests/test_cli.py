@@ -74,6 +74,19 @@ def test_tries_reroll_until_the_check_passes(capsys, tmp_path, tone):
     assert code == cli.EXIT_USAGE and "number of tries must be between 1 and 9" in err
 
 
+def test_check_and_tries_on_an_edit_of_several_rounds(capsys, tmp_path, tone):
+    """The last round is checked (its seed is the request's + 1); seeds_tried lists the request seeds: seed 5
+    gives rounds 5, 6 (6 drops a word), so seed 6 (rounds 6, 7) is tried next."""
+    code, stdout, err = run(capsys, "edit", str(tone), "--type", "speed", "--option", "slower", "--text",
+                            "one two three four", "--iterations", "2", "--seed", "5", "--tries", "3",
+                            "--threshold", "0", "-o", str(tmp_path / "e.wav"), "--json", "-q")
+    record = json.loads(stdout)
+    assert code == 0, err
+    assert record["seeds_tried"] == [5, 6] and record["iteration"] == 2 and record["seed"] in (6, 7)
+    # the last round is judged against the round before it: the fake's x1.25 vs the option's nominal 1/0.83
+    assert record["check"]["duration_ratio"] == pytest.approx(1.25 * 0.83, abs=0.01)
+
+
 def test_clone_from_a_library_voice_with_instructions(capsys, tmp_path, tone):
     voices = str(tmp_path / "lib")
     assert run(capsys, "voices", "add", "Ann", str(tone), "--text", "a tone", "--voices-dir", voices)[0] == 0

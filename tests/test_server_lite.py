@@ -106,3 +106,30 @@ def test_openai_client_sees_openai_shaped_errors(base_url):
     assert "Unsupported audio format 'aac'" in exc.value.body["message"]
     with pytest.raises(openai.BadRequestError, match="No voice named 'alloy'"):
         client.audio.speech.create(model="tts-1", voice="alloy", input="Hi")
+
+
+def test_check_and_a_checked_word_range_edit_on_the_lite_engine(base_url):
+    """/audio/checks with the lite whisper and speaker embedder; then an edit of three words only, checked:
+    every sample outside the window (and its cross-fades) is the uploaded file's."""
+    files = {"file": ("p.wav", PROMPT.read_bytes(), "audio/wav"), "source": ("s.wav", PROMPT.read_bytes(), "audio/wav")}
+    r = httpx.post(f"{base_url}/audio/checks", files=files, data={"text": PROMPT_TEXT}, timeout=120)
+    assert r.status_code == 200, r.text
+    c = r.json()
+    assert c["metric"] == "wer" and c["error_rate"] <= 0.10 and c["speaker_similarity"] == pytest.approx(1.0)
+    starts = [w[1] for w in c["words"]]
+    assert len(c["words"]) >= 8 and starts == sorted(starts) and c["words"][-1][2] <= sf.info(str(PROMPT)).duration
+    r = httpx.post(f"{base_url}/audio/edits", timeout=180, files={"file": ("p.wav", PROMPT.read_bytes(), "audio/wav")},
+                   data={"edit_type": "emotion", "option": "sad", "text": PROMPT_TEXT, "seed": "4",
+                         "first_word": "2", "last_word": "4", "check": "true"})
+    assert r.status_code == 200, r.text
+    take = json.loads(r.headers[TAKE_HEADER])
+    region = take["region"]
+    assert region["selection"] == {"words": [2, 4]} and region["text"].split() == [w[0] for w in c["words"][2:5]]
+    original, _ = sf.read(str(PROMPT), dtype="int16")
+    out, _ = sf.read(io.BytesIO(r.content), dtype="int16")
+    fade = round(region["fade_s"] * region["sample_rate"])
+    a, b = region["window_samples"][0] - fade, region["window_samples"][1] + fade
+    shift = len(out) - len(original)
+    assert a > 0 and b < len(original) and np.array_equal(out[:a], original[:a])
+    assert np.array_equal(out[b + shift:], original[b:]) and not np.array_equal(out[a:b + shift], original[a:b])
+    assert take["seeds_tried"] == [4] and take["check"]["metric"] == "wer" and take["check"]["words"]

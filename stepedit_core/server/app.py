@@ -1,5 +1,6 @@
 """The HTTP API: an OpenAI-compatible ``/v1/audio/speech``, an edit endpoint for uploaded audio, OpenAI-style
-transcription, and the voice library. :func:`create_api` builds the FastAPI app whose routes sit under
+transcription, the take check (``/v1/audio/checks``; checked, re-rolled and region-limited takes: ``takes.py``),
+and the voice library. :func:`create_api` builds the FastAPI app whose routes sit under
 ``/v1`` once mounted (standalone by :func:`create_server`, beside Gradio by ``app.py --api``).
 
 Engine work goes through one :class:`~.gate.EngineGate`: concurrent requests queue. Validation is the
@@ -22,14 +23,16 @@ from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from .. import audio_formats, catalog
+from .. import audio_formats, catalog, regions
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
 from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
+from ..validation import check_seed
 from ..voices import VoiceLibrary, VoiceTokens
-from . import speech
-from .errors import APIError, from_core, install
+from . import speech, takes
+from .errors import APIError, install
 from .gate import EngineGate
+from .takes import named as _param
 
 API_KEY_ENV = "STEPEDIT_API_KEY"
 MODEL_ID = "step-audio-editx"
@@ -51,18 +54,13 @@ class SpeechBody(BaseModel):
     instructions: str | None = None
     stream_format: str = "audio"
     seed: int | None = None
+    check: bool = False               # the take check in the take header (stepedit_core.checks)
+    max_tries: Any = None             # 1-9: re-roll seeds until WER/CER <= threshold (validated as in the app)
+    threshold: Any = None
 
 
 class RenameBody(BaseModel):
     name: str
-
-
-def _param(param: str, fn, *args, **kwargs):
-    """Run a core check, naming ``param`` in the error it raises."""
-    try:
-        return fn(*args, **kwargs)
-    except StepEditError as exc:
-        raise from_core(exc, param) from None
 
 
 async def _read_upload(upload: UploadFile, limit: int, param: str = "file") -> bytes:
@@ -75,11 +73,15 @@ async def _read_upload(upload: UploadFile, limit: int, param: str = "file") -> b
     return data
 
 
-def _take_header(take: EngineResult, edits: Iterable[speech.Step] = ()) -> dict[str, str]:
+def _take_header(take: EngineResult, edits: Iterable[speech.Step] = (), extra: dict | None = None) -> dict[str, str]:
+    """The take's text, seed, edits and scalar metadata; ``extra`` (a check, the seeds tried, a region window)
+    is appended, trimmed to fit (takes.fit_header)."""
     info = {"text": take.text, "seed": take.seed, "edit_type": take.edit_type, "edit_info": take.edit_info,
             "iteration": take.iteration, "seconds": round(take.audio.duration, 3),
             "edits": [f"{s.edit_type}={s.edit_info}" for s in edits],
             "metadata": {k: v for k, v in take.metadata.items() if isinstance(v, (str, int, float, bool))}}
+    if extra:
+        info = takes.fit_header({**info, **extra})
     return {TAKE_HEADER: json.dumps(info, ensure_ascii=True)}
 
 
@@ -131,7 +133,8 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                            code="invalid_api_key")
 
     api = FastAPI(title="Step-Audio-EditX API", version="1", dependencies=[Depends(check_auth)])
-    api.state.engine, api.state.library, api.state.gate = engine, library, gate
+    service = takes.TakeService(engine)
+    api.state.engine, api.state.library, api.state.gate, api.state.takes = engine, library, gate, service
     install(api)
 
     async def locked(fn, *args):
@@ -162,6 +165,7 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         if body.stream_format == "sse" and fmt not in audio_formats.STREAMABLE:
             raise APIError(400, f"stream_format 'sse' streams wav or pcm, not {fmt}.", param="stream_format",
                            code="invalid_value")
+        retry = takes.retry_options(body.check, body.max_tries, body.threshold)
         name = body.voice.get("id") if isinstance(body.voice, dict) else body.voice
         voice = await locked(_param, "voice", library.get, name)
         clip = await locked(voice.clip)
@@ -177,7 +181,9 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
             return StreamingResponse(_sse(data) if body.stream_format == "sse" else data, media_type=media,
                                      headers=headers)
 
-        if fmt in audio_formats.STREAMABLE and not plan.edits and hasattr(engine, "stream_clone"):
+        # a checked take is judged whole before its header goes out: the whole-take path (as the app's streamed
+        # clone with tries), still sent in chunks for wav / pcm / sse
+        if fmt in audio_formats.STREAMABLE and not plan.edits and hasattr(engine, "stream_clone") and not retry.active:
             chunks = gate.stream(lambda: engine.stream_clone(plan.clone))
             try:
                 first = await chunks.__anext__()
@@ -189,9 +195,13 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                 headers = {TAKE_HEADER: json.dumps({"text": plan.clone.target_text, "seed": seed, "edits": [],
                                                     "streamed": True})}
                 return respond(_encoded_stream(first, chunks, fmt), headers)
-        takes = await gate.run(speech.run_plan, engine, plan)
-        take = takes[-1]
-        headers = _take_header(take, plan.edits)
+
+        def run(s: int) -> list[EngineResult]:
+            return speech.run_plan(engine, replace(plan, clone=replace(plan.clone, seed=s)))
+
+        results, extra = await gate.run(service.run, run, clip, seed, retry)
+        take = results[-1]
+        headers = _take_header(take, plan.edits, extra)
         if fmt in audio_formats.STREAMABLE:
             samples = _pcm24(take.audio.samples, take.audio.sample_rate)
             pieces = audio_formats.chunks(samples, OUTPUT_SAMPLE_RATE, STREAM_CHUNK_SECONDS)
@@ -204,23 +214,53 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
     async def create_edit(file: UploadFile = File(...), edit_type: str = Form(...), option: str | None = Form(None),
                           text: str | None = Form(None), new_text: str | None = Form(None),
                           iterations: int = Form(1), seed: int | None = Form(None),
-                          response_format: str = Form("wav")):
+                          response_format: str = Form("wav"), check: bool = Form(False),
+                          max_tries: str | None = Form(None), threshold: str | None = Form(None),
+                          first_word: int | None = Form(None), last_word: int | None = Form(None),
+                          start_s: float | None = Form(None), end_s: float | None = Form(None)):
         fmt = _param("response_format", audio_formats.check_format, response_format)
         clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
         _param("edit_type", catalog.check_edit_type, edit_type)            # before a slow transcription
         _param("option", catalog.check_edit, edit_type, option or None)
+        retry = takes.retry_options(check, max_tries, threshold)
+        selection = takes.selection_of(first_word, last_word, start_s, end_s, clip.duration)
+        if selection is not None:
+            _param("edit_type", regions.check_region_edit_type, edit_type)
+        if retry.active:
+            _param("seed", check_seed, seed)          # a random first seed is drawn later (service.run)
         if text is None or not text.strip():
             caps = engine.capabilities()
             if edit_type not in TEXT_FREE_EDITS and caps.transcribe:
                 text = await gate.run(engine.transcribe, clip)
         request = EditRequest(audio=clip, audio_text=text or "", edit_type=edit_type, edit_info=option or None,
                               new_text=new_text, n_iterations=iterations, seed=seed)
-        takes = await gate.run(engine.edit, request)
-        take = takes[-1]
+        words = await gate.run(service.window, clip, text or "", selection) if selection is not None else ()
+
+        def run(s: int | None) -> list[EngineResult]:
+            req = replace(request, seed=s)
+            return engine.edit(req) if selection is None else regions.region_edit(engine, req, words, selection)
+
+        results, extra = await gate.run(service.run, run, clip, seed, retry)
+        take = results[-1]
+        if "region" in take.metadata:
+            extra["region"] = take.metadata["region"]
         data = audio_formats.encode(take.audio.samples if fmt != "pcm" else
                                     _pcm24(take.audio.samples, take.audio.sample_rate),
                                     take.audio.sample_rate, fmt)
-        return Response(data, media_type=audio_formats.media_type(fmt), headers=_take_header(take))
+        return Response(data, media_type=audio_formats.media_type(fmt), headers=_take_header(take, (), extra))
+
+    # ---- checks -------------------------------------------------------------------------------------
+    @api.post("/audio/checks")
+    async def create_check(file: UploadFile = File(...), text: str | None = Form(None),
+                           source: UploadFile | None = File(None), language: str | None = Form(None),
+                           expected_seconds: float | None = Form(None)) -> dict:
+        text, language, expected_seconds = takes.check_inputs(text, language, expected_seconds)
+        clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
+        voice = None
+        if source is not None:
+            voice = _param("source", AudioClip.from_file, await _read_upload(source, MAX_UPLOAD_BYTES, "source"),
+                           "the source audio")
+        return await gate.run(service.report, clip, text, voice, language, expected_seconds)
 
     @api.post("/audio/transcriptions")
     async def create_transcription(file: UploadFile = File(...), model: str = Form(MODEL_ID),
