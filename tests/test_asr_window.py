@@ -51,22 +51,18 @@ def test_a_short_take_is_encoded_once_over_a_short_window(whisper, encoded_frame
     assert "".join(w.text for w in t.words).replace(" ", "") == t.text.replace(" ", "")
 
 
-def test_the_window_grows_with_the_take_and_long_takes_use_whisper_windows(whisper, encoded_frames, monkeypatch):
-    clip, _ = _example("en")
+def test_the_window_grows_with_the_take_and_long_takes_are_cut_at_pauses(whisper, encoded_frames):
+    clip, text = _example("en")
     x = clip.samples
     twice = np.concatenate([x, x])                               # 12.2 s -> a 14 s window (+1 s, even)
     whisper.transcribe(twice, clip.sample_rate, "en", fast=True)
     assert encoded_frames == [14 * asr_mod.FRAMES_PER_S]
-
-    class Whole(Exception):
-        pass
-
-    def whole(*a, **k):
-        raise Whole
-    monkeypatch.setattr(whisper._load(), "transcribe", whole)    # faster-whisper's own 30 s windows
-    with pytest.raises(Whole):
-        whisper.transcribe(np.concatenate([x] * 5), clip.sample_rate, "en", fast=True)     # 30.5 s
-    assert len(encoded_frames) == 1
+    five = np.concatenate([x] * 5)                               # 30.5 s: more than one window
+    t = whisper.transcribe(five, clip.sample_rate, "en", word_timestamps=True, fast=True)
+    assert len(encoded_frames) == 3 and max(encoded_frames) <= asr_mod.MAX_CHUNK_S * asr_mod.FRAMES_PER_S
+    assert error_rate(" ".join([text] * 5), t.text) <= 0.10, t.text
+    starts = [w.start for w in t.words]                          # one clock across the pieces
+    assert starts == sorted(starts) and t.words[-1].end > 28.0 and t.words[-1].end <= len(five) / clip.sample_rate + 0.1
 
 
 class _Looping:

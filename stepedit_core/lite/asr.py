@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelUnavailableError
+from ..longform import split_at_pauses
 from . import models
 from .dsp import resample
 
@@ -26,7 +27,8 @@ COMPUTE_TYPE = "int8"
 # Wall time per second of speech, for work estimates: 0.14 on 2 idle cores (BEAM_SIZE), 0.8-1.6 measured on the
 # shared 2-core machine at load average ~7 (examples/prompt_*.wav, 6 and 24 s); estimates take the loaded figure.
 SECONDS_PER_AUDIO_S = 1.0
-# Bounded-cost decoding for the take check (``fast``). A clip up to MAX_CHUNK_S - CHUNK_MARGIN_S is encoded once
+# Bounded-cost decoding for the take check (``fast``). A take is cut at pauses into pieces of up to
+# MAX_CHUNK_S - CHUNK_MARGIN_S (longform.split_at_pauses); each piece is encoded once
 # over its own length + CHUNK_MARGIN_S of silence, at least MIN_WINDOW_S (faster-whisper always pads to 30 s:
 # 0.57 s of encoder on 2 cores for any clip, against 0.10 s for 10 s), decoded greedily without timestamp tokens,
 # and its words timed by the cross-attention alignment. One window also avoids faster-whisper's second window
@@ -34,7 +36,7 @@ SECONDS_PER_AUDIO_S = 1.0
 # per Mandarin clip. MIN_WINDOW_S: on the bench's 26 unedited clips, a 6 s window mis-heard 13, 10 s 11 and the
 # full 30 s 12 (bench/check_bench.py); whisper was trained on 30 s windows and degrades below ~10 s.
 CHUNK_MARGIN_S = 1.0
-MIN_CHUNK_S, MAX_CHUNK_S = 5, 30
+MAX_CHUNK_S = 30                # whisper's window (s)
 MIN_WINDOW_S = 10
 LOOP_COMPRESSION_RATIO = 2.4    # whisper's own repetition test (gzip ratio of the text); above it, decode again
 FRAMES_PER_S = 100              # whisper log-mel hop 10 ms; the encoder halves it (50 positions per second)
@@ -100,29 +102,20 @@ class WhisperASR:
     def transcribe(self, wav: np.ndarray, sample_rate: int, language: str | None = None,
                    word_timestamps: bool = False, fast: bool = False) -> Transcript:
         """Transcript of ``wav``; ``language`` "zh" / "en" / None (detect). ``fast``: the take check's bounded
-        decoding (one greedy pass over a window the length of the clip)."""
+        decoding (one greedy pass per window the length of its piece; see CHUNK_MARGIN_S)."""
         x = resample(wav, sample_rate, ASR_RATE)
-        extra = {}
-        if fast:
-            seconds = len(x) / ASR_RATE
-            extra = {"temperature": 0.0,
-                     "chunk_length": int(min(MAX_CHUNK_S, max(MIN_CHUNK_S, np.ceil(seconds + CHUNK_MARGIN_S))))}
         lang = _whisper_language(language)
         with self._lock:
             model = self._load()
-            if fast and len(x) / ASR_RATE + CHUNK_MARGIN_S <= MAX_CHUNK_S:
-                return self._one_window(model, x, lang, word_timestamps)
+            if fast:
+                return self._windows(model, x, lang, word_timestamps)
             if lang is None:   # detect first so that Mandarin gets its Simplified-Chinese prompt
                 lang, _, _ = model.detect_language(x)
-            def run(**options):
-                segs, inf = model.transcribe(
-                    x, language=lang, beam_size=BEAM_SIZE, word_timestamps=word_timestamps,
-                    initial_prompt=ZH_PROMPT if lang == "zh" else None, vad_filter=False,
-                    condition_on_previous_text=False, **options)
-                return list(segs), inf
-            segments, info = run(**extra)
-            if extra and _compression_ratio(" ".join(s.text for s in segments)) > LOOP_COMPRESSION_RATIO:
-                segments, info = run()     # a greedy loop ("的新的新的..."): whisper's full decoding instead
+            segments, info = model.transcribe(
+                x, language=lang, beam_size=BEAM_SIZE, word_timestamps=word_timestamps,
+                initial_prompt=ZH_PROMPT if lang == "zh" else None, vad_filter=False,
+                condition_on_previous_text=False)
+            segments = list(segments)
         words = []
         for seg in segments:
             for w in (seg.words or ()) if word_timestamps else ():
@@ -130,6 +123,19 @@ class WhisperASR:
         sep = "" if lang in ("zh", "ja") else " "
         text = sep.join(self._clean(s.text, lang).strip() for s in segments).strip()
         return Transcript(text=text, language=lang or info.language, words=tuple(words))
+
+    def _windows(self, model, x: np.ndarray, lang: str | None, word_timestamps: bool) -> Transcript:
+        """A take longer than one window is cut at its deepest pauses into pieces of at most
+        MAX_CHUNK_S - CHUNK_MARGIN_S, each decoded as one window; word times are shifted to the take's clock."""
+        parts, words = [], []
+        for span in split_at_pauses(x, ASR_RATE, max_s=MAX_CHUNK_S - CHUNK_MARGIN_S):
+            part = self._one_window(model, x[span.start:span.end], lang, word_timestamps)
+            lang = part.language                     # detected on the first piece, kept for the rest
+            offset = span.start / ASR_RATE
+            parts.append(part.text)
+            words += [Word(w.text, w.start + offset, w.end + offset) for w in part.words]
+        sep = "" if lang in ("zh", "ja") else " "
+        return Transcript(text=sep.join(p for p in parts if p).strip(), language=lang, words=tuple(words))
 
     def _one_window(self, model, x: np.ndarray, lang: str | None, word_timestamps: bool) -> Transcript:
         """The take check's decode of a clip shorter than one whisper window (see CHUNK_MARGIN_S)."""
