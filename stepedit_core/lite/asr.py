@@ -155,7 +155,7 @@ class WhisperASR:
         tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=lang)
         prompt = ([tok.sot_prev, *tok.encode(" " + ZH_PROMPT)] if lang == "zh" else []) + \
             list(tok.sot_sequence) + [tok.no_timestamps]
-        budget = min(model.max_length, len(prompt) + TOKENS_BASE + int(TOKENS_PER_S * len(x) / ASR_RATE))
+        budget = min(model.max_length, len(prompt) + TOKENS_BASE + int(TOKENS_PER_S * seconds))
         options = {"beam_size": 1, "max_length": budget, "suppress_blank": True,
                    "suppress_tokens": list(get_suppressed_tokens(tok, [-1]))}
         ids: list[int] = []
