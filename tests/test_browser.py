@@ -81,6 +81,14 @@ def _browser(p):
     return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+def _load_with_prompt(page, server: dict) -> None:
+    """Open ``server``'s app in ``page``, wait for its engine note and upload the prompt audio."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+    page.goto(server["url"])
+    expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
+    page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+
+
 def _prompt(tmp: Path) -> str:
     example = ROOT / "examples" / "prompt_en.wav"
     if example.is_file():
@@ -102,9 +110,7 @@ def test_clone_edit_and_timeline_in_browser(server):
         browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
         try:
-            page.goto(server["url"])
-            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
-            page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+            _load_with_prompt(page, server)
             page.locator("#prompt-text textarea").fill("This is the voice I want to clone.")
             page.locator("#transcribe").click()
             expect(page.locator("#prompt-text textarea")).to_have_value(re.compile(r"a fake transcript of [\d.]+ s"),
@@ -171,9 +177,7 @@ def test_check_badges_retry_and_region_edit_in_browser(server):
         browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
         try:
-            page.goto(server["url"])
-            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
-            page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+            _load_with_prompt(page, server)
             page.locator("#prompt-text textarea").fill("a prompt")
             page.locator("#target-text textarea").fill("retry me please")
             page.locator("#clone-seed input").fill("30")
@@ -241,9 +245,7 @@ def test_the_player_starts_before_generation_ends(slow_server):
         browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
         try:
-            page.goto(slow_server["url"])
-            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
-            page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(slow_server["tmp"]))
+            _load_with_prompt(page, slow_server)
             page.locator("#prompt-text textarea").fill("This is the voice I want to clone.")
             page.locator("#target-text textarea").fill("Playback starts before the take is generated.")
             expect(page.locator("#clone-stream input")).to_be_checked()
@@ -295,9 +297,7 @@ def test_script_tab_renders_a_two_speaker_script(server):
         browser = _browser(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
         try:
-            page.goto(server["url"])
-            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
-            page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+            _load_with_prompt(page, server)
             page.locator("#prompt-text textarea").fill("This is the voice I want to clone.")
             expect(page.locator("#prompt-audio audio").first).to_be_attached(timeout=20000)
             page.get_by_role("tab", name="④ Script").click()

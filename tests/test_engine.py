@@ -28,6 +28,7 @@ from stepedit_core.model import prompts
 from stepedit_core.runtime import EngineOptions
 from stepedit_core.tokens import GROUP_SIZE, check_groups, tokens_to_str
 from tests.tiny_checkpoint import EDITX, TOKENIZER, build_tiny_checkpoint
+from tests.torch_threads import torch_threads
 
 SR = 16000
 CAP = 30                                   # new-token cap: 6 whole groups
@@ -37,11 +38,8 @@ GROUPS = CAP // GROUP_SIZE
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """The tiny models are far too small for threads to help; on a shared 2-core machine they only thrash."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

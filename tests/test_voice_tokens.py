@@ -17,6 +17,7 @@ from stepedit_core.script import parse_script, render_script
 from stepedit_core.tokens import GROUP_SIZE, check_groups
 from stepedit_core.voices import VoiceLibrary
 from tests.tiny_checkpoint import build_tiny_checkpoint
+from tests.torch_threads import torch_threads
 
 SR = 16000
 CAP = 15                     # new-token cap: 3 whole groups (enough to compare outputs, fast on 2 cores)
@@ -24,11 +25,8 @@ CAP = 15                     # new-token cap: 3 whole groups (enough to compare 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def _load(path):

@@ -6,18 +6,16 @@ import logging
 import random
 
 import pytest
-import torch
 
 from tests.tiny_checkpoint import EDITX, build_tiny_checkpoint
+from tests.torch_threads import torch_threads
 
 
 @pytest.fixture(scope="package", autouse=True)
 def two_threads():
     """The tiny models gain nothing from more threads on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(2):
+        yield
 
 
 @pytest.fixture(scope="package")
