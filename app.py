@@ -28,7 +28,7 @@ from app_ui import storage
 from app_ui.i18n import I18N
 from app_ui.runner import EngineRunner
 from app_ui.studio import Studio
-from app_ui.ui import build_blocks
+from app_ui.ui import build_blocks, example_files
 from app_ui.views import CSS
 from stepedit_core import Engine, StepEditError
 from stepedit_core.flags import add_engine_arguments, engine_from_args
@@ -45,7 +45,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
     """The whole app around ``engine``; queue configured, not launched (see :func:`launch_options`)."""
     from gradio.utils import get_upload_folder  # noqa: PLC0415
     runner = EngineRunner(engine, gpu=spaces.GPU)
-    studio = Studio(runner, root=Path(get_upload_folder()) / "stepedit", upload_dir=get_upload_folder())
+    studio = Studio(runner, root=Path(get_upload_folder()) / "stepedit", upload_dir=get_upload_folder(),
+                    keep=storage.KeepFiles.of(example_files()))
     demo = build_blocks(studio)
     studio.owned_files = lambda: storage.registered_files(demo)    # the pruner touches only the app's files
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=GPU_CONCURRENCY)

@@ -15,12 +15,17 @@ uploads received through this app and the copies of its outputs it served). Anyt
 - Session folders: removed ``SESSION_MAX_AGE_S`` after last use (their ``gr.State`` also deletes them).
 - Over ``storage_cap_bytes()`` in all: the oldest uploads and API outputs go first, then the least recently
   used sessions, until the total is below ``CAP_LOW_WATER`` of the cap.
+- Never removed (nor counted): Gradio's copies of the files in ``keep`` (:class:`KeepFiles`), i.e. the app's
+  examples. Gradio copies each example into the upload folder once, at start-up, with ``shutil.copy2`` (so the
+  copy keeps the source file's modification time, often days old), and hands out that one copy for the app's
+  whole life: removing it breaks the example for every later visitor (its URL answers 403).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -50,6 +55,39 @@ class PruneReport:
     total_bytes: int = 0
 
 
+@dataclass
+class KeepFiles:
+    """Content of files whose copies the pruner keeps: (size in bytes, sha256) of each source; a candidate is
+    hashed only when its size matches one of them, and each hash is remembered by (path, size, mtime)."""
+    digests: frozenset[tuple[int, str]] = frozenset()
+    _seen: dict[tuple[str, int, int], bool] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, paths: Iterable[str | Path]) -> "KeepFiles":
+        files = [Path(p) for p in paths if Path(p).is_file()]
+        return cls(frozenset((f.stat().st_size, _sha256(f)) for f in files))
+
+    def __contains__(self, path: Path) -> bool:
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        if not any(size == st.st_size for size, _ in self.digests):
+            return False
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self._seen:
+            self._seen[key] = (st.st_size, _sha256(path)) in self.digests
+        return self._seen[key]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -76,9 +114,10 @@ def _mtime(path: Path) -> float:
 
 
 def prune(root: Path, upload_dir: Path | None, session_prefix: str, now: float,
-          session_max_age_s: float = SESSION_MAX_AGE_S, owned: Iterable[str | Path] = ()) -> PruneReport:
+          session_max_age_s: float = SESSION_MAX_AGE_S, owned: Iterable[str | Path] = (),
+          keep: KeepFiles = KeepFiles()) -> PruneReport:
     """One pass over ``root`` (this app's sessions) and the ``owned`` files inside ``upload_dir`` (Gradio's
-    folder, holding ``root``)."""
+    folder, holding ``root``), sparing copies of the files in ``keep``."""
     report = PruneReport()
     sessions = [d for d in root.glob(f"{session_prefix}*") if d.is_dir()]
     for d in sessions:
@@ -89,7 +128,7 @@ def prune(root: Path, upload_dir: Path | None, session_prefix: str, now: float,
         if now - _mtime(f) > API_OUTPUT_TTL_S:
             report.freed_bytes += _remove(f)
             report.api_outputs += 1
-    uploads = _owned_files(root, upload_dir, owned)
+    uploads = [f for f in _owned_files(root, upload_dir, owned) if f not in keep]
     for f in uploads:
         if now - _mtime(f) > (API_OUTPUT_TTL_S if f.name.startswith(API_OUTPUT_PREFIX) else UPLOAD_TTL_S):
             report.freed_bytes += _remove_upload(f, upload_dir)

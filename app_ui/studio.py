@@ -64,7 +64,7 @@ class Studio:
     """Clone, edit, undo, export and replay for one app; sessions are distinguished by their tree."""
 
     def __init__(self, runner: EngineRunner, root: str | Path, upload_dir: str | Path | None = None,
-                 check: bool = True):
+                 check: bool = True, keep: storage.KeepFiles = storage.KeepFiles()):
         self.runner = runner
         self.root = Path(root)
         self.upload_dir = Path(upload_dir) if upload_dir is not None else None   # Gradio's folder (holds root)
@@ -75,6 +75,7 @@ class Studio:
         # files in upload_dir that Gradio received or served for this app (app.build_demo wires it to
         # Blocks.temp_file_sets); nothing else in the folder is ever removed
         self.owned_files: Callable[[], list[str]] = lambda: []
+        self.keep = keep                  # copies of these (the examples) are never pruned
         self.check_takes = check          # run the take check (ASR + speaker similarity) on every new take
         # (prompt clip, session hash) -> the prompt-token store of the saved voice that is exactly that clip, or
         # None; set by the Script tab (script_tab.build), which owns the voice library
@@ -151,7 +152,7 @@ class Studio:
         self._last_prune, self._written = now, 0
         self._counted.clear()
         self.last_prune = storage.prune(self.root, self.upload_dir, SESSION_PREFIX, now, max_age_s,
-                                        owned=self.owned_files())
+                                        owned=self.owned_files(), keep=self.keep)
         return self.last_prune.sessions
 
     def ensure_workdir(self, tree: TakeTree, session_hash: str | None) -> TakeTree:

@@ -47,6 +47,11 @@ def _examples() -> list[tuple[str, list[str]]]:
     return rows
 
 
+def example_files() -> list[str]:
+    """The audio files the examples hand out (their copies in Gradio's folder are never pruned)."""
+    return [row[0] for _, row in _examples()]
+
+
 _LANG_TAG_JS = """(text) => {{
   const tag = "[{tag}]";
   const rest = (text || "").replace(/^\\s*\\[(Sichuanese|Cantonese|Japanese|Korean)\\]\\s*/i, "");

@@ -28,6 +28,7 @@ CHROMIUM_ARGS = ["--autoplay-policy=no-user-gesture-required", "--no-sandbox", "
 SERVER = """
 import sys
 sys.path[:0] = [{root!r}]
+{prelude}
 import app
 from tests.fake_engine import FakeEngine
 demo = app.build_demo(FakeEngine({engine_args}))
@@ -46,12 +47,25 @@ def slow_server(tmp_path_factory):
     yield from _serve(tmp_path_factory, f"stream_delay={STREAM_DELAY_S}")
 
 
-def _serve(tmp_path_factory, engine_args: str):
+@pytest.fixture(scope="module")
+def aged_examples_server(tmp_path_factory):
+    """The examples as a checkout copied with ``cp -a`` days ago (old modification times), and a storage pass
+    on every new session instead of once a minute."""
+    tmp = tmp_path_factory.mktemp("examples")
+    for f in (ROOT / "examples").glob("prompt_*"):
+        (tmp / f.name).write_bytes(f.read_bytes())
+        os.utime(tmp / f.name, (time.time() - 3 * 86400, time.time() - 3 * 86400))
+    prelude = (f"import app_ui.ui, app_ui.studio, pathlib\napp_ui.ui.EXAMPLES_DIR = pathlib.Path({str(tmp)!r})\n"
+               "app_ui.studio.PRUNE_EVERY_S = 0")
+    yield from _serve(tmp_path_factory, "", prelude)
+
+
+def _serve(tmp_path_factory, engine_args: str, prelude: str = ""):
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False",
            "STEPEDIT_DATA_DIR": str(tmp / "data")}                    # the voice library, never the user's
-    code = SERVER.format(root=str(ROOT), port=port, engine_args=engine_args)
+    code = SERVER.format(root=str(ROOT), port=port, engine_args=engine_args, prelude=prelude)
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -269,6 +283,29 @@ def test_the_player_starts_before_generation_ends(slow_server):
             expect(page.locator("#timeline")).not_to_contain_text("T3")
         finally:
             page.screenshot(path=str(ARTIFACTS / "last_streaming_state.png"), full_page=True)
+            browser.close()
+
+
+def test_examples_outlive_the_upload_ttl(aged_examples_server):
+    """B1: Gradio's copies of the examples keep their sources' old modification times; a storage pass must not
+    take them for stale uploads. Two visitors in turn click the first example and generate."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            for visitor in range(2):
+                page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+                page.goto(aged_examples_server["url"])
+                expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
+                page.get_by_text("English voice · prompt_en.wav").click()
+                expect(page.locator("#target-text textarea")).not_to_have_value("", timeout=10000)
+                page.locator("#clone-stream input").uncheck()
+                page.locator("#clone-btn").click()
+                expect(page.locator("#timeline")).to_contain_text("T1 · Voice clone #1", timeout=30000)
+                src = page.locator("#prompt-audio a.download-link").get_attribute("href")
+                assert page.request.get(src).status == 200, f"visitor {visitor}: the example's audio is gone"
+                page.close()
+        finally:
             browser.close()
 
 

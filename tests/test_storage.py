@@ -125,3 +125,30 @@ def test_outputs_trigger_a_pass_before_the_cap_is_crossed(tmp_path, monkeypatch)
         assert total <= storage.storage_cap_bytes(), f"{total} bytes after take {i + 1}"
     assert studio.last_prune.sessions > 0 and Path(tree.workdir, "T1.wav").exists()
     assert not Path(tmp_path, "gradio", "stepedit", "session-s0").exists()       # the oldest session went first
+
+
+def test_copies_of_the_examples_survive_any_pass(tmp_path, monkeypatch):
+    """Gradio copies each example once at start-up with the source's modification time (often days old) and
+    hands that copy out for the app's life: neither the upload TTL nor the cap may remove it. A file of the same
+    size but other bytes is an ordinary upload."""
+    now = time.time()
+    monkeypatch.setenv(storage.CAP_ENV, "1")                    # 1 MiB
+    up = tmp_path / "gradio"
+    root = up / "stepedit"
+    source = tmp_path / "examples" / "prompt_en.wav"
+    source.parent.mkdir()
+    source.write_bytes(bytes(range(256)) * 400)                # 102 400 bytes
+    old = 10 * storage.UPLOAD_TTL_S
+    copy = _file(up / ("e" * 64) / "prompt_en.wav", 0, old, now)
+    copy.write_bytes(source.read_bytes())
+    os.utime(copy, (now - old, now - old))
+    lookalike = _file(up / ("f" * 64) / "prompt_en.wav", 102_400, old, now)        # same size, other bytes
+    fresh = [_file(up / f"{i:064x}" / "x.wav", 400_000, 100 + i, now) for i in range(3)]    # 1.2 MB: over the cap
+    keep = storage.KeepFiles.of([source, tmp_path / "missing.wav"])
+    report = storage.prune(root, up, "session-", now, owned=[copy, lookalike, *fresh], keep=keep)
+    assert copy.exists() and copy.read_bytes() == source.read_bytes()
+    assert not lookalike.exists()
+    assert report.total_bytes <= storage.CAP_LOW_WATER * 2**20 and not fresh[2].exists()
+    left = sum(f.exists() for f in fresh)
+    again = storage.prune(root, up, "session-", now + old, owned=[copy, *fresh], keep=keep)   # all expired now
+    assert copy.exists() and again.uploads == left == 2 and not any(f.exists() for f in fresh)
