@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import audio_formats, catalog
+from . import audio_formats, catalog, validation
 from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
                      UnsupportedEditError)
 from .flags import add_engine_arguments, engine_from_args
@@ -103,12 +103,12 @@ def _takes(run, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> 
     """``run(seed) -> takes``. With --check or --tries the last take is scored (stepedit_core.checks); --tries
     re-rolls seeds s, s+1, ... until its WER/CER <= --threshold (checks.retry_until_ok). Returns the kept
     run's takes and, with --tries > 1, every seed tried."""
-    if not getattr(args, "check", False) and args.tries <= 1:
+    from . import checks  # noqa: PLC0415  (light; the ASR loads in checker_for, only when asked)
+    tries, threshold = checks.check_retry(args.tries, args.threshold)      # HTTP's max_tries / threshold rules
+    if not getattr(args, "check", False) and tries <= 1:
         return run(args.seed), []
-    from . import checks  # noqa: PLC0415  (loads an ASR; only when asked)
     from .interface import resolve_seed  # noqa: PLC0415
     first = resolve_seed(args.seed)
-    threshold = checks.DEFAULT_RETRY_THRESHOLD if args.threshold is None else args.threshold
     takes, done = checks.best_of(run, checks.checker_for(ctx.engine), source, first, args.tries, threshold)
     return takes, checks.retry_seeds(first, len(done)) if args.tries > 1 else []
 
@@ -127,7 +127,7 @@ def _read_clip(path: str) -> AudioClip:
 
 
 def _text_arg(value: str | None, file: str | None) -> str | None:
-    return Path(file).read_text(encoding="utf-8") if file else value
+    return validation.read_text_file(file, "the text file") if file else value
 
 
 def _write(take: EngineResult, output: str) -> str:
@@ -283,7 +283,7 @@ def _run_voices(args: argparse.Namespace, ctx: Context) -> int:
         Path(args.zip).write_bytes(lib.export_zip(args.names or None))
         ctx.emit({"output": args.zip}, args.zip)
     elif action == "import":
-        voices = lib.import_zip(Path(args.zip).read_bytes(), overwrite=args.overwrite, label=args.zip)
+        voices = lib.import_zip(args.zip, overwrite=args.overwrite, label=args.zip)
         ctx.emit([v.to_json() for v in voices], f"imported {len(voices)} voice(s)")
     return EXIT_OK
 
@@ -318,7 +318,8 @@ def _run_script(args: argparse.Namespace, ctx: Context) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no such script file: {args.script}")
     lib = ctx.library
-    parsed = script_mod.parse_script(path.read_text(encoding="utf-8"), voices=lib.names(),
+    source = validation.read_text_file(path, "the script", script_mod.MAX_SCRIPT_CHARS)
+    parsed = script_mod.parse_script(source, voices=lib.names(),
                                      default_voice=args.default_voice)
     progress = ctx.progress("script")
     try:
