@@ -24,7 +24,7 @@ from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, 
                      UnsupportedEditError)
 from .flags import add_engine_arguments, engine_from_args
 from .interface import MAX_ITERATIONS, TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult
-from .voices import DATA_DIR_ENV, VoiceLibrary
+from .voices import DATA_DIR_ENV, MAX_VOICE_SECONDS, VoiceLibrary
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_MODEL, EXIT_ENGINE, EXIT_IO = 0, 1, 2, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130
@@ -120,10 +120,11 @@ def _check_line(take: EngineResult) -> str:
     return f", {c['metric'].upper()} {c['error_rate']:.2f} heard {c['heard']!r}"
 
 
-def _read_clip(path: str) -> AudioClip:
+def _read_clip(path: str, max_seconds: float) -> AudioClip:
+    """The clip in ``path``, its header checked against ``max_seconds`` before decoding."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such audio file: {path}")
-    return AudioClip.from_file(path)
+    return AudioClip.from_file(path, None, max_seconds)
 
 
 def _text_arg(value: str | None, file: str | None) -> str | None:
@@ -161,7 +162,7 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
         voice = ctx.library.get(args.voice)
         clip, prompt_text = voice.clip(), voice.text
     else:
-        clip, prompt_text = _read_clip(args.prompt), args.prompt_text
+        clip, prompt_text = _read_clip(args.prompt, ctx.engine.capabilities().max_input_seconds), args.prompt_text
         if not (prompt_text or "").strip() and ctx.engine.capabilities().transcribe:
             prompt_text = ctx.engine.transcribe(clip)
     text = _text_arg(args.text, args.text_file)
@@ -201,7 +202,7 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     audio_formats.format_for_path(args.output)
     catalog.check_edit(args.edit_type, args.option)       # before a slow transcription
-    clip = _read_clip(args.input)
+    clip = _read_clip(args.input, ctx.engine.capabilities().max_input_seconds)
     text = args.text
     if not (text or "").strip() and args.edit_type not in TEXT_FREE_EDITS and ctx.engine.capabilities().transcribe:
         text = ctx.engine.transcribe(clip)
@@ -235,7 +236,7 @@ def _configure_transcribe(p: argparse.ArgumentParser) -> None:
 
 def _run_transcribe(args: argparse.Namespace, ctx: Context) -> int:
     for path in args.inputs:
-        text = ctx.engine.transcribe(_read_clip(path), args.language)
+        text = ctx.engine.transcribe(_read_clip(path, ctx.engine.capabilities().max_input_seconds), args.language)
         ctx.emit({"input": path, "text": text}, text)
     return EXIT_OK
 
@@ -271,7 +272,7 @@ def _run_voices(args: argparse.Namespace, ctx: Context) -> int:
         for v in voices if not args.json else ():
             print(f"{v.name}\t{v.seconds:.1f} s\t{v.text}")
     elif action == "add":
-        v = lib.save(args.name, _read_clip(args.audio), args.text, overwrite=args.overwrite)
+        v = lib.save(args.name, _read_clip(args.audio, MAX_VOICE_SECONDS), args.text, overwrite=args.overwrite)
         ctx.emit(v.to_json(), f"saved {v.name!r} ({v.seconds:.1f} s)")
     elif action == "rename":
         v = lib.rename(args.name, args.new_name)
