@@ -18,7 +18,6 @@ import torch
 from .compat import import_torchaudio
 from . import validation
 from .errors import AudioDecodeError, InvalidInputError
-from .model.prompts import SPEAKER_HASH_EDGE_SAMPLES
 
 OUTPUT_SAMPLE_RATE = 24000       # HiFT output rate; also the prompt-mel rate
 TOKENIZER_SAMPLE_RATE = 16000    # vq02, vq06 and CAM++ rate
@@ -32,6 +31,9 @@ TRIM_FRAME_SAMPLES = 240         # output length is a whole number of 15 ms fram
 TRIM_KEEP_BEFORE_S = 0.05        # kept before the first non-silent sample
 TRIM_KEEP_AFTER_S = 0.22         # extra tail kept after the last whole frame
 MIN_AUDIO_SECONDS = validation.MIN_AUDIO_SECONDS
+# Hash window of the official clone speaker name (model.prompts.clone_speaker_name): the first and last N samples
+# of the loaded tensor, flattened in C order.
+SPEAKER_HASH_EDGE_SAMPLES = 1000
 DECODE_BLOCK_FRAMES = 65536      # frames decoded at a time (8 channels: 2 MB of float32)
 RAW_KEEP_SAMPLES = 8_000_000     # a multichannel file up to this many samples (32 MB) keeps its whole (C, N) array
 

@@ -13,32 +13,30 @@ An archive is checked in this order, and nothing is written to the library unles
    the audio header checked (rate, channels, at most voices.MAX_VOICE_SECONDS) before a sample is decoded,
    all voices together at most MAX_IMPORT_SECONDS; then staged to disk (mono, at most voices.MAX_STORED_RATE)
    so memory holds one voice at a time;
-5. clashes with the library are refused (unless ``overwrite``), then the staged folders are moved in.
+5. (``VoiceLibrary.import_zip``) clashes with the library are refused (unless ``overwrite``) before any
+   decoding, then the staged folders are moved in.
 
 Damaged archives (a bad CRC, sizes that lie, names that differ between headers, corrupt deflate data) raise
 :class:`ArchiveError` naming the entry and the problem, never a server path.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
-import shutil
 import stat
 import struct
-import time
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import InvalidInputError
 from .interface import AudioClip
-from .validation import shown
+from .validation import scrub_paths, shown
 
-if TYPE_CHECKING:
-    from .voices import Voice, VoiceLibrary
-
+FORMAT = "stepedit-voices"
+FORMAT_VERSION = 1
 MAX_ARCHIVE_FILE_BYTES = 100 * 1024 * 1024    # the zip itself (the HTTP upload limit of an archive)
 MAX_ARCHIVE_VOICES = 200
 MAX_ARCHIVE_BYTES = 200 * 1024 * 1024         # everything an import may inflate, counted while inflating
@@ -69,7 +67,6 @@ class ArchiveVoice:
 
 def open_archive(data: bytes | str | os.PathLike, label: str) -> zipfile.ZipFile:
     """The zip in ``data`` (bytes or a path), after the file and central-directory checks (steps 1-2)."""
-    import io  # noqa: PLC0415
     if isinstance(data, (bytes, bytearray)):
         if len(data) > MAX_ARCHIVE_FILE_BYTES:
             raise ArchiveError(f"{label} is larger than {MAX_ARCHIVE_FILE_BYTES >> 20} MB.")
@@ -131,9 +128,9 @@ class _Reader:
         return b"".join(pieces)
 
 
-def read_manifest(reader: _Reader) -> list[ArchiveVoice]:
-    """The manifest's voices, every field type-checked, names and files unique (step 3)."""
-    from .voices import FORMAT, check_name  # noqa: PLC0415  (voices imports this module)
+def read_manifest(reader: _Reader, check_name: Callable[[object], str]) -> list[ArchiveVoice]:
+    """The manifest's voices, every field type-checked, names (cleaned by ``check_name``) and files unique
+    (step 3)."""
     label = reader.label
     raw = reader.read("manifest.json", MAX_MANIFEST_BYTES) if "manifest.json" in reader.infos else None
     if raw is None:
@@ -177,37 +174,40 @@ def read_manifest(reader: _Reader) -> list[ArchiveVoice]:
     return voices
 
 
-def import_archive(library: "VoiceLibrary", data: bytes | str | os.PathLike, *, overwrite: bool = False,
-                   label: str = "the archive") -> list["Voice"]:
-    """Steps 1-5 of the module docstring; returns the imported voices. All or nothing."""
-    from .voices import MAX_VOICE_SECONDS  # noqa: PLC0415
-    zf = open_archive(data, label)
-    library.root.mkdir(parents=True, exist_ok=True)
-    staging = library.root / f".import-{os.getpid()}-{time.monotonic_ns()}"
-    staging.mkdir()
-    try:
-        with zf:
-            reader = _Reader(zf, label)
-            voices = read_manifest(reader)
-            clash = [v.name for v in voices if v.name in library]
-            if clash and not overwrite:
-                raise ArchiveError(f"{label}: the library already has voices named {', '.join(map(repr, clash))}.")
-            seconds = 0.0
-            for voice in voices:
-                audio = reader.read(voice.file, MAX_ENTRY_BYTES)
-                try:
-                    clip = AudioClip.from_file(audio, f"the audio of voice {voice.name!r}", MAX_VOICE_SECONDS)
-                    seconds += clip.duration
-                    if seconds > MAX_IMPORT_SECONDS:
-                        raise ArchiveError(f"the voices hold more than {MAX_IMPORT_SECONDS / 60:.0f} min of audio "
-                                           "together; import them in parts")
-                    library.stage(staging / str(voice.number), voice.name, clip, voice.text)
-                except InvalidInputError as exc:
-                    raise ArchiveError(f"{label}: {exc}") from None
-                del audio, clip
-        return library.commit_staged([staging / str(v.number) for v in voices], overwrite=overwrite)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+class VoiceArchive:
+    """An opened archive: ``manifest()`` (steps 1-3), then ``clips()`` decodes one voice at a time (step 4).
+    The library stages and moves them (``VoiceLibrary.import_zip``, step 5)."""
+
+    def __init__(self, data: bytes | str | os.PathLike, label: str = "the archive"):
+        self.label = label
+        self.zf = open_archive(data, label)
+        self.reader = _Reader(self.zf, label)
+
+    def __enter__(self) -> "VoiceArchive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.zf.close()
+
+    def manifest(self, check_name: Callable[[object], str]) -> list[ArchiveVoice]:
+        return read_manifest(self.reader, check_name)
+
+    def clips(self, voices: list[ArchiveVoice], max_seconds: float) -> Iterator[tuple[ArchiveVoice, AudioClip]]:
+        """Each voice's clip, its header checked against ``max_seconds`` before decoding; all together at most
+        MAX_IMPORT_SECONDS. Only one voice's audio is held at a time."""
+        seconds = 0.0
+        for voice in voices:
+            audio = self.reader.read(voice.file, MAX_ENTRY_BYTES)
+            try:
+                clip = AudioClip.from_file(audio, f"the audio of voice {voice.name!r}", max_seconds)
+            except InvalidInputError as exc:
+                raise ArchiveError(f"{self.label}: {exc}") from None
+            del audio
+            seconds += clip.duration
+            if seconds > MAX_IMPORT_SECONDS:
+                raise ArchiveError(f"{self.label}: the voices hold more than {MAX_IMPORT_SECONDS / 60:.0f} min of "
+                                   "audio together; import them in parts.")
+            yield voice, clip
 
 
 def _depth(value: object) -> int:
@@ -227,11 +227,10 @@ def _mb(n: int) -> str:
 
 def _reason(exc: BaseException) -> str:
     """The library's reason without any path; entry names are cut to a readable length."""
-    from .validation import scrub_paths  # noqa: PLC0415
     text = scrub_paths(str(exc)).strip()
     return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
 
 
-__all__ = ["ArchiveError", "ArchiveVoice", "import_archive", "open_archive", "read_manifest",
+__all__ = ["ArchiveError", "ArchiveVoice", "VoiceArchive", "open_archive", "read_manifest", "FORMAT", "FORMAT_VERSION",
            "MAX_ARCHIVE_FILE_BYTES", "MAX_ARCHIVE_VOICES", "MAX_ARCHIVE_BYTES", "MAX_ENTRY_BYTES",
            "MAX_MANIFEST_BYTES", "MAX_MANIFEST_DEPTH", "MAX_IMPORT_SECONDS"]

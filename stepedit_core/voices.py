@@ -32,10 +32,9 @@ import soundfile as sf
 
 from .errors import InvalidInputError
 from .interface import MAX_TEXT_CHARS, AudioClip
-from .voice_archive import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_VOICES, import_archive  # noqa: F401  (re-exported)
+from .voice_archive import FORMAT, FORMAT_VERSION, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_VOICES  # noqa: F401  (re-exported)
+from .voice_archive import ArchiveError, VoiceArchive
 
-FORMAT = "stepedit-voices"
-FORMAT_VERSION = 1
 MAX_NAME_CHARS = 64
 MAX_VOICE_SECONDS = 60.0                 # a prompt longer than this only costs time (the model uses ~3-30 s)
 MAX_STORED_RATE = 48000                  # a saved prompt above this rate is resampled to it (the model uses 16/24 kHz)
@@ -267,8 +266,25 @@ class VoiceLibrary:
     def import_zip(self, data: bytes | str | os.PathLike, *, overwrite: bool = False,
                    label: str = "the archive") -> list[Voice]:
         """Add the voices of an exported zip (bytes or a path); ``label`` names the archive in messages (never
-        a server path). Nothing is written unless every voice in it is valid (voice_archive.import_archive)."""
-        return import_archive(self, data, overwrite=overwrite, label=label)
+        a server path). Nothing is written unless every voice in it is valid: checked by voice_archive, each
+        voice staged to disk as it is decoded (memory holds one), then all moved in (commit_staged)."""
+        with VoiceArchive(data, label) as archive:
+            voices = archive.manifest(check_name)
+            clash = [v.name for v in voices if v.name in self]
+            if clash and not overwrite:
+                raise ArchiveError(f"{label}: the library already has voices named {', '.join(map(repr, clash))}.")
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = self.root / f".import-{os.getpid()}-{time.monotonic_ns()}"
+            staging.mkdir()
+            try:
+                for voice, clip in archive.clips(voices, MAX_VOICE_SECONDS):
+                    try:
+                        self.stage(staging / str(voice.number), voice.name, clip, voice.text)
+                    except InvalidInputError as exc:
+                        raise ArchiveError(f"{label}: {exc}") from None
+                return self.commit_staged([staging / str(v.number) for v in voices], overwrite=overwrite)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
 
 def stored_clip(clip: AudioClip) -> AudioClip:

@@ -18,8 +18,7 @@ from fastapi.testclient import TestClient
 from stepedit_core import cli
 from stepedit_core.interface import AudioClip
 from stepedit_core.server import create_server
-from stepedit_core.voice_archive import (MAX_ARCHIVE_VOICES, MAX_ENTRY_BYTES, MAX_MANIFEST_BYTES, ArchiveError,
-                                         import_archive)
+from stepedit_core.voice_archive import MAX_ARCHIVE_VOICES, MAX_ENTRY_BYTES, MAX_MANIFEST_BYTES, ArchiveError
 from stepedit_core.voices import MAX_STORED_RATE, VoiceLibrary
 from tests.fake_engine import FakeEngine
 from tests.hostile_inputs import VOICE_TEXT, good_wav, make_hostile_zips, voice_zip
@@ -118,9 +117,9 @@ def test_the_bounds_are_counted_not_read_from_headers():
 def test_a_device_or_missing_path_is_refused_without_reading(tmp_path):
     lib = VoiceLibrary(tmp_path / "voices")
     with pytest.raises(ArchiveError, match="not a regular file"):
-        import_archive(lib, "/dev/zero", label="/dev/zero")
+        lib.import_zip("/dev/zero", label="/dev/zero")
     with pytest.raises(ArchiveError, match="was not found"):
-        import_archive(lib, tmp_path / "missing.zip", label="missing.zip")
+        lib.import_zip(tmp_path / "missing.zip", label="missing.zip")
 
 
 # ------------------------------------------------------------------ HTTP
