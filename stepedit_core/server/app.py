@@ -27,7 +27,7 @@ from .. import audio_formats, catalog, regions
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
 from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
-from ..validation import check_seed
+from ..validation import MAX_AUDIO_SECONDS, check_seed
 from ..voice_archive import MAX_ARCHIVE_FILE_BYTES
 from ..voices import MAX_VOICE_SECONDS, VoiceLibrary, VoiceTokens
 from . import speech, takes
@@ -255,11 +255,12 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                            source: UploadFile | None = File(None), language: str | None = Form(None),
                            expected_seconds: float | None = Form(None)) -> dict:
         text, language, expected_seconds = takes.check_inputs(text, language, expected_seconds)
-        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES))
+        limit = MAX_AUDIO_SECONDS                    # a take to check may be longer than the engine's inputs
+        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES), None, limit)
         voice = None
         if source is not None:
             voice = await decoded("source", await _read_upload(source, MAX_UPLOAD_BYTES, "source"),
-                                  "the source audio")
+                                  "the source audio", limit)
         return await gate.run(service.report, clip, text, voice, language, expected_seconds)
 
     @api.post("/audio/transcriptions")
