@@ -88,6 +88,15 @@ def test_no_body_byte_is_read_before_the_key(tmp_path, path):
     assert (status, asked) == (401, 0)
 
 
+def test_every_route_answers_401_before_reading_its_body(tmp_path):
+    app, _ = make(tmp_path, api_key=KEY)
+    routes = [(method, "/v1" + route.path.replace("{name}", "alice")) for route in app.state.api.routes
+              for method in sorted(getattr(route, "methods", None) or ())]
+    assert len(routes) >= 18 and ("GET", "/v1/openapi.json") in routes and ("POST", "/v1/voices/import") in routes
+    for method, path in routes:
+        assert asyncio.run(_asgi(app, method, path, [], [b"{x"] * 4)) == (401, 0), (method, path)
+
+
 def test_a_declared_oversized_body_gets_413_unread(tmp_path):
     app, _ = make(tmp_path)
     headers = [("content-type", "application/json"), ("content-length", str(MAX_BODY_BYTES + 1))]
