@@ -109,8 +109,8 @@ def _takes(run, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> 
         return run(args.seed), []
     from .interface import resolve_seed  # noqa: PLC0415
     first = resolve_seed(args.seed)
-    takes, done = checks.best_of(run, checks.checker_for(ctx.engine), source, first, args.tries, threshold)
-    return takes, checks.retry_seeds(first, len(done)) if args.tries > 1 else []
+    takes, done = checks.best_of(run, checks.checker_for(ctx.engine), source, first, tries, threshold)
+    return takes, checks.retry_seeds(first, len(done)) if tries > 1 else []
 
 
 def _check_line(take: EngineResult) -> str:
