@@ -227,8 +227,9 @@ def _mb(n: int) -> str:
 
 def _reason(exc: BaseException) -> str:
     """The library's reason without any path; entry names are cut to a readable length."""
+    kind = "zlib.error" if isinstance(exc, zlib.error) else type(exc).__name__
     text = scrub_paths(str(exc)).strip()
-    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
+    return f"{kind}: {text[:160]}" if text else kind
 
 
 __all__ = ["ArchiveError", "ArchiveVoice", "VoiceArchive", "open_archive", "read_manifest", "FORMAT", "FORMAT_VERSION",
