@@ -55,8 +55,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
 def launch_options(*, mcp: bool = False) -> dict:
     """Arguments ``demo.launch`` needs for this app (theme, css, translations, limits, MCP)."""
+    from starlette.middleware import Middleware  # noqa: PLC0415
+    from app_ui.route_guard import RouteGuard  # noqa: PLC0415  (4xx for raw calls Gradio answers with a 500)
     return {"theme": THEME, "css": CSS, "i18n": I18N, "max_file_size": MAX_FILE_SIZE, "mcp_server": mcp,
-            "footer_links": ["api", "settings"], "ssr_mode": False}
+            "footer_links": ["api", "settings"], "ssr_mode": False,
+            "app_kwargs": {"middleware": [Middleware(RouteGuard)]}}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

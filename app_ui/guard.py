@@ -89,7 +89,16 @@ def _is_file_input(block: Any) -> bool:
 
 
 class GuardedBlocks(gr.Blocks):
-    """``gr.Blocks`` whose file inputs are refused with a readable message (see the module docstring)."""
+    """``gr.Blocks`` whose file inputs are refused with a readable message (see the module docstring), and
+    whose raw calls with too few values name the missing inputs by their labels (Gradio's own message lists
+    component object reprs)."""
+
+    def validate_inputs(self, block_fn, inputs):
+        wanted = list(block_fn.inputs)
+        if len(inputs) < len(wanted):
+            missing = [_input_name(block, i) for i, block in enumerate(wanted) if i >= len(inputs)]
+            raise gr.Error(f"{len(inputs)} of {len(wanted)} input values were sent; missing: "
+                           f"{', '.join(missing)}. Send every input in order (null for an optional one).")
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
         refused: dict[int, str] = {}
@@ -115,6 +124,12 @@ class GuardedBlocks(gr.Blocks):
             for i, reason in refused.items():
                 processed[i] = RefusedFile(reason)
         return processed
+
+
+def _input_name(block: Any, index: int) -> str:
+    """An input as a caller knows it: its label, else its position and kind ("input 3 (Number)")."""
+    label = getattr(block, "label", None)
+    return repr(label) if isinstance(label, str) and label else f"input {index + 1} ({type(block).__name__})"
 
 
 def _labelled(block: Any, reason: str) -> str:

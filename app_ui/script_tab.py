@@ -20,7 +20,7 @@ from stepedit_core.errors import StepEditError
 from stepedit_core.interface import MAX_ITERATIONS, AudioClip
 from stepedit_core.script import (LineRender, ScriptRender, edit_line, export_files, iter_render_script,
                                   parse_script, render_script, replay_recipe, reroll_line, select_take)
-from stepedit_core.voices import VoiceLibrary
+from stepedit_core.voices import MAX_VOICE_SECONDS, VoiceLibrary
 
 from .i18n import t
 from .runner import GPU, EngineError, error_message
@@ -152,7 +152,7 @@ class ScriptService:
     def voice_save(self, name: str, audio: str | None, text: str, session: str | None) -> None:
         if not audio:
             raise gr.Error("Load a prompt recording in the clone tab first.")
-        self.library(session).save(name, AudioClip.from_file(audio), text)
+        self.library(session).save(name, AudioClip.from_file(audio, None, MAX_VOICE_SECONDS), text)
         gr.Info(f"Saved voice {name.strip()!r}.")
 
     def voice_rename(self, old: str | None, new: str, session: str | None) -> None:

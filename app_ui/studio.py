@@ -189,9 +189,11 @@ class Studio:
             self._last_prune = 0.0
             self.prune()
 
-    def _load_input(self, path: str | None, what: str,
-                    max_seconds: float = validation.MAX_AUDIO_SECONDS) -> AudioClip:
-        """:func:`load_clip` for a file a user sent; an upload Gradio just wrote is counted like an output."""
+    def _load_input(self, path: str | None, what: str, max_seconds: float | None = None) -> AudioClip:
+        """:func:`load_clip` for a file a user sent, its header checked against ``max_seconds`` (default: the
+        engine's own input limit) before decoding; an upload Gradio just wrote is counted like an output."""
+        if max_seconds is None:
+            max_seconds = self.runner.engine.capabilities().max_input_seconds
         clip = load_clip(path, what, max_seconds)
         if self.upload_dir is not None and str(path) not in self._counted:
             try:
@@ -478,8 +480,9 @@ class Studio:
     def check_once(self, audio_path: str, text: str, source_path: str | None = None,
                    expected_seconds: float | None = None) -> dict:
         """The take check of an audio file against ``text`` (and a source voice), as JSON."""
-        clip = self._load_input(audio_path, "the audio to check")
-        source = self._load_input(source_path, "the source audio") if source_path else None
+        limit = validation.MAX_AUDIO_SECONDS       # a take to check may be longer than the engine's inputs
+        clip = self._load_input(audio_path, "the audio to check", limit)
+        source = self._load_input(source_path, "the source audio", limit) if source_path else None
         if not (text or "").strip():
             raise gr.Error("Please enter the text the audio should say.")
         if expected_seconds is not None and expected_seconds <= 0:

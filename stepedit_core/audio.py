@@ -31,23 +31,29 @@ TRIM_FRAME_SAMPLES = 240         # output length is a whole number of 15 ms fram
 TRIM_KEEP_BEFORE_S = 0.05        # kept before the first non-silent sample
 TRIM_KEEP_AFTER_S = 0.22         # extra tail kept after the last whole frame
 MIN_AUDIO_SECONDS = validation.MIN_AUDIO_SECONDS
+# Hash window of the official clone speaker name (model.prompts.clone_speaker_name): the first and last N samples
+# of the loaded tensor, flattened in C order.
+SPEAKER_HASH_EDGE_SAMPLES = 1000
+DECODE_BLOCK_FRAMES = 65536      # frames decoded at a time (8 channels: 2 MB of float32)
+RAW_KEEP_SAMPLES = 8_000_000     # a multichannel file up to this many samples (32 MB) keeps its whole (C, N) array
 
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
 
 
 @dataclass(frozen=True)
 class LoadedAudio:
-    """A decoded file: ``raw`` channel-first float32 (C, N) as read, ``wav`` its mono mix (N,)."""
-    raw: np.ndarray
-    sample_rate: int
+    """A decoded file: ``wav`` its mono mix (N,) float32, ``raw`` channel-first float32 (C, N) as read.
 
-    @property
-    def wav(self) -> np.ndarray:
-        return to_mono(self.raw)
+    A multichannel file of more than RAW_KEEP_SAMPLES samples keeps in ``raw`` only what the official
+    speaker-name hash reads of it (its first and last SPEAKER_HASH_EDGE_SAMPLES in C order, shape (1, 2 * edge)),
+    so a long 8-channel file costs its mono mix, not eight copies of it."""
+    wav: np.ndarray
+    sample_rate: int
+    raw: np.ndarray
 
     @property
     def duration(self) -> float:
-        return self.raw.shape[-1] / self.sample_rate
+        return self.wav.shape[-1] / self.sample_rate
 
 
 def load_audio(source: AudioSource, what: str | None = None,
@@ -55,20 +61,50 @@ def load_audio(source: AudioSource, what: str | None = None,
     """Decode wav / flac / ogg / mp3 (anything libsndfile reads) to float32 in [-1, 1].
 
     The header is checked first (rate, channels, length; ``validation.probe_audio``), so an oversized file
-    is refused before decoding; at most the header's frame count is read. Messages name ``what`` (default:
-    the file's own name), never the folder it sits in.
+    is refused before decoding; then at most the header's frame count is read, DECODE_BLOCK_FRAMES at a time
+    and mixed to mono as it comes (memory: the mono mix plus one block, whatever the header claims). Messages
+    name ``what`` (default: the file's own name), never the folder it sits in.
     """
     name = what or validation.display_name(source)
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     info = validation.probe_audio(source, name, max_seconds)
     try:
-        data, sr = sf.read(source, frames=info.frames, dtype="float32", always_2d=True)   # (N, C)
+        wav, raw, sr = _decode_mono(source, info.frames, info.channels)
     except Exception as exc:  # noqa: BLE001  libsndfile raises several types for unreadable data
         raise AudioDecodeError(f"{name} could not be decoded ({validation._reason(exc)})") from exc
-    raw = np.ascontiguousarray(data.T)
-    check_audio(to_mono(raw), sr, name=name)
-    return LoadedAudio(raw=raw, sample_rate=int(sr))
+    check_audio(wav, sr, name=name)
+    return LoadedAudio(wav=wav, sample_rate=int(sr), raw=raw)
+
+
+def _decode_mono(source, frames: int, channels: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(mono (N,), raw, rate) of at most ``frames`` frames, read block by block (see LoadedAudio.raw)."""
+    keep_all = channels == 1 or frames * channels <= RAW_KEEP_SAMPLES
+    mono = np.empty(frames, np.float32)             # pages are touched only as real samples arrive
+    raw = np.empty((channels, frames), np.float32) if keep_all and channels > 1 else None
+    head, tail, done = [], np.zeros((0, channels), np.float32), 0
+    with sf.SoundFile(source) as f:
+        sr = f.samplerate
+        while done < frames:
+            block = f.read(min(DECODE_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)  # (n, C)
+            if not len(block):
+                break
+            n = len(block)
+            mono[done:done + n] = block.mean(axis=1) if channels > 1 else block[:, 0]
+            if raw is not None:
+                raw[:, done:done + n] = block.T
+            elif channels > 1:
+                if done < SPEAKER_HASH_EDGE_SAMPLES:
+                    head.append(block[:SPEAKER_HASH_EDGE_SAMPLES - done, 0])
+                tail = np.concatenate([tail, block])[-SPEAKER_HASH_EDGE_SAMPLES:]
+            done += n
+    mono = mono[:done]
+    if channels == 1:
+        return mono, mono[None, :], sr
+    if raw is not None:
+        return mono, np.ascontiguousarray(raw[:, :done]), sr
+    edges = np.concatenate(head + [tail[:, -1]])      # C order: channel 0 first, the last channel last
+    return mono, edges[None, :].astype(np.float32), sr
 
 
 def check_audio(wav: np.ndarray, sample_rate: int, *, min_seconds: float = MIN_AUDIO_SECONDS,

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import audio_formats, catalog
+from . import audio_formats, catalog, validation
 from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
                      UnsupportedEditError)
 from .flags import add_engine_arguments, engine_from_args
 from .interface import MAX_ITERATIONS, TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult
-from .voices import DATA_DIR_ENV, VoiceLibrary
+from .voices import DATA_DIR_ENV, MAX_VOICE_SECONDS, VoiceLibrary
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_MODEL, EXIT_ENGINE, EXIT_IO = 0, 1, 2, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130
@@ -103,14 +103,14 @@ def _takes(run, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> 
     """``run(seed) -> takes``. With --check or --tries the last take is scored (stepedit_core.checks); --tries
     re-rolls seeds s, s+1, ... until its WER/CER <= --threshold (checks.retry_until_ok). Returns the kept
     run's takes and, with --tries > 1, every seed tried."""
-    if not getattr(args, "check", False) and args.tries <= 1:
+    from . import checks  # noqa: PLC0415  (light; the ASR loads in checker_for, only when asked)
+    tries, threshold = checks.check_retry(args.tries, args.threshold)      # HTTP's max_tries / threshold rules
+    if not getattr(args, "check", False) and tries <= 1:
         return run(args.seed), []
-    from . import checks  # noqa: PLC0415  (loads an ASR; only when asked)
     from .interface import resolve_seed  # noqa: PLC0415
     first = resolve_seed(args.seed)
-    threshold = checks.DEFAULT_RETRY_THRESHOLD if args.threshold is None else args.threshold
-    takes, done = checks.best_of(run, checks.checker_for(ctx.engine), source, first, args.tries, threshold)
-    return takes, checks.retry_seeds(first, len(done)) if args.tries > 1 else []
+    takes, done = checks.best_of(run, checks.checker_for(ctx.engine), source, first, tries, threshold)
+    return takes, checks.retry_seeds(first, len(done)) if tries > 1 else []
 
 
 def _check_line(take: EngineResult) -> str:
@@ -120,14 +120,15 @@ def _check_line(take: EngineResult) -> str:
     return f", {c['metric'].upper()} {c['error_rate']:.2f} heard {c['heard']!r}"
 
 
-def _read_clip(path: str) -> AudioClip:
+def _read_clip(path: str, max_seconds: float) -> AudioClip:
+    """The clip in ``path``, its header checked against ``max_seconds`` before decoding."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such audio file: {path}")
-    return AudioClip.from_file(path)
+    return AudioClip.from_file(path, None, max_seconds)
 
 
 def _text_arg(value: str | None, file: str | None) -> str | None:
-    return Path(file).read_text(encoding="utf-8") if file else value
+    return validation.read_text_file(file, "the text file") if file else value
 
 
 def _write(take: EngineResult, output: str) -> str:
@@ -161,7 +162,7 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
         voice = ctx.library.get(args.voice)
         clip, prompt_text = voice.clip(), voice.text
     else:
-        clip, prompt_text = _read_clip(args.prompt), args.prompt_text
+        clip, prompt_text = _read_clip(args.prompt, ctx.engine.capabilities().max_input_seconds), args.prompt_text
         if not (prompt_text or "").strip() and ctx.engine.capabilities().transcribe:
             prompt_text = ctx.engine.transcribe(clip)
     text = _text_arg(args.text, args.text_file)
@@ -201,7 +202,7 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     audio_formats.format_for_path(args.output)
     catalog.check_edit(args.edit_type, args.option)       # before a slow transcription
-    clip = _read_clip(args.input)
+    clip = _read_clip(args.input, ctx.engine.capabilities().max_input_seconds)
     text = args.text
     if not (text or "").strip() and args.edit_type not in TEXT_FREE_EDITS and ctx.engine.capabilities().transcribe:
         text = ctx.engine.transcribe(clip)
@@ -235,7 +236,7 @@ def _configure_transcribe(p: argparse.ArgumentParser) -> None:
 
 def _run_transcribe(args: argparse.Namespace, ctx: Context) -> int:
     for path in args.inputs:
-        text = ctx.engine.transcribe(_read_clip(path), args.language)
+        text = ctx.engine.transcribe(_read_clip(path, ctx.engine.capabilities().max_input_seconds), args.language)
         ctx.emit({"input": path, "text": text}, text)
     return EXIT_OK
 
@@ -271,7 +272,7 @@ def _run_voices(args: argparse.Namespace, ctx: Context) -> int:
         for v in voices if not args.json else ():
             print(f"{v.name}\t{v.seconds:.1f} s\t{v.text}")
     elif action == "add":
-        v = lib.save(args.name, _read_clip(args.audio), args.text, overwrite=args.overwrite)
+        v = lib.save(args.name, _read_clip(args.audio, MAX_VOICE_SECONDS), args.text, overwrite=args.overwrite)
         ctx.emit(v.to_json(), f"saved {v.name!r} ({v.seconds:.1f} s)")
     elif action == "rename":
         v = lib.rename(args.name, args.new_name)
@@ -283,7 +284,7 @@ def _run_voices(args: argparse.Namespace, ctx: Context) -> int:
         Path(args.zip).write_bytes(lib.export_zip(args.names or None))
         ctx.emit({"output": args.zip}, args.zip)
     elif action == "import":
-        voices = lib.import_zip(Path(args.zip).read_bytes(), overwrite=args.overwrite, label=args.zip)
+        voices = lib.import_zip(args.zip, overwrite=args.overwrite, label=args.zip)
         ctx.emit([v.to_json() for v in voices], f"imported {len(voices)} voice(s)")
     return EXIT_OK
 
@@ -318,7 +319,8 @@ def _run_script(args: argparse.Namespace, ctx: Context) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no such script file: {args.script}")
     lib = ctx.library
-    parsed = script_mod.parse_script(path.read_text(encoding="utf-8"), voices=lib.names(),
+    source = validation.read_text_file(path, "the script", script_mod.MAX_SCRIPT_CHARS)
+    parsed = script_mod.parse_script(source, voices=lib.names(),
                                      default_voice=args.default_voice)
     progress = ctx.progress("script")
     try:

@@ -45,6 +45,7 @@ MAX_NEURAL_REQUEST_SECONDS = 200.0
 MAX_NEURAL_CPU_REQUEST_SECONDS = 1800.0
 SILENCE_DBFS = -55.0             # loudest 32 ms frame below this: the audio is silent (no speech to use)
 SILENCE_FRAME_S = 0.032
+UTF8_MAX_BYTES = 4                # bytes of one character in UTF-8
 STEADY_RANGE_DB = 1.5            # frame levels (10th..95th percentile) within this: a steady tone or noise
 
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
@@ -147,6 +148,24 @@ def check_text(text: object, what: str, *, required: bool = True, speech: bool =
                                     f"({long_word.group(0)[:12]}…); words may have at most {MAX_WORD_CHARS} "
                                     "letters")
     return text
+
+
+def read_text_file(path: str | os.PathLike, what: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """A UTF-8 text file, read with a bound: at most UTF8_MAX_BYTES per character of the 4 x ``max_chars``
+    :func:`check_text` looks at (so ``/dev/zero`` costs 16 kB, not memory). Invalid UTF-8 or a longer file raise
+    InvalidInputError naming the file; a missing one raises OSError (the CLI's exit code 6)."""
+    limit = UTF8_MAX_BYTES * 4 * max_chars
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    name = display_name(path, what)
+    if len(data) > limit:
+        raise InvalidInputError(f"{what} ({name}) is larger than {limit // 1000} kB; a text has at most "
+                                f"{max_chars} characters")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{what} ({name}) is not UTF-8 text (byte {exc.start} cannot be decoded); "
+                                "save it as UTF-8") from None
 
 
 def check_edit_type(edit_type: object) -> str:

@@ -8,8 +8,10 @@ saved voice is never tokenised twice. Layout on disk, one folder per voice under
     ROOT/<slug>/prompt.wav     the prompt as given (mono float32 WAV at its own rate)
 
 Export/import is a zip with ``manifest.json`` ({"format": FORMAT, "version", "voices": [{"name", "text",
-"file"}]}) and one WAV per voice. Imports are read with bounds (entry count, sizes) and only the files the
-manifest names are opened, so a hostile archive cannot write outside the library or exhaust memory.
+"file"}]}) and one WAV per voice. Imports are checked by :mod:`stepedit_core.voice_archive` (sizes counted
+while inflating, the manifest's types, each voice's audio header before decoding) and staged whole before
+anything moves into the library, so a hostile archive cannot write outside it, half-write it or exhaust memory.
+A voice is stored mono at most MAX_STORED_RATE (a 60 s voice: at most 11.5 MB on disk).
 """
 from __future__ import annotations
 
@@ -30,13 +32,12 @@ import soundfile as sf
 
 from .errors import InvalidInputError
 from .interface import MAX_TEXT_CHARS, AudioClip
+from .voice_archive import FORMAT, FORMAT_VERSION, MAX_ARCHIVE_BYTES, MAX_ARCHIVE_VOICES  # noqa: F401  (re-exported)
+from .voice_archive import ArchiveError, VoiceArchive
 
-FORMAT = "stepedit-voices"
-FORMAT_VERSION = 1
 MAX_NAME_CHARS = 64
 MAX_VOICE_SECONDS = 60.0                 # a prompt longer than this only costs time (the model uses ~3-30 s)
-MAX_ARCHIVE_VOICES = 200
-MAX_ARCHIVE_BYTES = 200 * 1024 * 1024    # uncompressed total an import may unpack
+MAX_STORED_RATE = 48000                  # a saved prompt above this rate is resampled to it (the model uses 16/24 kHz)
 DATA_DIR_ENV = "STEPEDIT_DATA_DIR"
 
 
@@ -161,24 +162,54 @@ class VoiceLibrary:
         """Save ``clip`` with its transcript ``text`` under ``name``; refuses an existing name unless
         ``overwrite``."""
         name, text = check_voice(name, clip, text)
-        folder = self.root / _slug(name)
-        if folder.exists() and not overwrite:
+        if (self.root / _slug(name)).exists() and not overwrite:
             raise InvalidInputError(f"A voice named {name!r} already exists.")
         tmp = self.root / f".tmp-{_slug(name)}-{os.getpid()}-{time.monotonic_ns()}"
-        tmp.mkdir(parents=True)
         try:
-            sf.write(str(tmp / "prompt.wav"), np.asarray(clip.samples, np.float32), clip.sample_rate,
-                     subtype="FLOAT")
-            meta = {"name": name, "text": text, "sample_rate": clip.sample_rate,
-                    "seconds": clip.duration, "created": time.time(), "audio_sha256": clip_digest(clip),
-                    "prompt_tokens": {}}
-            (tmp / "voice.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-            if folder.exists():
-                shutil.rmtree(folder)
-            tmp.rename(folder)                     # atomic on one file system: a voice is whole or absent
+            self.stage(tmp, name, clip, text)
+            self.commit_staged([tmp], overwrite=overwrite)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return self.get(name)
+
+    def stage(self, folder: Path, name: str, clip: AudioClip, text: str) -> None:
+        """Write a whole voice folder at ``folder`` (outside the library's names), stored bounded: mono at
+        most MAX_STORED_RATE."""
+        name, text = check_voice(name, clip, text)
+        clip = stored_clip(clip)
+        folder.mkdir(parents=True)
+        sf.write(str(folder / "prompt.wav"), np.asarray(clip.samples, np.float32), clip.sample_rate,
+                 subtype="FLOAT")
+        meta = {"name": name, "text": text, "sample_rate": clip.sample_rate, "seconds": clip.duration,
+                "created": time.time(), "audio_sha256": clip_digest(clip), "prompt_tokens": {}}
+        (folder / "voice.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    def commit_staged(self, folders: list[Path], *, overwrite: bool = False) -> list[Voice]:
+        """Move staged voice folders into the library, all or none: a clash (unless ``overwrite``) is refused
+        before anything moves, and voices replaced by ``overwrite`` come back if a move fails."""
+        names = [json.loads((f / "voice.json").read_text(encoding="utf-8"))["name"] for f in folders]
+        targets = [self.root / _slug(n) for n in names]
+        clash = [n for n, t in zip(names, targets) if t.exists()]
+        if clash and not overwrite:
+            raise InvalidInputError(f"A voice named {clash[0]!r} already exists.")
+        moved, replaced = [], []
+        try:
+            for folder, target in zip(folders, targets):
+                if target.exists():
+                    aside = folder.with_name(folder.name + ".old")
+                    target.rename(aside)
+                    replaced.append((aside, target))
+                folder.rename(target)              # atomic on one file system: a voice is whole or absent
+                moved.append(target)
+        except OSError:
+            for target in moved:
+                shutil.rmtree(target, ignore_errors=True)
+            for aside, target in replaced:
+                aside.rename(target)
+            raise
+        for aside, _ in replaced:
+            shutil.rmtree(aside, ignore_errors=True)
+        return [self.get(n) for n in names]
 
     def rename(self, old: str, new: str) -> Voice:
         voice, new = self.get(old), check_name(new)
@@ -234,42 +265,35 @@ class VoiceLibrary:
 
     def import_zip(self, data: bytes | str | os.PathLike, *, overwrite: bool = False,
                    label: str = "the archive") -> list[Voice]:
-        """Add the voices of an exported zip; ``label`` names the archive in messages (never a server path).
-        Nothing is written unless every voice in it is valid."""
-        try:
-            zf = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InvalidInputError(f"{label} is not a voice-library zip ({type(exc).__name__}).") from None
-        with zf:
-            infos = {i.filename: i for i in zf.infolist()}
-            if len(infos) > MAX_ARCHIVE_VOICES + 1 or sum(i.file_size for i in infos.values()) > MAX_ARCHIVE_BYTES:
-                raise InvalidInputError(f"{label} is larger than a voice library may be "
-                                        f"({MAX_ARCHIVE_VOICES} voices, {MAX_ARCHIVE_BYTES >> 20} MB).")
+        """Add the voices of an exported zip (bytes or a path); ``label`` names the archive in messages (never
+        a server path). Nothing is written unless every voice in it is valid: checked by voice_archive, each
+        voice staged to disk as it is decoded (memory holds one), then all moved in (commit_staged)."""
+        with VoiceArchive(data, label) as archive:
+            voices = archive.manifest(check_name)
+            clash = [v.name for v in voices if v.name in self]
+            if clash and not overwrite:
+                raise ArchiveError(f"{label}: the library already has voices named {', '.join(map(repr, clash))}.")
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = self.root / f".import-{os.getpid()}-{time.monotonic_ns()}"
+            staging.mkdir()
             try:
-                manifest = json.loads(zf.read(infos["manifest.json"]).decode("utf-8"))
-                assert manifest["format"] == FORMAT and isinstance(manifest["voices"], list)
-            except (KeyError, ValueError, AssertionError, TypeError):
-                raise InvalidInputError(f"{label} has no valid manifest.json ({FORMAT}).") from None
-            staged = []
-            for k, entry in enumerate(manifest["voices"], 1):
-                if not isinstance(entry, dict) or entry.get("file") not in infos:
-                    raise InvalidInputError(f"{label}: voice {k} names no file inside the archive.")
-                try:
-                    name = check_name(entry.get("name"))
-                except InvalidInputError as exc:
-                    raise InvalidInputError(f"{label}: voice {k}: {exc}") from None
-                try:
-                    clip = AudioClip.from_file(zf.read(infos[entry["file"]]))
-                except InvalidInputError as exc:
-                    raise InvalidInputError(f"{label}: the audio of voice {name!r} is unusable: {exc}") from None
-                try:
-                    staged.append((*check_voice(name, clip, entry.get("text")), clip))
-                except InvalidInputError as exc:
-                    raise InvalidInputError(f"{label}: {exc}") from None
-        clash = [n for n, _, _ in staged if n in self]
-        if clash and not overwrite:
-            raise InvalidInputError(f"{label}: the library already has voices named {', '.join(map(repr, clash))}.")
-        return [self.save(n, c, t, overwrite=overwrite) for n, t, c in staged]
+                for voice, clip in archive.clips(voices, MAX_VOICE_SECONDS):
+                    try:
+                        self.stage(staging / str(voice.number), voice.name, clip, voice.text)
+                    except InvalidInputError as exc:
+                        raise ArchiveError(f"{label}: {exc}") from None
+                return self.commit_staged([staging / str(v.number) for v in voices], overwrite=overwrite)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def stored_clip(clip: AudioClip) -> AudioClip:
+    """``clip`` as a voice is stored: mono (always) at most MAX_STORED_RATE."""
+    if clip.sample_rate <= MAX_STORED_RATE:
+        return clip
+    import soxr  # noqa: PLC0415  (streams in C: ~no memory beyond the output; torchaudio's sinc needs ~3x more)
+    samples = soxr.resample(np.asarray(clip.samples, np.float32), clip.sample_rate, MAX_STORED_RATE, quality="HQ")
+    return AudioClip(samples=samples.astype(np.float32, copy=False), sample_rate=MAX_STORED_RATE)
 
 
 def clip_digest(clip: AudioClip) -> str:

@@ -6,8 +6,12 @@ small FLAC whose STREAMINFO header states hours of 384 kHz stereo (only the head
 from __future__ import annotations
 
 import io
+import json
 import math
+import struct
 import wave
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +156,119 @@ EDIT_INFOS = [("emotion", ""), ("emotion", "joyful"), ("emotion", "HAPPY"), ("em
               ("vad", "anything")]
 SEEDS = [math.nan, math.inf, -math.inf, 1e308, 2**31, 2**63, -5, 1.5, -0.5, 0, 2**31 - 1]
 ITERATIONS = [0, 6, -1, 1.5, math.nan, math.inf, 1e9, 5, 1]
+
+
+# ---------------------------------------------------------------------------- voice-library zips
+VOICE_TEXT = "a voice from a hostile archive"
+
+
+def flac_bomb(seconds: float = 60.0, rate: int = 192000, channels: int = 8) -> bytes:
+    """A ~120-byte FLAC whose STREAMINFO declares ``seconds`` of ``rate`` Hz x ``channels`` (within every limit)."""
+    small = io.BytesIO()
+    sf.write(small, np.zeros((rate // 100, channels), np.int16), rate, format="FLAC")
+    return _patch_flac_total_samples(small.getvalue(), int(seconds * rate), rate, channels)
+
+
+def voice_zip(voices: list[dict], files: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED,
+              manifest: bytes | None = None) -> bytes:
+    """An archive in the export layout: manifest.json listing ``voices`` plus ``files`` (name -> bytes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr("manifest.json", manifest if manifest is not None else
+                    json.dumps({"format": "stepedit-voices", "version": 1, "voices": voices}))
+    return buf.getvalue()
+
+
+def good_wav() -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, _speechy(1.0), SR, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _patch(data: bytes, entry: str, *, local: dict[int, bytes] | None = None,
+           central: dict[int, bytes] | None = None) -> bytes:
+    """Overwrite fields of ``entry``'s local header and central-directory record: {offset: new bytes}."""
+    out = bytearray(data)
+    name = entry.encode()
+    for signature, fields, name_at in ((b"PK\x03\x04", local, 30), (b"PK\x01\x02", central, 46)):
+        at = out.find(signature)
+        while at >= 0 and out[at + name_at:at + name_at + len(name)] != name:
+            at = out.find(signature, at + 1)
+        assert at >= 0, entry
+        for offset, value in (fields or {}).items():
+            out[at + offset:at + offset + len(value)] = value
+    return bytes(out)
+
+
+def make_hostile_zips(inflated_manifest_bytes: int = 1 << 30) -> dict[str, tuple[bytes, str]]:
+    """name -> (archive, a phrase its refusal must contain). Every archive is at most ~1 MB."""
+    wav = good_wav()
+    one = [{"name": "ok", "text": VOICE_TEXT, "file": "voices/000.wav"}]
+    stored = voice_zip(one, {"voices/000.wav": wav}, method=zipfile.ZIP_STORED)
+    deflated = voice_zip(one, {"voices/000.wav": _speechy(1.0).tobytes() + wav})
+    pack = lambda v: struct.pack("<I", v)  # noqa: E731
+    size = len(wav)
+    bad_crc = bytearray(stored)
+    bad_crc[stored.find(wav) + size // 2] ^= 0xFF
+    cases = {
+        "bad_crc": (bytes(bad_crc), "damaged"),
+        "size_lies_smaller": (_patch(stored, "voices/000.wav", local={22: pack(size // 2)},
+                                     central={24: pack(size // 2)}), "damaged"),
+        "size_lies_larger": (_patch(stored, "voices/000.wav", local={18: pack(size + 999), 22: pack(size + 999)},
+                                    central={20: pack(size + 999), 24: pack(size + 999)}), "damaged"),
+        "header_name_mismatch": (_patch(stored, "voices/000.wav", local={30: b"VOICES"}), "damaged"),
+        "encrypted_flag": (_patch(stored, "voices/000.wav", local={6: b"\x01\x00"}, central={8: b"\x01\x00"}),
+                           "encrypted"),
+        "method_9": (_patch(stored, "voices/000.wav", local={8: b"\x09\x00"}, central={10: b"\x09\x00"}),
+                     "compression method 9"),
+        "method_99": (_patch(stored, "voices/000.wav", local={8: b"\x63\x00"}, central={10: b"\x63\x00"}),
+                      "compression method 99"),
+        "file_is_list": (voice_zip([{"name": "x", "text": VOICE_TEXT, "file": ["x"]}], {}), "no file as text"),
+        "file_is_object": (voice_zip([{"name": "x", "text": VOICE_TEXT, "file": {}}], {}), "no file as text"),
+        "deep_manifest": (voice_zip([], {}, manifest=b"[" * 100_000 + b"]" * 100_000), "levels deep"),
+        "deep_voices": (voice_zip([], {}, manifest=b'{"format": "stepedit-voices", "voices": '
+                                  + b"[" * 20 + b"]" * 20 + b"}"), "levels deep"),
+        "dup_names": (voice_zip([{**one[0], "name": "dup"}, {**one[0], "name": "dup", "file": "b.wav"}],
+                                {"voices/000.wav": wav, "b.wav": wav}), "both named"),
+        "case_names": (voice_zip([{**one[0], "name": "case"}, {**one[0], "name": "CASE", "file": "b.wav"}],
+                                 {"voices/000.wav": wav, "b.wav": wav}), "both named"),
+        "too_many_voices": (voice_zip([{**one[0], "name": f"v{i}"} for i in range(201)], {"voices/000.wav": wav}),
+                            "at most 200"),
+        "not_a_zip": (b"PK\x03\x04" + bytes(500), "not a voice-library zip"),
+        "bomb_named_8_times": (voice_zip([{**one[0], "name": f"bomb{i}", "file": "bomb.flac"} for i in range(8)],
+                                         {"bomb.flac": flac_bomb()}), "same file"),
+        "bomb_8_files": (voice_zip([{**one[0], "name": f"bomb{i}", "file": f"b{i}.flac"} for i in range(8)],
+                                   {f"b{i}.flac": flac_bomb() for i in range(8)}), "could not be decoded"),
+        "bomb_120s": (voice_zip([{**one[0], "file": "bomb.flac"}], {"bomb.flac": flac_bomb(120.0)}),
+                      "at most 60 s"),
+    }
+    corrupt = bytearray(deflated)
+    at = deflated.find(b"PK\x03\x04") + 30 + len("voices/000.wav")
+    corrupt[at] = 0xFF                      # deflate block type 3 does not exist: zlib.error
+    cases["corrupt_deflate"] = (bytes(corrupt), "damaged")
+    cases["manifest_inflates_declares_100b"] = (_inflating_manifest(inflated_manifest_bytes, 100), "manifest.json")
+    cases["manifest_inflates_declares_4gb"] = (_inflating_manifest(inflated_manifest_bytes, 0xFFFFFFFE),
+                                               "inflates to more than")
+    return cases
+
+
+_DEFLATED_SPACES: dict[int, bytes] = {}
+
+
+def _inflating_manifest(size: int, declared: int) -> bytes:
+    """A zip whose manifest.json declares ``declared`` bytes and inflates to ``size`` bytes of spaces (~1 MB
+    per GiB; the deflate stream is made once per size)."""
+    if size not in _DEFLATED_SPACES:
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+        block = b" " * (1 << 24)
+        _DEFLATED_SPACES[size] = b"".join(comp.compress(block) for _ in range(size // len(block))) + comp.flush()
+    body = _DEFLATED_SPACES[size]
+    name = b"manifest.json"
+    crc = 0
+    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(body), declared, len(name), 0) + name
+    central = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(body), declared, len(name),
+                          0, 0, 0, 0, 0, 0) + name
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(body), 0)
+    return local + body + central + end

@@ -125,3 +125,22 @@ def test_crossfade_concat_lengths():
     out = A.crossfade_concat([a, b], 24000, fade_s=0.01)
     assert len(out) == 2000 - 240
     assert out.max() <= np.sqrt(2) + 1e-6                    # equal-power fade of equal signals peaks at sqrt 2
+
+
+def test_long_multichannel_files_keep_the_speaker_hash_without_their_channels(tmp_path, monkeypatch):
+    """Past RAW_KEEP_SAMPLES a file keeps only the samples the official speaker hash reads: same hash, same mono
+    mix as decoding it whole, block by block or not."""
+    from stepedit_core.model.prompts import clone_speaker_name
+    rng = np.random.default_rng(3)
+    data = (0.2 * rng.standard_normal((50_000, 3))).astype(np.float32)       # (N, C)
+    path = tmp_path / "three.wav"
+    sf.write(str(path), data, 16000, subtype="FLOAT")
+    whole = A.load_audio(path)
+    monkeypatch.setattr(A, "RAW_KEEP_SAMPLES", 1000)
+    monkeypatch.setattr(A, "DECODE_BLOCK_FRAMES", 777)
+    edges = A.load_audio(path)
+    assert whole.raw.shape == (3, 50_000) and edges.raw.shape == (1, 2 * A.SPEAKER_HASH_EDGE_SAMPLES)
+    assert clone_speaker_name("text", edges.raw) == clone_speaker_name("text", whole.raw) \
+        == clone_speaker_name("text", np.ascontiguousarray(data.T))
+    np.testing.assert_array_equal(edges.wav, whole.wav)
+    np.testing.assert_allclose(whole.wav, data.mean(axis=1), atol=1e-7)

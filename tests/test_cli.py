@@ -71,7 +71,7 @@ def test_tries_reroll_until_the_check_passes(capsys, tmp_path, tone):
     assert code == 0 and record["seeds_tried"] == [6, 7] and record["seed"] in (6, 7) and record["check"]
     code, _, err = run(capsys, "clone", "--prompt", str(tone), "--prompt-text", "a tone", "--text", "hi",
                        "--tries", "20", "-o", str(tmp_path / "x.wav"), "-q")
-    assert code == cli.EXIT_USAGE and "number of tries must be between 1 and 9" in err
+    assert code == cli.EXIT_USAGE and "number of tries must be a whole number between 1 and 9" in err
 
 
 def test_check_and_tries_on_an_edit_of_several_rounds(capsys, tmp_path, tone):

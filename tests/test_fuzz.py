@@ -23,7 +23,8 @@ from gradio_client.exceptions import AppError, ValidationError
 from stepedit_core import validation
 from stepedit_core.lite.engine import LiteEngine
 from tests.fake_engine import FakeEngine
-from tests.hostile_inputs import EDIT_INFOS, EDIT_TYPES, ITERATIONS, SEEDS, TEXTS, make_audio_files
+from tests.hostile_inputs import (EDIT_INFOS, EDIT_TYPES, ITERATIONS, SEEDS, TEXTS, flac_bomb, make_audio_files,
+                                  make_hostile_zips)
 from tests.servers import free_port
 
 REFUSAL_S = 8.0           # a refusal or a fake-engine result, on a loaded 2-core machine
@@ -454,3 +455,48 @@ def test_server_still_answers(served):
     out, seconds = call(served, handle_file(str(served["files"]["float32.wav"])), "a prompt", "still here", 5,
                         api_name="/clone")
     assert assert_clear(served, out, seconds, "final clone") == "ok" and out[1] == "still here"
+
+
+# ------------------------------------------------------------------ issue 26: zips, short calls, Gradio's own 500s
+HOSTILE_ZIPS = make_hostile_zips(64 << 20)         # bench/bomb.py inflates the full 1 GiB
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ZIPS))
+def test_script_voices_zip_refuses_every_hostile_archive(served, tmp_path, case):
+    data, phrase = HOSTILE_ZIPS[case]
+    path = tmp_path / "hostile.zip"
+    path.write_bytes(data)
+    out, seconds = call(served, "Alice: hello there", -1, "", handle_file(str(path)), api_name="/script")
+    assert assert_clear(served, out, seconds, case) == "refused"
+    assert phrase.lower() in str(out).lower() and "hostile.zip" in str(out).lower(), str(out)
+
+
+def test_edit_reads_the_length_limit_from_the_header(served, tmp_path):
+    bomb = tmp_path / "bomb.flac"
+    bomb.write_bytes(flac_bomb(120.0))                # ~120 bytes declaring 2 min of 192 kHz x 8 channels
+    out, seconds = call(served, handle_file(str(bomb)), "words", "speed", "faster", 1, 1, api_name="/edit")
+    assert assert_clear(served, out, seconds, "bomb") == "refused" and "at most 60 s" in str(out), str(out)
+
+
+def test_a_short_raw_call_names_the_missing_inputs(served):
+    status, text, seconds = raw_call(served, "edit", [None, "x", "emotion", "happy", 1])   # 5 of 12 values
+    assert_clear_raw(served, status, text, seconds, "short call")
+    assert "5 of 12 input values were sent" in text and "'iterations'" not in text.split("missing:")[0]
+    assert "'first_word'" in text and "'threshold'" in text and "object at 0x" not in text, text
+
+
+def test_an_unknown_api_name_is_a_404_naming_the_endpoints(served):
+    for method in ("post", "get"):
+        suffix = "" if method == "post" else "/some-event"
+        resp = getattr(httpx, method)(served["url"] + f"gradio_api/call/no_such_api{suffix}", timeout=REFUSAL_S,
+                                      **({"json": {"data": []}} if method == "post" else {}))
+        assert resp.status_code == 404 and "no_such_api" in resp.json()["detail"], resp.text
+        assert "edit" in resp.json()["detail"] and "_ticked" not in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("session_hash", ["", "   ", None, 5])
+def test_queue_join_without_a_session_hash_is_a_400(served, session_hash):
+    body = {"data": [], "fn_index": 0, **({} if session_hash is None else {"session_hash": session_hash})}
+    resp = httpx.post(served["url"] + "gradio_api/queue/join", json=body, timeout=REFUSAL_S)
+    assert resp.status_code in (400, 422) and "session_hash" in resp.text, resp.text
+    assert resp.status_code == 400 or session_hash == 5            # a number is Gradio's own 422

@@ -310,7 +310,7 @@ def test_binding_beyond_loopback_needs_a_key():
     from stepedit_core.server import check_exposure
     check_exposure("127.0.0.1", None)
     check_exposure("0.0.0.0", "key")
-    with pytest.raises(SystemExit, match="STEPEDIT_API_KEY"):
+    with pytest.raises(InvalidInputError, match="STEPEDIT_API_KEY"):     # the CLI's exit code 2
         check_exposure("0.0.0.0", None)
     check_exposure("0.0.0.0", None, allow_open=True)
 

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import catalog
+from ..audio import SPEAKER_HASH_EDGE_SAMPLES  # noqa: F401  (the hash window; audio keeps it for long files)
 from ..errors import InvalidInputError
 
 Encode = Callable[[str], list[int]]
@@ -63,8 +64,6 @@ _VAD = ("Remove any silent portions from the given audio while preserving the vo
 _PARALINGUISTIC = ("Add some non-verbal sounds to make the audio more natural, the new text is : {text}\n"
                    "  The text corresponding to the audio is: {audio_text}\n")
 
-# Hash window of the official clone speaker name: the first and last N samples of the loaded tensor.
-SPEAKER_HASH_EDGE_SAMPLES = 1000
 
 
 def edit_instruction(edit_type: str, edit_info: str | None, audio_text: str, text: str | None = None) -> str:

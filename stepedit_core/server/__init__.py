@@ -14,6 +14,7 @@ import os
 from fastapi import FastAPI
 from starlette.routing import Mount
 
+from ..errors import InvalidInputError
 from ..interface import Engine
 from ..voices import VoiceLibrary
 from .app import API_KEY_ENV, MODEL_ID, TAKE_HEADER, create_api
@@ -63,8 +64,8 @@ def check_exposure(host: str, api_key: str | None, *, allow_open: bool = False) 
     if not is_loopback(host) and not api_key:
         message = (f"binding {host} exposes the engine to the network without a key; set {API_KEY_ENV} "
                    f"(clients send 'Authorization: Bearer <key>')")
-        if not allow_open:
-            raise SystemExit(f"error: {message}, or pass --no-auth to allow it")
+        if not allow_open:          # bad usage: the CLI's exit code 2 (README's table)
+            raise InvalidInputError(f"{message}, or pass --no-auth to allow it")
         log.warning("%s", message)
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 import threading
 from dataclasses import replace
 from typing import Any, AsyncIterator, Iterable
 
 import anyio
 import numpy as np
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -27,19 +27,20 @@ from .. import audio_formats, catalog, regions
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
 from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
-from ..validation import check_seed
-from ..voices import VoiceLibrary, VoiceTokens
+from ..validation import MAX_AUDIO_SECONDS, check_seed
+from ..voice_archive import MAX_ARCHIVE_FILE_BYTES
+from ..voices import MAX_VOICE_SECONDS, VoiceLibrary, VoiceTokens
 from . import speech, takes
 from .errors import APIError, install
 from .gate import EngineGate
+from .shield import MAX_UPLOAD_BYTES, RequestShield
 from .takes import named as _param
 
 API_KEY_ENV = "STEPEDIT_API_KEY"
 MODEL_ID = "step-audio-editx"
 # names OpenAI clients send; all mean "this server's engine"
 MODEL_ALIASES = (MODEL_ID, "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "stepaudio", "lite")
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024           # OpenAI's audio upload limit
-MAX_ARCHIVE_UPLOAD_BYTES = 100 * 1024 * 1024  # a voice-library zip
+MAX_ARCHIVE_UPLOAD_BYTES = MAX_ARCHIVE_FILE_BYTES   # a voice-library zip
 STREAM_CHUNK_SECONDS = 0.5                    # chunk size when a whole take is sent as a stream
 TAKE_HEADER = "X-StepEdit-Take"               # JSON (ASCII) with the take's text, seed, edits, metadata
 
@@ -124,21 +125,20 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     library_lock = threading.Lock()          # voice-library writes one at a time (folders are renamed)
 
-    async def check_auth(request: Request) -> None:
-        if not api_key:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), api_key.encode()):
-            raise APIError(401, "Missing or wrong API key: send 'Authorization: Bearer <key>'.",
-                           code="invalid_api_key")
-
-    api = FastAPI(title="Step-Audio-EditX API", version="1", dependencies=[Depends(check_auth)])
+    api = FastAPI(title="Step-Audio-EditX API", version="1")
+    api.add_middleware(RequestShield, api_key=api_key)      # the key and the body cap, before any body byte
     service = takes.TakeService(engine)
     api.state.engine, api.state.library, api.state.gate, api.state.takes = engine, library, gate, service
     install(api)
 
     async def locked(fn, *args):
         return await anyio.to_thread.run_sync(lambda: _with(library_lock, fn, *args))
+
+    async def decoded(param: str, data: bytes, what: str | None = None, max_seconds: float | None = None):
+        """An upload's clip, its header checked against ``max_seconds`` (default: the engine's own limit)
+        before decoding, decoded in a worker thread (never on the event loop)."""
+        limit = engine.capabilities().max_input_seconds if max_seconds is None else max_seconds
+        return await run_in_threadpool(_param, param, AudioClip.from_file, data, what, limit)
 
     # ---- service ----------------------------------------------------------------------------------
     @api.get("/models")
@@ -219,7 +219,7 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                           first_word: int | None = Form(None), last_word: int | None = Form(None),
                           start_s: float | None = Form(None), end_s: float | None = Form(None)):
         fmt = _param("response_format", audio_formats.check_format, response_format)
-        clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
+        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES))
         _param("edit_type", catalog.check_edit_type, edit_type)            # before a slow transcription
         _param("option", catalog.check_edit, edit_type, option or None)
         retry = takes.retry_options(check, max_tries, threshold)
@@ -255,11 +255,12 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                            source: UploadFile | None = File(None), language: str | None = Form(None),
                            expected_seconds: float | None = Form(None)) -> dict:
         text, language, expected_seconds = takes.check_inputs(text, language, expected_seconds)
-        clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
+        limit = MAX_AUDIO_SECONDS                    # a take to check may be longer than the engine's inputs
+        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES), None, limit)
         voice = None
         if source is not None:
-            voice = _param("source", AudioClip.from_file, await _read_upload(source, MAX_UPLOAD_BYTES, "source"),
-                           "the source audio")
+            voice = await decoded("source", await _read_upload(source, MAX_UPLOAD_BYTES, "source"),
+                                  "the source audio", limit)
         return await gate.run(service.report, clip, text, voice, language, expected_seconds)
 
     @api.post("/audio/transcriptions")
@@ -268,7 +269,7 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         if response_format not in ("json", "text"):
             raise APIError(400, f"response_format must be 'json' or 'text', got {response_format!r}.",
                            param="response_format", code="invalid_value")
-        clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
+        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES))
         text = await gate.run(engine.transcribe, clip, language)
         return Response(text, media_type="text/plain") if response_format == "text" else {"text": text}
 
@@ -281,7 +282,7 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
     @api.post("/voices", status_code=201)
     async def add_voice(name: str = Form(...), file: UploadFile = File(...), text: str | None = Form(None),
                         overwrite: bool = Form(False)) -> dict:
-        clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
+        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES), None, MAX_VOICE_SECONDS)
         if not (text or "").strip():
             if not engine.capabilities().transcribe:
                 raise APIError(400, "The transcript of the voice's audio (text) is required: this engine cannot "
@@ -291,7 +292,7 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         return voice.to_json()
 
     @api.get("/voices/export")
-    async def export_voices(names: list[str] | None = None) -> Response:
+    async def export_voices(names: list[str] | None = Query(None)) -> Response:   # ?names=a&names=b
         data = await locked(library.export_zip, names or None)
         return Response(data, media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="voices.zip"'})
