@@ -8,6 +8,7 @@ import pytest
 import stepedit_core as sc
 from stepedit_core import batching
 from stepedit_core.errors import InvalidInputError
+from stepedit_core.model.prefix_cache import PREFILL_BLOCK_TOKENS
 from stepedit_core.interface import CloneRequest, EditRequest
 from tests.test_engine import _clip, base_engine, engine, one_thread, tiny_model_path  # noqa: F401 (fixtures)
 
@@ -41,7 +42,7 @@ def test_a_repeated_prompt_prefills_only_its_tail(engine):
     second = eng.clone(CloneRequest(request.prompt_audio, request.prompt_text, "a second line", 6))
     assert second.metadata["prefix_cache"]["hits"] == 1
     reused = second.metadata["prefix_cache"]["reused_tokens"]
-    assert prompt_len - 128 <= reused < second.metadata["pieces"][0]["prompt_len"]
+    assert prompt_len - 2 * PREFILL_BLOCK_TOKENS <= reused < second.metadata["pieces"][0]["prompt_len"]
     again = eng.clone(request)                    # a cache hit gives the cold take bit for bit
     _same_take(again, cold)
     fresh = engine.with_options(prefix_cache_bytes=0)
@@ -92,3 +93,21 @@ def test_engines_without_batching_loop_over_the_seeds():
     request = CloneRequest(_clip(1.0), "hi there", "hello", None)
     takes = fake.clone_batch(request, [3, 4])
     assert [t.seed for t in takes] == [3, 4]
+
+
+def test_the_app_runner_sends_candidates_as_one_batch(engine, monkeypatch):
+    from app_ui.runner import EngineRunner, Job
+    runner = EngineRunner(engine, zero_gpu=False)
+    clip = _clip(2.0, seed=1)
+    requests = [CloneRequest(clip, "hello world", "the voice says hello", s) for s in SEEDS]
+    job = Job("clone", tuple(requests))
+    assert runner.estimate(job) == engine.estimate_seconds("clone", 2.0, len("the voice says hello"), candidates=3)
+    assert runner.estimate(job) < sum(runner.estimate(Job("clone", (r,))) for r in requests)
+    calls = []
+    real = type(engine).clone_batch
+    monkeypatch.setattr(type(engine), "clone_batch", lambda self, *a: calls.append(a[1]) or real(self, *a))
+    takes = runner.clone(requests)
+    assert calls == [SEEDS] and [t.seed for t in takes] == SEEDS
+    assert all(t.metadata["batch_seeds"] == tuple(SEEDS) for t in takes)
+    runner.clone([requests[0]])                              # one request: the plain path
+    assert len(calls) == 1

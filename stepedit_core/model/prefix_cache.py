@@ -29,9 +29,9 @@ import torch
 
 from .kv_cache import StaticKVCache
 
-PREFILL_BLOCK_TOKENS = 128          # tokens per prefill forward; the reuse granularity of the prefix cache
+PREFILL_BLOCK_TOKENS = 64           # tokens per prefill forward; the reuse granularity of the prefix cache
 # Default byte bound: at real size (32 layers, 4 KV groups, head 64, fp32) a token's keys + values take 64 KiB,
-# a block 8 MiB, the voice part of a 10 s prompt (~700 tokens) ~45 MiB: about 10 voices.
+# a block 4 MiB, the voice part of a 10 s prompt (~700 tokens) ~45 MiB: about 10 voices.
 PREFIX_CACHE_BYTES = 512 * 2 ** 20
 _IDENTITY_ATTR = "_stepedit_weights_identity"
 
