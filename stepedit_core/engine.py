@@ -165,7 +165,8 @@ class StepAudioEngine(Engine):
             ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, prompt_text, prompt.token_str,
                                              text, segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
-            for row, seeds_i, (checked, gen) in zip(rows, sub, self._generate_rows(ids, cap, sub, timings)):
+            head = self._clone_head(speaker, prompt_text, prompt)
+            for row, seeds_i, (checked, gen) in zip(rows, sub, self._generate_rows(ids, cap, sub, timings, head)):
                 row.add(self._decode(checked.tokens, prompt, seeds_i, timings), checked,
                         self._piece_meta(ids, gen, checked, text))
         timings["total"] = time.perf_counter() - t0
@@ -212,7 +213,7 @@ class StepAudioEngine(Engine):
                                             segment_bos=self.options.segment_bos)
             progress(0.85 * (i + 0.3) / len(spans), "generating")
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
-            generated = self._generate_rows(ids, cap, sub, timings)
+            generated = self._generate_rows(ids, cap, sub, timings, self._edit_head())
             progress(0.85 * (i + 0.8) / len(spans), "decoding")
             for row, seeds_i, (checked, gen) in zip(rows, sub, generated):
                 row.add(self._decode(checked.tokens, prompt, seeds_i, timings), checked,
@@ -235,12 +236,22 @@ class StepAudioEngine(Engine):
         ``store`` is a library voice's token cache (read before tokenizing, written after)."""
         return self._prompts.encode(wav, sample_rate, seed=seed, timings=timings, store=store)
 
-    def _generate_rows(self, ids: list[int], cap: int, seeds: list[Mapping[str, int]], timings: dict):
+    def _clone_head(self, speaker: str, prompt_text: str, prompt: PromptAudio) -> tuple[int, ...]:
+        """The prefix-cache boundary of a clone prompt: where its voice part ends (model.prefix_cache)."""
+        return (len(prompts.clone_prompt_head(self.text_tokenizer.encode, speaker, prompt_text, prompt.token_str,
+                                              segment_bos=self.options.segment_bos)),)
+
+    def _edit_head(self) -> tuple[int, ...]:
+        return (len(prompts.edit_prompt_head(self.text_tokenizer.encode, segment_bos=self.options.segment_bos)),)
+
+    def _generate_rows(self, ids: list[int], cap: int, seeds: list[Mapping[str, int]], timings: dict,
+                       boundaries: tuple[int, ...] = ()):
         """[(checked tokens, GenerationResult)] per row of sub-seeds: one prefill, one batched decode."""
         opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
                                top_p=self.options.top_p, constrained=self.options.constrained, max_new_tokens=cap)
         with torch.inference_mode():
-            gens = generate_batch(self.llm, ids, [s["llm"] for s in seeds], opts, prefix_cache=self._prefix)
+            gens = generate_batch(self.llm, ids, [s["llm"] for s in seeds], opts, prefix_cache=self._prefix,
+                                  prefix_boundaries=boundaries)
         timings["llm_prefill"] = timings.get("llm_prefill", 0.0) + gens[0].prefill_s
         timings["llm_decode"] = timings.get("llm_decode", 0.0) + gens[0].decode_s
         return [(_checked(gen), gen) for gen in gens]
@@ -302,7 +313,8 @@ class StepAudioEngine(Engine):
                 ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, request.prompt_text,
                                                  prompt.token_str, text, segment_bos=self.options.segment_bos)
                 cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
-                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i), stop)
+                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i), stop,
+                                        self._clone_head(speaker, request.prompt_text, prompt))
 
     def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """One round of an edit of a clip of at most 30 s, yielding 24 kHz chunks as they are decoded."""
@@ -317,10 +329,11 @@ class StepAudioEngine(Engine):
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
-            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0), should_stop or (lambda: False))
+            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0), should_stop or (lambda: False),
+                                    self._edit_head())
 
     def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int],
-                should_stop: StopCheck) -> Iterator[np.ndarray]:
+                should_stop: StopCheck, boundaries: tuple[int, ...] = ()) -> Iterator[np.ndarray]:
         """LLM sampling in a worker thread hands whole 2+3 groups to a streaming decoder here. Closing the
         iterator early or ``should_stop()`` cancels the sampling at its next step (the stream then ends
         without its tail); the engine lock is held until the iterator is exhausted or closed."""
@@ -335,6 +348,7 @@ class StepAudioEngine(Engine):
         def work() -> None:
             try:
                 outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put, prefix_cache=self._prefix,
+                                          prefix_boundaries=boundaries,
                                           should_stop=lambda: cancel.is_set() or should_stop())
             except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer)
                 outcome["error"] = exc

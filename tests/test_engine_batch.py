@@ -8,9 +8,10 @@ import pytest
 import stepedit_core as sc
 from stepedit_core import batching
 from stepedit_core.errors import InvalidInputError
+from stepedit_core.model import prompts
 from stepedit_core.model.prefix_cache import PREFILL_BLOCK_TOKENS
 from stepedit_core.interface import CloneRequest, EditRequest
-from tests.test_engine import _clip, base_engine, engine, one_thread, tiny_model_path  # noqa: F401 (fixtures)
+from tests.test_engine import SR, _clip, base_engine, engine, one_thread, tiny_model_path  # noqa: F401 (fixtures)
 
 SEEDS = [11, 12, 13]
 
@@ -42,7 +43,9 @@ def test_a_repeated_prompt_prefills_only_its_tail(engine):
     second = eng.clone(CloneRequest(request.prompt_audio, request.prompt_text, "a second line", 6))
     assert second.metadata["prefix_cache"]["hits"] == 1
     reused = second.metadata["prefix_cache"]["reused_tokens"]
-    assert prompt_len - 2 * PREFILL_BLOCK_TOKENS <= reused < second.metadata["pieces"][0]["prompt_len"]
+    head = eng._clone_head(prompts.clone_speaker_name("hello world", request.prompt_audio.loaded), "hello world",
+                           eng.encode_prompt(request.prompt_audio.samples, SR))[0]
+    assert reused == head and prompt_len - PREFILL_BLOCK_TOKENS < head < prompt_len   # the voice part, whole
     again = eng.clone(request)                    # a cache hit gives the cold take bit for bit
     _same_take(again, cold)
     fresh = engine.with_options(prefix_cache_bytes=0)

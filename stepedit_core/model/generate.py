@@ -224,15 +224,15 @@ RowGroupCallback = Callable[[int, tuple[int, ...]], None]
 @torch.inference_mode()
 def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingOptions = SamplingOptions(), *,
              on_group: GroupCallback | None = None, should_stop: Callable[[], bool] | None = None,
-             prefix_cache: PrefixCache | None = None) -> GenerationResult:
+             prefix_cache: PrefixCache | None = None, prefix_boundaries: Sequence[int] = ()) -> GenerationResult:
     """Sample a continuation of ``prompt_ids`` (one sequence) with a Step1ForCausalLM and a static KV cache.
 
     Stops at ``<|EOT|>`` (reason "eot", EOT not included), after ``max_new_tokens`` new ids ("max_new_tokens")
     or when prompt + new reaches ``max_total_tokens`` ("max_total"); on a cap nothing is dropped.
     ``on_group`` receives each complete 2+3 group, in prompt-token space (0..5119), as soon as it is sampled.
     ``should_stop`` is polled before every decode step; when it returns True sampling ends ("cancelled").
-    The prompt is prefilled in blocks, reusing ``prefix_cache`` (model.prefix_cache). This is
-    :func:`generate_batch` with one row.
+    The prompt is prefilled in blocks (also ending at ``prefix_boundaries``), reusing ``prefix_cache``
+    (model.prefix_cache). This is :func:`generate_batch` with one row.
     """
     if torch.is_tensor(prompt_ids):
         if prompt_ids.dim() > 2 or (prompt_ids.dim() == 2 and prompt_ids.shape[0] != 1):
@@ -240,7 +240,8 @@ def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingO
         prompt_ids = prompt_ids.reshape(-1).tolist()
     row_callback = None if on_group is None else (lambda _row, group: on_group(group))
     return generate_batch(model, prompt_ids, [options.seed], options, on_group=row_callback,
-                          should_stop=should_stop, prefix_cache=prefix_cache)[0]
+                          should_stop=should_stop, prefix_cache=prefix_cache,
+                          prefix_boundaries=prefix_boundaries)[0]
 
 
 class _Row:
@@ -285,7 +286,8 @@ def _check_budget(ids: list[int], options: SamplingOptions) -> tuple[int, int]:
 def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None],
                    options: SamplingOptions = SamplingOptions(), *, on_group: RowGroupCallback | None = None,
                    should_stop: Callable[[], bool] | None = None,
-                   prefix_cache: PrefixCache | None = None) -> list[GenerationResult]:
+                   prefix_cache: PrefixCache | None = None,
+                   prefix_boundaries: Sequence[int] = ()) -> list[GenerationResult]:
     """Sample one continuation of the same prompt per seed: one prefill, then the rows decode together as a
     batch (B, 1) -> (B, V), each row with its own ``torch.Generator``, repetition history and stop; a finished
     row leaves the batch (its cache row is dropped). ``options.seed`` is ignored (``seeds`` rule; None draws).
@@ -304,7 +306,7 @@ def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None]
     rows = [_Row(i, s, ids, options, device, on_group) for i, s in enumerate(seeds)]
     cache = model.new_cache(len(ids) + max_new)
     t0 = time.perf_counter()
-    logits = prefill(model, ids, cache, prefix_cache)
+    logits = prefill(model, ids, cache, prefix_cache, prefix_boundaries)
     for row in rows:
         row.take(next_token(logits, row.history, 0, options, row.generator), options, max_new, budget)
     t1 = time.perf_counter()

@@ -5,8 +5,9 @@ Prompts of one voice share a long head: the clone system prompt holds the speake
 tokens (script lines of one speaker, speech calls with a saved voice), and an edit prompt repeats whole when a
 take is edited again. Prefilling that head costs seconds on the CPU (about 15 ms a token at real size, int8).
 
-Blocks: every prefill runs in blocks of ``PREFILL_BLOCK_TOKENS`` at absolute positions 0, P, 2P, ... whether
-or not anything is cached. A block's keys / values then depend only on the tokens up to its end, computed by
+Blocks: every prefill runs in blocks ending at the multiples of ``PREFILL_BLOCK_TOKENS`` and at the
+boundaries the caller names (the end of the voice's part of a clone prompt, of the system part of an edit
+prompt: positions fixed by the prompt itself), whether or not anything is cached. A block's keys / values then depend only on the tokens up to its end, computed by
 the same forwards of the same shapes, so a cache hit gives bit-identical keys / values, logits and sampled ids
 to a cold run, on every device and dtype (int8 dynamic quantization scales each forward's activations as a
 whole; a different split would change them).
@@ -81,22 +82,24 @@ class PrefixCache:
         return len(self._blocks)
 
     @staticmethod
-    def block_keys(identity: str, ids: Sequence[int], n_blocks: int) -> list[bytes]:
-        """The keys of the first ``n_blocks`` blocks of ``ids``: each the SHA-256 of the previous key and the
-        block's tokens (the first block's "previous key" is the weights identity)."""
-        keys, prev = [], identity.encode()
-        for j in range(n_blocks):
-            block = ids[j * PREFILL_BLOCK_TOKENS:(j + 1) * PREFILL_BLOCK_TOKENS]
-            prev = hashlib.sha256(prev + b"|" + ",".join(map(str, block)).encode()).digest()
+    def block_keys(identity: str, ids: Sequence[int], ends: Sequence[int]) -> list[bytes]:
+        """The keys of the blocks of ``ids`` ending at ``ends`` (from 0, in order): each the SHA-256 of the
+        previous key and the block's tokens (the first block's "previous key" is the weights identity)."""
+        keys, prev, start = [], identity.encode(), 0
+        for end in ends:
+            prev = hashlib.sha256(prev + b"|" + ",".join(map(str, ids[start:end])).encode()).digest()
             keys.append(prev)
+            start = end
         return keys
 
-    def restore(self, identity: str, ids: Sequence[int], cache: StaticKVCache) -> int:
+    def restore(self, identity: str, ids: Sequence[int], cache: StaticKVCache, boundaries: Sequence[int] = ()
+                ) -> int:
         """Copy the longest cached block prefix of ``ids`` (never its last token) into the empty one-row
-        ``cache``; returns the number of positions restored (a multiple of PREFILL_BLOCK_TOKENS)."""
+        ``cache``; returns the number of positions restored (a block end, see :func:`block_ends`)."""
         if self.max_bytes == 0:
             return 0
-        keys = self.block_keys(identity, ids, (len(ids) - 1) // PREFILL_BLOCK_TOKENS)
+        ends = [e for e in block_ends(len(ids), boundaries) if e < len(ids)]
+        keys = self.block_keys(identity, ids, ends)
         found: list[_Block] = []
         with self._lock:
             for key in keys:
@@ -108,28 +111,33 @@ class PrefixCache:
                 self._blocks.move_to_end(key)
             self.hits += bool(found)
             self.misses += not found
-        n = len(found) * PREFILL_BLOCK_TOKENS
-        for j, block in enumerate(found):
-            a = j * PREFILL_BLOCK_TOKENS
+        a = 0
+        for block in found:
+            n = block.k.shape[2]
             for layer in range(len(cache.k)):
-                cache.k[layer][0, :, a:a + PREFILL_BLOCK_TOKENS] = block.k[layer]
-                cache.v[layer][0, :, a:a + PREFILL_BLOCK_TOKENS] = block.v[layer]
-        cache.length = n
-        self.reused_tokens += n
-        return n
+                cache.k[layer][0, :, a:a + n] = block.k[layer]
+                cache.v[layer][0, :, a:a + n] = block.v[layer]
+            a += n
+        cache.length = a
+        self.reused_tokens += a
+        return a
 
-    def store(self, identity: str, ids: Sequence[int], cache: StaticKVCache) -> None:
-        """Keep every whole block of ``ids`` that the one-row ``cache`` holds and the cache lacks."""
+    def store(self, identity: str, ids: Sequence[int], cache: StaticKVCache, boundaries: Sequence[int] = ()
+              ) -> None:
+        """Keep every block of ``ids`` that the one-row ``cache`` holds and this cache lacks (the last, partial
+        block only when its end is a block end of longer prompts too: a multiple of the block or a boundary)."""
         if self.max_bytes == 0:
             return
-        n_blocks = min(len(ids), cache.length) // PREFILL_BLOCK_TOKENS
-        for j, key in enumerate(self.block_keys(identity, ids, n_blocks)):
+        n = min(len(ids), cache.length)
+        ends = [e for e in block_ends(n, boundaries) if e < n or e % PREFILL_BLOCK_TOKENS == 0 or e in boundaries]
+        start = 0
+        for end, key in zip(ends, self.block_keys(identity, ids, ends)):
+            a, start = start, end
             with self._lock:
                 if key in self._blocks:
                     continue
-            a = j * PREFILL_BLOCK_TOKENS
-            block = _Block(torch.stack([k[0, :, a:a + PREFILL_BLOCK_TOKENS] for k in cache.k]),
-                           torch.stack([v[0, :, a:a + PREFILL_BLOCK_TOKENS] for v in cache.v]))
+            block = _Block(torch.stack([k[0, :, a:end] for k in cache.k]),
+                           torch.stack([v[0, :, a:end] for v in cache.v]))
             if block.nbytes > self.max_bytes:
                 return
             with self._lock:
@@ -145,17 +153,26 @@ class PrefixCache:
             self.bytes = 0
 
 
-def prefill(model, ids: Sequence[int], cache: StaticKVCache, prefix_cache: PrefixCache | None = None
-            ) -> torch.Tensor:
-    """Run the prompt ``ids`` through ``model`` into the empty one-row ``cache`` in blocks of
-    PREFILL_BLOCK_TOKENS, reusing and then filling ``prefix_cache``; returns the last position's logits (V,)."""
+def block_ends(n: int, boundaries: Sequence[int] = ()) -> list[int]:
+    """Where the prefill blocks of an n-token prompt end: every multiple of PREFILL_BLOCK_TOKENS, every
+    ``boundaries`` position inside the prompt (e.g. the end of a voice's part of the prompt, so that every line
+    of that voice reuses all of it), and n."""
+    cuts = set(range(PREFILL_BLOCK_TOKENS, n, PREFILL_BLOCK_TOKENS)) | {b for b in boundaries if 0 < b < n}
+    return sorted(cuts | {n})
+
+
+def prefill(model, ids: Sequence[int], cache: StaticKVCache, prefix_cache: PrefixCache | None = None,
+            boundaries: Sequence[int] = ()) -> torch.Tensor:
+    """Run the prompt ``ids`` through ``model`` into the empty one-row ``cache`` block by block
+    (:func:`block_ends`), reusing and then filling ``prefix_cache``; returns the last position's logits (V,)."""
     device = model.get_input_embeddings().weight.device
     identity = weights_identity(model) if prefix_cache is not None else ""
-    start = prefix_cache.restore(identity, ids, cache) if prefix_cache is not None else 0
+    start = prefix_cache.restore(identity, ids, cache, boundaries) if prefix_cache is not None else 0
     logits = None
-    for a in range(start, len(ids), PREFILL_BLOCK_TOKENS):
-        block = torch.tensor([list(ids[a:a + PREFILL_BLOCK_TOKENS])], device=device)
-        logits = model.step(block, cache)[0, -1]
+    for end in block_ends(len(ids), boundaries):
+        if end > start:
+            logits = model.step(torch.tensor([list(ids[start:end])], device=device), cache)[0, -1]
+            start = end
     if prefix_cache is not None:
-        prefix_cache.store(identity, ids, cache)
+        prefix_cache.store(identity, ids, cache, boundaries)
     return logits

@@ -7,7 +7,8 @@ import torch
 from stepedit_core.errors import InvalidInputError
 from stepedit_core.model.generate import SamplingOptions, generate, generate_batch
 from stepedit_core.model.loading import load_step1
-from stepedit_core.model.prefix_cache import PREFILL_BLOCK_TOKENS, PrefixCache, prefill, weights_identity
+from stepedit_core.model.prefix_cache import (PREFILL_BLOCK_TOKENS, PrefixCache, block_ends, prefill,
+                                               weights_identity)
 from stepedit_core.tokens import AUDIO_TOKEN_OFFSET, EOT_ID
 from tests.tiny_checkpoint import write_llm
 from tests.torch_threads import torch_threads
@@ -97,7 +98,7 @@ def test_no_seeds_is_refused(llm):
 
 def test_prefix_cache_hit_gives_the_cold_logits_and_ids(llm):
     shared = prompt(2 * PREFILL_BLOCK_TOKENS + 40)
-    first, second = shared + prompt(30, seed=2)[2:], shared + prompt(50, seed=3)[2:]
+    first, second = shared + prompt(22, seed=2)[2:], shared + prompt(50, seed=3)[2:]
     cold = llm.new_cache(len(second))
     cold_logits = prefill(llm, second, cold)
     cache = PrefixCache()
@@ -112,6 +113,17 @@ def test_prefix_cache_hit_gives_the_cold_logits_and_ids(llm):
     hit = generate_batch(llm, second, SEEDS, options, prefix_cache=cache)
     assert [r.ids for r in hit] == [r.ids for r in generate_batch(llm, second, SEEDS, options)]
     assert cache.hits == 2
+
+
+def test_a_boundary_makes_the_whole_shared_head_reusable(llm):
+    head = prompt(PREFILL_BLOCK_TOKENS + 30)
+    first, second = head + prompt(20, seed=4)[2:], head + prompt(45, seed=5)[2:]
+    assert block_ends(len(first), (len(head),)) == [PREFILL_BLOCK_TOKENS, len(head), len(first)]
+    cache = PrefixCache()
+    prefill(llm, first, llm.new_cache(len(first)), cache, (len(head),))
+    warm = prefill(llm, second, llm.new_cache(len(second)), cache, (len(head),))
+    assert cache.reused_tokens == len(head)                   # without the boundary: one block only
+    assert torch.equal(warm, prefill(llm, second, llm.new_cache(len(second)), None, (len(head),)))
 
 
 def test_prefix_cache_never_reuses_the_last_token_block(llm):
