@@ -32,7 +32,7 @@ requests. The neural engine's per-stage cost model (stepedit_core/workload.py co
   prompt and once for the output (an edit: 2 x its input);
 - an edit of n rounds costs n times one round; a transcription ``lite.asr.SECONDS_PER_AUDIO_S`` per second.
 - candidates of one clone run as one batch in one GPU call (``Engine.clone_batch``): the LLM decode costs
-  ``1 + BATCH_ROW_STEP_COST x (B - 1)`` times one candidate's, the other stages run per candidate.
+  ``1 + BATCH_ROW_STEP_COST[device] x (B - 1)`` times one candidate's, the other stages run per candidate.
 
 The GPU figures are estimates (no GPU has run the real model here); the CPU ones are checked against the
 real-size measurements of bench/bench_realsize.py (BENCHMARKS.md).

@@ -24,9 +24,10 @@ FIXED_OVERHEAD_S = 3.0
 # smaller checkpoint (the tests' tiny one) decodes proportionally faster.
 REFERENCE_LLM_PARAMS = 3.53e9
 # Candidates decoded as one batch (stepedit_core.batching) share the prompt work and each decode step reads the
-# weights once for all rows: a step at batch B costs (1 + BATCH_ROW_STEP_COST x (B - 1)) steps at batch 1
-# (bench/bench_batch.py, BENCHMARKS.md "Batched candidates"); the other stages (flow, HiFT) run per candidate.
-BATCH_ROW_STEP_COST = 0.15
+# weights once for all rows: a step at batch B costs (1 + BATCH_ROW_STEP_COST x (B - 1)) steps at batch 1; the
+# other stages (flow, HiFT) run per candidate. cuda / mps are estimates (memory-bound steps); cpu is measured
+# on the shared 2-core machine (bench/bench_batch_width.py, BENCHMARKS.md "Batched candidates": 2.5x at batch 4).
+BATCH_ROW_STEP_COST = {"cuda": 0.1, "mps": 0.2, "cpu": 0.5}
 
 
 def estimate_seconds(kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1, *,
@@ -44,7 +45,7 @@ def estimate_seconds(kind: str, audio_seconds: float, text_chars: int = 0, n_ite
         rate = CPU_DECODE_TOKENS_PER_S.get(weights, rate)
     s_per_token = scale / rate
     rows = max(1, int(candidates))
-    batch_step = 1.0 + BATCH_ROW_STEP_COST * (rows - 1)
+    batch_step = 1.0 + BATCH_ROW_STEP_COST[dev] * (rows - 1)
 
     def tokens(expected: float, pieces: int) -> float:      # max_new_tokens applies to each piece
         return expected if max_new_tokens is None else min(expected, max_new_tokens * pieces)

@@ -31,9 +31,10 @@ import torch
 from .kv_cache import StaticKVCache
 
 PREFILL_BLOCK_TOKENS = 64           # tokens per prefill forward; the reuse granularity of the prefix cache
-# Default byte bound: at real size (32 layers, 4 KV groups, head 64, fp32) a token's keys + values take 64 KiB,
-# a block 4 MiB, the voice part of a 10 s prompt (~700 tokens) ~45 MiB: about 10 voices.
-PREFIX_CACHE_BYTES = 512 * 2 ** 20
+# Default byte bound: at real size (32 layers, 4 KV groups, head 64, fp32) a token's keys + values take 64 KiB;
+# the voice part of a clone prompt of a 5 s voice (~310 tokens) ~19 MiB: about 13 voices. Counted in the
+# 8 GB peak RSS budget of the int8 CPU engine (BENCHMARKS.md "Batched candidates").
+PREFIX_CACHE_BYTES = 256 * 2 ** 20
 _IDENTITY_ATTR = "_stepedit_weights_identity"
 
 
