@@ -31,6 +31,8 @@ requests. The neural engine's per-stage cost model (stepedit_core/workload.py co
   ``OTHER_S_PER_AUDIO_S`` per second of audio processed (cuda 0.15, mps 0.6, cpu 2.0), counted once for the
   prompt and once for the output (an edit: 2 x its input);
 - an edit of n rounds costs n times one round; a transcription ``lite.asr.SECONDS_PER_AUDIO_S`` per second.
+- candidates of one clone run as one batch in one GPU call (``Engine.clone_batch``): the LLM decode costs
+  ``1 + BATCH_ROW_STEP_COST[device] x (B - 1)`` times one candidate's, the other stages run per candidate.
 
 The GPU figures are estimates (no GPU has run the real model here); the CPU ones are checked against the
 real-size measurements of bench/bench_realsize.py (BENCHMARKS.md).
@@ -100,7 +102,13 @@ class EngineRunner:
 
     # -- sizing -----------------------------------------------------------------------------------------
     def estimate(self, job: Job) -> float:
-        """Seconds of engine work the job should take (the engine's own estimate, summed)."""
+        """Seconds of engine work the job should take (the engine's own estimate, summed; candidates of one
+        clone that the engine decodes as one batch are estimated as that batch)."""
+        batch = self._clone_batch(job)
+        if batch is not None:
+            req, seeds = batch
+            return self.engine.estimate_seconds(catalog.CLONE, req.prompt_audio.duration, len(req.target_text),
+                                                candidates=len(seeds))
         total = 0.0
         for req in job.requests:
             if isinstance(req, CloneRequest):
@@ -117,6 +125,20 @@ class EngineRunner:
                 total += 1.0 + 0.1 * req.duration
         return total
 
+    def _clone_batch(self, job: Job) -> tuple[CloneRequest, list[int]] | None:
+        """(the shared request, the seeds) when ``job`` holds candidates of one clone (same inputs, distinct
+        given seeds) and the engine decodes candidates as one batch (it overrides ``Engine.clone_batch``)."""
+        reqs = job.requests
+        if job.kind != "clone" or len(reqs) < 2 or type(self.engine).clone_batch is Engine.clone_batch:
+            return None
+        first = reqs[0]
+        same = all(r.prompt_audio is first.prompt_audio and r.prompt_text == first.prompt_text
+                   and r.target_text == first.target_text and r.prompt_store is first.prompt_store for r in reqs)
+        seeds = [r.seed for r in reqs]
+        if not same or None in seeds or len(set(seeds)) != len(seeds):
+            return None
+        return first, seeds
+
     def gpu_seconds(self, job: Job) -> int:
         """``@spaces.GPU`` duration callable: same signature as the island."""
         return int(min(MAX_GPU_SECONDS, max(MIN_GPU_SECONDS, math.ceil(GPU_SAFETY * self.estimate(job)))))
@@ -127,7 +149,10 @@ class EngineRunner:
         progress = gr.Progress()
         n = len(job.requests)
         out: list = []
+        batch = self._clone_batch(job)
         try:
+            if batch is not None:        # the candidates in one batch: one prefill, one batched decode
+                return [[r] for r in self.engine.clone_batch(*batch, lambda f, d: progress(f, desc=d))]
             for i, req in enumerate(job.requests):
                 def report(fraction: float, desc: str, _i=i) -> None:
                     label = f"{desc} ({_i + 1}/{n})" if n > 1 else desc

@@ -235,9 +235,10 @@ class Studio:
     def clone(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
               seeds: list[int], progress=None, max_tries: int = 1,
               threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
-              session: str | None = None) -> tuple[TakeTree, list[str]]:
+              session: str | None = None, batch: bool = True) -> tuple[TakeTree, list[str]]:
         """Clone candidates (one per seed), each checked; with ``max_tries`` > 1 each candidate is re-rolled
-        (seed, seed + n, seed + 2n, ...) until its error rate is <= ``threshold``."""
+        (seed, seed + n, seed + 2n, ...) until its error rate is <= ``threshold``. Candidates without retries
+        run as one batch (``batch``: a take depends on the seeds batched with it; replay keeps the grouping)."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
         _check_retry(max_tries, threshold)
@@ -247,9 +248,9 @@ class Studio:
         source = self._keep_source(tree, prompt_path)
         results, tried = [], []
         if int(max_tries) <= 1:
-            results = [self._checked([r], clip)[0] for r in
-                       self.runner.clone([CloneRequest(clip, prompt_text, target_text, seed=s, prompt_store=store)
-                                          for s in seeds])]
+            requests = [CloneRequest(clip, prompt_text, target_text, seed=s, prompt_store=store) for s in seeds]
+            made = self.runner.clone(requests) if batch else [t for r in requests for t in self.runner.clone([r])]
+            results = [self._checked([r], clip)[0] for r in made]
         else:
             for s in seeds:
                 kept, tries = self._run_checked(
@@ -403,7 +404,7 @@ class Studio:
                                                         [int(s) for s in a["seeds"]]))
                 elif a["kind"] == history.CLONE:
                     tree, ids = self.clone(tree, str(src), p["prompt_text"], p["target_text"],
-                                           [int(s) for s in a["seeds"]])
+                                           [int(s) for s in a["seeds"]], batch=not p.get("retry"))
                 else:
                     tree, ids = self.upload(tree, str(src), p.get("text", ""))
                 src.unlink(missing_ok=True)

@@ -379,16 +379,25 @@ def retry_until_ok(run: Callable[[int], EngineResult], check: Callable[[EngineRe
 
 
 def best_of(run: Callable[[int], list[EngineResult]], checker: Checker, source: AudioClip | None, first_seed: int,
-            max_tries: int, threshold: float = DEFAULT_RETRY_THRESHOLD
+            max_tries: int, threshold: float = DEFAULT_RETRY_THRESHOLD,
+            run_batch: Callable[[list[int]], list[list[EngineResult]]] | None = None
             ) -> tuple[list[EngineResult], list[EngineResult]]:
     """``run(seed) -> takes`` (a clone, a clone and its edits, an edit's rounds) with the last take checked
     against ``source`` (expected length from the take before it, else from ``source``), re-rolled as in
     :func:`retry_until_ok`. Returns the kept run's takes (its last one checked) and every checked last take in
-    the order tried; try i ran with seed ``retry_seeds(first_seed, n)[i]``."""
+    the order tried; try i ran with seed ``retry_seeds(first_seed, n)[i]``.
+
+    ``run_batch(seeds) -> [takes per seed]`` (e.g. an engine's ``edit_batch``) makes every try at once, one
+    prefill and one batched decode for all (stepedit_core.batching); the tries are then checked in order as
+    above, and the ones after the first pass are never checked nor returned."""
     runs: list[list[EngineResult]] = []
+    made: dict[int, list[EngineResult]] = {}
+    if run_batch is not None and 1 < int(max_tries) <= MAX_RETRIES + 1:
+        seeds = retry_seeds(first_seed, int(max_tries))
+        made = dict(zip(seeds, run_batch(seeds)))
 
     def last_of(seed: int) -> EngineResult:
-        runs.append(run(seed))
+        runs.append(made[seed] if seed in made else run(seed))
         return runs[-1][-1]
 
     def check(result: EngineResult) -> EngineResult:

@@ -31,12 +31,12 @@ import queue
 import threading
 import time
 from dataclasses import replace
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from . import catalog, longform, validation, workload
+from . import batching, catalog, longform, validation, workload
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .checks import Heard, Word
@@ -45,7 +45,9 @@ from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engi
                         PromptTokenStore, StopCheck, check_work, edit_result_text, validate_clone,
                         validate_stream_edit, validate_transcribe)
 from .model import prompts
-from .model.generate import SamplingOptions, generate, max_new_tokens_for_audio, max_new_tokens_for_text
+from .model.generate import (SamplingOptions, generate, generate_batch, max_new_tokens_for_audio,
+                             max_new_tokens_for_text)
+from .model.prefix_cache import PrefixCache
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
 from .tokens import check_llm_output
 
@@ -67,6 +69,7 @@ class StepAudioEngine(Engine):
         self._prompts = PromptEncoder(audio_tokenizer, decoder, vq02_dither=options.vq02_dither,
                                       cache_size=options.prompt_cache_size)
         self._cache = self._prompts.cache
+        self._prefix = PrefixCache(options.prefix_cache_bytes)    # prompt keys / values (model.prefix_cache)
         self._decode_scale = workload.decode_scale(llm)
         self._lock = threading.Lock()          # one request at a time through the models
         self._asr = None
@@ -113,17 +116,32 @@ class StepAudioEngine(Engine):
         _, emb = self.decoder.prompt_features(peak_cap(clip.samples), clip.sample_rate)
         return emb.detach().float().cpu().numpy().reshape(-1)
 
-    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
-        """Wall-clock estimate of a request (stepedit_core.workload)."""
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1,
+                         candidates: int = 1) -> float:
+        """Wall-clock estimate of a request of ``candidates`` takes decoded as one batch (stepedit_core.workload)."""
         return workload.estimate_seconds(kind, audio_seconds, text_chars, n_iterations, device=self.device.type,
                                          weights=workload.llm_weights(self.llm), scale=self._decode_scale,
-                                         max_new_tokens=self.options.max_new_tokens)
+                                         max_new_tokens=self.options.max_new_tokens, candidates=candidates)
+
+    # -- batches: the candidates / tries of one request share one prefill and decode together (batching.py) --
+    def clone_batch(self, request: CloneRequest, seeds: Sequence[int],
+                    progress: Progress | None = None) -> list[EngineResult]:
+        """One take per seed (``request.seed`` ignored), the LLM sampling them as one batch."""
+        return batching.clone_batch(self, request, seeds, progress)
+
+    def edit_batch(self, request: EditRequest, seeds: Sequence[int],
+                   progress: Progress | None = None) -> list[list[EngineResult]]:
+        """``edit`` once per seed (``request.seed`` ignored): one list of rounds per seed; round 1 batched."""
+        return batching.edit_batch(self, request, seeds, progress)
 
     def request_cap(self) -> float | None:
         """Seconds one request may take (workload.request_cap)."""
         return workload.request_cap(self.options.max_request_seconds, self.device.type)
 
     def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:
+        return self._clone_rows(request, [request.seed], progress)[0]
+
+    def _clone_rows(self, request: CloneRequest, seeds: list[int], progress: Progress) -> list[EngineResult]:
         t0 = time.perf_counter()
         clip = request.prompt_audio
         prompt_text = request.prompt_text
@@ -139,27 +157,34 @@ class StepAudioEngine(Engine):
         prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed, timings=timings,
                                     store=request.prompt_store)
         pieces = longform.split_target_text(request.target_text)
-        outs, all_tokens, meta = [], [], []
+        rows = [batching.RowTake() for _ in seeds]
         for i, text in enumerate(pieces):
-            seeds = derive_seeds(request.seed, i)
+            sub = [derive_seeds(s, i) for s in seeds]
             progress(0.1 + 0.85 * i / len(pieces), f"generating speech ({i + 1}/{len(pieces)})"
                      if len(pieces) > 1 else "generating speech")
             ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, prompt_text, prompt.token_str,
                                              text, segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
-            checked, gen = self._generate(ids, cap, seeds["llm"], timings)
-            outs.append(self._decode(checked.tokens, prompt, seeds, timings))
-            all_tokens += checked.tokens
-            meta.append(self._piece_meta(ids, gen, checked, text))
-        wav = longform.join_pieces(outs, OUTPUT_SAMPLE_RATE)
+            head = self._clone_head(speaker, prompt_text, prompt)
+            for row, seeds_i, (checked, gen) in zip(rows, sub, self._generate_rows(ids, cap, sub, timings, head)):
+                row.add(self._decode(checked.tokens, prompt, seeds_i, timings), checked,
+                        self._piece_meta(ids, gen, checked, text))
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
-        return EngineResult(audio=AudioClip.from_array(wav, OUTPUT_SAMPLE_RATE), text=request.target_text,
-                            seed=request.seed, edit_type=catalog.CLONE, timings=timings,
-                            tokens=tuple(all_tokens), metadata=self._result_meta([prompt], meta, speaker=speaker))
+        return [EngineResult(audio=AudioClip.from_array(longform.join_pieces(row.outs, OUTPUT_SAMPLE_RATE),
+                                                        OUTPUT_SAMPLE_RATE),
+                             text=request.target_text, seed=s, edit_type=catalog.CLONE, timings=dict(timings),
+                             tokens=tuple(row.tokens),
+                             metadata=self._result_meta([prompt], row.meta, speaker=speaker, **batching.batch_meta(seeds)))
+                for s, row in zip(seeds, rows)]
 
     def _edit_once(self, clip: AudioClip, audio_text: str, request: EditRequest, seed: int, iteration: int,
                    progress: Progress) -> EngineResult:
+        return self._edit_rows(clip, audio_text, request, [seed], iteration, progress)[0]
+
+    def _edit_rows(self, clip: AudioClip, audio_text: str, request: EditRequest, seeds: list[int], iteration: int,
+                   progress: Progress) -> list[EngineResult]:
+        """One round of the edit per seed, the seeds' LLM sampling batched per piece."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         wav, sr = peak_cap(clip.samples), clip.sample_rate        # one cap for the whole clip (GH:tts.py)
@@ -175,31 +200,34 @@ class StepAudioEngine(Engine):
                 asr = lambda w, rate: self.transcribe(AudioClip.from_array(w, rate))   # noqa: E731
             texts = longform.split_transcript_for(wav, sr, spans, audio_text, transcribe=asr)
             new_texts = [None] * len(spans)
-        outs, all_tokens, meta, used = [], [], [], []
+        rows, used = [batching.RowTake() for _ in seeds], []
         for i, (span, text, new) in enumerate(zip(spans, texts, new_texts)):
-            seeds = derive_seeds(seed, i)
+            sub = [derive_seeds(s, i) for s in seeds]
             progress(0.85 * i / len(spans), f"piece {i + 1}/{len(spans)}" if len(spans) > 1 else "encoding")
             piece = wav[span.start:span.end]
-            prompt = self.encode_prompt(piece, sr, seed=seed, timings=timings)
+            # vq02_dither > 0 makes the tokens depend on the seed: the batch shares the first seed's encoding
+            prompt = self.encode_prompt(piece, sr, seed=seeds[0], timings=timings)
             used.append(prompt)
             prefix = prompts.edit_instruction(request.edit_type, request.edit_info, text, new)
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             progress(0.85 * (i + 0.3) / len(spans), "generating")
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
-            checked, gen = self._generate(ids, cap, seeds["llm"], timings)
+            generated = self._generate_rows(ids, cap, sub, timings, self._edit_head())
             progress(0.85 * (i + 0.8) / len(spans), "decoding")
-            outs.append(self._decode(checked.tokens, prompt, seeds, timings))
-            all_tokens += checked.tokens
-            meta.append(self._piece_meta(ids, gen, checked, text))
-        out = longform.join_pieces(outs, OUTPUT_SAMPLE_RATE)
+            for row, seeds_i, (checked, gen) in zip(rows, sub, generated):
+                row.add(self._decode(checked.tokens, prompt, seeds_i, timings), checked,
+                        self._piece_meta(ids, gen, checked, text))
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
-        metadata = self._result_meta(used, meta, spans_s=[(s.start / sr, s.end / sr) for s in spans])
-        return EngineResult(audio=AudioClip.from_array(out, OUTPUT_SAMPLE_RATE),
-                            text=edit_result_text(request, audio_text), seed=seed, edit_type=request.edit_type,
-                            edit_info=request.edit_info, iteration=iteration, timings=timings,
-                            tokens=tuple(all_tokens), metadata=metadata)
+        spans_s = [(s.start / sr, s.end / sr) for s in spans]
+        return [EngineResult(audio=AudioClip.from_array(longform.join_pieces(row.outs, OUTPUT_SAMPLE_RATE),
+                                                        OUTPUT_SAMPLE_RATE),
+                             text=edit_result_text(request, audio_text), seed=s, edit_type=request.edit_type,
+                             edit_info=request.edit_info, iteration=iteration, timings=dict(timings),
+                             tokens=tuple(row.tokens),
+                             metadata=self._result_meta(used, row.meta, spans_s=spans_s, **batching.batch_meta(seeds)))
+                for s, row in zip(seeds, rows)]
 
     # -- stages ---------------------------------------------------------------------------------------
     def encode_prompt(self, wav: np.ndarray, sample_rate: int, *, seed: int | None = None,
@@ -208,19 +236,25 @@ class StepAudioEngine(Engine):
         ``store`` is a library voice's token cache (read before tokenizing, written after)."""
         return self._prompts.encode(wav, sample_rate, seed=seed, timings=timings, store=store)
 
-    def _generate(self, ids: list[int], cap: int, seed: int, timings: dict):
+    def _clone_head(self, speaker: str, prompt_text: str, prompt: PromptAudio) -> tuple[int, ...]:
+        """The prefix-cache boundary of a clone prompt: where its voice part ends (model.prefix_cache)."""
+        return (len(prompts.clone_prompt_head(self.text_tokenizer.encode, speaker, prompt_text, prompt.token_str,
+                                              segment_bos=self.options.segment_bos)),)
+
+    def _edit_head(self) -> tuple[int, ...]:
+        return (len(prompts.edit_prompt_head(self.text_tokenizer.encode, segment_bos=self.options.segment_bos)),)
+
+    def _generate_rows(self, ids: list[int], cap: int, seeds: list[Mapping[str, int]], timings: dict,
+                       boundaries: tuple[int, ...] = ()):
+        """[(checked tokens, GenerationResult)] per row of sub-seeds: one prefill, one batched decode."""
         opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
-                               top_p=self.options.top_p, constrained=self.options.constrained,
-                               max_new_tokens=cap, seed=seed)
+                               top_p=self.options.top_p, constrained=self.options.constrained, max_new_tokens=cap)
         with torch.inference_mode():
-            gen = generate(self.llm, ids, opts)
-        timings["llm_prefill"] = timings.get("llm_prefill", 0.0) + gen.prefill_s
-        timings["llm_decode"] = timings.get("llm_decode", 0.0) + gen.decode_s
-        ids_out = list(gen.ids) + ([prompts.EOT_ID] if gen.stop_reason == "eot" else [])
-        checked = check_llm_output(ids_out, repair=True)
-        if checked.problem:
-            log.warning("LLM output repaired: %s (%d tokens dropped)", checked.problem, checked.dropped)
-        return checked, gen
+            gens = generate_batch(self.llm, ids, [s["llm"] for s in seeds], opts, prefix_cache=self._prefix,
+                                  prefix_boundaries=boundaries)
+        timings["llm_prefill"] = timings.get("llm_prefill", 0.0) + gens[0].prefill_s
+        timings["llm_decode"] = timings.get("llm_decode", 0.0) + gens[0].decode_s
+        return [(_checked(gen), gen) for gen in gens]
 
     def decode_tokens(self, tokens, prompt: PromptAudio, seed: int = 0) -> np.ndarray:
         """Audio tokens (prompt-token space, whole 2+3 groups) -> 24 kHz samples in ``prompt``'s voice, exactly
@@ -254,7 +288,8 @@ class StepAudioEngine(Engine):
                 "prompt_tokens": tuple(t for p in used for t in p.tokens),
                 "prompt_vq02": tuple(t for p in used for t in p.vq02),
                 "prompt_vq06": tuple(t for p in used for t in p.vq06), "device": self.device.type,
-                "prompt_cache": {"hits": self._cache.hits, "misses": self._cache.misses}}
+                "prompt_cache": {"hits": self._cache.hits, "misses": self._cache.misses},
+                "prefix_cache": {"hits": self._prefix.hits, "reused_tokens": self._prefix.reused_tokens}}
         meta.update(extra)
         return meta
 
@@ -278,7 +313,8 @@ class StepAudioEngine(Engine):
                 ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, request.prompt_text,
                                                  prompt.token_str, text, segment_bos=self.options.segment_bos)
                 cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
-                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i), stop)
+                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i), stop,
+                                        self._clone_head(speaker, request.prompt_text, prompt))
 
     def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """One round of an edit of a clip of at most 30 s, yielding 24 kHz chunks as they are decoded."""
@@ -293,10 +329,11 @@ class StepAudioEngine(Engine):
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
-            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0), should_stop or (lambda: False))
+            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0), should_stop or (lambda: False),
+                                    self._edit_head())
 
     def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int],
-                should_stop: StopCheck) -> Iterator[np.ndarray]:
+                should_stop: StopCheck, boundaries: tuple[int, ...] = ()) -> Iterator[np.ndarray]:
         """LLM sampling in a worker thread hands whole 2+3 groups to a streaming decoder here. Closing the
         iterator early or ``should_stop()`` cancels the sampling at its next step (the stream then ends
         without its tail); the engine lock is held until the iterator is exhausted or closed."""
@@ -310,7 +347,8 @@ class StepAudioEngine(Engine):
 
         def work() -> None:
             try:
-                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put,
+                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put, prefix_cache=self._prefix,
+                                          prefix_boundaries=boundaries,
                                           should_stop=lambda: cancel.is_set() or should_stop())
             except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer)
                 outcome["error"] = exc
@@ -368,6 +406,7 @@ class StepAudioEngine(Engine):
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._prefix.clear()
 
     def with_options(self, **changes) -> "StepAudioEngine":
         """A second engine over the same loaded models with some options changed (own prompt cache).
@@ -381,6 +420,15 @@ class StepAudioEngine(Engine):
         return StepAudioEngine(llm=self.llm, text_tokenizer=self.text_tokenizer,
                                audio_tokenizer=self.audio_tokenizer, decoder=self.decoder, device=self.device,
                                options=options, paths=self.paths)
+
+
+def _checked(gen):
+    """The LLM output as whole 2+3 groups (repaired, with a warning, when the model broke the pattern)."""
+    ids_out = list(gen.ids) + ([prompts.EOT_ID] if gen.stop_reason == "eot" else [])
+    checked = check_llm_output(ids_out, repair=True)
+    if checked.problem:
+        log.warning("LLM output repaired: %s (%d tokens dropped)", checked.problem, checked.dropped)
+    return checked
 
 
 def _asr_installed() -> bool:

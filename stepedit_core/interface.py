@@ -264,6 +264,17 @@ class Engine(ABC):
             clip, text = result.audio, result.text
         return results
 
+    def clone_batch(self, request: CloneRequest, seeds: Sequence[int],
+                    progress: Progress | None = None) -> list[EngineResult]:
+        """One take per seed (``request.seed`` ignored). Engines that decode candidates together override it
+        (StepAudioEngine: one prefill, one batched decode; stepedit_core.batching)."""
+        return [self.clone(replace(request, seed=s), progress) for s in seeds]
+
+    def edit_batch(self, request: EditRequest, seeds: Sequence[int],
+                   progress: Progress | None = None) -> list[list[EngineResult]]:
+        """``edit`` once per seed (``request.seed`` ignored), one list of rounds per seed; see clone_batch."""
+        return [self.edit(replace(request, seed=s), progress) for s in seeds]
+
     # -- streaming: every door (app, API, CLI, HTTP server) plays audio while it is being generated ----------
     def stream_clone(self, request: CloneRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """Clone, yielding 24 kHz float32 chunks whose concatenation is the take.

@@ -25,8 +25,10 @@ import numpy as np
 import torch
 
 from .audio import peak_cap
+from .batching import MAX_BATCH_KV_BYTES
 from .errors import InvalidInputError, TokenStreamError
 from .interface import PromptTokenStore
+from .model.prefix_cache import PREFIX_CACHE_BYTES
 from .tokens import check_groups, split_vq0206, tokens_to_str
 
 LONGFORM_MAX_S = 300.0          # longest input accepted; split into <= 30 s pieces (longform.MAX_PIECE_S)
@@ -62,6 +64,10 @@ class EngineOptions:
     # None: the device's default, validation.MAX_NEURAL_REQUEST_SECONDS on CUDA (one ZeroGPU allocation) and
     # validation.MAX_NEURAL_CPU_REQUEST_SECONDS on the CPU / MPS; math.inf: no cap
     max_request_seconds: float | None = None
+    # bytes of prompt keys / values kept for reuse (model.prefix_cache; LRU, 0 disables it)
+    prefix_cache_bytes: int = PREFIX_CACHE_BYTES
+    # bytes of keys / values one batch of candidates may hold (stepedit_core.batching; refused up front above)
+    max_batch_kv_bytes: int = MAX_BATCH_KV_BYTES
 
 
 # -- device, dtype, seeds ------------------------------------------------------------------------------

@@ -23,13 +23,19 @@ FIXED_OVERHEAD_S = 3.0
 # every weight once (memory-bound: bench/RESULTS_realsize.md), so its time scales with the weight count; a
 # smaller checkpoint (the tests' tiny one) decodes proportionally faster.
 REFERENCE_LLM_PARAMS = 3.53e9
+# Candidates decoded as one batch (stepedit_core.batching) share the prompt work and each decode step reads the
+# weights once for all rows: a step at batch B costs (1 + BATCH_ROW_STEP_COST x (B - 1)) steps at batch 1; the
+# other stages (flow, HiFT) run per candidate. cuda / mps are estimates (memory-bound steps); cpu is measured
+# on the shared 2-core machine (bench/bench_batch_width.py, BENCHMARKS.md "Batched candidates": 2.5x at batch 4).
+BATCH_ROW_STEP_COST = {"cuda": 0.1, "mps": 0.2, "cpu": 0.5}
 
 
 def estimate_seconds(kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1, *,
                      device: str = "cpu", weights: str = "float32", scale: float = 1.0,
-                     max_new_tokens: int | None = None) -> float:
+                     max_new_tokens: int | None = None, candidates: int = 1) -> float:
     """Seconds a request should take. ``weights`` is :func:`llm_weights` of the loaded LLM, ``scale`` its
-    :func:`decode_scale`."""
+    :func:`decode_scale`; ``candidates`` takes of it decoded as one batch (an edit's rounds after the first
+    run per candidate)."""
     if kind == catalog.TRANSCRIBE:           # the lite engine's whisper, on the CPU whatever the device
         from .lite.asr import SECONDS_PER_AUDIO_S    # noqa: PLC0415  (lite loads lazily)
         return SECONDS_PER_AUDIO_S * audio_seconds
@@ -38,6 +44,8 @@ def estimate_seconds(kind: str, audio_seconds: float, text_chars: int = 0, n_ite
     if dev == "cpu":
         rate = CPU_DECODE_TOKENS_PER_S.get(weights, rate)
     s_per_token = scale / rate
+    rows = max(1, int(candidates))
+    batch_step = 1.0 + BATCH_ROW_STEP_COST[dev] * (rows - 1)
 
     def tokens(expected: float, pieces: int) -> float:      # max_new_tokens applies to each piece
         return expected if max_new_tokens is None else min(expected, max_new_tokens * pieces)
@@ -45,11 +53,13 @@ def estimate_seconds(kind: str, audio_seconds: float, text_chars: int = 0, n_ite
     if kind == catalog.CLONE:
         out_s = longform.CJK_CHAR_S * text_chars + 1.0             # pessimistic: CJK speaking time per char
         n = tokens(out_s * TOKEN_RATE_HZ, max(1, math.ceil(out_s / longform.CLONE_PIECE_S)))
-        return FIXED_OVERHEAD_S + n * s_per_token + OTHER_S_PER_AUDIO_S[dev] * (audio_seconds + n / TOKEN_RATE_HZ)
+        return (FIXED_OVERHEAD_S + n * s_per_token * batch_step
+                + OTHER_S_PER_AUDIO_S[dev] * (audio_seconds + rows * n / TOKEN_RATE_HZ))
     pieces = max(1, math.ceil(audio_seconds / longform.MAX_PIECE_S))
-    per_round = (tokens(audio_seconds * TOKEN_RATE_HZ, pieces) * s_per_token
-                 + 2 * OTHER_S_PER_AUDIO_S[dev] * audio_seconds)
-    return FIXED_OVERHEAD_S + max(1, n_iterations) * per_round
+    decode = tokens(audio_seconds * TOKEN_RATE_HZ, pieces) * s_per_token
+    other = OTHER_S_PER_AUDIO_S[dev] * audio_seconds            # once for the input, once per output
+    first = decode * batch_step + other * (1 + rows)
+    return FIXED_OVERHEAD_S + first + (max(1, n_iterations) - 1) * rows * (decode + 2 * other)
 
 
 def request_cap(option: float | None, device: str) -> float | None:

@@ -93,6 +93,30 @@ def test_rank_and_retry_until_the_error_rate_passes():
     assert checks.retry_seeds(2**31 - 1, 2) == [2**31 - 1, 0]
 
 
+def test_best_of_with_a_batch_makes_every_try_at_once_and_checks_them_in_order():
+    texts = {100: "the cat", 101: "the cat sat on the mat", 102: "the cat sat on the mat"}
+    clips = {s: _clip(f=150.0 + s) for s in texts}
+    heard = {id(c): texts[s] for s, c in clips.items()}
+    checker = checks.Checker(lambda clip, lang: checks.Heard(heard[id(clip)], lang, ()),
+                             lambda clip: np.array([1.0, 0.0]), "spectral")
+    batches, singles = [], []
+
+    def take(seed):
+        return [EngineResult(audio=clips[seed], text="the cat sat on the mat", seed=seed, edit_type=catalog.CLONE)]
+
+    def run_batch(seeds):
+        batches.append(list(seeds))
+        return [take(s) for s in seeds]
+    kept, done = checks.best_of(lambda s: singles.append(s) or take(s), checker, None, 100, 3, 0.1,
+                                run_batch=run_batch)
+    assert batches == [[100, 101, 102]] and singles == []          # one batch, no single runs
+    assert [r.seed for r in done] == [100, 101] and kept[-1].seed == 101    # try 3 never checked
+    plain = checks.best_of(lambda s: singles.append(s) or take(s), checker, None, 100, 3, 0.1)
+    assert singles == [100, 101] and [r.seed for r in plain[1]] == [100, 101]
+    checks.best_of(lambda s: singles.append(s) or take(s), checker, None, 100, 1, 0.1, run_batch=run_batch)
+    assert len(batches) == 1 and singles[-1] == 100                # one try: nothing to batch
+
+
 def test_a_word_heard_as_another_or_with_no_audio_is_never_green():
     """Whisper's language model puts a cut-out word back (as itself or a near neighbour): a substitution of
     an expected word, compared by sound, and a word with almost no audio make the text amber at least."""

@@ -29,6 +29,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..errors import InvalidInputError
+from .prefix_cache import PrefixCache, prefill
 from ..tokens import (AUDIO_TOKEN_OFFSET, EOT_ID, GROUP_SIZE, PROMPT_TOKEN_SPACE, TOKEN_RATE_HZ, VQ02_PER_GROUP,
                      VQ02_SIZE, CheckedTokens, check_llm_output, group_position_ok)
 
@@ -217,22 +218,58 @@ class _GroupEmitter:
             self.callback(group)
 
 
+RowGroupCallback = Callable[[int, tuple[int, ...]], None]
+
+
 @torch.inference_mode()
 def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingOptions = SamplingOptions(), *,
-             on_group: GroupCallback | None = None,
-             should_stop: Callable[[], bool] | None = None) -> GenerationResult:
+             on_group: GroupCallback | None = None, should_stop: Callable[[], bool] | None = None,
+             prefix_cache: PrefixCache | None = None, prefix_boundaries: Sequence[int] = ()) -> GenerationResult:
     """Sample a continuation of ``prompt_ids`` (one sequence) with a Step1ForCausalLM and a static KV cache.
 
     Stops at ``<|EOT|>`` (reason "eot", EOT not included), after ``max_new_tokens`` new ids ("max_new_tokens")
     or when prompt + new reaches ``max_total_tokens`` ("max_total"); on a cap nothing is dropped.
     ``on_group`` receives each complete 2+3 group, in prompt-token space (0..5119), as soon as it is sampled.
     ``should_stop`` is polled before every decode step; when it returns True sampling ends ("cancelled").
+    The prompt is prefilled in blocks (also ending at ``prefix_boundaries``), reusing ``prefix_cache``
+    (model.prefix_cache). This is :func:`generate_batch` with one row.
     """
     if torch.is_tensor(prompt_ids):
         if prompt_ids.dim() > 2 or (prompt_ids.dim() == 2 and prompt_ids.shape[0] != 1):
             raise InvalidInputError(f"one sequence at a time; got prompt ids of shape {tuple(prompt_ids.shape)}")
         prompt_ids = prompt_ids.reshape(-1).tolist()
-    ids = [int(t) for t in prompt_ids]
+    row_callback = None if on_group is None else (lambda _row, group: on_group(group))
+    return generate_batch(model, prompt_ids, [options.seed], options, on_group=row_callback,
+                          should_stop=should_stop, prefix_cache=prefix_cache,
+                          prefix_boundaries=prefix_boundaries)[0]
+
+
+class _Row:
+    """One sequence of a batched decode: its seed and generator, history, new ids, emitter and stop."""
+
+    def __init__(self, index: int, seed: int | None, prompt: list[int], options: SamplingOptions, device,
+                 on_group: RowGroupCallback | None):
+        self.index, self.seed, self.generator = index, None, None
+        if options.do_sample:
+            self.seed = seed if seed is not None else secrets.randbelow(2 ** 63)
+            self.generator = torch.Generator(device=device).manual_seed(self.seed)
+        self.history, self.new, self.stop, self.steps = list(prompt), [], None, 0
+        self.emitter = _GroupEmitter(None if on_group is None else (lambda g: on_group(index, g)))
+
+    def take(self, token: int, options: SamplingOptions, max_new: int, budget: int) -> None:
+        """Record a drawn id; sets ``stop`` on <|EOT|> or a cap (the same rules as one sequence)."""
+        if token == options.eot_id:
+            self.stop = "eot"
+            return
+        self.new.append(token)
+        self.history.append(token)
+        self.emitter.push(token)
+        if len(self.new) >= max_new:
+            self.stop = "max_total" if len(self.new) >= budget else "max_new_tokens"
+
+
+def _check_budget(ids: list[int], options: SamplingOptions) -> tuple[int, int]:
+    """(room under the total cap, new ids allowed) for a prompt, or InvalidInputError."""
     if not ids:
         raise InvalidInputError("empty prompt")
     budget = options.max_total_tokens - len(ids)
@@ -242,38 +279,57 @@ def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingO
     max_new = budget if options.max_new_tokens is None else min(budget, options.max_new_tokens)
     if max_new <= 0:
         raise InvalidInputError(f"max_new_tokens must be positive, got {options.max_new_tokens}")
-    device = model.get_input_embeddings().weight.device
-    seed = None
-    generator = None
-    if options.do_sample:
-        seed = options.seed if options.seed is not None else secrets.randbelow(2 ** 63)
-        generator = torch.Generator(device=device).manual_seed(seed)
+    return budget, max_new
 
+
+@torch.inference_mode()
+def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None],
+                   options: SamplingOptions = SamplingOptions(), *, on_group: RowGroupCallback | None = None,
+                   should_stop: Callable[[], bool] | None = None,
+                   prefix_cache: PrefixCache | None = None,
+                   prefix_boundaries: Sequence[int] = ()) -> list[GenerationResult]:
+    """Sample one continuation of the same prompt per seed: one prefill, then the rows decode together as a
+    batch (B, 1) -> (B, V), each row with its own ``torch.Generator``, repetition history and stop; a finished
+    row leaves the batch (its cache row is dropped). ``options.seed`` is ignored (``seeds`` rule; None draws).
+
+    The first id of every row comes from the same prefill logits as alone; later steps of a row may differ
+    from its solo run in the last bits when B > 1 (matrix kernels and int8 activation scales see the whole
+    batch), so a take is fixed by its seed and the batch's seeds (the engine records them).
+    ``on_group(row, group)``: each row's complete 2+3 groups as they are sampled (streaming).
+    ``prefill_s`` / ``decode_s`` of every result are the batch's.
+    """
+    ids = [int(t) for t in prompt_ids]
+    if not seeds:
+        raise InvalidInputError("no seeds: a batch needs at least one row")
+    budget, max_new = _check_budget(ids, options)
+    device = model.get_input_embeddings().weight.device
+    rows = [_Row(i, s, ids, options, device, on_group) for i, s in enumerate(seeds)]
     cache = model.new_cache(len(ids) + max_new)
-    emitter = _GroupEmitter(on_group)
-    history, new = list(ids), []
     t0 = time.perf_counter()
-    logits = model.step(torch.tensor([ids], device=device), cache)[0, -1]
-    token = next_token(logits, history, 0, options, generator)
+    logits = prefill(model, ids, cache, prefix_cache, prefix_boundaries)
+    for row in rows:
+        row.take(next_token(logits, row.history, 0, options, row.generator), options, max_new, budget)
     t1 = time.perf_counter()
-    steps = 0
-    stop = None
-    while True:
-        if token == options.eot_id:
-            stop = "eot"
-            break
-        new.append(token)
-        history.append(token)
-        emitter.push(token)
-        if len(new) >= max_new:
-            stop = "max_total" if len(new) >= budget else "max_new_tokens"
-            break
+    live = [row for row in rows if row.stop is None]
+    if len(live) > 1:
+        cache = cache.expand(len(rows))
+        if len(live) < len(rows):
+            cache.keep_rows([row.index for row in live])
+    while live:
         if should_stop is not None and should_stop():
-            stop = "cancelled"
+            for row in live:
+                row.stop = "cancelled"
             break
-        logits = model.step(torch.tensor([[token]], device=device), cache)[0, -1]
-        token = next_token(logits, history, len(new), options, generator)
-        steps += 1
+        tokens = torch.tensor([[row.new[-1]] for row in live], device=device)
+        logits = model.step(tokens, cache)[:, -1]                        # (B, V)
+        for b, row in enumerate(live):
+            row.take(next_token(logits[b], row.history, len(row.new), options, row.generator),
+                     options, max_new, budget)
+            row.steps += 1
+        still = [b for b, row in enumerate(live) if row.stop is None]
+        if still and len(still) < len(live):
+            cache.keep_rows(still)
+        live = [live[b] for b in still]
     t2 = time.perf_counter()
-    return GenerationResult(ids=tuple(new), stop_reason=stop, prompt_len=len(ids), seed=seed,
-                            prefill_s=t1 - t0, decode_s=t2 - t1, decode_steps=steps)
+    return [GenerationResult(ids=tuple(row.new), stop_reason=row.stop, prompt_len=len(ids), seed=row.seed,
+                             prefill_s=t1 - t0, decode_s=t2 - t1, decode_steps=row.steps) for row in rows]

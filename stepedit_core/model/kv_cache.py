@@ -1,6 +1,8 @@
 """The Step1 LLM's static key/value cache: preallocated per layer, filled position by position."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 
@@ -27,6 +29,32 @@ class StaticKVCache:
         self.k[layer][:, :, self.length:end] = k
         self.v[layer][:, :, self.length:end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+    @property
+    def batch(self) -> int:
+        return self.k[0].shape[0] if self.k else 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the preallocated keys and values (every row, every position)."""
+        return sum(t.numel() * t.element_size() for t in (*self.k, *self.v))
+
+    def expand(self, batch: int) -> "StaticKVCache":
+        """A ``batch``-row cache whose rows are copies of this one-row cache (same ``max_len`` and length):
+        one prefill shared by a batch of decodes."""
+        if self.batch != 1:
+            raise ValueError(f"expand needs a one-row cache, this one has {self.batch} rows")
+        out = object.__new__(StaticKVCache)
+        out.k = [t.expand(batch, -1, -1, -1).clone() for t in self.k]
+        out.v = [t.expand(batch, -1, -1, -1).clone() for t in self.v]
+        out.max_len, out.length = self.max_len, self.length
+        return out
+
+    def keep_rows(self, rows: Sequence[int]) -> None:
+        """Keep only ``rows`` (in that order): finished rows of a batched decode drop out."""
+        index = torch.tensor(list(rows), dtype=torch.long, device=self.k[0].device)
+        self.k = [t.index_select(0, index) for t in self.k]
+        self.v = [t.index_select(0, index) for t in self.v]
 
     def advance(self, n: int) -> None:
         self.length += n

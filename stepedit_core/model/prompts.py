@@ -126,12 +126,26 @@ def build_clone_prompt(encode: Encode, speaker: str, prompt_text: str, prompt_wa
     if not target_text or not target_text.strip():
         raise InvalidInputError("the target text is empty")
     enc = _encoder(encode, segment_bos)
-    system = clone_system_prompt(speaker, prompt_text, prompt_wav_tokens)
     prefix = enc("\n")
     target = enc("\n" + target_text)[len(prefix):]
-    return ([BOS_ID, BOT_ID] + enc(f"system\n{system}") + [EOT_ID]
-            + [BOT_ID] + enc("human\n") + target + [EOT_ID]
-            + [BOT_ID] + enc("assistant\n"))
+    return (clone_prompt_head(encode, speaker, prompt_text, prompt_wav_tokens, segment_bos=segment_bos)
+            + target + [EOT_ID] + [BOT_ID] + enc("assistant\n"))
+
+
+def clone_prompt_head(encode: Encode, speaker: str, prompt_text: str, prompt_wav_tokens: str, *,
+                      segment_bos: bool = False) -> list[int]:
+    """The ids every clone prompt of one voice starts with (system part with the voice, then ``human``): its
+    length is the prefix cache's boundary for the lines of that voice (model.prefix_cache)."""
+    enc = _encoder(encode, segment_bos)
+    system = clone_system_prompt(speaker, prompt_text, prompt_wav_tokens)
+    return [BOS_ID, BOT_ID] + enc(f"system\n{system}") + [EOT_ID] + [BOT_ID] + enc("human\n")
+
+
+def edit_prompt_head(encode: Encode, *, system_prompt: str = AUDIO_EDIT_SYSTEM_PROMPT,
+                     segment_bos: bool = False) -> list[int]:
+    """The ids every edit prompt starts with (system part, then ``human``); see :func:`clone_prompt_head`."""
+    enc = _encoder(encode, segment_bos)
+    return [BOS_ID, BOT_ID] + enc(f"system\n{system_prompt}") + [EOT_ID] + [BOT_ID] + enc("human\n")
 
 
 def clone_speaker_name(prompt_text: str, loaded_wav: np.ndarray) -> str:
