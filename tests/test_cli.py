@@ -71,7 +71,7 @@ def test_tries_reroll_until_the_check_passes(capsys, tmp_path, tone):
     assert code == 0 and record["seeds_tried"] == [6, 7] and record["seed"] in (6, 7) and record["check"]
     code, _, err = run(capsys, "clone", "--prompt", str(tone), "--prompt-text", "a tone", "--text", "hi",
                        "--tries", "20", "-o", str(tmp_path / "x.wav"), "-q")
-    assert code == cli.EXIT_USAGE and "number of tries must be between 1 and 9" in err
+    assert code == cli.EXIT_USAGE and "number of tries must be a whole number between 1 and 9" in err
 
 
 def test_check_and_tries_on_an_edit_of_several_rounds(capsys, tmp_path, tone):
@@ -126,11 +126,11 @@ def test_voices_lifecycle(capsys, tmp_path, tone):
     (["edit", "{tone}", "--type", "emotion", "--option", "purple", "-o", "{tmp}/o.wav"], cli.EXIT_USAGE,
      "got 'purple'"),
     (["edit", "{tmp}/missing.wav", "--type", "vad", "-o", "{tmp}/o.wav"], cli.EXIT_IO, "no such audio file"),
-    (["edit", "{tone}", "--type", "denoise", "-o", "{tmp}/o.aac"], cli.EXIT_USAGE, "unsupported audio format"),
+    (["edit", "{tone}", "--type", "denoise", "-o", "{tmp}/o.aac"], cli.EXIT_USAGE, "Unsupported audio format"),
     (["edit", "{tone}", "--type", "vad", "-o", "{tmp}/o.wav"], cli.EXIT_UNSUPPORTED, "does not support the vad"),
     (["clone", "--voice", "nobody", "--text", "x", "-o", "{tmp}/o.wav"], cli.EXIT_USAGE, "No voice named"),
     (["clone", "--prompt", "{tone}", "--prompt-text", "t", "--text", "x", "-o", "{tmp}/o.wav"], cli.EXIT_MODEL,
-     "weights are gone"),
+     "Weights are gone"),
 ])
 def test_exit_codes_and_messages(capsys, tmp_path, tone, argv, code, message):
     from stepedit_core.errors import ModelUnavailableError

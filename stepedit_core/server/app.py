@@ -3,9 +3,10 @@ transcription, the take check (``/v1/audio/checks``; checked, re-rolled and regi
 and the voice library. :func:`create_api` builds the FastAPI app whose routes sit under
 ``/v1`` once mounted (standalone by :func:`create_server`, beside Gradio by ``app.py --api``).
 
-Engine work goes through one :class:`~.gate.EngineGate`: concurrent requests queue. Validation is the
-core's (``Engine.clone`` / ``Engine.edit``, the voice library, :mod:`~stepedit_core.audio_formats`); its typed
-errors become 4xx JSON in OpenAI's error shape (``errors.py``).
+Every route is a thin adapter over the one :class:`~stepedit_core.service.Service` of the engine: the routes
+convert FastAPI bodies and uploads, run the service's calls through :class:`~.gate.EngineGate` (queued on the
+service's gate: concurrent requests wait), and the service's typed errors become 4xx JSON in OpenAI's error
+shape (``errors.py``).
 """
 from __future__ import annotations
 
@@ -23,13 +24,14 @@ from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from .. import audio_formats, catalog, regions
+from .. import audio_formats, regions, validation
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
-from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
+from ..interface import AudioClip, EditRequest, Engine, EngineResult, resolve_seed
+from ..service import Service, service_for, speech
 from ..validation import check_seed
 from ..voices import VoiceLibrary, VoiceTokens
-from . import speech, takes
+from . import takes
 from .errors import APIError, install
 from .gate import EngineGate
 from .takes import named as _param
@@ -116,11 +118,14 @@ async def _sse(data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield f"data: {json.dumps({'type': 'speech.audio.done'})}\n\n".encode()
 
 
-def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: str | None = None,
+def create_api(engine: Engine | Service, library: VoiceLibrary | None = None, *, api_key: str | None = None,
                gate: EngineGate | None = None) -> FastAPI:
-    """The ``/v1`` app around ``engine``. ``api_key`` (default: env ``STEPEDIT_API_KEY``) enables bearer auth."""
+    """The ``/v1`` app around ``engine`` (or its service). ``api_key`` (default: env ``STEPEDIT_API_KEY``)
+    enables bearer auth."""
+    service = service_for(engine)
+    engine = service.engine
     library = library if library is not None else VoiceLibrary()
-    gate = gate or EngineGate()
+    gate = gate or EngineGate(gate=service.gate)
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     library_lock = threading.Lock()          # voice-library writes one at a time (folders are renamed)
 
@@ -133,8 +138,8 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                            code="invalid_api_key")
 
     api = FastAPI(title="Step-Audio-EditX API", version="1", dependencies=[Depends(check_auth)])
-    service = takes.TakeService(engine)
-    api.state.engine, api.state.library, api.state.gate, api.state.takes = engine, library, gate, service
+    api.state.engine, api.state.library, api.state.gate = engine, library, gate
+    api.state.service = api.state.takes = service
     install(api)
 
     async def locked(fn, *args):
@@ -147,11 +152,18 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
 
     @api.get("/health")
     async def health() -> dict:
-        caps = engine.capabilities()
-        return {"status": "ok", "engine": caps.engine, "display_name": caps.display_name, "device": caps.device,
-                "approximate": caps.approximate, "waiting": gate.waiting, "formats": audio_formats.available_formats(),
-                "streaming": hasattr(engine, "stream_clone")}
+        info = service.engine_info()
+        return {"status": "ok", **{k: info[k] for k in ("engine", "display_name", "device", "approximate")},
+                "waiting": gate.waiting, "formats": audio_formats.available_formats(), "streaming": True}
 
+    _speech_routes(api, service, gate, library, locked)
+    _edit_and_check_routes(api, service, gate)
+    _voice_routes(api, service, gate, library, locked)
+    return api
+
+
+def _speech_routes(api: FastAPI, service: Service, gate: EngineGate, library: VoiceLibrary, locked) -> None:
+    """``/audio/speech``: a library voice speaks the input (the speech plan), streamed when it can be."""
     # ---- speech -------------------------------------------------------------------------------------
     @api.post("/audio/speech")
     async def create_speech(body: SpeechBody):
@@ -183,8 +195,8 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
 
         # a checked take is judged whole before its header goes out: the whole-take path (as the app's streamed
         # clone with tries), still sent in chunks for wav / pcm / sse
-        if fmt in audio_formats.STREAMABLE and not plan.edits and hasattr(engine, "stream_clone") and not retry.active:
-            chunks = gate.stream(lambda: engine.stream_clone(plan.clone))
+        if fmt in audio_formats.STREAMABLE and not plan.edits and not retry.active:
+            chunks = gate.stream(lambda: service.stream_clone(plan.clone))
             try:
                 first = await chunks.__anext__()
             except StopAsyncIteration:
@@ -197,9 +209,9 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                 return respond(_encoded_stream(first, chunks, fmt), headers)
 
         def run(s: int) -> list[EngineResult]:
-            return speech.run_plan(engine, replace(plan, clone=replace(plan.clone, seed=s)))
+            return service.speak(replace(plan, clone=replace(plan.clone, seed=s)))
 
-        results, extra = await gate.run(service.run, run, clip, seed, retry)
+        results, extra = await gate.run(takes.run_checked, service, run, clip, seed, retry)
         take = results[-1]
         headers = _take_header(take, plan.edits, extra)
         if fmt in audio_formats.STREAMABLE:
@@ -209,6 +221,10 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         data = audio_formats.encode(take.audio.samples, take.audio.sample_rate, fmt)
         return Response(data, media_type=media, headers=headers)
 
+
+
+def _edit_and_check_routes(api: FastAPI, service: Service, gate: EngineGate) -> None:
+    """``/audio/edits``, ``/audio/checks`` and ``/audio/transcriptions`` on uploaded audio."""
     # ---- edit ---------------------------------------------------------------------------------------
     @api.post("/audio/edits")
     async def create_edit(file: UploadFile = File(...), edit_type: str = Form(...), option: str | None = Form(None),
@@ -220,27 +236,23 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                           start_s: float | None = Form(None), end_s: float | None = Form(None)):
         fmt = _param("response_format", audio_formats.check_format, response_format)
         clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
-        _param("edit_type", catalog.check_edit_type, edit_type)            # before a slow transcription
-        _param("option", catalog.check_edit, edit_type, option or None)
+        _param("edit_type", validation.check_edit_type, edit_type)         # before a slow transcription
+        _param("option", validation.check_edit_info, edit_type, option or None)
         retry = takes.retry_options(check, max_tries, threshold)
         selection = takes.selection_of(first_word, last_word, start_s, end_s, clip.duration)
         if selection is not None:
             _param("edit_type", regions.check_region_edit_type, edit_type)
         if retry.active:
             _param("seed", check_seed, seed)          # a random first seed is drawn later (service.run)
-        if text is None or not text.strip():
-            caps = engine.capabilities()
-            if edit_type not in TEXT_FREE_EDITS and caps.transcribe:
-                text = await gate.run(engine.transcribe, clip)
+        text = await gate.run(service.fill_transcript, clip, text, edit_type)
         request = EditRequest(audio=clip, audio_text=text or "", edit_type=edit_type, edit_info=option or None,
                               new_text=new_text, n_iterations=iterations, seed=seed)
-        words = await gate.run(service.window, clip, text or "", selection) if selection is not None else ()
+        words = await gate.run(takes.window, service, clip, text or "", selection) if selection is not None else ()
 
         def run(s: int | None) -> list[EngineResult]:
-            req = replace(request, seed=s)
-            return engine.edit(req) if selection is None else regions.region_edit(engine, req, words, selection)
+            return service.edit_selected(replace(request, seed=s), words, selection)
 
-        results, extra = await gate.run(service.run, run, clip, seed, retry)
+        results, extra = await gate.run(takes.run_checked, service, run, clip, seed, retry)
         take = results[-1]
         if "region" in take.metadata:
             extra["region"] = take.metadata["region"]
@@ -260,7 +272,8 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         if source is not None:
             voice = _param("source", AudioClip.from_file, await _read_upload(source, MAX_UPLOAD_BYTES, "source"),
                            "the source audio")
-        return await gate.run(service.report, clip, text, voice, language, expected_seconds)
+        return await gate.run(lambda: service.check(clip, text, source=voice, expected_seconds=expected_seconds,
+                                                    language=language))
 
     @api.post("/audio/transcriptions")
     async def create_transcription(file: UploadFile = File(...), model: str = Form(MODEL_ID),
@@ -269,9 +282,13 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
             raise APIError(400, f"response_format must be 'json' or 'text', got {response_format!r}.",
                            param="response_format", code="invalid_value")
         clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
-        text = await gate.run(engine.transcribe, clip, language)
+        text = await gate.run(service.transcribe, clip, language)
         return Response(text, media_type="text/plain") if response_format == "text" else {"text": text}
 
+
+
+def _voice_routes(api: FastAPI, service: Service, gate: EngineGate, library: VoiceLibrary, locked) -> None:
+    """The voice library: list, add (transcribed when the text is missing), export, import, get, rename, delete."""
     # ---- voices -------------------------------------------------------------------------------------
     @api.get("/voices")
     async def list_voices() -> dict:
@@ -283,10 +300,10 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                         overwrite: bool = Form(False)) -> dict:
         clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
         if not (text or "").strip():
-            if not engine.capabilities().transcribe:
+            if not service.capabilities().transcribe:
                 raise APIError(400, "The transcript of the voice's audio (text) is required: this engine cannot "
                                "transcribe.", param="text", code="invalid_value")
-            text = await gate.run(engine.transcribe, clip)
+            text = await gate.run(service.transcribe, clip)
         voice = await locked(lambda: library.save(name, clip, text, overwrite=overwrite))
         return voice.to_json()
 
@@ -320,8 +337,6 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
     async def delete_voice(name: str) -> dict:
         await locked(library.delete, name)
         return {"id": name, "object": "voice", "deleted": True}
-
-    return api
 
 
 def _with(lock: threading.Lock, fn, *args, **kwargs) -> Any:
