@@ -1,4 +1,4 @@
-"""StepAudioEngine: clone and edit with the real Step-Audio-EditX stack (architecture.md §1-10).
+"""StepAudioEngine: clone and edit with the real Step-Audio-EditX stack.
 
 One request, in the order of the official ``tts.py``::
 
