@@ -233,5 +233,6 @@ def test_every_module_imports_in_a_fresh_interpreter_without_gradio():
 def test_no_code_cites_a_document_outside_the_repository():
     """Comments state the fact or point to a file in this repository (the facts dossier is not shipped)."""
     sources = [*ALL_FILES.values(), *sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "bench").glob("*.py"))]
-    citing = [str(p.relative_to(ROOT)) for p in sources if "architecture" + ".md" in p.read_text(encoding="utf-8")]
-    assert not citing, f"cites architecture.md, which is not in the repository: {citing}"
+    dossier = "architecture" + ".md"          # spelt in two parts so that this file does not cite it
+    citing = [str(p.relative_to(ROOT)) for p in sources if dossier in p.read_text(encoding="utf-8")]
+    assert not citing, f"cites {dossier}, which is not in the repository: {citing}"
