@@ -30,7 +30,7 @@ from .. import catalog, checks, regions, validation
 from ..audio import OUTPUT_SAMPLE_RATE
 from ..errors import InvalidInputError, StepEditError
 from ..interface import (TEXT_FREE_EDITS, AudioClip, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                         StopCheck, check_edit_choice, resolve_seed, validate_transcribe)
+                         StopCheck, check_edit_choice, check_work, resolve_seed, validate_transcribe)
 from . import speech
 from .gate import Gate
 
@@ -94,7 +94,6 @@ class Service:
 
     def check_work(self, kind: str, audio_seconds: float, text: str | None = None, n_iterations: object = 1) -> None:
         """Refuse work the engine estimates above its cap (the same test the engine runs before the work)."""
-        from ..interface import check_work  # noqa: PLC0415
         n = validation.check_iterations(n_iterations)
         check_work(self.engine, kind, audio_seconds, len(validation.clean_text(text, "the text")), n)
 
