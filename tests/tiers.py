@@ -12,6 +12,7 @@ SLOW: tuple[str, ...] = (
     # servers, browsers, subprocesses
     "tests/test_app.py", "tests/test_browser.py", "tests/test_app_api.py", "tests/test_mcp_hostile.py",
     "tests/test_cli.py::test_module_entry_point_clones_on_the_lite_engine",
+    "tests/test_app_units.py::test_importing_app_loads_nothing_and_builds_with_the_lite_engine",
     # lite models (Kokoro TTS, Whisper ASR, speaker embedder, denoiser)
     "tests/test_lite_", "tests/test_server_lite.py", "tests/test_script_lite.py", "tests/test_asr_window.py",
     "tests/test_streaming.py", "tests/test_checks.py", "tests/test_regions.py", "tests/test_validation.py",
