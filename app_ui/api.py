@@ -11,7 +11,8 @@ import gradio as gr
 
 from stepedit_core import catalog, checks, validation
 from stepedit_core.errors import StepEditError
-from stepedit_core.interface import Engine, check_work
+from stepedit_core.interface import Engine
+from stepedit_core.service import API_FIELDS, parse_selection, recipe_of_selection, service_for
 
 from .guard import RefusedFile
 from .runner import error_message
@@ -133,6 +134,7 @@ def make_validators(engine: Engine) -> dict:
     """The validators above with ``engine``'s own limits: its longest input and its work cap, so an
     over-long or over-costly request is refused before it takes the engine slot."""
     caps = engine.capabilities()
+    service = service_for(engine)
 
     def audio_check(path, what):
         return check_audio(path, what, min(caps.max_input_seconds, validation.MAX_AUDIO_SECONDS))
@@ -141,10 +143,10 @@ def make_validators(engine: Engine) -> dict:
         try:
             seconds = validation.probe_audio(path).duration if path else 0.0
             n = validation.check_iterations(n_iterations)
-            text_chars = len(validation.clean_text(text, "the text"))
+            validation.clean_text(text, "the text")
         except StepEditError:
             return gr.validate(True, "")        # the field checks report these
-        return _verdict(check_work, engine, kind, seconds, text_chars, n)
+        return _verdict(service.check_work, kind, seconds, text, n)
 
     def merge(first: dict, second: dict) -> dict:
         return first if not first["is_valid"] else second
@@ -177,10 +179,10 @@ def make_validators(engine: Engine) -> dict:
             return gr.validate(True, "")        # the action itself names a missing take
         try:
             n = validation.check_iterations(n_iterations)
-            text_chars = len(validation.clean_text(text, "the text"))
+            validation.clean_text(text, "the text")
         except StepEditError:
             return gr.validate(True, "")
-        return _verdict(check_work, engine, kind, tree.get(base_take).duration, text_chars, n)
+        return _verdict(service.check_work, kind, tree.get(base_take).duration, text, n)
 
     return {"clone": clone_v, "edit": edit_v, "paralinguistic": para_v, "transcribe": transcribe_v,
             "take_work": take_work}
@@ -205,10 +207,15 @@ def play(stream: Stream, n_other: int):
 # ---------------------------------------------------------------------------- endpoints
 def make_api(studio: Studio) -> dict:
     """The endpoint functions, bound to ``studio``; keys are the api names."""
+    return {**_whole_endpoints(studio), **_info_endpoints(studio), **_stream_endpoints(studio)}
 
-    def _session(request: gr.Request | None) -> str | None:
-        return getattr(request, "session_hash", None)
 
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
+def _whole_endpoints(studio: Studio) -> dict:
+    """clone, edit, paralinguistic: one whole take each (re-rolled with max_tries)."""
     def clone(prompt_audio: str, prompt_text: str, target_text: str, seed: int = -1, max_tries: int = 1,
               threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
               request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
@@ -262,6 +269,11 @@ def make_api(studio: Studio) -> dict:
         return studio.edit_once(audio, audio_text, catalog.PARALINGUISTIC, None, new_text, 1, seed,
                                 _session(request), None, *_retry(max_tries, threshold))
 
+    return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic}
+
+
+def _stream_endpoints(studio: Studio) -> dict:
+    """clone_stream, edit_stream: the take plays while it is generated, then comes whole."""
     def clone_stream(prompt_audio: str, prompt_text: str, target_text: str, seed: int = -1,
                      request: gr.Request = None):
         """Zero-shot voice clone, streamed: the speech plays while it is generated.
@@ -298,6 +310,11 @@ def make_api(studio: Studio) -> dict:
                                                                    seed, _session(request)), 3)
         yield gr.skip(), path, text, used
 
+    return {"clone_stream": clone_stream, "edit_stream": edit_stream}
+
+
+def _info_endpoints(studio: Studio) -> dict:
+    """transcribe, check, engine_info."""
     def transcribe(audio: str, progress=gr.Progress()) -> str:
         """Transcribe speech, e.g. to fill in the transcript of a prompt recording.
 
@@ -336,17 +353,9 @@ def make_api(studio: Studio) -> dict:
         Returns:
             A JSON object describing the active engine's capabilities.
         """
-        caps = studio.runner.engine.capabilities()
-        return {"engine": caps.engine, "display_name": caps.display_name, "approximate": caps.approximate,
-                "device": caps.device, "clone": caps.clone, "transcribe": caps.transcribe,
-                "edit_options": {k: list(v) for k, v in caps.edit_options.items()},
-                "max_input_seconds": caps.max_input_seconds, "languages": list(caps.languages),
-                "paralinguistic_tags": list(catalog.PARALINGUISTIC_TAGS),
-                "language_tags": list(catalog.LANGUAGE_TAGS), "notes": caps.notes}
+        return studio.service.engine_info()
 
-    return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "transcribe": transcribe,
-            "engine_info": engine_info, "check": check,
-            "clone_stream": clone_stream, "edit_stream": edit_stream}
+    return {"transcribe": transcribe, "engine_info": engine_info, "check": check}
 
 
 def _retry(max_tries, threshold) -> tuple:
@@ -356,15 +365,9 @@ def _retry(max_tries, threshold) -> tuple:
 
 
 def region_of(first_word, last_word, region_start, region_end) -> dict | None:
-    """API selection arguments (-1 = unset) -> the studio's region dict, or None for the whole clip."""
-    def given(v) -> bool:
-        return v is not None and v != "" and float(v) != -1
-    if given(first_word) or given(last_word):
-        if not (given(first_word) and given(last_word)):
-            raise gr.Error("Give both first_word and last_word (or neither).")
-        return {"words": [int(first_word), int(last_word)]}
-    if given(region_start) or given(region_end):
-        if not (given(region_start) and given(region_end)):
-            raise gr.Error("Give both region_start and region_end (or neither).")
-        return {"seconds": [float(region_start), float(region_end)]}
-    return None
+    """API selection arguments (-1 = unset) -> the studio's region dict, or None for the whole clip (the
+    service's one parser, naming this API's fields)."""
+    try:
+        return recipe_of_selection(parse_selection(first_word, last_word, region_start, region_end, names=API_FIELDS))
+    except StepEditError as exc:
+        raise gr.Error(error_message(exc)) from exc

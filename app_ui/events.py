@@ -8,18 +8,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import gradio as gr
-import numpy as np
 
-from stepedit_core import catalog, checks, regions
-from stepedit_core.errors import StepEditError
-from stepedit_core.interface import AudioClip
+from stepedit_core import catalog, checks
 
 from . import api as api_mod
 from . import views
 from .history import TakeTree
 from .i18n import t
-from .plots import envelope_frame
-from .runner import GPU, error_message
+from .runner import GPU
+from .selection_ui import _region, _ticked_span, span_from_plot, take_envelope, word_choices  # noqa: F401
 from .studio import MAX_CANDIDATES, Studio
 
 _PRIVATE = {"api_visibility": "private"}
@@ -32,57 +29,6 @@ def _pad(checks: list, n: int) -> list:
 
 def _session_hash(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None)
-
-
-def _region(first: int | None, last: int | None, start: float | None, end: float | None) -> dict | None:
-    """The selection (word indices, -1 = none, or a time range) -> the studio's region dict."""
-    first, last = (-1 if v is None else int(v) for v in (first, last))
-    if first >= 0 or last >= 0:
-        if first < 0 or last < 0:
-            raise gr.Error("Give both the first and the last word, or neither.")
-        return {"words": [first, last]}
-    if start is not None or end is not None:
-        if start is None or end is None:
-            raise gr.Error("Give both ends of the time range (from and to), or neither.")
-        return {"seconds": [float(start), float(end)]}
-    return None
-
-
-def _ticked_span(ticked: list | None):
-    """Ticked word indices -> (first, last) of the span they cover, and the time range cleared (the latest
-    selection wins); (-1, -1) and the time range untouched when nothing is ticked."""
-    idx = sorted(int(w) for w in ticked or [])
-    return (idx[0], idx[-1], None, None) if idx else (-1, -1, gr.skip(), gr.skip())
-
-
-def word_choices(take) -> list[tuple[str, int]]:
-    """CheckboxGroup choices for a take's words: ("3 · story (1.2 s)", 3)."""
-    words = (take.check or {}).get("words") or []
-    return [(f"{i} · {w} ({a:.1f} s)", i) for i, (w, a, _b) in enumerate(words)]
-
-
-def take_envelope(take) -> object:
-    """The envelope table of a take's audio for the region plot (empty when the file is unreadable)."""
-    try:
-        clip = AudioClip.from_file(take.audio)
-    except Exception:  # noqa: BLE001 -- a missing picture must not block selecting the take
-        return envelope_frame(np.zeros(0, np.float32), 24000)
-    return envelope_frame(clip.samples, clip.sample_rate)
-
-
-def span_from_plot(base: str | None, tree: TakeTree, evt: gr.SelectData):
-    """A span brushed on the region plot -> (from, to) seconds, checked against the base take like a typed
-    range (outside the clip, empty, inside a single sound); the ticked words are cleared (a range replaces them)."""
-    if not base or not tree.has(base):
-        raise gr.Error("Select the take to edit in the timeline first.")
-    span = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else evt.value
-    if not (isinstance(span, (list, tuple)) and len(span) == 2):
-        raise gr.Error(f"The waveform selection {str(span)[:40]!r} is not a time range.")
-    try:
-        a, b = regions.check_seconds(span[0], span[1], tree.get(base).duration)
-    except StepEditError as exc:
-        raise gr.Error(error_message(exc)) from exc
-    return round(a, 3), round(b, 3), gr.CheckboxGroup(value=[])
 
 
 def wire_session(studio: Studio, c: SimpleNamespace) -> None:

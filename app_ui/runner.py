@@ -43,16 +43,16 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Union
 
 import gradio as gr
 import numpy as np
 
 from stepedit_core import catalog, regions
+from stepedit_core.checks import Word
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
-from stepedit_core.validation import scrub_paths
-from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, Engine, EngineResult,
-                                     validate_transcribe)
+from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult, Progress
+from stepedit_core.service import Service, service_for, user_message
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +67,106 @@ class EngineError(gr.Error):
 
 
 def error_message(exc: BaseException) -> str:
-    """The exception's message as one sentence (gr.Error keeps it in ``.message``; its str() is a repr),
-    with any server path cut to its last component."""
-    text = scrub_paths(str(getattr(exc, "message", None) or exc).strip()) or type(exc).__name__
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
+    """The exception's message as every door shows it (stepedit_core.service.user_message; gr.Error keeps it in
+    ``.message``, its str() is a repr)."""
+    return user_message(exc)
+
+
+# ---- jobs: one unit of engine work each, picklable (numpy clips), run by the service inside the island --------
+@dataclass(frozen=True)
+class CloneJob:
+    """Clone candidates, one take per request; candidates of one clone (same inputs, distinct given seeds) run
+    as one batch when the engine batches (one prefill, one batched decode, one GPU call)."""
+    requests: tuple[CloneRequest, ...]
+
+    def batch(self) -> tuple[CloneRequest, list[int]] | None:
+        """(the shared request, the seeds) when the requests are candidates of one clone, else None."""
+        reqs = self.requests
+        if len(reqs) < 2:
+            return None
+        first = reqs[0]
+        same = all(r.prompt_audio is first.prompt_audio and r.prompt_text == first.prompt_text
+                   and r.target_text == first.target_text and r.prompt_store is first.prompt_store for r in reqs)
+        seeds = [r.seed for r in reqs]
+        if not same or None in seeds or len(set(seeds)) != len(seeds):
+            return None
+        return first, seeds
+
+    def estimate(self, engine: Engine) -> float:
+        batch = self.batch() if type(engine).clone_batch is not Engine.clone_batch else None
+        if batch is not None:
+            req, seeds = batch
+            return engine.estimate_seconds(catalog.CLONE, req.prompt_audio.duration, len(req.target_text),
+                                           candidates=len(seeds))
+        return sum(engine.estimate_seconds(catalog.CLONE, r.prompt_audio.duration, len(r.target_text))
+                   for r in self.requests)
+
+    def run(self, service: Service, progress: Progress) -> list[list[EngineResult]]:
+        batch = self.batch() if service.batches_candidates() else None
+        if batch is not None:
+            return [[r] for r in service.clone_batch(*batch, progress)]
+        n = len(self.requests)
+        return [[service.clone(r, _part(progress, i, n))] for i, r in enumerate(self.requests)]
+
+    def stream(self, service: Service) -> Iterator[np.ndarray]:
+        (request,) = self.requests
+        return service.stream_clone(request)
 
 
 @dataclass(frozen=True)
-class Job:
-    """One unit of engine work, picklable: ``kind`` is "clone", "edit", "region_edit" or "transcribe"."""
-    kind: str
-    requests: tuple                     # CloneRequest / EditRequest / AudioClip, one per result list
-    language: str | None = None         # transcribe only
+class EditJob:
+    """An edit of ``n_iterations`` rounds (a stream: one round)."""
+    request: EditRequest
+
+    def estimate(self, engine: Engine) -> float:
+        r = self.request
+        return engine.estimate_seconds(r.edit_type, r.audio.duration, len(r.new_text or r.audio_text or ""),
+                                       r.n_iterations)
+
+    def run(self, service: Service, progress: Progress) -> list[list[EngineResult]]:
+        return [service.edit(self.request, _part(progress, 0, 1))]
+
+    def stream(self, service: Service) -> Iterator[np.ndarray]:
+        return service.stream_edit(self.request)
+
+
+@dataclass(frozen=True)
+class RegionEditJob:
+    """An edit of the window around ``selection`` only (stepedit_core.regions)."""
+    request: EditRequest
+    words: tuple[Word, ...]
+    selection: regions.Selection
+
+    def estimate(self, engine: Engine) -> float:
+        r = self.request
+        return engine.estimate_seconds(r.edit_type, min(r.audio.duration, regions.MAX_WINDOW_S),
+                                       len(r.audio_text or ""), r.n_iterations)
+
+    def run(self, service: Service, progress: Progress) -> list[list[EngineResult]]:
+        return [service.region_edit(self.request, self.words, self.selection, _part(progress, 0, 1))]
+
+
+@dataclass(frozen=True)
+class TranscribeJob:
+    clip: AudioClip
+    language: str | None = None
+
+    def estimate(self, engine: Engine) -> float:
+        return 1.0 + 0.1 * self.clip.duration
+
+    def run(self, service: Service, progress: Progress) -> list[str]:
+        return [service.transcribe(self.clip, self.language)]
+
+
+Job = Union[CloneJob, EditJob, RegionEditJob, TranscribeJob]
+StreamJob = Union[CloneJob, EditJob]
+
+
+def _part(progress: Progress, i: int, n: int) -> Progress:
+    """Progress of part ``i`` of ``n`` as a share of the whole."""
+    def report(fraction: float, desc: str) -> None:
+        progress((i + min(max(fraction, 0.0), 1.0)) / n, f"{desc} ({i + 1}/{n})" if n > 1 else desc)
+    return report
 
 
 def _zero_gpu_active() -> bool:
@@ -91,10 +178,12 @@ def _identity_gpu(duration=None, **_kw):
 
 
 class EngineRunner:
-    """Owns the engine and the GPU island; every engine call of the app goes through :meth:`run`."""
+    """Owns the GPU island around the engine's service; every engine call of the app goes through :meth:`run`
+    or :meth:`stream`, under the service's one gate (shared with the HTTP API when it is mounted too)."""
 
     def __init__(self, engine: Engine, gpu: Callable | None = None, zero_gpu: bool | None = None):
         self.engine = engine
+        self.service = service_for(engine)
         self.zero_gpu = _zero_gpu_active() if zero_gpu is None else zero_gpu
         decorate = gpu or _identity_gpu
         self._island = decorate(duration=self.gpu_seconds)(self._on_device)
@@ -102,42 +191,8 @@ class EngineRunner:
 
     # -- sizing -----------------------------------------------------------------------------------------
     def estimate(self, job: Job) -> float:
-        """Seconds of engine work the job should take (the engine's own estimate, summed; candidates of one
-        clone that the engine decodes as one batch are estimated as that batch)."""
-        batch = self._clone_batch(job)
-        if batch is not None:
-            req, seeds = batch
-            return self.engine.estimate_seconds(catalog.CLONE, req.prompt_audio.duration, len(req.target_text),
-                                                candidates=len(seeds))
-        total = 0.0
-        for req in job.requests:
-            if isinstance(req, CloneRequest):
-                total += self.engine.estimate_seconds(catalog.CLONE, req.prompt_audio.duration,
-                                                      len(req.target_text))
-            elif isinstance(req, EditRequest):
-                total += self.engine.estimate_seconds(req.edit_type, req.audio.duration,
-                                                      len(req.new_text or req.audio_text or ""), req.n_iterations)
-            elif isinstance(req, tuple) and req and isinstance(req[0], EditRequest):   # a region edit
-                total += self.engine.estimate_seconds(req[0].edit_type, min(req[0].audio.duration,
-                                                                            regions.MAX_WINDOW_S),
-                                                      len(req[0].audio_text or ""), req[0].n_iterations)
-            elif isinstance(req, AudioClip):
-                total += 1.0 + 0.1 * req.duration
-        return total
-
-    def _clone_batch(self, job: Job) -> tuple[CloneRequest, list[int]] | None:
-        """(the shared request, the seeds) when ``job`` holds candidates of one clone (same inputs, distinct
-        given seeds) and the engine decodes candidates as one batch (it overrides ``Engine.clone_batch``)."""
-        reqs = job.requests
-        if job.kind != "clone" or len(reqs) < 2 or type(self.engine).clone_batch is Engine.clone_batch:
-            return None
-        first = reqs[0]
-        same = all(r.prompt_audio is first.prompt_audio and r.prompt_text == first.prompt_text
-                   and r.target_text == first.target_text and r.prompt_store is first.prompt_store for r in reqs)
-        seeds = [r.seed for r in reqs]
-        if not same or None in seeds or len(set(seeds)) != len(seeds):
-            return None
-        return first, seeds
+        """Seconds of engine work the job should take (the engine's own estimate)."""
+        return job.estimate(self.engine)
 
     def gpu_seconds(self, job: Job) -> int:
         """``@spaces.GPU`` duration callable: same signature as the island."""
@@ -145,35 +200,18 @@ class EngineRunner:
 
     # -- execution --------------------------------------------------------------------------------------
     def _on_device(self, job: Job) -> list:
-        """The GPU island: engine calls only; no files, no state. Returns one list of results per request."""
+        """The GPU island: service calls only; no files, no state. Returns one list of results per request."""
         progress = gr.Progress()
-        n = len(job.requests)
-        out: list = []
-        batch = self._clone_batch(job)
         try:
-            if batch is not None:        # the candidates in one batch: one prefill, one batched decode
-                return [[r] for r in self.engine.clone_batch(*batch, lambda f, d: progress(f, desc=d))]
-            for i, req in enumerate(job.requests):
-                def report(fraction: float, desc: str, _i=i) -> None:
-                    label = f"{desc} ({_i + 1}/{n})" if n > 1 else desc
-                    progress((_i + min(max(fraction, 0.0), 1.0)) / n, desc=label)
-                if job.kind == "clone":
-                    out.append([self.engine.clone(req, report)])
-                elif job.kind == "edit":
-                    out.append(self.engine.edit(req, report))
-                elif job.kind == "region_edit":
-                    request, words, selection = req
-                    out.append(regions.region_edit(self.engine, request, words, selection, report))
-                elif job.kind == "transcribe":
-                    validate_transcribe(req, self.engine.capabilities())    # every engine: same limits
-                    out.append(self.engine.transcribe(req, job.language))
-                else:
-                    raise ValueError(f"unknown job kind {job.kind!r}")
+            return job.run(self.service, lambda fraction, desc: progress(fraction, desc=desc))
         except StepEditError as exc:
             raise EngineError(error_message(exc), title=_title(exc)) from exc
-        return out
 
     def run(self, job: Job) -> list:
+        with self.service.gate.hold():
+            return self._run(job)
+
+    def _run(self, job: Job) -> list:
         try:
             return self._island(job)
         except gr.Error as exc:
@@ -202,22 +240,20 @@ class EngineRunner:
                    "this is slower.")
 
     # -- streaming --------------------------------------------------------------------------------------------
-    def _stream_on_device(self, job: Job) -> Iterator[np.ndarray]:
+    def _stream_on_device(self, job: StreamJob) -> Iterator[np.ndarray]:
         """The streaming GPU island: one clone or one edit round, yielding 24 kHz float32 chunks. Closing
         it closes the engine's stream, which stops the engine."""
-        (req,) = job.requests
         try:
-            if job.kind == "clone":
-                yield from self.engine.stream_clone(req)
-            elif job.kind == "edit":
-                yield from self.engine.stream_edit(req)
-            else:
-                raise ValueError(f"cannot stream a {job.kind!r} job")
+            yield from job.stream(self.service)
         except StepEditError as exc:
             raise EngineError(error_message(exc), title=_title(exc)) from exc
 
-    def stream(self, job: Job) -> Iterator[np.ndarray]:
-        """Chunks of one streamed take (``job`` holds one CloneRequest or one EditRequest of one round)."""
+    def stream(self, job: StreamJob) -> Iterator[np.ndarray]:
+        """Chunks of one streamed take (a CloneJob of one request or an EditJob of one round), under the gate."""
+        with self.service.gate.hold():
+            yield from self._stream(job)
+
+    def _stream(self, job: StreamJob) -> Iterator[np.ndarray]:
         started = False
         try:
             for chunk in self._stream_island(job):
@@ -240,17 +276,21 @@ class EngineRunner:
 
     # -- convenience ------------------------------------------------------------------------------------
     def clone(self, requests: list[CloneRequest]) -> list[EngineResult]:
-        return [r[0] for r in self.run(Job("clone", tuple(requests)))]
+        return [r[0] for r in self.run(CloneJob(tuple(requests)))]
 
     def edit(self, request: EditRequest) -> list[EngineResult]:
-        return self.run(Job("edit", (request,)))[0]
+        return self.run(EditJob(request))[0]
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
-        return self.run(Job("transcribe", (clip,), language))[0]
+        return self.run(TranscribeJob(clip, language))[0]
 
     def region_edit(self, request: EditRequest, words, selection) -> list[EngineResult]:
         """An edit limited to a window around ``selection`` (stepedit_core.regions)."""
-        return self.run(Job("region_edit", ((request, tuple(words), selection),)))[0]
+        return self.run(RegionEditJob(request, tuple(words), selection))[0]
+
+    def edit_selected(self, request: EditRequest, words, selection) -> list[EngineResult]:
+        """:meth:`edit` for the whole take (``selection`` None), else :meth:`region_edit`."""
+        return self.edit(request) if selection is None else self.region_edit(request, words, selection)
 
 
 def _title(exc: StepEditError) -> str:

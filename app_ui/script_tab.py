@@ -44,7 +44,7 @@ def _session(request: gr.Request | None) -> str | None:
 
 class _RunnerEngine:
     """The engine as render_script sees it: on ZeroGPU every clone / edit is one GPU call of the runner;
-    elsewhere the engine is called directly so the per-line progress is not overwritten."""
+    elsewhere the service is called directly (under its gate) so the per-line progress is not overwritten."""
 
     def __init__(self, studio: Studio):
         self.runner = studio.runner
@@ -55,12 +55,12 @@ class _RunnerEngine:
     def clone(self, request, progress=None):
         if self.runner.zero_gpu:
             return self.runner.clone([request])[0]
-        return self.runner.engine.clone(request, progress)
+        return self.runner.service.gate.run(self.runner.service.clone, request, progress)
 
     def edit(self, request, progress=None):
         if self.runner.zero_gpu:
             return self.runner.edit(request)
-        return self.runner.engine.edit(request, progress)
+        return self.runner.service.gate.run(self.runner.service.edit, request, progress)
 
 
 def _no_progress(fraction, desc=None):

@@ -3,7 +3,7 @@
 Model: hidden 3072, 48 query heads / 4 KV groups, MLP 8192, vocab 74752 (the EditX 3B shapes) but only
 ``--layers`` blocks (default 4; the real model has 32), random weights, fp32, CPU, one thread.
 
-Baseline (written here, following the official ``modeling_step1.py`` fallback path, architecture.md §8.3/§17.3):
+Baseline (written here, following the official ``modeling_step1.py`` fallback path):
 - every layer, at every step, rebuilds the full L x L sqrt-ALiBi bias (slopes, tril mask, -sqrt distances,
   times slopes, -inf fill) for the current key length L and keeps its last q_len rows;
 - K/V groups are expanded to all heads with ``repeat_interleave``;

@@ -43,7 +43,7 @@ class Block(nn.Module):
 
 
 class S3V1Shape(nn.Module):
-    """Random-weight stand-in with the real S3 tokenizer v1 layer sizes (architecture.md §5)."""
+    """Random-weight stand-in with the real S3 tokenizer v1 layer sizes (stepedit_core/tokenizer/vq06.py)."""
 
     def __init__(self, d=1280, heads=20, blocks=6, codes=4096):
         super().__init__()

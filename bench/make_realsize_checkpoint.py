@@ -12,7 +12,7 @@ Every file is in its official format and folder layout (tests/tiny_checkpoint.py
     Step-Audio-Tokenizer/
         <paraformer>/ config.yaml, am.mvn, model.pt (50 SANM blocks, 652 encoder tensors = manifests/
         paraformer_encoder.json), linguistic_tokenizer.npy (1024, 512),
-        speech_tokenizer_v1.onnx: the S3 v1 network of architecture.md §5 at its real size (~130 M parameters:
+        speech_tokenizer_v1.onnx: the S3 v1 network at its real size (~130 M parameters:
         2 convs, positional table, 6 pre-LN blocks 20 x 64 heads with MLP 5120, L2-normalised nearest codeword
         of 4096); random weights, so the codes are random but the compute is the real one.
 
@@ -121,7 +121,7 @@ def write_audio_tokenizer(folder: Path, seed: int = 0) -> None:
 
 
 def write_s3_tokenizer(path: Path, seed: int = 0) -> None:
-    """The S3 v1 25 Hz network (architecture.md §5) as an ONNX graph with random weights, official I/O:
+    """The S3 v1 25 Hz network as an ONNX graph with random weights, official I/O:
     feats (1, 128, T) float32, feats_length (1,) int32 -> indices (1, 1, ceil(T/4)) int64."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper

@@ -1,4 +1,4 @@
-"""Audio I/O and the official prompt preprocessing (architecture.md §3).
+"""Audio I/O and the official prompt preprocessing (tts.py's preprocess_prompt_wav).
 
 Arrays are float32 mono ``(N,)`` numpy unless stated. The official code asserts an input rate of at least
 16 kHz; here any rate is accepted (8 kHz phone audio included) and resampled.

@@ -1,4 +1,4 @@
-"""Find, download and verify the two official checkpoint folders (architecture.md §2).
+"""Find, download and verify the two official checkpoint folders (Step-Audio-EditX and Step-Audio-Tokenizer).
 
 A checkpoint is two folders:
 - ``Step-Audio-EditX`` (HF ``stepfun-ai/Step-Audio-EditX``): the Step1 LLM, its tokenizer and
@@ -55,7 +55,7 @@ class FileSpec:
     """One file of a checkpoint folder: where, in which format, and its size in the official release."""
     path: str                       # relative to its folder (EditX or Tokenizer)
     kind: str                       # json | safetensors_index | sentencepiece | yaml | torch | onnx | npy | mvn
-    official_size: int | None       # bytes in the official release (architecture.md §2); None when it varies
+    official_size: int | None       # bytes in the official release; None when it varies
     what: str                       # what the file is, for messages
 
 

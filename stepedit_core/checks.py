@@ -31,7 +31,7 @@ import numpy as np
 
 from . import catalog
 from .errors import InvalidInputError
-from .interface import MAX_SEED, AudioClip, EngineResult
+from .interface import MAX_SEED, AudioClip, EngineResult, Heard, Word  # noqa: F401  (Heard, Word re-exported)
 from .validation import check_int, shown
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -84,21 +84,6 @@ EMBED_CACHE = 16                              # source embeddings kept (best-of-
 LARGE_WHISPER_ENV = "STEPEDIT_CHECK_WHISPER"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _TAG = re.compile(r"\[[^\]]*\]")
-
-
-@dataclass(frozen=True)
-class Word:
-    text: str
-    start: float          # seconds
-    end: float
-
-
-@dataclass(frozen=True)
-class Heard:
-    """What the ASR heard: text, language and word times."""
-    text: str
-    language: str | None
-    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -428,13 +413,14 @@ def whisper_transcriber() -> Transcriber:
 
 
 def checker_for(engine) -> Checker:
-    """A Checker for ``engine``: its ``transcribe_words`` / ``speaker_embedding`` when it has them, else the
-    lite whisper and the lite speaker embedder. ``$STEPEDIT_CHECK_WHISPER`` overrides the transcriber."""
-    own = None if os.environ.get(LARGE_WHISPER_ENV) else getattr(engine, "transcribe_words", None)
-    transcribe = own or whisper_transcriber()
-    embed = getattr(engine, "speaker_embedding", None)
-    model = getattr(engine, "speaker_model", None)
-    if embed is None or model is None:
+    """A Checker for ``engine``: its ``transcribe_words`` / ``speaker_embedding`` when it declares them
+    (``Engine.has_own_asr``, ``Engine.speaker_model``), else the lite whisper and the lite speaker embedder.
+    ``$STEPEDIT_CHECK_WHISPER`` overrides the transcriber."""
+    own = engine.has_own_asr and not os.environ.get(LARGE_WHISPER_ENV)
+    transcribe = engine.transcribe_words if own else whisper_transcriber()
+    model = engine.speaker_model
+    embed = engine.speaker_embedding if model else None
+    if embed is None:
         from .lite import speaker_embedding   # noqa: PLC0415
         embed, model = speaker_embedding.default_embedder()
     return Checker(transcribe, embed, model)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import audio_formats, catalog, validation
+from . import audio_formats, catalog, regions, validation
 from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
                      UnsupportedEditError)
 from .flags import add_engine_arguments, engine_from_args
-from .interface import MAX_ITERATIONS, TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult
+from .interface import MAX_ITERATIONS, AudioClip, EditRequest, Engine, EngineResult
+from .service import FieldNames, Service, parse_selection, service_for, speech, user_message
 from .voices import DATA_DIR_ENV, MAX_VOICE_SECONDS, VoiceLibrary
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNSUPPORTED, EXIT_MODEL, EXIT_ENGINE, EXIT_IO = 0, 1, 2, 3, 4, 5, 6
@@ -31,6 +32,7 @@ EXIT_INTERRUPTED = 130
 PROG = "python -m stepedit_core"
 DESCRIPTION = "Step-Audio-EditX from the shell: clone voices, edit speech, transcribe, manage voices, serve the API."
 log = logging.getLogger("stepedit.cli")
+CLI_FIELDS = FieldNames("--first-word", "--last-word", "--start-s", "--end-s")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ class Context:
         if self._engine is None:
             self._engine = engine_from_args(self.args)
         return self._engine
+
+    @property
+    def service(self) -> Service:
+        """The engine's one service: every command's engine work goes through it."""
+        return service_for(self.engine)
 
     @property
     def library(self) -> VoiceLibrary:
@@ -103,14 +110,12 @@ def _takes(run, args: argparse.Namespace, ctx: "Context", source: AudioClip) -> 
     """``run(seed) -> takes``. With --check or --tries the last take is scored (stepedit_core.checks); --tries
     re-rolls seeds s, s+1, ... until its WER/CER <= --threshold (checks.retry_until_ok). Returns the kept
     run's takes and, with --tries > 1, every seed tried."""
-    from . import checks  # noqa: PLC0415  (light; the ASR loads in checker_for, only when asked)
-    tries, threshold = checks.check_retry(args.tries, args.threshold)      # HTTP's max_tries / threshold rules
+    tries, threshold = ctx.service.check_retry(args.tries, args.threshold)     # every door's limits and messages
     if not getattr(args, "check", False) and tries <= 1:
         return run(args.seed), []
     from .interface import resolve_seed  # noqa: PLC0415
-    first = resolve_seed(args.seed)
-    takes, done = checks.best_of(run, checks.checker_for(ctx.engine), source, first, tries, threshold)
-    return takes, checks.retry_seeds(first, len(done)) if tries > 1 else []
+    kept = ctx.service.best_of(run, source, resolve_seed(args.seed), tries, threshold)
+    return kept.takes, kept.seeds if tries > 1 else []
 
 
 def _check_line(take: EngineResult) -> str:
@@ -156,21 +161,19 @@ def _configure_clone(p: argparse.ArgumentParser) -> None:
 
 
 def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
-    from .server import speech  # noqa: PLC0415  (no FastAPI import: speech.py is plain)
     audio_formats.format_for_path(args.output)
     if args.voice:
         voice = ctx.library.get(args.voice)
         clip, prompt_text = voice.clip(), voice.text
     else:
-        clip, prompt_text = _read_clip(args.prompt, ctx.engine.capabilities().max_input_seconds), args.prompt_text
-        if not (prompt_text or "").strip() and ctx.engine.capabilities().transcribe:
-            prompt_text = ctx.engine.transcribe(clip)
+        clip = _read_clip(args.prompt, ctx.service.capabilities().max_input_seconds)
+        prompt_text = ctx.service.fill_transcript(clip, args.prompt_text)
     text = _text_arg(args.text, args.text_file)
     plan = speech.plan_speech(clip, prompt_text or "", text, instructions=args.instructions, speed=args.speed,
                               seed=args.seed)
     progress = ctx.progress("clone")
     try:
-        takes, tried = _takes(lambda seed: speech.run_plan(ctx.engine, dataclasses.replace(
+        takes, tried = _takes(lambda seed: ctx.service.speak(dataclasses.replace(
             plan, clone=dataclasses.replace(plan.clone, seed=seed)), progress), args, ctx, clip)
     finally:
         progress.close()
@@ -186,7 +189,8 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
 # ---- edit -----------------------------------------------------------------------------------------------
 def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="audio file to edit")
-    p.add_argument("--type", required=True, choices=catalog.AUDIO_EDIT_TYPES, dest="edit_type")
+    p.add_argument("--type", required=True, dest="edit_type", metavar="TYPE",
+                   help="one of " + ", ".join(catalog.AUDIO_EDIT_TYPES))
     p.add_argument("--option", help="emotion: " + ", ".join(catalog.EMOTIONS) + "; style: "
                    + ", ".join(catalog.STYLES) + "; speed: " + ", ".join(catalog.SPEEDS))
     p.add_argument("--text", help="transcript of the input (transcribed when omitted and possible)")
@@ -194,6 +198,11 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, default=1, help=f"rounds, 1-{MAX_ITERATIONS}; each edits the last")
     p.add_argument("--seed", type=int)
     p.add_argument("--keep-rounds", action="store_true", help="also write every round as OUTPUT.<k>.<ext>")
+    p.add_argument("--first-word", type=int, help="with --last-word: edit only these words of the input "
+                   "(0-based, inclusive, as the take check hears them); a window around them, cut at pauses")
+    p.add_argument("--last-word", type=int, help="the last word of the selection")
+    p.add_argument("--start-s", type=float, help="with --end-s: edit only this time range (seconds)")
+    p.add_argument("--end-s", type=float, help="the end of the time range")
     p.add_argument("--check", action="store_true", help="score the last round (WER/CER, voice, duration, clipping)")
     _add_retry_arguments(p)
     p.add_argument("-o", "--output", required=True)
@@ -201,17 +210,20 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
 
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     audio_formats.format_for_path(args.output)
-    catalog.check_edit(args.edit_type, args.option)       # before a slow transcription
-    clip = _read_clip(args.input, ctx.engine.capabilities().max_input_seconds)
-    text = args.text
-    if not (text or "").strip() and args.edit_type not in TEXT_FREE_EDITS and ctx.engine.capabilities().transcribe:
-        text = ctx.engine.transcribe(clip)
-    request = EditRequest(audio=clip, audio_text=text or "", edit_type=args.edit_type, edit_info=args.option,
+    clip = _read_clip(args.input, ctx.service.capabilities().max_input_seconds)
+    ctx.service.check_edit_choice(args.edit_type, args.option)       # before a slow transcription
+    selection = parse_selection(args.first_word, args.last_word, args.start_s, args.end_s, names=CLI_FIELDS,
+                                duration=clip.duration)
+    if selection is not None:
+        regions.check_region_edit_type(args.edit_type)
+    text = ctx.service.fill_transcript(clip, args.text, args.edit_type)
+    request = EditRequest(audio=clip, audio_text=text, edit_type=args.edit_type, edit_info=args.option,
                           new_text=args.new_text, n_iterations=args.iterations, seed=args.seed)
+    words = ctx.service.window_words(clip, text, selection) if selection is not None else ()
     progress = ctx.progress(args.edit_type)
     try:
-        takes, tried = _takes(lambda seed: ctx.engine.edit(dataclasses.replace(request, seed=seed), progress),
-                              args, ctx, clip)
+        takes, tried = _takes(lambda seed: ctx.service.edit_selected(dataclasses.replace(request, seed=seed), words,
+                                                                     selection, progress), args, ctx, clip)
     finally:
         progress.close()
     last = takes[-1]
@@ -236,7 +248,7 @@ def _configure_transcribe(p: argparse.ArgumentParser) -> None:
 
 def _run_transcribe(args: argparse.Namespace, ctx: Context) -> int:
     for path in args.inputs:
-        text = ctx.engine.transcribe(_read_clip(path, ctx.engine.capabilities().max_input_seconds), args.language)
+        text = ctx.service.transcribe(_read_clip(path, ctx.service.capabilities().max_input_seconds), args.language)
         ctx.emit({"input": path, "text": text}, text)
     return EXIT_OK
 
@@ -417,7 +429,7 @@ def main(argv: list[str] | None = None, *, engine: Engine | None = None) -> int:
         return EXIT_INTERRUPTED
     except (StepEditError, OSError) as exc:
         code = _exit_code(exc)
-        message = str(exc) if not isinstance(exc, OSError) or not exc.strerror else \
+        message = user_message(exc) if isinstance(exc, StepEditError) else str(exc) if not exc.strerror else \
             f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
         if args.json:
             print(json.dumps({"error": {"message": message, "type": type(exc).__name__, "exit_code": code}},

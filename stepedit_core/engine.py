@@ -1,4 +1,4 @@
-"""StepAudioEngine: clone and edit with the real Step-Audio-EditX stack (architecture.md §1-10).
+"""StepAudioEngine: clone and edit with the real Step-Audio-EditX stack.
 
 One request, in the order of the official ``tts.py``::
 
@@ -10,7 +10,7 @@ One request, in the order of the official ``tts.py``::
     tokens.check_llm_output -> whole 2+3 groups                                    (repair, documented)
     CosyVoice decoder: flow (prompt tokens, prompt mel, x-vector) + HiFT -> 24 kHz  (decoder.cosyvoice)
 
-This module is the request flow (clone, edit and its iterations, streaming, the app's ``run_task``) and
+This module is the request flow (clone, edit and its iterations, streaming) and
 :func:`load_stepaudio_engine`; options, device / dtype choice, seeding and the prompt cache are runtime.py's.
 
 Differences from the official code, all deliberate:
@@ -21,8 +21,8 @@ Differences from the official code, all deliberate:
 - inputs longer than 30 s are processed in pieces (``longform``);
 - prompt encodings are cached per audio content hash (bounded LRU).
 
-The app decorates :meth:`StepAudioEngine.run_task` (numpy in, numpy out) with ``@spaces.GPU``;
-:meth:`StepAudioEngine.stream_clone` / :meth:`stream_edit` yield audio while the LLM is still sampling.
+Every door reaches it through :class:`stepedit_core.service.Service` (the app inside its ``@spaces.GPU``
+island, app_ui/runner.py); ``stream_clone`` / ``stream_edit`` yield audio while the LLM is still sampling.
 """
 from __future__ import annotations
 
@@ -39,11 +39,9 @@ import torch
 from . import batching, catalog, longform, validation, workload
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
-from .checks import Heard, Word
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
-from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                        PromptTokenStore, StopCheck, check_work, edit_result_text, validate_clone,
-                        validate_stream_edit, validate_transcribe)
+from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Heard, Progress,
+                        PromptTokenStore, StopCheck, Word, check_work, edit_result_text, validate_transcribe)
 from .model import prompts
 from .model.generate import (SamplingOptions, generate, generate_batch, max_new_tokens_for_audio,
                              max_new_tokens_for_text)
@@ -294,12 +292,12 @@ class StepAudioEngine(Engine):
         return meta
 
     # -- streaming ------------------------------------------------------------------------------------
-    def stream_clone(self, request: CloneRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
-        """Clone, yielding 24 kHz float32 chunks as the LLM emits audio groups (streaming token2wav,
-        architecture.md §13). Long target texts are streamed piece after piece. ``should_stop`` / closing the
-        iterator cancel the LLM at its next step (see :meth:`Engine.stream_clone`)."""
-        request = validate_clone(request, self.capabilities())
-        stop = should_stop or (lambda: False)
+    def _stream_clone(self, request: CloneRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        """Clone (a request :meth:`Engine.stream_clone` validated), yielding 24 kHz float32 chunks as the LLM
+        emits audio groups (streaming token2wav: the flow decodes each new group with a bounded look-back).
+        Long target texts are streamed piece after piece. ``should_stop`` / closing the iterator cancel the
+        LLM at its next step."""
+        stop = should_stop
         clip = request.prompt_audio
         if clip.duration > longform.MAX_PIECE_S:
             raise InvalidInputError(f"streaming takes a prompt of at most {longform.MAX_PIECE_S:.0f} s")
@@ -316,9 +314,9 @@ class StepAudioEngine(Engine):
                 yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i), stop,
                                         self._clone_head(speaker, request.prompt_text, prompt))
 
-    def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
-        """One round of an edit of a clip of at most 30 s, yielding 24 kHz chunks as they are decoded."""
-        request = validate_stream_edit(request, self.capabilities())
+    def _stream_edit(self, request: EditRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
+        """One round of an edit (validated by :meth:`Engine.stream_edit`) of a clip of at most 30 s, yielding
+        24 kHz chunks as they are decoded."""
         clip = request.audio
         if clip.duration > longform.MAX_PIECE_S:
             raise InvalidInputError(f"streaming edits one round of at most {longform.MAX_PIECE_S:.0f} s")
@@ -329,8 +327,7 @@ class StepAudioEngine(Engine):
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
-            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0), should_stop or (lambda: False),
-                                    self._edit_head())
+            yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, 0), should_stop, self._edit_head())
 
     def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int],
                 should_stop: StopCheck, boundaries: tuple[int, ...] = ()) -> Iterator[np.ndarray]:
@@ -380,33 +377,6 @@ class StepAudioEngine(Engine):
         finally:
             cancel.set()
             worker.join()
-
-    # -- app entry ------------------------------------------------------------------------------------
-    def run_task(self, kind: str, payload: Mapping) -> list[dict]:
-        """The GPU-bound function for ``@spaces.GPU``: picklable numpy/str inputs and outputs.
-
-        ``kind="clone"``: payload keys ``wav, sample_rate, prompt_text, target_text, seed``.
-        ``kind="edit"``: ``wav, sample_rate, audio_text, edit_type, edit_info, new_text, n_iterations, seed``.
-        Returns one dict per take: ``wav`` (float32, 24 kHz), ``sample_rate``, ``text``, ``seed``,
-        ``iteration``, ``timings``, ``tokens``.
-        """
-        clip = AudioClip.from_array(np.asarray(payload["wav"]), int(payload["sample_rate"]))
-        with self._lock:
-            if kind == catalog.CLONE:
-                results = [self.clone(CloneRequest(clip, payload.get("prompt_text", ""),
-                                                   payload.get("target_text", ""), payload.get("seed")))]
-            elif kind == "edit":
-                results = self.edit(EditRequest(clip, payload.get("audio_text", ""), payload.get("edit_type", ""),
-                                                payload.get("edit_info"), payload.get("new_text"),
-                                                int(payload.get("n_iterations", 1)), payload.get("seed")))
-            else:
-                raise InvalidInputError(f"unknown task {kind!r}; expected 'clone' or 'edit'")
-        return [{"wav": r.audio.samples, "sample_rate": r.audio.sample_rate, "text": r.text, "seed": r.seed,
-                 "iteration": r.iteration, "timings": dict(r.timings), "tokens": r.tokens} for r in results]
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
-        self._prefix.clear()
 
     def with_options(self, **changes) -> "StepAudioEngine":
         """A second engine over the same loaded models with some options changed (own prompt cache).

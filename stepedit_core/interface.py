@@ -124,6 +124,22 @@ class EngineResult:
 
 
 @dataclass(frozen=True)
+class Word:
+    """One word the ASR heard and when (seconds from the clip's start)."""
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What an ASR heard: text, language and word times (``Engine.transcribe_words``, the take check)."""
+    text: str
+    language: str | None
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What an engine can do, for the UI to show and for validation."""
     engine: str                                   # "stepaudio" | "lite" | ...
@@ -192,13 +208,20 @@ def validate_stream_edit(request: EditRequest, caps: Capabilities) -> EditReques
     return request
 
 
-def validate_edit(request: EditRequest, caps: Capabilities) -> EditRequest:
-    edit_type = validation.check_edit_type(request.edit_type)
-    edit_info = validation.check_edit_info(edit_type, request.edit_info)
+def check_edit_choice(edit_type: object, edit_info: object, caps: Capabilities) -> tuple[str, str | None]:
+    """An edit type and its option, known to the catalogue and supported by the engine (every door's
+    message for a wrong type or option)."""
+    edit_type = validation.check_edit_type(edit_type)
+    edit_info = validation.check_edit_info(edit_type, edit_info)
     if not caps.supports(edit_type, edit_info):
         raise UnsupportedEditError(
             f"{caps.display_name} does not support the {edit_type} edit"
             + (f" option {edit_info!r}" if edit_info else ""))
+    return edit_type, edit_info
+
+
+def validate_edit(request: EditRequest, caps: Capabilities) -> EditRequest:
+    edit_type, edit_info = check_edit_choice(request.edit_type, request.edit_info, caps)
     n_iterations = validation.check_iterations(request.n_iterations)
     _check_clip(request.audio, "the audio to edit", caps)
     audio_text = _check_text(request.audio_text, "the transcript of the audio",
@@ -284,16 +307,19 @@ class Engine(ABC):
         seed to know it: the seed of a streamed take is the request's (``resolve_seed``).
         """
         request = validate_clone(request, self.capabilities())
+        check_work(self, catalog.CLONE, request.prompt_audio.duration, len(request.target_text))
         yield from self._stream_clone(request, should_stop or _never)
 
     def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """One round of an edit (``n_iterations`` must be 1), yielding 24 kHz float32 chunks; see
         :meth:`stream_clone`. The take's transcript is ``edit_result_text(request, request.audio_text)``."""
         request = validate_stream_edit(request, self.capabilities())
+        check_work(self, request.edit_type, request.audio.duration, len(request.new_text or request.audio_text or ""))
         yield from self._stream_edit(request, should_stop or _never)
 
     def _stream_clone(self, request: CloneRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
-        """Default for engines without incremental synthesis: the whole take, then in STREAM_CHUNK_S pieces."""
+        """The hook :meth:`stream_clone` calls with a validated request within the work cap (engines with
+        incremental synthesis override it). Default for engines without incremental synthesis: the whole take, then in STREAM_CHUNK_S pieces."""
         result = self._clone(request, _no_progress)
         yield from chunk_audio(result.audio.resampled(audio_io.OUTPUT_SAMPLE_RATE), audio_io.OUTPUT_SAMPLE_RATE,
                                should_stop)
@@ -306,6 +332,24 @@ class Engine(ABC):
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         """Transcribe prompt audio; engines without ASR raise UnsupportedEditError."""
         raise UnsupportedEditError(f"{self.capabilities().display_name} cannot transcribe audio")
+
+    # -- what the take check (stepedit_core.checks.checker_for) takes from an engine ---------------------------
+    #: name of the speaker embedder behind :meth:`speaker_embedding` ("campplus", ...); None: the engine has
+    #: none and the check uses the lite embedder
+    speaker_model: str | None = None
+
+    @property
+    def has_own_asr(self) -> bool:
+        """True when the engine overrides :meth:`transcribe_words` (else the check uses the lite whisper)."""
+        return type(self).transcribe_words is not Engine.transcribe_words
+
+    def transcribe_words(self, clip: AudioClip, language: str | None = None) -> Heard:
+        """What ``clip`` says with word times, for the take check and word selections."""
+        raise UnsupportedEditError(f"{self.capabilities().display_name} has no speech recogniser of its own")
+
+    def speaker_embedding(self, clip: AudioClip) -> np.ndarray:
+        """A speaker embedding (1-D) of ``clip`` by :attr:`speaker_model`, for the check's voice similarity."""
+        raise UnsupportedEditError(f"{self.capabilities().display_name} has no speaker embedder")
 
     def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
         """Rough wall-clock estimate of a request, for progress display and GPU time requests."""

@@ -1,7 +1,7 @@
 """Long inputs: split audio at pauses into pieces of at most 30 s, split texts to match, join with cross-fades.
 
 The model is trained on clips under 30 s (GH:README.md "keep audio under 30 seconds"; vq06 cuts at 30 s,
-architecture.md §17.6), and the LLM window (8192 ids) must hold the prompt (41.67 audio tokens/s) plus the
+the official app's 30 s limit), and the LLM window (8192 ids) must hold the prompt (41.67 audio tokens/s) plus the
 answer. Longer requests are therefore processed piece by piece:
 
 - **audio** (edits): cut at the quietest point (energy smoothed over PAUSE_SMOOTH_S) inside the window

@@ -23,9 +23,8 @@ import numpy as np
 
 from . import audio as audio_io
 from . import catalog
-from .checks import Word
 from .errors import InvalidInputError, UnsupportedEditError
-from .interface import AudioClip, EditRequest, Engine, EngineResult, Progress
+from .interface import AudioClip, EditRequest, Engine, EngineResult, Progress, Word
 
 FADE_S = 0.02                 # cross-fade at each join (same as audio.crossfade_concat's default)
 PAUSE_SEARCH_S = 0.25         # how far past a time-range end to look for a pause

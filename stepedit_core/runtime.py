@@ -47,7 +47,7 @@ class EngineOptions:
     constrained: bool = False
     # cap on new LLM tokens; None: generate.max_new_tokens_for_audio / _for_text
     max_new_tokens: int | None = None
-    # prepend <s> to every encoded prompt segment (architecture.md §18.1); False = chat-template layout
+    # prepend <s> to every encoded prompt segment (as the official tts.py does); False = chat-template layout
     segment_bos: bool = False
     # vq02 front-end dither: 0 deterministic (default), 1.0 official (seeded here)
     vq02_dither: float = 0.0
@@ -126,7 +126,7 @@ def derive_seeds(seed: int, piece: int = 0) -> dict[str, int]:
 # -- prompt encodings ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PromptAudio:
-    """What one clip contributes as decoder prompt / edit source (architecture.md §3)."""
+    """What one clip contributes as decoder prompt / edit source (after the official preprocessing, audio.py)."""
     tokens: tuple[int, ...]          # mixed 2+3 stream, prompt-token space
     vq02: tuple[int, ...]
     vq06: tuple[int, ...]

@@ -1,4 +1,4 @@
-"""The dual-codebook token layout (architecture.md §6, §9, §10).
+"""The dual-codebook token layout: 2 vq02 + 3 vq06 codes per 120 ms, offset into one audio-token range.
 
 Three spaces are in use:
 - raw codes: vq02 in [0, 1024), vq06 in [0, 4096);

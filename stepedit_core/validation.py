@@ -185,7 +185,8 @@ def check_edit_info(edit_type: str, edit_info: object) -> str | None:
     if edit_info in (None, ""):
         raise InvalidInputError(f"the {edit_type} edit needs an option: one of {', '.join(options)}")
     if not isinstance(edit_info, str) or edit_info not in options:
-        raise InvalidInputError(f"unknown {edit_type} option {shown(edit_info)}; use one of {', '.join(options)}")
+        raise InvalidInputError(f"unknown {edit_type} option; use one of {', '.join(options)} "
+                                f"(got {shown(edit_info)})")
     return edit_info
 
 

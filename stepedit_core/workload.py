@@ -19,7 +19,7 @@ DECODE_TOKENS_PER_S = {"cuda": 40.0, "mps": 12.0, "cpu": 1.4}
 CPU_DECODE_TOKENS_PER_S = {"int8": 5.2, "bfloat16": 1.9}
 OTHER_S_PER_AUDIO_S = {"cuda": 0.15, "mps": 0.6, "cpu": 2.0}
 FIXED_OVERHEAD_S = 3.0
-# The decode speeds are for the official LLM (architecture.md: 3.53 B parameters). Decoding one token reads
+# The decode speeds are for the official LLM (3.53 B parameters). Decoding one token reads
 # every weight once (memory-bound: bench/RESULTS_realsize.md), so its time scales with the weight count; a
 # smaller checkpoint (the tests' tiny one) decodes proportionally faster.
 REFERENCE_LLM_PARAMS = 3.53e9

@@ -17,6 +17,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: outside the quick tier (tests/tiers.py); run by the full suite")
+
+
+def pytest_collection_modifyitems(config, items):
+    from tests.tiers import is_slow  # noqa: PLC0415
+    for item in items:
+        if is_slow(item.nodeid):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser):
     parser.addoption("--fixtures-dir", default=None,
                      help="root folder of parity fixtures (subfolders step1_llm, flow, hift, frontend, vq02)")

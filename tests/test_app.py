@@ -278,7 +278,7 @@ def test_bad_selection_keeps_history(client, served):
                    api_name="/session_clone_checked")
     with pytest.raises(AppError, match="outside the transcript"):
         client.predict("T1", "emotion", "happy", 1, 1, 2, 7, None, None, 1, 0.1, api_name="/session_edit_checked")
-    with pytest.raises(AppError, match="both ends"):
+    with pytest.raises(AppError, match="both the start time and the end time"):
         client.predict("T1", "emotion", "happy", 1, 1, -1, -1, 0.2, None, 1, 0.1, api_name="/session_edit_checked")
     with pytest.raises(AppError, match="outside the selected words"):
         client.predict("T1", "keep [Sigh] my words", 1, 2, 2, api_name="/session_paralinguistic_checked")

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from app_ui.history import TakeTree
-from app_ui.runner import EngineRunner, Job
+from app_ui.runner import CloneJob, EditJob, EngineRunner
 from app_ui.studio import Studio, drain, wav_bytes
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
 from tests.fake_engine import FakeEngine
@@ -111,7 +111,7 @@ def _generator_gpu(log: list, fail_after: int | None = None, quota: bool = False
 
 def test_a_stream_is_one_gpu_allocation_with_a_cpu_fallback(tmp_path):
     clip = AudioClip.from_file(_prompt(tmp_path))
-    job = Job("clone", (CloneRequest(clip, "p", "a target text long enough to stream", seed=2),))
+    job = CloneJob((CloneRequest(clip, "p", "a target text long enough to stream", seed=2),))
     allocations: list = []
     chunks = list(EngineRunner(FakeEngine(), gpu=_generator_gpu(allocations), zero_gpu=True).stream(job))
     assert len(chunks) >= 3 and len(allocations) == 1
@@ -126,8 +126,7 @@ def test_a_stream_is_one_gpu_allocation_with_a_cpu_fallback(tmp_path):
     with pytest.raises(gr.Error, match="(?i)engine failed.*worker died"):   # half played: no silent restart from the start
         list(EngineRunner(FakeEngine(), gpu=_generator_gpu([], fail_after=1), zero_gpu=True).stream(job))
     with pytest.raises(gr.Error, match="one round"):
-        list(EngineRunner(FakeEngine()).stream(Job("edit", (EditRequest(clip, "x", "speed", "slower",
-                                                                         n_iterations=2),))))
+        list(EngineRunner(FakeEngine()).stream(EditJob(EditRequest(clip, "x", "speed", "slower", n_iterations=2))))
 
 
 class CountingEngine(FakeEngine):
@@ -175,8 +174,8 @@ def test_stop_on_zerogpu_stops_the_worker(tmp_path, monkeypatch):
     log = tmp_path / "chunks.log"
     engine = CountingEngine(log, stream_delay=0.2)
     clip = AudioClip.from_file(_prompt(tmp_path))
-    job = Job("clone", (CloneRequest(clip, "p", "a target text that is long enough to stream in many chunks",
-                                     seed=2),))
+    job = CloneJob((CloneRequest(clip, "p", "a target text that is long enough to stream in many chunks",
+                                 seed=2),))
     total = len(list(EngineRunner(FakeEngine()).stream(job)))
     assert total >= 8
     before = set(multiprocessing.active_children())

@@ -16,7 +16,7 @@ from PIL import Image
 
 from app_ui import history, plots, views
 from app_ui.history import Take, TakeTree
-from app_ui.runner import MAX_GPU_SECONDS, MIN_GPU_SECONDS, EngineError, EngineRunner, Job
+from app_ui.runner import MAX_GPU_SECONDS, MIN_GPU_SECONDS, CloneJob, EditJob, EngineError, EngineRunner
 from app_ui.studio import PRUNE_EVERY_S, Studio
 from stepedit_core.errors import UnsupportedEditError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
@@ -92,9 +92,9 @@ def test_gpu_duration_follows_the_input():
     runner = EngineRunner(FakeEngine())
     short = AudioClip(np.zeros(24000, np.float32), 24000)
     long = AudioClip(np.zeros(24000 * 30, np.float32), 24000)
-    small = runner.gpu_seconds(Job("edit", (EditRequest(short, "x", "emotion", "happy"),)))
-    big = runner.gpu_seconds(Job("edit", (EditRequest(long, "x", "emotion", "happy", n_iterations=5),)))
-    many = runner.gpu_seconds(Job("clone", tuple(CloneRequest(long, "p", "t" * 900) for _ in range(20))))
+    small = runner.gpu_seconds(EditJob(EditRequest(short, "x", "emotion", "happy")))
+    big = runner.gpu_seconds(EditJob(EditRequest(long, "x", "emotion", "happy", n_iterations=5)))
+    many = runner.gpu_seconds(CloneJob(tuple(CloneRequest(long, "p", "t" * 900) for _ in range(20))))
     assert MIN_GPU_SECONDS == small < big < many == MAX_GPU_SECONDS
 
 

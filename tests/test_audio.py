@@ -1,4 +1,4 @@
-"""Audio I/O and the official preprocessing (architecture.md §3) against the frontend fixture."""
+"""Audio I/O and the official prompt preprocessing (stepedit_core/audio.py) against the frontend fixture."""
 import io
 
 import numpy as np

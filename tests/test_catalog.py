@@ -1,4 +1,4 @@
-"""Edit catalogue: the official option lists (architecture.md §7.5) and their labels."""
+"""Edit catalogue: the official option lists (config/edit_config.py) and their labels."""
 import pytest
 
 from stepedit_core import catalog

@@ -126,11 +126,11 @@ def test_voices_lifecycle(capsys, tmp_path, tone):
     (["edit", "{tone}", "--type", "emotion", "--option", "purple", "-o", "{tmp}/o.wav"], cli.EXIT_USAGE,
      "got 'purple'"),
     (["edit", "{tmp}/missing.wav", "--type", "vad", "-o", "{tmp}/o.wav"], cli.EXIT_IO, "no such audio file"),
-    (["edit", "{tone}", "--type", "denoise", "-o", "{tmp}/o.aac"], cli.EXIT_USAGE, "unsupported audio format"),
+    (["edit", "{tone}", "--type", "denoise", "-o", "{tmp}/o.aac"], cli.EXIT_USAGE, "Unsupported audio format"),
     (["edit", "{tone}", "--type", "vad", "-o", "{tmp}/o.wav"], cli.EXIT_UNSUPPORTED, "does not support the vad"),
     (["clone", "--voice", "nobody", "--text", "x", "-o", "{tmp}/o.wav"], cli.EXIT_USAGE, "No voice named"),
     (["clone", "--prompt", "{tone}", "--prompt-text", "t", "--text", "x", "-o", "{tmp}/o.wav"], cli.EXIT_MODEL,
-     "weights are gone"),
+     "Weights are gone"),
 ])
 def test_exit_codes_and_messages(capsys, tmp_path, tone, argv, code, message):
     from stepedit_core.errors import ModelUnavailableError

@@ -261,16 +261,15 @@ def test_long_clone_text_is_split_at_sentences(engine):
     assert result.audio.samples.size == n * SAMPLES_PER_GROUP * GROUPS - (n - 1) * int(0.05 * 24000)
 
 
-def test_run_task_is_picklable_numpy(engine):
-    wav = _voice(1.2, 22050, seed=12)
-    out = engine.run_task("edit", {"wav": wav, "sample_rate": 22050, "audio_text": "hello world",
-                                   "edit_type": "style", "edit_info": "child", "n_iterations": 2, "seed": 5})
-    assert len(out) == 2 and out[1]["iteration"] == 2
-    assert isinstance(out[0]["wav"], np.ndarray) and out[0]["sample_rate"] == 24000
-    assert pickle.loads(pickle.dumps(out))[0]["text"] == "hello world"
-    [take] = engine.run_task("clone", {"wav": wav, "sample_rate": 22050, "prompt_text": "hi",
-                                        "target_text": "hello", "seed": 1})
-    assert take["wav"].size == SAMPLES_PER_GROUP * GROUPS
+def test_results_are_picklable_numpy(engine):
+    """The ZeroGPU worker sends results back pickled (app_ui/runner.py): numpy audio, plain fields."""
+    clip = sc.AudioClip.from_array(_voice(1.2, 22050, seed=12), 22050)
+    out = engine.edit(sc.EditRequest(clip, "hello world", "style", "child", n_iterations=2, seed=5))
+    assert len(out) == 2 and out[1].iteration == 2
+    assert isinstance(out[0].audio.samples, np.ndarray) and out[0].audio.sample_rate == 24000
+    assert pickle.loads(pickle.dumps(out))[0].text == "hello world"
+    take = engine.clone(sc.CloneRequest(clip, "hi", "hello", seed=1))
+    assert pickle.loads(pickle.dumps(take)).audio.samples.size == SAMPLES_PER_GROUP * GROUPS
 
 
 def test_estimate_seconds_grows_with_work(engine):
@@ -355,10 +354,9 @@ def test_bad_audio_is_a_typed_error(engine, tmp_path):
     with pytest.raises(AudioDecodeError):
         sc.AudioClip.from_file(bad)
     with pytest.raises(AudioDecodeError):
-        engine.run_task("edit", {"wav": np.full(16000, np.nan, np.float32), "sample_rate": 16000,
-                                 "audio_text": "x", "edit_type": "denoise"})
+        sc.AudioClip.from_array(np.full(16000, np.nan, np.float32), 16000)
     with pytest.raises(InvalidInputError):
-        engine.run_task("translate", {"wav": _voice(1.0), "sample_rate": SR})
+        engine.edit(sc.EditRequest(sc.AudioClip.from_array(_voice(1.0), SR), "x", "translate"))
     too_long = sc.AudioClip.from_array(np.zeros(int(SR * (engine.capabilities().max_input_seconds + 1)),
                                                 np.float32), SR)
     with pytest.raises(InvalidInputError, match="at most"):

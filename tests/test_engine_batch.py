@@ -99,13 +99,13 @@ def test_engines_without_batching_loop_over_the_seeds():
 
 
 def test_the_app_runner_sends_candidates_as_one_batch(engine, monkeypatch):
-    from app_ui.runner import EngineRunner, Job
+    from app_ui.runner import CloneJob, EngineRunner
     runner = EngineRunner(engine, zero_gpu=False)
     clip = _clip(2.0, seed=1)
     requests = [CloneRequest(clip, "hello world", "the voice says hello", s) for s in SEEDS]
-    job = Job("clone", tuple(requests))
+    job = CloneJob(tuple(requests))
     assert runner.estimate(job) == engine.estimate_seconds("clone", 2.0, len("the voice says hello"), candidates=3)
-    assert runner.estimate(job) < sum(runner.estimate(Job("clone", (r,))) for r in requests)
+    assert runner.estimate(job) < sum(runner.estimate(CloneJob((r,))) for r in requests)
     calls = []
     real = type(engine).clone_batch
     monkeypatch.setattr(type(engine), "clone_batch", lambda self, *a: calls.append(a[1]) or real(self, *a))

@@ -32,11 +32,11 @@ def tone_wav(seconds=1.0, sr=16000, f=220.0) -> bytes:
 
 
 class StreamingFake(FakeEngine):
-    """The fake engine plus a ``stream_clone`` that yields its clone in 0.1 s chunks."""
+    """The fake engine whose streaming hook yields its clone in 0.1 s chunks."""
 
     refuse_streaming = False
 
-    def stream_clone(self, request):
+    def _stream_clone(self, request, should_stop):
         self.calls.append("stream_clone")
         if self.refuse_streaming:
             raise InvalidInputError("streaming takes a prompt of at most 30 s")

@@ -1,4 +1,4 @@
-"""Dual-codebook token layout (architecture.md §6, §9, §10) and LLM-output validation."""
+"""Dual-codebook token layout (stepedit_core/tokens.py) and LLM-output validation."""
 import pytest
 from safetensors.torch import load_file
 

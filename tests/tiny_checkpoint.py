@@ -1,6 +1,6 @@
 """Test helper: build a complete tiny Step-Audio-EditX checkpoint, every official file in its official format.
 
-Layout (architecture.md §2), ``root/``::
+Layout (the official release's two folders, see stepedit_core/checkpoint.py), ``root/``::
 
     Step-Audio-EditX/
         config.json                     Step1 config, official keys; tiny sizes, official vocab 74752

@@ -1,4 +1,4 @@
-"""BigVGAN vocoder: 80-bin mel at 50 Hz -> 24 kHz waveform, when cosyvoice.yaml asks for it (architecture.md §12).
+"""BigVGAN vocoder: 80-bin mel at 50 Hz -> 24 kHz waveform, when cosyvoice.yaml asks for it.
 
 The shipped Step-Audio-EditX config uses HiFT (hift.py); the official wrapper (GH:cli/cosyvoice.py) also accepts
 ``hift: !new:stepvocoder.cosyvoice2.bigvgan.bigvgan.BigVGAN`` (GH:bigvgan/bigvgan.py, the NVIDIA BigVGAN-v2 layout).

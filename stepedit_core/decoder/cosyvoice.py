@@ -6,7 +6,7 @@ function, ``!ref <key>`` points at another entry. Executing it would import and 
 nodes are then turned into our config dataclasses (unknown classes or arguments raise CheckpointError).
 
 :class:`CosyVoiceDecoder` is the decoder facade (the official ``CosyVoice`` + ``token2wav_nonstream``,
-architecture.md §10): mixed 2+3 tokens -> ``_reshape`` rows -> flow mel -> HiFT 24 kHz waveform.
+the official token2wav): mixed 2+3 tokens -> ``_reshape`` rows -> flow mel -> HiFT 24 kHz waveform.
 """
 from __future__ import annotations
 

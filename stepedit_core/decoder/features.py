@@ -1,4 +1,4 @@
-"""Prompt-audio features for the flow decoder and CAM++ (architecture.md §3 steps 2-4).
+"""Prompt-audio features for the flow decoder and CAM++ (after resampling: 24 kHz mel, 16 kHz fbank, x-vector).
 
 * ``mel_spectrogram_24k``: the matcha-style log-mel (``speech_feat``, the flow's prompt condition), 80 bins at
   50 Hz from 24 kHz audio, with a librosa-compatible Slaney mel basis computed here (no librosa dependency).

@@ -1,4 +1,4 @@
-"""Flow-matching decoder ``CausalMaskedDiffWithXvec`` (architecture.md §11): tokens -> 80-bin log-mel at 50 Hz.
+"""Flow-matching decoder ``CausalMaskedDiffWithXvec`` (CosyVoice's flow): tokens -> 80-bin log-mel at 50 Hz.
 
 Legend: B batch (2 inside the CFG solver: conditional, unconditional), C hidden width, T mel frames,
 H heads, D head dim, M = 80 mel bins.

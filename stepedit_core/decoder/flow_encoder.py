@@ -1,4 +1,4 @@
-"""Flow token encoder (architecture.md §11.2): dual-codebook embedding + ``UpsampleConformerEncoderV2``.
+"""Flow token encoder (CosyVoice's flow.encoder): dual-codebook embedding + ``UpsampleConformerEncoderV2``.
 
 Legend: B batch, T token frames (25 Hz), 2T mel frames (50 Hz), C model width, H heads, D = C // H.
 

@@ -1,4 +1,4 @@
-"""HiFT vocoder: 80-bin mel at 50 Hz -> 24 kHz waveform (architecture.md §12; chunked use in hift_stream.py).
+"""HiFT vocoder: 80-bin mel at 50 Hz -> 24 kHz waveform (CosyVoice's HiFT; chunked use in hift_stream.py).
 
 HiFTNet = neural source filter (NSF) + iSTFTNet, the CosyVoice2 layout (GH:hifigan/generator.py with
 ``SourceModuleHnNSF2`` / ``SineGen2``). One mel frame gives ``prod(upsample_rates) * istft hop`` = 8·5·3·4 =
@@ -11,7 +11,7 @@ Pipeline for a mel ``(B, 80, T)``:
 The module is built in *folded* form (plain conv weights); ``load_hift`` folds the weight norm of hift.pt
 (82 weight-normed convs at real size, 328 checkpoint keys) into it with weight_norm.py, strictly.
 
-Randomness (architecture.md §14): the official SineGen2 draws ``rand_ini ~ U[0,1)`` of shape ``(B, 9)`` (initial
+Randomness: the official SineGen2 draws ``rand_ini ~ U[0,1)`` of shape ``(B, 9)`` (initial
 phase of harmonics 2..9; element 0 is forced to 0) and ``noise ~ N(0,1)`` of shape ``(B, L, 9)`` per call, unseeded.
 Here both can be injected, or are drawn from an explicit ``torch.Generator``.
 """

@@ -1,4 +1,4 @@
-"""Chunked HiFT vocoding for streaming token2wav (architecture.md §13, HiFT part).
+"""Chunked HiFT vocoding for streaming token2wav (the HiFT part; decoder/streaming.py is the flow part).
 
 The official scheme: each chunk is vocoded on [8 cached mel frames ‖ new mel], the NSF source of the cached
 part is reused as the source prefix, the overlap is cross-faded with a Hamming window over 2·3840 samples,

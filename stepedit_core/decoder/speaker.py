@@ -1,4 +1,4 @@
-"""CAM++ speaker embedding (x-vector) through ``campplus.onnx`` (architecture.md §3 step 4).
+"""CAM++ speaker embedding (x-vector) through ``campplus.onnx`` (the last step of the prompt preprocessing).
 
 The official frontend (GH:cli/frontend.py ``extract_spk_embedding``) runs the ONNX graph on the CPU provider with
 one intra-op thread and feeds it *by position*: ``{session.get_inputs()[0].name: feat}``, reading output 0. The

@@ -1,4 +1,4 @@
-"""Streaming token2wav (architecture.md §13): audio tokens in as the LLM emits them, 24 kHz speech out per chunk.
+"""Streaming token2wav: audio tokens in as the LLM emits them, 24 kHz speech out per chunk.
 
 Legend: rows = flow token frames (25 Hz, one vq06 code each; 3 rows per 5 mixed tokens), frames = mel frames
 (50 Hz, 2 per row), samples = 24 kHz audio (480 per frame).

@@ -26,10 +26,9 @@ import numpy as np
 
 from .. import catalog, validation
 from ..audio import OUTPUT_SAMPLE_RATE
-from ..checks import Heard, Word
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
-from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
-                         StopCheck, check_work, edit_result_text, validate_transcribe)
+from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Heard, Progress,
+                         StopCheck, Word, check_work, edit_result_text, validate_transcribe)
 from . import denoise as denoise_mod
 from . import nonverbal, paralinguistic, prosody, streaming, voice
 from . import vad as vad_mod

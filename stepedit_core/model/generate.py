@@ -1,4 +1,4 @@
-"""Sampling from the Step1 LLM with the official semantics (architecture.md §9), written as plain functions.
+"""Sampling from the Step1 LLM with the official semantics (tts.py's generate call), written as plain functions.
 
 Official call (GH:tts.py): ``llm.generate(ids, max_length=8192, temperature=0.7, do_sample=True,
 logits_processor=[RepetitionAwareLogitsProcessor()])`` with transformers defaults for the rest: top-k 50,

@@ -1,4 +1,4 @@
-"""Step1 LLM (architecture.md §8): a decoder-only transformer with sqrt-ALiBi attention and grouped KV heads.
+"""Step1 LLM (official modeling_step1.py): a decoder-only transformer, sqrt-ALiBi attention, grouped KV heads.
 
 Legend: B batch, T new tokens, S key positions (cache + new), H query heads, G KV groups, R = H // G,
 D head dim (hidden / H = 64), C hidden size.
@@ -48,7 +48,7 @@ CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ 
 
 
 class Step1Config(PreTrainedConfig):
-    """The official ``config.json`` keys (architecture.md §8.1); defaults are the EditX 3B values."""
+    """The official ``config.json`` keys; defaults are the EditX 3B values."""
 
     model_type = "step1"
     hidden_size: int = 3072

@@ -1,10 +1,10 @@
 """System prompts, instruction strings and the Step1 LLM prompt-id layout of Step-Audio-EditX (the prompt builder).
 
 Everything here is model input and is bit-exact with the official ``config/prompts.py`` and ``tts.py``
-(architecture.md §7). Token ids are assembled by hand, as the official code does, around an ``encode``
+Token ids are assembled by hand, as the official code does, around an ``encode``
 callable that turns text into SentencePiece ids **without** a BOS.
 
-Open question (architecture.md §18.1): the official code calls ``tokenizer.encode`` for every segment, and
+Open question: the official code calls ``tokenizer.encode`` for every segment, and
 whether that prepends ``<s>`` depends on the tokenizer's ``add_bos_token``. ``segment_bos=False`` (default)
 gives the layout of the official chat template (``<s><|BOT|> system\\n...``), which the SWIFT oracle's prompt
 lengths support; ``segment_bos=True`` reproduces a BOS-prepending tokenizer.
@@ -22,7 +22,7 @@ from ..errors import InvalidInputError
 
 Encode = Callable[[str], list[int]]
 
-# Special ids of the Step1 vocabulary (architecture.md §6).
+# Special ids of the Step1 vocabulary (the release's tokenizer.model).
 BOS_ID = 1      # <s>
 EOT_ID = 3      # <|EOT|>, the model's eos_token_id
 BOT_ID = 4      # <|BOT|>
@@ -163,7 +163,7 @@ def clone_speaker_name(prompt_text: str, loaded_wav: np.ndarray) -> str:
     return "clone_" + hasher.hexdigest()[:16]
 
 
-# --- chat-template form (architecture.md §7.3), used to cross-check the hand-built layout -------------------
+# --- chat-template form (the tokenizer's own template), used to cross-check the hand-built layout ----------
 
 def render_chat(messages: Sequence[dict], add_generation_prompt: bool = True) -> str:
     """Render messages with the official ``tokenizer_config.json`` chat template, as plain text."""

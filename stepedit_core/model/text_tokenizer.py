@@ -1,4 +1,4 @@
-"""The Step1 text tokenizer (architecture.md §6, §7.1): the official SentencePiece ``tokenizer.model``.
+"""The Step1 text tokenizer: the official SentencePiece ``tokenizer.model``.
 
 The official code loads it with ``AutoTokenizer`` (``tokenizer_config.json``: LlamaTokenizer, legacy false)
 under transformers 4.53, i.e. the fast tokenizer converted from the SentencePiece model. Its rules, which both
@@ -26,7 +26,7 @@ from typing import Sequence
 from ..errors import CheckpointError, InvalidInputError
 
 TOKENIZER_FILE = "tokenizer.model"
-# Official special ids (architecture.md §6): <unk> (also pad), <s>, </s>, <|EOT|> (eos of the LLM), <|BOT|>.
+# Official special ids (the release's tokenizer.model): <unk> (also pad), <s>, </s>, <|EOT|> (eos of the LLM), <|BOT|>.
 UNK_ID, BOS_ID, EOS_ID, EOT_ID, BOT_ID = 0, 1, 2, 3, 4
 OFFICIAL_VOCAB_SIZE = 74752
 OFFICIAL_AUDIO_OFFSET = 65536        # id of <audio_0>
@@ -178,5 +178,6 @@ def load_text_tokenizer(folder: str | Path, backend: str = "sentencepiece", *,
     folder = Path(folder)
     cfg = folder / "tokenizer_config.json"
     if cfg.is_file() and json.loads(cfg.read_text()).get("legacy", False) is not False:
-        raise CheckpointError(f"{cfg}: expected legacy false (architecture.md §7.1)")
+        raise CheckpointError(f"{cfg.name}: expected legacy false (the official tokenizer splits text without "
+                              "SentencePiece's legacy prefix rule)")
     return TextTokenizer(folder / TOKENIZER_FILE, backend, check_official=check_official)

@@ -3,9 +3,10 @@ transcription, the take check (``/v1/audio/checks``; checked, re-rolled and regi
 and the voice library. :func:`create_api` builds the FastAPI app whose routes sit under
 ``/v1`` once mounted (standalone by :func:`create_server`, beside Gradio by ``app.py --api``).
 
-Engine work goes through one :class:`~.gate.EngineGate`: concurrent requests queue. Validation is the
-core's (``Engine.clone`` / ``Engine.edit``, the voice library, :mod:`~stepedit_core.audio_formats`); its typed
-errors become 4xx JSON in OpenAI's error shape (``errors.py``).
+Every route is a thin adapter over the one :class:`~stepedit_core.service.Service` of the engine: the routes
+convert FastAPI bodies and uploads, run the service's calls through :class:`~.gate.EngineGate` (queued on the
+service's gate: concurrent requests wait), and the service's typed errors become 4xx JSON in OpenAI's error
+shape (``errors.py``).
 """
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ from starlette.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from .. import audio_formats, catalog, regions
+from .. import audio_formats, regions, validation
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
-from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
+from ..interface import AudioClip, EditRequest, Engine, EngineResult, resolve_seed
+from ..service import Service, service_for, speech
 from ..validation import MAX_AUDIO_SECONDS, check_seed
 from ..voice_archive import MAX_ARCHIVE_FILE_BYTES
 from ..voices import MAX_VOICE_SECONDS, VoiceLibrary, VoiceTokens
-from . import speech, takes
+from . import takes
 from .errors import APIError, install
 from .gate import EngineGate
 from .shield import MAX_UPLOAD_BYTES, RequestShield
@@ -72,6 +74,14 @@ async def _read_upload(upload: UploadFile, limit: int, param: str = "file") -> b
     if not data:
         raise APIError(400, f"The uploaded {param} is empty.", param=param, code="invalid_value")
     return data
+
+
+async def _decoded(service: Service, param: str, data: bytes, what: str | None = None,
+                   max_seconds: float | None = None) -> AudioClip:
+    """An upload's clip, its header checked against ``max_seconds`` (default: the engine's own limit) before
+    decoding, decoded in a worker thread (never on the event loop)."""
+    limit = service.capabilities().max_input_seconds if max_seconds is None else max_seconds
+    return await run_in_threadpool(_param, param, AudioClip.from_file, data, what, limit)
 
 
 def _take_header(take: EngineResult, edits: Iterable[speech.Step] = (), extra: dict | None = None) -> dict[str, str]:
@@ -117,28 +127,25 @@ async def _sse(data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield f"data: {json.dumps({'type': 'speech.audio.done'})}\n\n".encode()
 
 
-def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: str | None = None,
+def create_api(engine: Engine | Service, library: VoiceLibrary | None = None, *, api_key: str | None = None,
                gate: EngineGate | None = None) -> FastAPI:
-    """The ``/v1`` app around ``engine``. ``api_key`` (default: env ``STEPEDIT_API_KEY``) enables bearer auth."""
+    """The ``/v1`` app around ``engine`` (or its service). ``api_key`` (default: env ``STEPEDIT_API_KEY``)
+    enables bearer auth."""
+    service = service_for(engine)
+    engine = service.engine
     library = library if library is not None else VoiceLibrary()
-    gate = gate or EngineGate()
+    gate = gate or EngineGate(gate=service.gate)
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     library_lock = threading.Lock()          # voice-library writes one at a time (folders are renamed)
 
     api = FastAPI(title="Step-Audio-EditX API", version="1")
     api.add_middleware(RequestShield, api_key=api_key)      # the key and the body cap, before any body byte
-    service = takes.TakeService(engine)
-    api.state.engine, api.state.library, api.state.gate, api.state.takes = engine, library, gate, service
+    api.state.engine, api.state.library, api.state.gate = engine, library, gate
+    api.state.service = api.state.takes = service
     install(api)
 
     async def locked(fn, *args):
         return await anyio.to_thread.run_sync(lambda: _with(library_lock, fn, *args))
-
-    async def decoded(param: str, data: bytes, what: str | None = None, max_seconds: float | None = None):
-        """An upload's clip, its header checked against ``max_seconds`` (default: the engine's own limit)
-        before decoding, decoded in a worker thread (never on the event loop)."""
-        limit = engine.capabilities().max_input_seconds if max_seconds is None else max_seconds
-        return await run_in_threadpool(_param, param, AudioClip.from_file, data, what, limit)
 
     # ---- service ----------------------------------------------------------------------------------
     @api.get("/models")
@@ -147,11 +154,18 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
 
     @api.get("/health")
     async def health() -> dict:
-        caps = engine.capabilities()
-        return {"status": "ok", "engine": caps.engine, "display_name": caps.display_name, "device": caps.device,
-                "approximate": caps.approximate, "waiting": gate.waiting, "formats": audio_formats.available_formats(),
-                "streaming": hasattr(engine, "stream_clone")}
+        info = service.engine_info()
+        return {"status": "ok", **{k: info[k] for k in ("engine", "display_name", "device", "approximate")},
+                "waiting": gate.waiting, "formats": audio_formats.available_formats(), "streaming": True}
 
+    _speech_routes(api, service, gate, library, locked)
+    _edit_and_check_routes(api, service, gate)
+    _voice_routes(api, service, gate, library, locked)
+    return api
+
+
+def _speech_routes(api: FastAPI, service: Service, gate: EngineGate, library: VoiceLibrary, locked) -> None:
+    """``/audio/speech``: a library voice speaks the input (the speech plan), streamed when it can be."""
     # ---- speech -------------------------------------------------------------------------------------
     @api.post("/audio/speech")
     async def create_speech(body: SpeechBody):
@@ -183,8 +197,8 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
 
         # a checked take is judged whole before its header goes out: the whole-take path (as the app's streamed
         # clone with tries), still sent in chunks for wav / pcm / sse
-        if fmt in audio_formats.STREAMABLE and not plan.edits and hasattr(engine, "stream_clone") and not retry.active:
-            chunks = gate.stream(lambda: engine.stream_clone(plan.clone))
+        if fmt in audio_formats.STREAMABLE and not plan.edits and not retry.active:
+            chunks = gate.stream(lambda: service.stream_clone(plan.clone))
             try:
                 first = await chunks.__anext__()
             except StopAsyncIteration:
@@ -197,9 +211,9 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                 return respond(_encoded_stream(first, chunks, fmt), headers)
 
         def run(s: int) -> list[EngineResult]:
-            return speech.run_plan(engine, replace(plan, clone=replace(plan.clone, seed=s)))
+            return service.speak(replace(plan, clone=replace(plan.clone, seed=s)))
 
-        results, extra = await gate.run(service.run, run, clip, seed, retry)
+        results, extra = await gate.run(takes.run_checked, service, run, clip, seed, retry)
         take = results[-1]
         headers = _take_header(take, plan.edits, extra)
         if fmt in audio_formats.STREAMABLE:
@@ -209,6 +223,10 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         data = audio_formats.encode(take.audio.samples, take.audio.sample_rate, fmt)
         return Response(data, media_type=media, headers=headers)
 
+
+
+def _edit_and_check_routes(api: FastAPI, service: Service, gate: EngineGate) -> None:
+    """``/audio/edits``, ``/audio/checks`` and ``/audio/transcriptions`` on uploaded audio."""
     # ---- edit ---------------------------------------------------------------------------------------
     @api.post("/audio/edits")
     async def create_edit(file: UploadFile = File(...), edit_type: str = Form(...), option: str | None = Form(None),
@@ -219,28 +237,24 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                           first_word: int | None = Form(None), last_word: int | None = Form(None),
                           start_s: float | None = Form(None), end_s: float | None = Form(None)):
         fmt = _param("response_format", audio_formats.check_format, response_format)
-        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES))
-        _param("edit_type", catalog.check_edit_type, edit_type)            # before a slow transcription
-        _param("option", catalog.check_edit, edit_type, option or None)
+        clip = await _decoded(service, "file", await _read_upload(file, MAX_UPLOAD_BYTES))
+        _param("edit_type", validation.check_edit_type, edit_type)         # before a slow transcription
+        _param("option", validation.check_edit_info, edit_type, option or None)
         retry = takes.retry_options(check, max_tries, threshold)
         selection = takes.selection_of(first_word, last_word, start_s, end_s, clip.duration)
         if selection is not None:
             _param("edit_type", regions.check_region_edit_type, edit_type)
         if retry.active:
             _param("seed", check_seed, seed)          # a random first seed is drawn later (service.run)
-        if text is None or not text.strip():
-            caps = engine.capabilities()
-            if edit_type not in TEXT_FREE_EDITS and caps.transcribe:
-                text = await gate.run(engine.transcribe, clip)
+        text = await gate.run(service.fill_transcript, clip, text, edit_type)
         request = EditRequest(audio=clip, audio_text=text or "", edit_type=edit_type, edit_info=option or None,
                               new_text=new_text, n_iterations=iterations, seed=seed)
-        words = await gate.run(service.window, clip, text or "", selection) if selection is not None else ()
+        words = await gate.run(takes.window, service, clip, text or "", selection) if selection is not None else ()
 
         def run(s: int | None) -> list[EngineResult]:
-            req = replace(request, seed=s)
-            return engine.edit(req) if selection is None else regions.region_edit(engine, req, words, selection)
+            return service.edit_selected(replace(request, seed=s), words, selection)
 
-        results, extra = await gate.run(service.run, run, clip, seed, retry)
+        results, extra = await gate.run(takes.run_checked, service, run, clip, seed, retry)
         take = results[-1]
         if "region" in take.metadata:
             extra["region"] = take.metadata["region"]
@@ -256,12 +270,13 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                            expected_seconds: float | None = Form(None)) -> dict:
         text, language, expected_seconds = takes.check_inputs(text, language, expected_seconds)
         limit = MAX_AUDIO_SECONDS                    # a take to check may be longer than the engine's inputs
-        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES), None, limit)
+        clip = await _decoded(service, "file", await _read_upload(file, MAX_UPLOAD_BYTES), None, limit)
         voice = None
         if source is not None:
-            voice = await decoded("source", await _read_upload(source, MAX_UPLOAD_BYTES, "source"),
-                                  "the source audio", limit)
-        return await gate.run(service.report, clip, text, voice, language, expected_seconds)
+            voice = await _decoded(service, "source", await _read_upload(source, MAX_UPLOAD_BYTES, "source"),
+                                   "the source audio", limit)
+        return await gate.run(lambda: service.check(clip, text, source=voice, expected_seconds=expected_seconds,
+                                                    language=language))
 
     @api.post("/audio/transcriptions")
     async def create_transcription(file: UploadFile = File(...), model: str = Form(MODEL_ID),
@@ -269,10 +284,14 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
         if response_format not in ("json", "text"):
             raise APIError(400, f"response_format must be 'json' or 'text', got {response_format!r}.",
                            param="response_format", code="invalid_value")
-        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES))
-        text = await gate.run(engine.transcribe, clip, language)
+        clip = await _decoded(service, "file", await _read_upload(file, MAX_UPLOAD_BYTES))
+        text = await gate.run(service.transcribe, clip, language)
         return Response(text, media_type="text/plain") if response_format == "text" else {"text": text}
 
+
+
+def _voice_routes(api: FastAPI, service: Service, gate: EngineGate, library: VoiceLibrary, locked) -> None:
+    """The voice library: list, add (transcribed when the text is missing), export, import, get, rename, delete."""
     # ---- voices -------------------------------------------------------------------------------------
     @api.get("/voices")
     async def list_voices() -> dict:
@@ -282,12 +301,12 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
     @api.post("/voices", status_code=201)
     async def add_voice(name: str = Form(...), file: UploadFile = File(...), text: str | None = Form(None),
                         overwrite: bool = Form(False)) -> dict:
-        clip = await decoded("file", await _read_upload(file, MAX_UPLOAD_BYTES), None, MAX_VOICE_SECONDS)
+        clip = await _decoded(service, "file", await _read_upload(file, MAX_UPLOAD_BYTES), None, MAX_VOICE_SECONDS)
         if not (text or "").strip():
-            if not engine.capabilities().transcribe:
+            if not service.capabilities().transcribe:
                 raise APIError(400, "The transcript of the voice's audio (text) is required: this engine cannot "
                                "transcribe.", param="text", code="invalid_value")
-            text = await gate.run(engine.transcribe, clip)
+            text = await gate.run(service.transcribe, clip)
         voice = await locked(lambda: library.save(name, clip, text, overwrite=overwrite))
         return voice.to_json()
 
@@ -321,8 +340,6 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
     async def delete_voice(name: str) -> dict:
         await locked(library.delete, name)
         return {"id": name, "object": "voice", "deleted": True}
-
-    return api
 
 
 def _with(lock: threading.Lock, fn, *args, **kwargs) -> Any:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import (AudioDecodeError, CheckpointError, InvalidInputError, ModelUnavailableError,
                       StepEditError, UnsupportedEditError)
+from ..service.core import user_message
 from ..voices import VoiceNotFoundError
 from .gate import ServerBusyError
 
@@ -34,9 +35,8 @@ def error_body(message: str, type: str, param: str | None = None, code: str | No
 
 
 def _sentence(text: str) -> str:
-    text = text.strip() or "the request failed"
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!", ")")) else text + "."
+    """Every door's sentence form of a message (stepedit_core.service.user_message)."""
+    return user_message(text.strip() or "the request failed")
 
 
 def from_core(exc: StepEditError, param: str | None = None) -> APIError:

@@ -1,6 +1,6 @@
 """One engine, many clients: :class:`EngineGate` runs engine work one call at a time, off the event loop.
 
-Requests wait in arrival order (a fair lock) instead of failing; only when more than ``max_waiting`` are
+Requests wait in arrival order (the service's fair gate) instead of failing; only when more than ``max_waiting`` are
 already waiting does a new one get :class:`ServerBusyError` (HTTP 503), so a flood cannot pile up unbounded
 threads. Streams hold the engine from their first chunk to their last: a producer thread owns the lock and
 hands chunks to the response through a small queue; a client that goes away stops the producer.
@@ -15,6 +15,7 @@ from typing import TypeVar
 import anyio
 
 from ..errors import StepEditError
+from ..service.gate import Gate
 
 T = TypeVar("T")
 MAX_WAITING = 16              # queued requests beyond the running one; the threadpool (40) stays free for I/O
@@ -28,40 +29,19 @@ class ServerBusyError(StepEditError):
     """More requests are waiting for the engine than the queue holds."""
 
 
-class _Fifo:
-    """A lock granted in arrival order (threading.Lock makes no fairness promise)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
-
-    def ticket(self) -> int:
-        with self._cond:
-            self._next_ticket += 1
-            return self._next_ticket - 1
-
-    def waiting(self) -> int:
-        with self._cond:
-            return self._next_ticket - self._serving
-
-    def acquire(self, ticket: int) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._serving == ticket)
-
-    def release(self) -> None:
-        with self._cond:
-            self._serving += 1
-            self._cond.notify_all()
-
-
 class EngineGate:
-    """Serialises engine calls; ``await gate.run(fn, *args)`` and ``gate.stream(make_iterator)``."""
+    """Serialises engine calls; ``await gate.run(fn, *args)`` and ``gate.stream(make_iterator)``. It queues on
+    ``gate``, the service's one :class:`~stepedit_core.service.gate.Gate` (shared with the app's runner when
+    both serve one engine), and bounds how many may wait."""
 
-    def __init__(self, max_waiting: int = MAX_WAITING):
+    def __init__(self, max_waiting: int = MAX_WAITING, gate: Gate | None = None):
         self.max_waiting = max_waiting
-        self._fifo = _Fifo()
-        self.calls = 0                       # engine calls run so far (for /health)
+        self._fifo = gate if gate is not None else Gate()
+
+    @property
+    def calls(self) -> int:
+        """Engine calls run so far (for /health)."""
+        return self._fifo.calls
 
     @property
     def waiting(self) -> int:
@@ -77,7 +57,6 @@ class EngineGate:
     def _locked(self, ticket: int, fn: Callable[..., T], *args) -> T:
         self._fifo.acquire(ticket)
         try:
-            self.calls += 1
             return fn(*args)
         finally:
             self._fifo.release()

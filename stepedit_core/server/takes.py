@@ -1,10 +1,10 @@
 """Trustworthy takes over HTTP: the take check, best-of-N seeds and region-limited edits of ``/audio/speech`` and
 ``/audio/edits``, and the body of ``/audio/checks``.
 
-The work is the core's (:mod:`stepedit_core.checks`: ``check_retry``, ``best_of``, ``Checker``;
-:mod:`stepedit_core.regions`: ``Selection``, ``find_window``, ``region_edit``), validated by the same functions
-with the same messages as the app and the CLI; this module names the HTTP field in each error, runs checked
-takes behind the engine gate, and fits the check into the take header (``X-StepEdit-Take``):
+The work is the service's (:class:`stepedit_core.service.Service`: ``best_of``, ``window_words``, ``check``;
+:func:`~stepedit_core.service.parse_selection`), validated by the same functions with the same messages as the
+app and the CLI; this module names the HTTP field in each error and fits the check into the take header
+(``X-StepEdit-Take``):
 
     {..., "check": TakeCheck.to_dict(), "seeds_tried": [s, s+1, ...],
           "tries": [{"seed", "error_rate", "verdict"}, ...], "region": Window.to_dict()}
@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from dataclasses import dataclass
 from typing import Callable
 
 from .. import checks, regions
-from ..errors import StepEditError
+from ..errors import InvalidInputError, StepEditError
 from ..interface import AudioClip, EngineResult, resolve_seed
+from ..service import HTTP_FIELDS, Service, parse_selection, user_message
+from ..service.core import NO_CHECK_TEXT as service_NO_CHECK_TEXT
 from ..validation import check_text
 from .errors import APIError, from_core
 
@@ -28,7 +29,7 @@ from .errors import APIError, from_core
 MAX_TAKE_HEADER_BYTES = 8192
 HEADER_DROPPABLE = ("words", "expected", "heard")
 CHECK_LANGUAGES = ("en", "zh")        # the check's scoring: WER for English, CER (toneless pinyin) for Mandarin
-NO_CHECK_TEXT = "Please enter the text the audio should say."          # the app's message (studio.check_once)
+NO_CHECK_TEXT = user_message(InvalidInputError(service_NO_CHECK_TEXT))   # every door's message
 BOTH_RANGES = "Give a word range (first_word, last_word) or a time range (start_s, end_s), not both."
 
 
@@ -61,31 +62,21 @@ def retry_options(check: bool, max_tries: object, threshold: object) -> Retry:
 
 def selection_of(first_word: int | None, last_word: int | None, start_s: float | None, end_s: float | None,
                  duration: float) -> regions.Selection | None:
-    """A word range or a time range (mutually exclusive), None for the whole take; a time range is checked
-    against the clip's ``duration`` here (outside, empty, inside one sound), a word range once the words are
-    known (:meth:`TakeService.window`)."""
-    words = first_word is not None or last_word is not None
-    times = start_s is not None or end_s is not None
-    if words and times:
-        raise APIError(400, BOTH_RANGES, param="start_s", code="invalid_value")
-    if words:
-        if first_word is None or last_word is None:
-            raise APIError(400, "Give both first_word and last_word (or neither).",
-                           param="first_word" if first_word is None else "last_word", code="invalid_value")
-        return regions.Selection(first_word=first_word, last_word=last_word)
-    if times:
-        if start_s is None or end_s is None:
-            raise APIError(400, "Give both start_s and end_s (or neither).",
-                           param="start_s" if start_s is None else "end_s", code="invalid_value")
-        named("start_s", regions.check_seconds, start_s, end_s, duration)
-        return regions.Selection(start_s=start_s, end_s=end_s)
-    return None
+    """A word range or a time range (mutually exclusive), None for the whole take (the service's one parser,
+    naming the HTTP fields); a time range is checked against the clip's ``duration`` here, a word range once
+    the words are known (``Service.window_words``)."""
+    param = ("start_s" if first_word is not None and start_s is not None else
+             "last_word" if first_word is not None and last_word is None else
+             "first_word" if last_word is not None and first_word is None else
+             "end_s" if start_s is not None and end_s is None else "start_s")
+    return named(param, parse_selection, first_word, last_word, start_s, end_s, names=HTTP_FIELDS,
+                 duration=duration)
 
 
 def check_inputs(text: str | None, language: str | None, expected_seconds: float | None) -> tuple:
     """``/audio/checks`` fields -> (text, language or None, expected seconds or None)."""
     if not (text or "").strip():
-        raise APIError(400, NO_CHECK_TEXT, param="text", code="invalid_value")
+        raise from_core(InvalidInputError(service_NO_CHECK_TEXT), "text")
     text = named("text", check_text, text, "the text")
     lang = (language or "").strip().lower() or None
     if lang is not None and lang not in CHECK_LANGUAGES:
@@ -99,50 +90,19 @@ def check_inputs(text: str | None, language: str | None, expected_seconds: float
     return text, lang, expected_seconds
 
 
-class TakeService:
-    """The server's one :class:`~stepedit_core.checks.Checker` (made on first use: it loads an ASR) and the
-    checked runs; every method runs inside the engine gate (the checker may use the engine's own ASR and
-    speaker model)."""
+def window(service: Service, clip: AudioClip, text: str, selection: regions.Selection) -> tuple:
+    """``Service.window_words`` naming the HTTP field of a selection that gives no window."""
+    return named("first_word" if selection.by_words else "start_s", service.window_words, clip, text, selection)
 
-    def __init__(self, engine):
-        self.engine = engine
-        self._checker: checks.Checker | None = None
-        self._lock = threading.Lock()
 
-    @property
-    def checker(self) -> checks.Checker:
-        with self._lock:
-            if self._checker is None:
-                self._checker = checks.checker_for(self.engine)
-            return self._checker
-
-    def report(self, clip: AudioClip, text: str, source: AudioClip | None, language: str | None,
-               expected_seconds: float | None) -> dict:
-        """The check's JSON (as the app's /check): TakeCheck.to_dict() plus a one-line summary."""
-        c = self.checker.check(clip, text, source=source, expected_seconds=expected_seconds, language=language)
-        return {**c.to_dict(), "summary": c.summary()}
-
-    def window(self, clip: AudioClip, text: str, selection: regions.Selection) -> tuple:
-        """The transcript words a selection indexes (none for a time range), after checking that the selection
-        gives a window (word range outside the transcript, inside one sound, longer than the engine takes)."""
-        words = self.checker.heard(clip, checks.language_of(text)).words if selection.by_words else ()
-        limit = min(regions.MAX_WINDOW_S, self.engine.capabilities().max_input_seconds)
-        named("first_word" if selection.by_words else "start_s", regions.find_window, clip, words, selection, limit)
-        return words
-
-    def run(self, run: Callable[[int | None], list[EngineResult]], source: AudioClip | None, seed: int | None,
-            retry: Retry) -> tuple[list[EngineResult], dict]:
-        """``run(seed) -> takes``, plain when ``retry`` is inactive, else with its last take checked and re-rolled
-        (seeds s, s+1, ... until WER/CER <= threshold; the best try is kept). Returns the takes and the fields
-        the take header gains (none for a plain run)."""
-        if not retry.active:
-            return run(seed), {}
-        first = resolve_seed(seed)
-        takes, done = checks.best_of(run, self.checker, source, first, retry.tries, retry.threshold)
-        seeds = checks.retry_seeds(first, len(done))
-        tries = [{"seed": s, "error_rate": r.metadata["check"]["error_rate"], "verdict": r.metadata["check"]["verdict"]}
-                 for s, r in zip(seeds, done)]
-        return takes, {"check": takes[-1].metadata["check"], "seeds_tried": seeds, "tries": tries}
+def run_checked(service: Service, run: Callable[[int | None], list[EngineResult]], source: AudioClip | None,
+                seed: int | None, retry: Retry) -> tuple[list[EngineResult], dict]:
+    """``run(seed) -> takes``, plain when ``retry`` is inactive, else through ``Service.best_of`` (the last take
+    checked and re-rolled). Returns the takes and the fields the take header gains (none for a plain run)."""
+    if not retry.active:
+        return run(seed), {}
+    kept = service.best_of(run, source, resolve_seed(seed), retry.tries, retry.threshold)
+    return kept.takes, {"check": kept.takes[-1].metadata["check"], "seeds_tried": kept.seeds, "tries": kept.tried}
 
 
 def fit_header(info: dict) -> dict:
@@ -157,5 +117,5 @@ def fit_header(info: dict) -> dict:
     return info
 
 
-__all__ = ["Retry", "retry_options", "selection_of", "check_inputs", "TakeService", "fit_header", "named",
+__all__ = ["Retry", "retry_options", "selection_of", "check_inputs", "window", "run_checked", "fit_header", "named",
            "MAX_TAKE_HEADER_BYTES"]

@@ -1,4 +1,4 @@
-"""StepAudioTokenizer: prompt audio -> the dual-codebook token stream the LLM reads (architecture.md §3-6).
+"""StepAudioTokenizer: prompt audio -> the dual-codebook token stream the LLM reads (vq02 + vq06, interleaved 2:3).
 
     audio (any rate) -> 16 kHz, energy norm, trim_silence (audio.prepare_for_tokenizer)
         -> vq02 (16.67 Hz, 1024 codes) and vq06 (25 Hz, 4096 codes)

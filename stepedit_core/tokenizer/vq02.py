@@ -1,4 +1,4 @@
-"""vq02: the linguistic tokenizer (architecture.md §4), 16.67 codes/s from 1024 k-means centroids.
+"""vq02: the linguistic tokenizer, 16.67 codes/s from 1024 k-means centroids.
 
 Pipeline, all at 16 kHz: Kaldi fbank (x32768, hamming, 25/10 ms, 80 mel) -> LFR 7/6 -> CMVN (am.mvn) ->
 FunASR ``SANMEncoderChunkOpt`` (Paraformer-large online encoder, 50 SANM blocks) run as the official

@@ -1,4 +1,4 @@
-"""vq06: the semantic tokenizer (architecture.md §5), S3 tokenizer v1 at 25 codes/s, 4096 codes.
+"""vq06: the semantic tokenizer, S3 tokenizer v1 at 25 codes/s, 4096 codes.
 
 The network is the official ``speech_tokenizer_v1.onnx`` run with onnxruntime (CUDA provider when
 present, else CPU). Its input is the Whisper 128-bin log-mel, computed here in torch (no openai-whisper):

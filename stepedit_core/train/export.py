@@ -1,7 +1,7 @@
 """Loading the Step1 LLM for training, the HF tokenizer the TRL trainers need, and saving a tuned LLM as a
 checkpoint folder that ``load_engine("stepaudio", model_path=...)`` loads without conversion.
 
-Saved layout (architecture.md §2; the same as the official release, one shard)::
+Saved layout (the same as the official release, one shard)::
 
     out/Step-Audio-EditX/config.json                        the base config.json, unchanged
     out/Step-Audio-EditX/model-00001-of-00001.safetensors   the tuned weights, official key names, base dtype

@@ -85,8 +85,8 @@ class AudioScorer:
                  rules: Sequence[str] = RULES):
         self.engine, self.seed, self.rules = engine, int(seed), tuple(_check_rules(rules))
         if checker is None and "wer" not in self.rules:      # no ASR needed: skip whisper entirely
-            embed = getattr(engine, "speaker_embedding", None) if "speaker" in self.rules else None
-            checker = checks.Checker(_unheard, embed, getattr(engine, "speaker_model", None))
+            embed = engine.speaker_embedding if "speaker" in self.rules and engine.speaker_model else None
+            checker = checks.Checker(_unheard, embed, engine.speaker_model)
         self.checker = checker if checker is not None else checks.checker_for(engine)
         self._cache: OrderedDict[tuple, checks.TakeCheck | None] = OrderedDict()
 

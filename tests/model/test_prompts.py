@@ -1,4 +1,4 @@
-"""Prompt strings and prompt-id assembly, against architecture.md §7 (official config/prompts.py, tts.py)."""
+"""Prompt strings and prompt-id assembly, against the official config/prompts.py and tts.py."""
 import hashlib
 
 import numpy as np

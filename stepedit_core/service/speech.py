@@ -1,4 +1,4 @@
-"""OpenAI speech parameters in the engine's terms: ``instructions`` -> emotion / style edits, ``speed`` -> a
+"""The speech plan: OpenAI speech parameters in the engine's terms: ``instructions`` -> emotion / style edits, ``speed`` -> a
 speed edit, ``voice`` -> a library voice; and the plan that runs them (a clone, then each edit once).
 
 ``instructions`` is free text ("Speak in a happy, whispering voice") or explicit ``emotion: happy; style:
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import catalog
 from ..errors import InvalidInputError
-from ..interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult, Progress
+from ..interface import AudioClip, CloneRequest, EditRequest, EngineResult, Progress
 
 # OpenAI's accepted range of ``speed`` (duration divisor); 1.0 = as cloned.
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -103,8 +103,9 @@ def plan_speech(voice_clip: AudioClip, voice_text: str, text: str, *, instructio
                       edits + ((step,) if step else ()))
 
 
-def run_plan(engine: Engine, plan: SpeechPlan, progress: Progress | None = None) -> list[EngineResult]:
-    """Clone, then apply each edit to the previous take; every take is returned (the last is the answer)."""
+def run_plan(engine, plan: SpeechPlan, progress: Progress | None = None) -> list[EngineResult]:
+    """Clone, then apply each edit to the previous take; every take is returned (the last is the answer).
+    ``engine`` is anything with ``clone`` and ``edit`` (the :class:`~stepedit_core.service.Service`)."""
     progress = progress or (lambda fraction, desc: None)
     n = 1 + len(plan.edits)
     takes = [engine.clone(plan.clone, lambda f, d: progress(f / n, d))]
