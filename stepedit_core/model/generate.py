@@ -228,6 +228,9 @@ def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingO
     ``on_group`` receives each complete 2+3 group, in prompt-token space (0..5119), as soon as it is sampled.
     ``should_stop`` is polled before every decode step; when it returns True sampling ends ("cancelled").
     """
+    remote = getattr(model, "remote_generate", None)
+    if remote is not None:                                 # the LLM runs on a server (model.remote.RemoteStep1)
+        return remote(prompt_ids, options, on_group=on_group, should_stop=should_stop)
     if torch.is_tensor(prompt_ids):
         if prompt_ids.dim() > 2 or (prompt_ids.dim() == 2 and prompt_ids.shape[0] != 1):
             raise InvalidInputError(f"one sequence at a time; got prompt ids of shape {tuple(prompt_ids.shape)}")
