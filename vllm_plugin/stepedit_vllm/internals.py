@@ -89,6 +89,9 @@ def _patch_cpu_attention() -> None:
             if not self.use_alibi_sqrt or attn_metadata is None:
                 return super().forward(layer, query, key, value, kv_cache, attn_metadata, output,
                                        output_scale, output_block_scale)
+            if layer.isa not in KNOWN_ISAS:
+                raise RuntimeError(f"sqrt-ALiBi on CPU supports the CPU_ATTN layouts {KNOWN_ISAS}, not "
+                                   f"{layer.isa!r}; serve in float32 (--dtype float32)")
             return sqrt_alibi_paged_attention(self, query, kv_cache, attn_metadata, output)
 
     backend.supports_alibi_sqrt = classmethod(lambda cls: True)
@@ -96,10 +99,17 @@ def _patch_cpu_attention() -> None:
     backend._stepedit_sqrt_alibi = True
 
 
-def _gather(cache: torch.Tensor, blocks: torch.Tensor, length: int) -> torch.Tensor:
-    """(num_blocks, kv_heads, block_size, D) cache, this request's block ids -> (kv_heads, length, D)."""
-    picked = cache.index_select(0, blocks)                         # (n, kv_heads, block_size, D)
+# KV layouts of CPU_ATTN's "vec" kernels (read off cpu_attn_reshape_and_cache in 0.32.0): inside each block,
+# V is (kv_heads, block_size, D) and K is transposed to (kv_heads, D, block_size).
+KNOWN_ISAS = ("vec",)
+
+
+def _gather(cache: torch.Tensor, blocks: torch.Tensor, length: int, transposed: bool) -> torch.Tensor:
+    """One half of the cache, this request's block ids -> (kv_heads, length, D)."""
+    picked = cache.index_select(0, blocks)                         # (n, kv_heads, block_size, D) storage
     n, heads, block_size, dim = picked.shape
+    if transposed:
+        picked = picked.reshape(n, heads, dim, block_size).transpose(2, 3)
     return picked.permute(1, 0, 2, 3).reshape(heads, n * block_size, dim)[:, :length]
 
 
@@ -108,7 +118,7 @@ def sqrt_alibi_paged_attention(impl, query: torch.Tensor, kv_cache: torch.Tensor
     """Causal attention with the bias -slope_h * sqrt(i - j) for each request of the batch.
 
     query (tokens, heads, D); kv_cache (num_blocks, kv_heads, block_size, 2 D), K and V halves laid out as
-    CPU_ATTN writes them; the new tokens of request r sit at the end of its ``seq_lens[r]`` positions.
+    CPU_ATTN's vec kernels write them (see KNOWN_ISAS); the new tokens of request r sit at the end of its ``seq_lens[r]`` positions.
     """
     num_blocks, kv_heads, block_size, _ = kv_cache.shape
     halves = kv_cache.view(num_blocks, kv_heads, block_size * 2, -1)
@@ -122,8 +132,8 @@ def sqrt_alibi_paged_attention(impl, query: torch.Tensor, kv_cache: torch.Tensor
         if q1 <= q0:
             continue
         blocks = meta.block_table[r, :math.ceil(seq_len / block_size)].long()
-        k = _gather(key_cache, blocks, seq_len).float().repeat_interleave(group, 0)    # (heads, S, D)
-        v = _gather(value_cache, blocks, seq_len).float().repeat_interleave(group, 0)
+        k = _gather(key_cache, blocks, seq_len, True).float().repeat_interleave(group, 0)    # (heads, S, D)
+        v = _gather(value_cache, blocks, seq_len, False).float().repeat_interleave(group, 0)
         q = query[q0:q1].float().transpose(0, 1)                                      # (heads, T, D)
         i = torch.arange(seq_len - (q1 - q0), seq_len).view(-1, 1)
         dist = i - torch.arange(seq_len).view(1, -1)                                  # (T, S)
