@@ -16,7 +16,7 @@ if [ ! -f "$VENV/.complete-$KEY" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$ROOT/constraints-vllm.txt" >&2
   touch "$VENV/.complete-$KEY"
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall \
+"$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall \
   "$ROOT/vllm_plugin" >&2
 rm -rf "$ROOT/vllm_plugin/build" "$ROOT/vllm_plugin/"*.egg-info
 echo "$VENV"
