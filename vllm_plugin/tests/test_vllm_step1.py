@@ -65,6 +65,16 @@ def test_lm_head_is_not_tied(fixture_llm, fixture_model):
     assert Step1VllmConfig(tie_word_embeddings=True).tie_word_embeddings is False
 
 
+def test_attention_backend_has_sqrt_alibi(fixture_llm):
+    """CPU: CPU_ATTN with the plugin's sqrt-ALiBi path; CUDA: TRITON_ATTN (the plugin's choice)."""
+    def backend(model):
+        impl = model.model.layers[0].self_attn.attn.impl
+        return type(impl).__name__, impl.use_alibi_sqrt
+    name, sqrt = fixture_llm.apply_model(backend)[0]
+    assert sqrt is True
+    assert name == ("TritonAttentionImpl" if torch.cuda.is_available() else "SqrtAlibiCPUImpl")
+
+
 def _prompts() -> list[list[int]]:
     g = torch.Generator().manual_seed(3)
     text = lambda n: torch.randint(5, 60000, (n,), generator=g).tolist()                 # noqa: E731
