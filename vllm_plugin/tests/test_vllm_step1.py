@@ -21,6 +21,13 @@ def tiny_llm(tiny_llm_dir):
     return vllm_llm(tiny_llm_dir, max_model_len=1024, enable_prefix_caching=True)
 
 
+@pytest.fixture(scope="module")
+def cold_tiny_llm(tiny_llm_dir):
+    """The same model without prefix caching. Kept for the module: an in-process vLLM engine that is torn down
+    takes vLLM's global parallel state with it, and the other engines of this process would stop working."""
+    return vllm_llm(tiny_llm_dir, max_model_len=1024, enable_prefix_caching=False)
+
+
 def _greedy(**extra):
     from vllm import SamplingParams
     return SamplingParams(temperature=0.0, max_tokens=NEW_TOKENS, ignore_eos=True,
@@ -102,7 +109,7 @@ def test_batched_prompts_match_the_projects_step1(tiny_llm, tiny_root, guard):
     assert [list(o.outputs[0].token_ids) for o in outs] == _ours(tiny_root, prompts, guard)
 
 
-def test_prefix_caching_changes_nothing(tiny_llm, tiny_llm_dir):
+def test_prefix_caching_changes_nothing(tiny_llm, cold_tiny_llm):
     """A shared voice prefix: the second request reads it from the cache; ids and log-probabilities equal a
     server without prefix caching."""
     from vllm import SamplingParams
@@ -111,8 +118,7 @@ def test_prefix_caching_changes_nothing(tiny_llm, tiny_llm_dir):
     params = SamplingParams(temperature=0.0, max_tokens=NEW_TOKENS, logprobs=5, ignore_eos=True)
     warm = [tiny_llm.generate({"prompt_token_ids": p}, params, use_tqdm=False)[0] for p in lines]
     assert warm[1].num_cached_tokens >= len(base) // 2          # whole KV blocks of the shared prefix
-    cold_llm = vllm_llm(tiny_llm_dir, max_model_len=1024, enable_prefix_caching=False)
-    cold = [cold_llm.generate({"prompt_token_ids": p}, params, use_tqdm=False)[0] for p in lines]
+    cold = [cold_tiny_llm.generate({"prompt_token_ids": p}, params, use_tqdm=False)[0] for p in lines]
     for w, c in zip(warm, cold):
         assert list(w.outputs[0].token_ids) == list(c.outputs[0].token_ids)
         wl = [{t: x.logprob for t, x in row.items()} for row in w.outputs[0].logprobs]
