@@ -409,11 +409,13 @@ def _asr_installed() -> bool:
 def load_stepaudio_engine(model_path=None, *, download: bool = False, device: str | None = None,
                           dtype: str | None = None, quantization: str | None = None,
                           options: EngineOptions | None = None,
-                          progress: Callable[[float, str], None] | None = None) -> StepAudioEngine:
+                          progress: Callable[[float, str], None] | None = None,
+                          llm_server: str | None = None, llm_model: str | None = None) -> StepAudioEngine:
     """Find / download and verify the checkpoint, then load every component once.
 
     Raises ModelUnavailableError when no checkpoint is found (``load_engine("auto")`` then uses the lite
-    engine) and CheckpointError when one is found but broken.
+    engine) and CheckpointError when one is found but broken. ``llm_server``: the LLM stage runs on that vLLM
+    server (``model.remote``; LLMServerError when it cannot serve) instead of loading the LLM here.
     """
     paths = resolve_checkpoint(model_path, download=download, progress=progress)
     dev = pick_device(device)
@@ -422,16 +424,24 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     from .tokenizer.audio_tokenizer import StepAudioTokenizer
     from .model.loading import load_step1
     from .model.text_tokenizer import load_text_tokenizer
+    remote = _connect_llm_server(llm_server, llm_model)   # before the heavy loads: a bad server fails fast
     decoder = _load_decoder(paths, dev, options)
     if quantization == "int8" and dev.type == "cpu":       # the CPU int8 path covers the flow's DiT too
         from .decoder.flow import quantize_estimator_int8
         quantize_estimator_int8(decoder.flow)
     text_tokenizer = load_text_tokenizer(paths.editx)
-    llm = load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)
+    llm = remote or load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)
     audio_tokenizer = StepAudioTokenizer.from_pretrained(paths.tokenizer, device=dev,
                                                          dither=options.vq02_dither)
     return StepAudioEngine(llm=llm, text_tokenizer=text_tokenizer, audio_tokenizer=audio_tokenizer,
                            decoder=decoder, device=dev, options=options, paths=paths)
+
+
+def _connect_llm_server(url: str | None, model: str | None):
+    if not url:
+        return None
+    from .model.remote import RemoteStep1
+    return RemoteStep1.connect(url, model)
 
 
 def _load_decoder(paths: CheckpointPaths, device: torch.device, options: EngineOptions):

@@ -47,3 +47,13 @@ class CheckpointError(StepEditError):
 
 class TokenStreamError(StepEditError):
     """The LLM produced a token stream that cannot be decoded (non-audio ids, broken 2+3 groups, ...)."""
+
+
+class LLMServerError(ModelUnavailableError):
+    """The remote LLM server (``--llm-server``) cannot serve: unreachable, another model, timed out, overloaded.
+
+    ``reason`` is one of ``unreachable``, ``wrong_model``, ``timeout``, ``overloaded``, ``refused``."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason

@@ -17,13 +17,16 @@ ENGINE_KINDS = ("auto", "stepaudio", "lite")
 
 
 def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None, *, download: bool = False,
-                device: str | None = None, dtype: str | None = None, quantization: str | None = None) -> Engine:
+                device: str | None = None, dtype: str | None = None, quantization: str | None = None,
+                llm_server: str | None = None, llm_model: str | None = None) -> Engine:
     """Build an engine.
 
     ``kind``: ``"stepaudio"`` (the real model; raises ModelUnavailableError without weights), ``"lite"``
     (offline DSP + small shipped models), or ``"auto"`` (stepaudio when weights are found, else lite).
     ``dtype`` / ``quantization`` the device cannot run fail here, before anything is loaded, with one line
     naming what works instead (runtime.device_dtypes, model.loading.quantization_choices).
+    ``llm_server`` / ``llm_model``: the LLM stage on a vLLM server (engine.load_stepaudio_engine); its errors
+    are never a reason to fall back to the lite engine.
     """
     if kind not in ENGINE_KINDS:
         raise InvalidInputError(f"unknown engine {kind!r}; expected one of {', '.join(ENGINE_KINDS)}")
@@ -38,9 +41,10 @@ def load_engine(kind: str = "auto", model_path: str | os.PathLike | None = None,
             check_llm_options(device, dtype, quantization)
             try:
                 return load_stepaudio_engine(model_path, download=download, device=device, dtype=dtype,
-                                             quantization=quantization)
+                                             quantization=quantization, llm_server=llm_server,
+                                             llm_model=llm_model)
             except ModelUnavailableError as exc:
-                if kind == "stepaudio":
+                if kind == "stepaudio" or llm_server:
                     raise
                 log.warning("Step-Audio-EditX weights not available (%s); using the lite engine", exc)
     from .lite import LiteEngine  # noqa: PLC0415

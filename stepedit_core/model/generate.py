@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import torch
@@ -234,6 +235,9 @@ def generate(model, prompt_ids: Sequence[int] | torch.Tensor, options: SamplingO
     The prompt is prefilled in blocks (also ending at ``prefix_boundaries``), reusing ``prefix_cache``
     (model.prefix_cache). This is :func:`generate_batch` with one row.
     """
+    remote = getattr(model, "remote_generate", None)
+    if remote is not None:                                 # the LLM runs on a server (model.remote.RemoteStep1)
+        return remote(prompt_ids, options, on_group=on_group, should_stop=should_stop)
     if torch.is_tensor(prompt_ids):
         if prompt_ids.dim() > 2 or (prompt_ids.dim() == 2 and prompt_ids.shape[0] != 1):
             raise InvalidInputError(f"one sequence at a time; got prompt ids of shape {tuple(prompt_ids.shape)}")
@@ -283,6 +287,19 @@ def _check_budget(ids: list[int], options: SamplingOptions) -> tuple[int, int]:
 
 
 @torch.inference_mode()
+def _remote_rows(remote, ids: list[int], seeds: Sequence[int | None], options: SamplingOptions,
+                 on_group: RowGroupCallback | None, should_stop: Callable[[], bool] | None) -> list[GenerationResult]:
+    """The rows of a batch as concurrent requests to the LLM server (model.remote.RemoteStep1), which batches
+    them on its side (and reuses the shared prompt through its own prefix cache)."""
+    def row(i: int, seed: int | None) -> GenerationResult:
+        callback = None if on_group is None else (lambda group: on_group(i, group))
+        return remote(ids, replace(options, seed=seed), on_group=callback, should_stop=should_stop)
+
+    with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
+        futures = [pool.submit(row, i, s) for i, s in enumerate(seeds)]
+        return [f.result() for f in futures]
+
+
 def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None],
                    options: SamplingOptions = SamplingOptions(), *, on_group: RowGroupCallback | None = None,
                    should_stop: Callable[[], bool] | None = None,
@@ -301,6 +318,8 @@ def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None]
     ids = [int(t) for t in prompt_ids]
     if not seeds:
         raise InvalidInputError("no seeds: a batch needs at least one row")
+    if getattr(model, "remote_generate", None) is not None:
+        return _remote_rows(model.remote_generate, ids, seeds, options, on_group, should_stop)
     budget, max_new = _check_budget(ids, options)
     device = model.get_input_embeddings().weight.device
     rows = [_Row(i, s, ids, options, device, on_group) for i, s in enumerate(seeds)]
