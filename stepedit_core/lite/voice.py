@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dsp import active_rms_db
-from .prosody import F0_CEIL, F0_FLOOR, WorldParams, analyse, soft_limit, synthesise, warp_envelope
+from .prosody import FRAME_MS, F0_CEIL, F0_FLOOR, WorldParams, analyse, retime, soft_limit, synthesise, warp_envelope
+from .variation import Performance
 
 WARP_MIN, WARP_MAX, WARP_STEPS = 0.85, 1.2, 15
 MATCH_BAND_HZ = (200.0, 5000.0)     # envelope band compared for the warp and the equaliser
@@ -81,14 +82,19 @@ def _smooth(v: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.convolve(np.pad(v, w, mode="edge"), k / k.sum(), mode="valid")
 
 
-def adapt(wav: np.ndarray, sample_rate: int, target: VoiceProfile) -> tuple[np.ndarray, dict[str, float]]:
-    """``wav`` (TTS speech) moved toward ``target``; returns the audio and what was applied."""
+def adapt(wav: np.ndarray, sample_rate: int, target: VoiceProfile,
+          perf: Performance | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """``wav`` (TTS speech) moved toward ``target``, in the seed's intonation and local tempo ``perf`` if
+    given; returns the audio and what was applied."""
     p = analyse(wav, sample_rate)
     src = profile(p, wav)
     voiced = p.f0 > 0
     ratio = float(np.clip(target.logf0_std / src.logf0_std, *SPREAD_RATIO_LIMITS))
     logf = np.log(np.where(voiced, p.f0, 1.0))
     mapped = target.logf0_mean + (logf - src.logf0_mean) * ratio
+    if perf is not None and voiced.any():
+        melody = perf.melody_st(len(logf), FRAME_MS * 1e-3)
+        mapped = mapped + (melody - melody[voiced].mean()) * np.log(2) / 12
     f0 = np.where(voiced, np.clip(np.exp(mapped), F0_FLOOR, F0_CEIL), 0.0)
     warp = best_warp(src.log_envelope, target.log_envelope, sample_rate)
     sp = warp_envelope(p.sp, warp)
@@ -97,7 +103,8 @@ def adapt(wav: np.ndarray, sample_rate: int, target: VoiceProfile) -> tuple[np.n
     diff -= np.median(diff[_band(len(diff), sample_rate)])          # level is matched separately
     eq_db = np.clip(_smooth(diff, sample_rate) * 10 / np.log(10) * EQ_AMOUNT, -EQ_LIMIT_DB, EQ_LIMIT_DB)
     sp = sp * 10 ** (eq_db / 10)[None, :]
-    y = synthesise(WorldParams(f0, sp, p.ap, sample_rate))
+    q = WorldParams(f0, sp, p.ap, sample_rate)
+    y = synthesise(retime(q, 1.0, perf) if perf is not None else q)
     y *= 10 ** ((target.level_db - active_rms_db(y, sample_rate)) / 20)
     info = {"f0_target_hz": target.median_f0, "f0_source_hz": src.median_f0, "f0_spread_ratio": ratio,
             "formant_warp": warp}
