@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -172,10 +173,16 @@ class ScriptService:
             gr.Info(f"Imported {len(added)} voices.")
 
     def voice_use(self, name: str | None, session: str | None):
+        """The saved voice's prompt and transcript for the clone tab. The prompt is served as a copy in the
+        session folder: the library lives outside Gradio's allowed paths on a local install."""
         if not name:
             return gr.update(), gr.update()
         voice = self.library(session).get(name)
-        return str(voice.audio_path), voice.text
+        folder = self.studio.session_dir(session) / "voices-used"
+        folder.mkdir(exist_ok=True)
+        copy = folder / f"{uuid.uuid4().hex[:8]}-{Path(voice.audio_path).name}"
+        shutil.copyfile(voice.audio_path, copy)
+        return str(copy), voice.text
 
     # ---- the API ------------------------------------------------------------------------------------------
     def script(self, text: str, seed, default_voice: str, voices_zip: str | None, session: str | None,

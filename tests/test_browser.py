@@ -46,11 +46,12 @@ def slow_server(tmp_path_factory):
     yield from _serve(tmp_path_factory, f"stream_delay={STREAM_DELAY_S}")
 
 
-def _serve(tmp_path_factory, engine_args: str):
+def _serve(tmp_path_factory, engine_args: str, env_extra: dict | None = None):
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False",
-           "STEPEDIT_DATA_DIR": str(tmp / "data")}                    # the voice library, never the user's
+           "STEPEDIT_DATA_DIR": str(tmp / "data"),                     # the voice library, never the user's
+           **(env_extra or {})}
     code = SERVER.format(root=str(ROOT), port=port, engine_args=engine_args)
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
