@@ -21,6 +21,7 @@ from stepedit_core import catalog, checks
 from . import api as api_mod
 from . import script_tab, views
 from .events import wire_session
+from .freshness import wire_freshness
 from .guard import GuardedBlocks, OpenRadio
 from .history import TakeTree
 from .i18n import t
@@ -291,6 +292,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
         for tag, btn in tag_btns:
             btn.click(None, [para_text], [para_text], js=_INSERT_TAG_JS.format(tag=tag))
 
-        wire_session(studio, SimpleNamespace(**locals()))
+        components = SimpleNamespace(**locals())
+        wire_session(studio, components)
+        wire_freshness(components)
         demo.load(voice_refresh, None, voice_outs, api_visibility="private")
     return demo

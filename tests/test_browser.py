@@ -87,7 +87,16 @@ def _load_with_prompt(page, server: dict) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
     page.goto(server["url"])
     expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
-    page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+    upload_prompt(page, _prompt(server["tmp"]))
+
+
+def upload_prompt(page, path: str) -> None:
+    """Upload ``path`` as the prompt and wait until the upload has emptied the transcript box (a new prompt
+    clears the old transcript), so a transcript typed next is not cleared."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+    page.locator("#prompt-text textarea").fill("(the previous transcript)")
+    page.locator("#prompt-audio input[type=file]").set_input_files(path)
+    expect(page.locator("#prompt-text textarea")).to_have_value("", timeout=20000)
 
 
 def _prompt(tmp: Path) -> str:

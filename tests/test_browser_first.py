@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, _browser, _load_with_prompt, _serve
+from tests.test_browser import ARTIFACTS, _browser, _load_with_prompt, _prompt, _serve, upload_prompt
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,40 @@ def test_saved_voice_picker_fills_the_prompt(server):
             expect(page.locator("#prompt-audio audio").first).to_be_attached(timeout=20000)
             assert "Error" not in page.locator("#prompt-audio").inner_text()
             assert "not in allowed_paths" not in (server["tmp"] / "server.log").read_text()
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last_first_state.png"), full_page=True)
+            browser.close()
+
+
+def test_no_stale_state(server):
+    """A new prompt empties the old transcript; a new run empties the live player (an unstreamed run would
+    otherwise leave the previous take there); an exported recipe disappears after the next action."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    with sync_playwright() as p:
+        browser, page = _page(p)
+        try:
+            _load_with_prompt(page, server)
+            prompt_text = page.locator("#prompt-text textarea")
+            prompt_text.fill("The transcript of the first voice.")
+            expect(page.locator("#prompt-audio audio").first).to_be_attached(timeout=20000)
+            page.locator("#prompt-audio button[aria-label='Clear']").first.click()
+            expect(prompt_text).to_have_value("", timeout=10000)
+            upload_prompt(page, _prompt(server["tmp"]))
+            prompt_text.fill("The transcript of the second voice.")
+            page.locator("#target-text textarea").fill("A streamed take first.")
+            page.locator("#clone-btn").click()
+            timeline = page.locator("#timeline")
+            expect(timeline).to_contain_text("T1 ·", timeout=30000)
+            page.locator("#clone-stream input").uncheck()
+            page.locator("#clone-btn").click()
+            expect(timeline).to_contain_text("T3 ·", timeout=30000)
+            expect(page.locator("#live-clone [aria-label='Empty value']")).to_be_visible(timeout=10000)
+            page.locator("#export-btn").click()
+            recipe = page.locator("#recipe-out")
+            expect(recipe).to_be_visible(timeout=20000)
+            page.locator("#undo-btn").click()
+            expect(timeline).not_to_contain_text("T3 ·", timeout=20000)
+            expect(recipe).to_be_hidden(timeout=10000)
         finally:
             page.screenshot(path=str(ARTIFACTS / "last_first_state.png"), full_page=True)
             browser.close()
