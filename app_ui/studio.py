@@ -33,6 +33,7 @@ from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, Engin
 
 from . import history, storage
 from .history import TakeTree, file_sha256
+from .names import take_filename
 from .plots import take_image
 from .runner import EngineError, EngineRunner, Job, error_message
 
@@ -202,7 +203,7 @@ class Studio:
         return clip
 
     def _write_take(self, tree: TakeTree, take_no: int, result: EngineResult) -> dict:
-        path = Path(tree.workdir) / f"T{take_no}.wav"
+        path = Path(tree.workdir) / take_filename(take_no, result)
         write_wav(path, result.audio.samples, result.audio.sample_rate)
         self._count_written(path)
         check = result.metadata.get("check") if result.metadata else None

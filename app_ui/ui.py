@@ -118,8 +118,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                             gr.Examples(examples, [prompt_audio, prompt_text, target_text], label=t("examples"),
                                         example_labels=[label for label, _ in examples_meta], cache_examples=False)
                     with gr.Column(scale=4):
+                        # the live stream is AAC that Gradio names audio-stream.mp3: no download here, the take is the download
                         live_clone = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
-                                              elem_id="live-clone")
+                                              buttons=[], elem_id="live-clone")
                         gr.Markdown(t("candidates"))
                         cand_cols, cand_audio, cand_btns = [], [], []
                         for i in range(MAX_CANDIDATES):
@@ -163,7 +164,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     edit_stream = gr.Checkbox(True, label=t("stream"), elem_id="edit-stream", scale=1)
                     edit_stop = gr.Button(t("stop"), size="sm", elem_id="edit-stop", scale=1)
                 live_edit = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
-                                     elem_id="live-edit")
+                                     buttons=[], elem_id="live-edit")
                 with gr.Accordion(t("own_recording"), open=False):
                     with gr.Row():
                         upload_audio = gr.Audio(label=t("recording"), sources=["upload", "microphone"],
@@ -191,7 +192,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     para_stream = gr.Checkbox(True, label=t("stream"), elem_id="para-stream", scale=1)
                     para_stop = gr.Button(t("stop"), size="sm", elem_id="para-stop", scale=1)
                 live_para = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
-                                     elem_id="live-para")
+                                     buttons=[], elem_id="live-para")
 
             # ------------------------------------------------------------ ④ script (script_tab.py)
             voice_refresh, voice_outs = script_tab.build(studio, prompt_audio, prompt_text, voice_pick)
