@@ -25,6 +25,7 @@ from pathlib import Path
 import gradio as gr
 
 from app_ui import storage
+from app_ui.first_screen import CSS as FIRST_SCREEN_CSS
 from app_ui.i18n import I18N
 from app_ui.runner import EngineRunner
 from app_ui.studio import Studio
@@ -54,7 +55,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
 def launch_options(*, mcp: bool = False) -> dict:
     """Arguments ``demo.launch`` needs for this app (theme, css, translations, limits, MCP)."""
-    return {"theme": THEME, "css": CSS, "i18n": I18N, "max_file_size": MAX_FILE_SIZE, "mcp_server": mcp,
+    return {"theme": THEME, "css": CSS + FIRST_SCREEN_CSS, "i18n": I18N, "max_file_size": MAX_FILE_SIZE,
+            "mcp_server": mcp,
             "footer_links": ["api", "settings"], "ssr_mode": False}
 
 

@@ -127,6 +127,8 @@ def test_clone_edit_and_timeline_in_browser(server):
                                                                         timeout=20000)
             page.locator("#target-text textarea").fill("Editing speech is as easy as editing text.")
             page.get_by_role("button", name="[Cantonese]").click()
+            open_advanced(page)
+            _set_slider(page, "n-candidates", 2)
             expect(page.locator("#target-text textarea")).to_have_value(
                 "[Cantonese]Editing speech is as easy as editing text.")
             page.locator("#clone-btn").click()
@@ -135,7 +137,7 @@ def test_clone_edit_and_timeline_in_browser(server):
             expect(page.locator("#cand-2")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "screenshot_clone.png"), full_page=True)
 
-            page.get_by_role("tab", name="② Iterative edit").click()
+            page.get_by_role("tab", name="② Edit").click()
             expect(page.locator("#tabs")).to_contain_text("Editing T1")
             page.locator("#edit-btn").click()
             expect(timeline).to_contain_text("T3 · Emotion · Happy", timeout=30000)
@@ -158,7 +160,7 @@ def test_clone_edit_and_timeline_in_browser(server):
             page.get_by_role("button", name="Laughter").click()
             expect(para).to_have_value("[Cantonese]Editing speech is as easy as editing text.[Laughter]")
             expect(page.locator("#tag-preview .tag-chip").last).to_have_text("Laughter")
-            page.get_by_role("tab", name="② Iterative edit").click()
+            page.get_by_role("tab", name="② Edit").click()
             page.screenshot(path=str(ARTIFACTS / "screenshot.png"), full_page=True)
 
             # a bad input shows a toast, and the timeline survives it
@@ -169,6 +171,12 @@ def test_clone_edit_and_timeline_in_browser(server):
             page.screenshot(path=str(ARTIFACTS / "last_browser_state.png"), full_page=True)
             browser.close()
     assert (ARTIFACTS / "screenshot.png").stat().st_size > 10_000
+
+
+def open_advanced(page) -> None:
+    """Open the clone tab's collapsed "Advanced" group (versions, variation number, retries, saved voice)."""
+    if not page.locator("#clone-seed").is_visible():
+        page.locator("#clone-advanced").get_by_text("Advanced").first.click()
 
 
 def _set_slider(page, elem_id: str, value) -> None:
@@ -190,6 +198,7 @@ def test_check_badges_retry_and_region_edit_in_browser(server):
             _load_with_prompt(page, server)
             page.locator("#prompt-text textarea").fill("a prompt")
             page.locator("#target-text textarea").fill("retry me please")
+            open_advanced(page)
             page.locator("#clone-seed input").fill("30")
             _set_slider(page, "n-candidates", 1)
             _set_slider(page, "clone-tries", 3)
@@ -203,7 +212,7 @@ def test_check_badges_retry_and_region_edit_in_browser(server):
             expect(page.locator("#info-b")).to_contain_text("tries: 2 of 3, error rate by seed 30: 33%, 31: 0%")
             expect(page.locator("#info-b .check-badge.green").first).to_be_visible()
 
-            page.get_by_role("tab", name="② Iterative edit").click()
+            page.get_by_role("tab", name="② Edit").click()
             expect(page.locator("#tabs")).to_contain_text("Editing T1")
             page.locator("#region-box").get_by_text("Edit only part of the take").click()
             wave = page.locator("#region-wave")
@@ -290,7 +299,7 @@ def test_chinese_ui(server):
         try:
             page = browser.new_page(locale="zh-CN")
             page.goto(server["url"])
-            expect(page.get_by_role("tab", name="② 迭代编辑")).to_be_visible(timeout=20000)
+            expect(page.get_by_role("tab", name="② 编辑")).to_be_visible(timeout=20000)
             expect(page.locator("#clone-btn")).to_have_text("生成")
             page.get_by_role("tab", name="④ 脚本").click()
             expect(page.locator("#script-render")).to_have_text("生成脚本音频")
