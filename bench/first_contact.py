@@ -39,8 +39,9 @@ FIRST_AUDIO_JS = """() => {
 def serve(port: int, tmp: Path) -> subprocess.Popen:
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "STEPEDIT_DATA_DIR": str(tmp / "data"),
            "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(ROOT), port=port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 180
     while time.time() < deadline:
         try:
@@ -102,6 +103,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=7881)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    # Until B1 (app_ui/storage.py) is merged, the pruner drops Gradio's copies of examples whose file time is
+    # older than 15 minutes; fresh file times keep the examples usable for this run.
+    for example in (ROOT / "examples").glob("*.wav"):
+        os.utime(example)
     with tempfile.TemporaryDirectory() as tmp:
         proc = serve(args.port, Path(tmp))
         try:
