@@ -78,7 +78,8 @@ def test_no_stale_state(server):
             # downloads are named after the take; the live player (AAC) offers none
             expect(page.locator("#cand-1 a[data-testid=download-link]")).to_have_attribute(
                 "href", re.compile(r"/T1-clone-seed\d+\.wav$"), timeout=20000)
-            assert page.locator("#live-clone a[data-testid=download-link], #live-clone button[title=Download]").count() == 0
+            live_downloads = "#live-clone a[data-testid=download-link], #live-clone button[title=Download]"
+            assert page.locator(live_downloads).count() == 0
             page.locator("#clone-stream input").uncheck()
             page.locator("#clone-btn").click()
             expect(timeline).to_contain_text("T3 ·", timeout=30000)

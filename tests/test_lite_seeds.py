@@ -109,3 +109,17 @@ def test_streamed_clone_follows_the_seed(engine, prompt):
     a, b = streamed(SEEDS[0]), streamed(SEEDS[1])
     assert abs(len(a) - len(b)) / SR >= MIN_TIMING_S or melody_distance(a, b) >= MIN_MELODY_ST
     assert streamed(SEEDS[0]).tobytes() == a.tobytes()
+
+
+def test_script_reroll_changes_the_line(engine, prompt, tmp_path):
+    """Script tab: "Re-roll line" (a fresh seed) gives the line a different reading; the other line stays."""
+    from stepedit_core.script import parse_script, render_script, reroll_line
+    from stepedit_core.voices import VoiceLibrary
+    lib = VoiceLibrary(tmp_path / "voices")
+    lib.save("Ann", prompt, "the quick brown fox jumps over the lazy dog")
+    script = parse_script("Ann: Good morning.\nAnn: See you soon, and have a lovely weekend.", voices=lib.names())
+    render = render_script(engine, script, lib, seed=11)
+    again = reroll_line(engine, render, 1, lib, seed=12)
+    old, new = render.lines[1].audio, again.lines[1].audio
+    assert abs(len(old) - len(new)) / SR >= MIN_TIMING_S or melody_distance(old, new) >= MIN_MELODY_ST
+    assert again.lines[0].audio.tobytes() == render.lines[0].audio.tobytes()
