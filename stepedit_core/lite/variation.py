@@ -6,7 +6,7 @@ candidates, tries and re-rolls did nothing. A :class:`Performance` is one seed's
 
 - ``rate``: the overall speaking rate (Kokoro's ``speed`` for a clone; a small factor for prosody edits);
 - ``melody``: a smooth random intonation curve added to log-F0 (semitones, one knot every MELODY_KNOT_S);
-- ``tempo``: a smooth random local-tempo curve (some stretches a little faster, others slower, the total
+- ``tempo``: a smooth random local-tempo curve for edits (some stretches a little faster, others slower, the total
   duration kept), so words land at different times;
 - ``sound``: the duration and pitch of inserted non-verbal sounds.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dsp import active_rms_db
-from .prosody import FRAME_MS, F0_CEIL, F0_FLOOR, WorldParams, analyse, retime, soft_limit, synthesise, warp_envelope
+from .prosody import FRAME_MS, F0_CEIL, F0_FLOOR, WorldParams, analyse, soft_limit, synthesise, warp_envelope
 from .variation import Performance
 
 WARP_MIN, WARP_MAX, WARP_STEPS = 0.85, 1.2, 15
@@ -84,8 +84,9 @@ def _smooth(v: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def adapt(wav: np.ndarray, sample_rate: int, target: VoiceProfile,
           perf: Performance | None = None) -> tuple[np.ndarray, dict[str, float]]:
-    """``wav`` (TTS speech) moved toward ``target``, in the seed's intonation and local tempo ``perf`` if
-    given; returns the audio and what was applied."""
+    """``wav`` (TTS speech) moved toward ``target``, in the seed's intonation ``perf`` if given (its timing comes
+    from Kokoro's speed; a WORLD time warp here blurred short words: "we" was heard as "he"); returns the audio
+    and what was applied."""
     p = analyse(wav, sample_rate)
     src = profile(p, wav)
     voiced = p.f0 > 0
@@ -103,8 +104,7 @@ def adapt(wav: np.ndarray, sample_rate: int, target: VoiceProfile,
     diff -= np.median(diff[_band(len(diff), sample_rate)])          # level is matched separately
     eq_db = np.clip(_smooth(diff, sample_rate) * 10 / np.log(10) * EQ_AMOUNT, -EQ_LIMIT_DB, EQ_LIMIT_DB)
     sp = sp * 10 ** (eq_db / 10)[None, :]
-    q = WorldParams(f0, sp, p.ap, sample_rate)
-    y = synthesise(retime(q, 1.0, perf) if perf is not None else q)
+    y = synthesise(WorldParams(f0, sp, p.ap, sample_rate))
     y *= 10 ** ((target.level_db - active_rms_db(y, sample_rate)) / 20)
     info = {"f0_target_hz": target.median_f0, "f0_source_hz": src.median_f0, "f0_spread_ratio": ratio,
             "formant_warp": warp}
