@@ -25,10 +25,11 @@ from pathlib import Path
 import gradio as gr
 
 from app_ui import storage
+from app_ui.first_screen import CSS as FIRST_SCREEN_CSS, example_files
 from app_ui.i18n import I18N
 from app_ui.runner import EngineRunner
 from app_ui.studio import Studio
-from app_ui.ui import build_blocks, example_files
+from app_ui.ui import build_blocks
 from app_ui.views import CSS
 from stepedit_core import Engine, StepEditError
 from stepedit_core.flags import add_engine_arguments, engine_from_args
@@ -57,8 +58,8 @@ def launch_options(*, mcp: bool = False) -> dict:
     """Arguments ``demo.launch`` needs for this app (theme, css, translations, limits, MCP)."""
     from starlette.middleware import Middleware  # noqa: PLC0415
     from app_ui.route_guard import RouteGuard  # noqa: PLC0415  (4xx for raw calls Gradio answers with a 500)
-    return {"theme": THEME, "css": CSS, "i18n": I18N, "max_file_size": MAX_FILE_SIZE, "mcp_server": mcp,
-            "footer_links": ["api", "settings"], "ssr_mode": False,
+    return {"theme": THEME, "css": CSS + FIRST_SCREEN_CSS, "i18n": I18N, "max_file_size": MAX_FILE_SIZE,
+            "mcp_server": mcp, "footer_links": ["api", "settings"], "ssr_mode": False,
             "app_kwargs": {"middleware": [Middleware(RouteGuard)]}}
 
 

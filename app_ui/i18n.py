@@ -13,26 +13,43 @@ _STRINGS: dict[str, tuple[str, str]] = {
     # key: (English, Chinese)
     "title": ("## Step-Audio-EditX — clone a voice, then edit speech like text",
               "## Step-Audio-EditX —— 克隆声音，像编辑文字一样编辑语音"),
-    "tab_clone": ("① Voice clone (TTS)", "① 声音克隆 (TTS)"),
-    "tab_edit": ("② Iterative edit", "② 迭代编辑"),
+    "tagline": ("Pick an example or upload a voice, press **Generate**, then make the take happier, faster or "
+                "cleaner in ② Edit.",
+                "选一个示例或上传声音，点 **生成**，然后在 ② 编辑 中让它更开心、更快或更干净。"),
+    "tab_clone": ("① Clone", "① 克隆"),
+    "tab_edit": ("② Edit", "② 编辑"),
     "tab_para": ("③ Paralinguistic", "③ 副语言"),
     "prompt_audio": ("Prompt audio (3–30 s of the voice to clone)", "参考音频（3–30 秒目标音色）"),
     "prompt_text": ("Prompt transcript (what the prompt audio says)", "参考音频文本（参考音频说的内容）"),
     "transcribe": ("Transcribe", "自动识别"),
     "target_text": ("Target text (what the cloned voice should say)", "目标文本（克隆声音要说的内容）"),
     "lang_tags": ("Language / dialect tag (put at the start):", "语言/方言标签（加在开头）："),
-    "seed": ("Seed (−1 = random)", "随机种子（−1 = 随机）"),
-    "n_candidates": ("Candidates (each a take with its own seed)", "候选数（每个候选单独一个种子）"),
+    "seed": ("Variation number (−1 = a new one each time)", "变体编号（−1 = 每次随机）"),
+    "seed_info": ("The same number with the same inputs gives the same take; another number gives another "
+                  "reading (pace, intonation).",
+                  "相同编号和相同输入得到相同结果；换一个编号得到另一种读法（语速、语调）。"),
+    "n_candidates": ("Versions per click", "每次生成的版本数"),
+    "n_candidates_info": ("Each version is its own reading; listen and keep the best. 1 is fastest.",
+                          "每个版本是一种不同的读法；试听后保留最好的。1 最快。"),
+    "advanced": ("Advanced: versions, variation number, retries, saved voices",
+                 "高级：版本数、变体编号、重试、已保存的声音"),
+    "ex_en": ("English voice", "英文声音"),
+    "ex_zh": ("Mandarin voice", "中文声音"),
+    "ex_noisy": ("Noisy recording (denoise it)", "嘈杂录音（可降噪）"),
     "generate": ("Generate", "生成"),
     "candidates": ("Candidates — listen, then pick one to edit", "候选结果 —— 试听后选择一个继续编辑"),
     "use_take": ("Edit this take →", "编辑这个 →"),
-    "examples": ("Examples (prompt + transcript)", "示例（参考音频 + 文本）"),
+    "examples": ("Examples — click one to fill every field", "示例 —— 点击即可填好所有字段"),
     "edit_type": ("Edit type", "编辑类型"),
-    "edit_info": ("Sub-type", "子类型"),
+    "edit_info": ("Option", "选项"),
     "n_iterations": ("Iterations (each round edits the previous round)", "迭代次数（每轮在上一轮基础上编辑）"),
     "apply_edit": ("Apply edit", "执行编辑"),
-    "max_tries": ("Tries (re-roll the seed until the check passes)", "尝试次数（未通过检查则换种子重试）"),
-    "threshold": ("Pass when WER / CER ≤", "通过条件：WER / CER ≤"),
+    "max_tries": ("Automatic retries", "自动重试次数"),
+    "max_tries_info": ("When the take's words don't match the text, try the next variation, up to this many "
+                       "times.", "当结果的词与文本不符时，换下一个变体重试，最多这么多次。"),
+    "threshold": ("Allowed misheard words", "允许的听错比例"),
+    "threshold_info": ("Retry while more than this share of words is misheard (0.1 = 10 %; word / character "
+                       "error rate).", "听错的词（字）比例高于此值时重试（0.1 = 10%，即 WER / CER）。"),
     "region": ("Edit only part of the take", "只编辑部分内容"),
     "region_help": ("Tick the first and last word to edit (or give a time range). Only a window around them, "
                     "cut at pauses, is edited; the rest of the take stays sample-identical.",
@@ -74,9 +91,9 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "script_master": ("Master", "成品音轨"),
     "script_files": ("Master WAV, SRT, VTT, recipe", "成品 WAV、SRT、VTT 字幕与配方"),
     "script_lines": ("Lines", "台词"),
-    "script_line_no": ("Line #", "行号"),
+    "script_line_no": ("Line # (click a row)", "行号（点击表格行）"),
     "script_reroll": ("Re-roll line", "重新生成该行"),
-    "script_take_id": ("Take id (e.g. L3.T1)", "版本编号（如 L3.T1）"),
+    "script_take_id": ("Take (click a row; e.g. L3.T1 = line 3, take 1)", "版本（点击表格行；如 L3.T1 = 第 3 行第 1 版）"),
     "script_use_take": ("Use take", "使用该版本"),
     "script_rounds": ("Rounds", "轮数"),
     "script_edit": ("Edit line", "编辑该行"),
@@ -86,7 +103,22 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "voice_help": ("**Voice library** — save the clone tab's prompt under a name, then use the name in scripts "
                    "(`Name: text`).",
                    "**声音库** —— 将克隆页的参考音频以名字保存，然后在脚本中使用该名字（`名字: 文本`）。"),
-    "voice_pick": ("Saved voice (voice library)", "已保存的声音（声音库）"),
+    "voice_pick": ("Use a saved voice", "使用已保存的声音"),
+    "voice_pick_info": ("Voices saved in ④ Script's voice library fill the prompt and its transcript.",
+                        "在 ④ 脚本 的声音库中保存的声音，会填入参考音频和文本。"),
+    "script_sample": ("# Speaker: text; {happy} {whisper} {faster x2} edit the line, [Laughter] adds a sound, "
+                      "[pause 0.8s] waits. Ethan and Mei are the example voices.\n"
+                      "Ethan: {happy} Good morning! Did you sleep well?\n"
+                      "Mei: Not really. [Sigh] The neighbours had a party.\n"
+                      "Ethan: [pause 0.5s] {whisper} I heard it too.\n",
+                      "# 说话人: 文本；{happy} {whisper} {faster x2} 编辑这一行，[Laughter] 加入声音，"
+                      "[pause 0.8s] 停顿。Ethan 和 Mei 是示例声音。\n"
+                      "Ethan: {happy} 早上好！你睡得好吗？\n"
+                      "Mei: 不太好。[Sigh] 邻居开了一晚上派对。\n"
+                      "Ethan: [pause 0.5s] {whisper} 我也听到了。\n"),
+    "th_no": ("#", "#"), "th_line": ("script line", "脚本行"), "th_speaker": ("speaker", "说话人"),
+    "th_text": ("text", "文本"), "th_take": ("take", "版本"), "th_takes": ("takes", "版本数"),
+    "th_start": ("start (s)", "开始（秒）"), "th_end": ("end (s)", "结束（秒）"),
     "voice_sel": ("Voice", "声音"),
     "voice_name": ("Name (save / rename to)", "名字（保存 / 重命名为）"),
     "voice_save": ("Save clone-tab prompt", "保存克隆页的参考音频"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from stepedit_core.script import (LineRender, ScriptRender, edit_line, export_fi
                                   parse_script, render_script, replay_recipe, reroll_line, select_take)
 from stepedit_core.voices import MAX_VOICE_SECONDS, VoiceLibrary
 
+from .example_voices import WithExamples, example_library
 from .i18n import t
 from .runner import GPU, EngineError, error_message
 from .studio import Studio
@@ -29,11 +31,7 @@ from .studio import Studio
 LINE_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
 TABLE_HEADERS = ["#", "script line", "speaker", "text", "take", "takes", "start (s)", "end (s)"]
 PENDING = "…"                 # take column of a line not rendered yet (the table fills in line by line)
-EXAMPLE_SCRIPT = """# Speaker: text; {happy} {whisper} {faster x2} edit the line, [Laughter] adds a sound, [pause 0.8s] waits
-Alice: {happy} Good morning! Did you sleep well?
-Bob: Not really. [Sigh] The neighbours had a party.
-Alice: [pause 0.5s] {whisper} I heard it too.
-"""
+EXAMPLE_SCRIPT = t("script_sample")    # speaks with the example voices Ethan and Mei (example_voices.py)
 _PRIVATE = {"api_visibility": "private"}
 _SESSION = {"api_visibility": "undocumented"}
 
@@ -81,6 +79,10 @@ class ScriptService:
             return VoiceLibrary(self.studio.session_dir(session) / "voices")
         return VoiceLibrary()
 
+    def script_voices(self, session: str | None) -> WithExamples:
+        """The voices a script may name: the library, then the example voices (the sample script uses them)."""
+        return WithExamples(self.library(session), example_library(self.studio.root / "example-voices"))
+
     def store_for(self, clip: AudioClip, session: str | None):
         """The token store of the saved voice whose prompt is exactly ``clip`` (the clone tab's prompt when it
         was loaded from the library), else None; ``Studio.prompt_store``."""
@@ -102,7 +104,7 @@ class ScriptService:
     def render(self, text: str, default: str | None, seed, session: str | None, progress=_no_progress):
         """A generator: one table update as each line finishes (the master, files and state unchanged until
         the last update), then the full result."""
-        lib = self.library(session)
+        lib = self.script_voices(session)
         script = parse_script(text, voices=lib.names(), default_voice=default or None)
         n = len(script.segments)
         rows = [_pending_row(i, seg) for i, seg in enumerate(script.segments)]
@@ -117,14 +119,14 @@ class ScriptService:
             yield keep, keep, keep, [list(r) for r in rows], f"Rendered line {item.index + 1} of {n}."
 
     def reroll(self, render: ScriptRender | None, number, session: str | None, progress=_no_progress):
-        i, lib = _line(render, number), self.library(session)
+        i, lib = _line(render, number), self.script_voices(session)
         render = reroll_line(self.engine, render, i, lib,          # a fresh random seed; the recipe records it
                              progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
         return self.show(render, lib, session, f"Line {i + 1} re-rolled; the other lines are unchanged.")
 
     def edit(self, render: ScriptRender | None, number, edit_type: str, option: str | None, rounds,
              session: str | None, progress=_no_progress):
-        i, lib = _line(render, number), self.library(session)
+        i, lib = _line(render, number), self.script_voices(session)
         render = edit_line(self.engine, render, i, edit_type, option or None, iterations=int(rounds or 1),
                            progress=lambda f, d: progress(f, desc=f"line {i + 1}: {d}"))
         return self.show(render, lib, session, f"Line {i + 1} edited ({edit_type} {option or ''}).")
@@ -132,7 +134,7 @@ class ScriptService:
     def use_take(self, render: ScriptRender | None, number, take_id: str, session: str | None):
         i = _line(render, number)
         render = select_take(render, i, (take_id or "").strip())
-        return self.show(render, self.library(session), session, f"Line {i + 1} uses {take_id}.")
+        return self.show(render, self.script_voices(session), session, f"Line {i + 1} uses {take_id}.")
 
     def replay(self, recipe_path: str | None, session: str | None, progress=_no_progress):
         if not recipe_path:
@@ -172,15 +174,21 @@ class ScriptService:
             gr.Info(f"Imported {len(added)} voices.")
 
     def voice_use(self, name: str | None, session: str | None):
+        """The saved voice's prompt and transcript for the clone tab. The prompt is served as a copy in the
+        session folder: the library lives outside Gradio's allowed paths on a local install."""
         if not name:
             return gr.update(), gr.update()
         voice = self.library(session).get(name)
-        return str(voice.audio_path), voice.text
+        folder = self.studio.session_dir(session) / "voices-used"
+        folder.mkdir(exist_ok=True)
+        copy = folder / f"{uuid.uuid4().hex[:8]}-{Path(voice.audio_path).name}"
+        shutil.copyfile(voice.audio_path, copy)
+        return str(copy), voice.text
 
     # ---- the API ------------------------------------------------------------------------------------------
     def script(self, text: str, seed, default_voice: str, voices_zip: str | None, session: str | None,
                progress=_no_progress) -> tuple[str, str, str, str]:
-        lib = self.library(session)
+        lib = self.script_voices(session)
         if voices_zip:
             lib = VoiceLibrary(self.folder(session) / "voices")
             lib.import_zip(voices_zip, label=Path(voices_zip).name)
@@ -361,6 +369,15 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
     def voice_import(path: str | None, request: gr.Request = None):
         svc.voice_import(path, _session(request))
 
+    def pick_row(table, evt: gr.SelectData):
+        """A click on a table row chooses that line (and its current take) for re-roll, edit and use-take."""
+        i = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
+        if not isinstance(i, int) or not 0 <= i < len(rows) or rows[i][0] in (None, ""):
+            return gr.skip(), gr.skip()
+        take = rows[i][4]
+        return int(rows[i][0]), take if take != PENDING else gr.skip()
+
     @_guard
     def voice_use(name: str | None, request: gr.Request = None):
         return svc.voice_use(name, _session(request))
@@ -403,6 +420,7 @@ def build(studio: Studio, prompt_audio: gr.Audio, prompt_text: gr.Textbox, voice
     use_btn.click(script_use_take, [state, line_no, take_pick], render_outs, **_PRIVATE)
     replay_btn.click(script_replay, [recipe_in], render_outs, **_PRIVATE, **gpu)
     line_type.change(on_type, [line_type], [line_option], **_PRIVATE)
+    lines.select(pick_row, [lines], [line_no, take_pick], **_PRIVATE)
     view_outs = [voice_list, voice_sel, default_voice, voice_pick]
     save_btn.click(voice_save, [voice_name, prompt_audio, prompt_text], None, **_PRIVATE).then(
         voice_view, None, view_outs, **_PRIVATE)

@@ -31,6 +31,7 @@ from stepedit_core.service import Service
 
 from . import history, storage
 from .history import TakeTree, file_sha256
+from .names import take_filename
 from .plots import take_image
 from .oneshot import OneShotActions
 from .recipes import MAX_RECIPE_ACTIONS, RecipeActions, check_recipe_shape  # noqa: F401  (re-exported)
@@ -168,7 +169,7 @@ class Studio(RecipeActions, OneShotActions):
         return clip
 
     def _write_take(self, tree: TakeTree, take_no: int, result: EngineResult) -> dict:
-        path = Path(tree.workdir) / f"T{take_no}.wav"
+        path = Path(tree.workdir) / take_filename(take_no, result)
         write_wav(path, result.audio.samples, result.audio.sample_rate)
         self._count_written(path)
         check = result.metadata.get("check") if result.metadata else None

@@ -11,7 +11,6 @@ private.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -19,8 +18,9 @@ import gradio as gr
 from stepedit_core import catalog, checks
 
 from . import api as api_mod
-from . import script_tab, views
+from . import first_screen, script_tab, views
 from .events import wire_session
+from .freshness import wire_freshness
 from .guard import GuardedBlocks, OpenRadio
 from .history import TakeTree
 from .i18n import t
@@ -29,27 +29,13 @@ from .studio import MAX_CANDIDATES, Studio
 
 EDIT_TAB_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
 SESSION_TTL_SECONDS = 6 * 3600
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+# One version per click: the take (and the streamed first audio) comes soonest; more versions are one
+# slider away under Advanced (bench/first_contact.py, BENCHMARKS.md).
+DEFAULT_CANDIDATES = 1
 
 
 def _option_choices(edit_type: str) -> list[tuple]:
     return [(t(f"opt.{o}"), o) for o in catalog.OPTIONS.get(edit_type, ())]
-
-
-def _examples() -> list[tuple[str, list[str]]]:
-    """(label, [prompt wav, its transcript, a target text]) for each example shipped in examples/."""
-    rows = []
-    for lang, label, target in (("en", "English voice · prompt_en.wav", "Editing speech is now as easy as editing text."),
-                                ("zh", "中文声音 · prompt_zh.wav", "现在编辑语音就像编辑文字一样简单。")):
-        wav, txt = EXAMPLES_DIR / f"prompt_{lang}.wav", EXAMPLES_DIR / f"prompt_{lang}.txt"
-        if wav.is_file() and txt.is_file():
-            rows.append((label, [str(wav), txt.read_text(encoding="utf-8").strip(), target]))
-    return rows
-
-
-def example_files() -> list[str]:
-    """The audio files the examples hand out (their copies in Gradio's folder are never pruned)."""
-    return [row[0] for _, row in _examples()]
 
 
 _LANG_TAG_JS = """(text) => {{
@@ -79,51 +65,59 @@ def build_blocks(studio: Studio) -> gr.Blocks:
     with GuardedBlocks(title="Step-Audio-EditX", delete_cache=(1800, 3 * 3600)) as demo:
         tree_state = gr.State(TakeTree(), time_to_live=SESSION_TTL_SECONDS,
                               delete_callback=lambda tree: studio.remove_workdir(tree))
-        gr.Markdown(t("title"), elem_id="title")
-        gr.HTML(views.engine_note(caps), elem_id="engine-note")
+        first_screen.header(views.engine_note(caps))
 
         with gr.Tabs(elem_id="tabs") as tabs:
             # ------------------------------------------------------------ ① clone
             with gr.Tab(t("tab_clone"), id="tab-clone"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5):
-                        voice_pick = gr.Dropdown([], label=t("voice_pick"), value=None,
-                                                 allow_custom_value=True, elem_id="voice-pick")
+                        examples_slot = gr.Column()       # filled below, once the fields exist
                         prompt_audio = gr.Audio(label=t("prompt_audio"), sources=["upload", "microphone"],
                                                 type="filepath", elem_id="prompt-audio")
                         with gr.Row(equal_height=True):
-                            prompt_text = gr.Textbox(label=t("prompt_text"), lines=2, scale=5,
+                            prompt_text = gr.Textbox(label=t("prompt_text"), lines=1, scale=5,
                                                      elem_id="prompt-text")
-                            transcribe_btn = gr.Button(t("transcribe"), scale=1, size="sm",
+                            transcribe_btn = gr.Button(t("transcribe"), scale=1, size="sm", min_width=90,
                                                        interactive=caps.transcribe, elem_id="transcribe")
-                        target_text = gr.Textbox(label=t("target_text"), lines=3, max_length=1000,
+                        target_text = gr.Textbox(label=t("target_text"), lines=2, max_length=1000,
                                                  elem_id="target-text")
-                        gr.Markdown(t("lang_tags"), elem_classes="small-note")
-                        with gr.Row():
-                            lang_btns = [(tag, gr.Button(f"[{tag}]", size="sm", elem_classes="tag-btn"))
-                                         for tag in catalog.LANGUAGE_TAGS]
-                        with gr.Row():
-                            clone_seed = gr.Number(label=t("seed"), value=-1, precision=0, elem_id="clone-seed")
-                            n_candidates = gr.Slider(1, MAX_CANDIDATES, value=2, step=1, label=t("n_candidates"),
-                                                     elem_id="n-candidates")
-                        with gr.Row():
-                            clone_tries = gr.Slider(1, checks.MAX_RETRIES + 1, value=1, step=1,
-                                                    label=t("max_tries"), elem_id="clone-tries")
-                            clone_threshold = gr.Slider(0.0, 0.5, value=checks.DEFAULT_RETRY_THRESHOLD, step=0.01,
-                                                        label=t("threshold"), elem_id="clone-threshold")
                         with gr.Row(equal_height=True):
                             clone_btn = gr.Button(t("generate"), variant="primary", elem_id="clone-btn",
                                                   interactive=caps.clone, scale=3)
                             clone_stream = gr.Checkbox(True, label=t("stream"), elem_id="clone-stream", scale=1)
                             clone_stop = gr.Button(t("stop"), size="sm", elem_id="clone-stop", scale=1)
-                        examples_meta = _examples()
-                        examples = [row for _, row in examples_meta]
-                        if examples:
-                            gr.Examples(examples, [prompt_audio, prompt_text, target_text], label=t("examples"),
-                                        example_labels=[label for label, _ in examples_meta], cache_examples=False)
+                        gr.Markdown(t("lang_tags"), elem_classes="small-note")
+                        with gr.Row():
+                            lang_btns = [(tag, gr.Button(f"[{tag}]", size="sm", elem_classes="tag-btn"))
+                                         for tag in catalog.LANGUAGE_TAGS]
+                        with gr.Accordion(t("advanced"), open=False, elem_id="clone-advanced"):
+                            voice_pick = gr.Dropdown([], label=t("voice_pick"), info=t("voice_pick_info"),
+                                                     value=None, allow_custom_value=True, elem_id="voice-pick")
+                            with gr.Row():
+                                n_candidates = gr.Slider(1, MAX_CANDIDATES, value=DEFAULT_CANDIDATES, step=1,
+                                                         label=t("n_candidates"), info=t("n_candidates_info"),
+                                                         elem_id="n-candidates")
+                                clone_seed = gr.Number(label=t("seed"), info=t("seed_info"), value=-1, precision=0,
+                                                       elem_id="clone-seed")
+                            with gr.Row():
+                                clone_tries = gr.Slider(1, checks.MAX_RETRIES + 1, value=1, step=1,
+                                                        label=t("max_tries"), info=t("max_tries_info"),
+                                                        elem_id="clone-tries")
+                                clone_threshold = gr.Slider(0.0, 0.5, value=checks.DEFAULT_RETRY_THRESHOLD, step=0.01,
+                                                            label=t("threshold"), info=t("threshold_info"),
+                                                            elem_id="clone-threshold")
+                        examples_meta = first_screen.examples()
+                        if examples_meta:
+                            with examples_slot:
+                                gr.Examples([row for _, row in examples_meta], [prompt_audio, prompt_text, target_text],
+                                            label=t("examples"), example_labels=[label for label, _ in examples_meta],
+                                            cache_examples=False, elem_id="clone-examples")
                     with gr.Column(scale=4):
+                        # the live stream is AAC that Gradio names audio-stream.mp3: no download here, the take is
+                        # the download
                         live_clone = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
-                                              elem_id="live-clone")
+                                              buttons=[], elem_id="live-clone")
                         gr.Markdown(t("candidates"))
                         cand_cols, cand_audio, cand_btns = [], [], []
                         for i in range(MAX_CANDIDATES):
@@ -167,7 +161,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     edit_stream = gr.Checkbox(True, label=t("stream"), elem_id="edit-stream", scale=1)
                     edit_stop = gr.Button(t("stop"), size="sm", elem_id="edit-stop", scale=1)
                 live_edit = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
-                                     elem_id="live-edit")
+                                     buttons=[], elem_id="live-edit")
                 with gr.Accordion(t("own_recording"), open=False):
                     with gr.Row():
                         upload_audio = gr.Audio(label=t("recording"), sources=["upload", "microphone"],
@@ -195,7 +189,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     para_stream = gr.Checkbox(True, label=t("stream"), elem_id="para-stream", scale=1)
                     para_stop = gr.Button(t("stop"), size="sm", elem_id="para-stop", scale=1)
                 live_para = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
-                                     elem_id="live-para")
+                                     buttons=[], elem_id="live-para")
 
             # ------------------------------------------------------------ ④ script (script_tab.py)
             voice_refresh, voice_outs = script_tab.build(studio, prompt_audio, prompt_text, voice_pick)
@@ -296,6 +290,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
         for tag, btn in tag_btns:
             btn.click(None, [para_text], [para_text], js=_INSERT_TAG_JS.format(tag=tag))
 
-        wire_session(studio, SimpleNamespace(**locals()))
+        components = SimpleNamespace(**locals())
+        wire_session(studio, components)
+        wire_freshness(components)
         demo.load(voice_refresh, None, voice_outs, api_visibility="private")
     return demo

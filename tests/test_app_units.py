@@ -251,3 +251,13 @@ def test_waveform_span_fills_the_time_range_and_refuses_bad_spans(tmp_path):
             brush(a, b)
     with pytest.raises(gr.Error, match="Select the take"):
         span_from_plot(None, tree, gr.SelectData(None, {"index": [0.1, 0.5], "value": [0.1, 0.5]}))
+
+
+def test_take_file_names_say_which_take():
+    from app_ui.names import take_filename
+    from stepedit_core.interface import AudioClip, EngineResult
+    clip = AudioClip(np.zeros(10, np.float32), 24000)
+    assert take_filename(3, EngineResult(clip, "x", 7, "emotion", edit_info="happy")) == "T3-happy-seed7.wav"
+    assert take_filename(1, EngineResult(clip, "x", 42, "clone")) == "T1-clone-seed42.wav"
+    assert take_filename(4, EngineResult(clip, "x", 5, "denoise")) == "T4-denoise-seed5.wav"
+    assert take_filename(2, EngineResult(clip, "x", 0, "upload")) == "T2-recording.wav"

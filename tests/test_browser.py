@@ -55,16 +55,18 @@ def aged_examples_server(tmp_path_factory):
     for f in (ROOT / "examples").glob("prompt_*"):
         (tmp / f.name).write_bytes(f.read_bytes())
         os.utime(tmp / f.name, (time.time() - 3 * 86400, time.time() - 3 * 86400))
-    prelude = (f"import app_ui.ui, app_ui.studio, pathlib\napp_ui.ui.EXAMPLES_DIR = pathlib.Path({str(tmp)!r})\n"
+    prelude = (f"import app_ui.first_screen, app_ui.studio, pathlib\n"
+               f"app_ui.first_screen.EXAMPLES_DIR = pathlib.Path({str(tmp)!r})\n"
                "app_ui.studio.PRUNE_EVERY_S = 0")
-    yield from _serve(tmp_path_factory, "", prelude)
+    yield from _serve(tmp_path_factory, "", prelude=prelude)
 
 
-def _serve(tmp_path_factory, engine_args: str, prelude: str = ""):
+def _serve(tmp_path_factory, engine_args: str, env_extra: dict | None = None, prelude: str = ""):
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "cache"), "GRADIO_ANALYTICS_ENABLED": "False",
-           "STEPEDIT_DATA_DIR": str(tmp / "data")}                    # the voice library, never the user's
+           "STEPEDIT_DATA_DIR": str(tmp / "data"),                     # the voice library, never the user's
+           **(env_extra or {})}
     code = SERVER.format(root=str(ROOT), port=port, engine_args=engine_args, prelude=prelude)
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -100,7 +102,16 @@ def _load_with_prompt(page, server: dict) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415
     page.goto(server["url"])
     expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
-    page.locator("#prompt-audio input[type=file]").set_input_files(_prompt(server["tmp"]))
+    upload_prompt(page, _prompt(server["tmp"]))
+
+
+def upload_prompt(page, path: str) -> None:
+    """Upload ``path`` as the prompt and wait until the upload has emptied the transcript box (a new prompt
+    clears the old transcript), so a transcript typed next is not cleared."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+    page.locator("#prompt-text textarea").fill("(the previous transcript)")
+    page.locator("#prompt-audio input[type=file]").set_input_files(path)
+    expect(page.locator("#prompt-text textarea")).to_have_value("", timeout=20000)
 
 
 def _prompt(tmp: Path) -> str:
@@ -131,6 +142,8 @@ def test_clone_edit_and_timeline_in_browser(server):
                                                                         timeout=20000)
             page.locator("#target-text textarea").fill("Editing speech is as easy as editing text.")
             page.get_by_role("button", name="[Cantonese]").click()
+            open_advanced(page)
+            _set_slider(page, "n-candidates", 2)
             expect(page.locator("#target-text textarea")).to_have_value(
                 "[Cantonese]Editing speech is as easy as editing text.")
             page.locator("#clone-btn").click()
@@ -139,7 +152,7 @@ def test_clone_edit_and_timeline_in_browser(server):
             expect(page.locator("#cand-2")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "screenshot_clone.png"), full_page=True)
 
-            page.get_by_role("tab", name="② Iterative edit").click()
+            page.get_by_role("tab", name="② Edit").click()
             expect(page.locator("#tabs")).to_contain_text("Editing T1")
             page.locator("#edit-btn").click()
             expect(timeline).to_contain_text("T3 · Emotion · Happy", timeout=30000)
@@ -162,7 +175,7 @@ def test_clone_edit_and_timeline_in_browser(server):
             page.get_by_role("button", name="Laughter").click()
             expect(para).to_have_value("[Cantonese]Editing speech is as easy as editing text.[Laughter]")
             expect(page.locator("#tag-preview .tag-chip").last).to_have_text("Laughter")
-            page.get_by_role("tab", name="② Iterative edit").click()
+            page.get_by_role("tab", name="② Edit").click()
             page.screenshot(path=str(ARTIFACTS / "screenshot.png"), full_page=True)
 
             # a bad input shows a toast, and the timeline survives it
@@ -173,6 +186,12 @@ def test_clone_edit_and_timeline_in_browser(server):
             page.screenshot(path=str(ARTIFACTS / "last_browser_state.png"), full_page=True)
             browser.close()
     assert (ARTIFACTS / "screenshot.png").stat().st_size > 10_000
+
+
+def open_advanced(page) -> None:
+    """Open the clone tab's collapsed "Advanced" group (versions, variation number, retries, saved voice)."""
+    if not page.locator("#clone-seed").is_visible():
+        page.locator("#clone-advanced").get_by_text("Advanced").first.click()
 
 
 def _set_slider(page, elem_id: str, value) -> None:
@@ -194,6 +213,7 @@ def test_check_badges_retry_and_region_edit_in_browser(server):
             _load_with_prompt(page, server)
             page.locator("#prompt-text textarea").fill("a prompt")
             page.locator("#target-text textarea").fill("retry me please")
+            open_advanced(page)
             page.locator("#clone-seed input").fill("30")
             _set_slider(page, "n-candidates", 1)
             _set_slider(page, "clone-tries", 3)
@@ -207,7 +227,7 @@ def test_check_badges_retry_and_region_edit_in_browser(server):
             expect(page.locator("#info-b")).to_contain_text("tries: 2 of 3, error rate by seed 30: 33%, 31: 0%")
             expect(page.locator("#info-b .check-badge.green").first).to_be_visible()
 
-            page.get_by_role("tab", name="② Iterative edit").click()
+            page.get_by_role("tab", name="② Edit").click()
             expect(page.locator("#tabs")).to_contain_text("Editing T1")
             page.locator("#region-box").get_by_text("Edit only part of the take").click()
             wave = page.locator("#region-wave")
@@ -272,15 +292,15 @@ def test_the_player_starts_before_generation_ends(slow_server):
                 }""", timeout=30000).json_value()
             assert state["t"] > 0 and "T1 ·" not in state["timeline"]       # playing, take not there yet
             expect(page.locator("#timeline")).to_contain_text("T1 · Voice clone #1", timeout=60000)
-            # Stop during a second stream: no take is added (the partial take is dropped), T1-T2 stay
+            # Stop during a second stream: no take is added (the partial take is dropped), T1 stays
             page.locator("#clone-btn").click()
             page.wait_for_function("() => document.querySelector('#clone-stop') && "
                                    "[...document.querySelectorAll('#live-clone audio')].some(a => !a.paused)",
                                    timeout=30000)
             page.locator("#clone-stop").click()
             page.wait_for_timeout(int(1000 * 3 * 8 * STREAM_DELAY_S))   # longer than the whole action takes
-            expect(page.locator("#timeline")).to_contain_text("T2 · Voice clone #2")
-            expect(page.locator("#timeline")).not_to_contain_text("T3")
+            expect(page.locator("#timeline")).to_contain_text("T1 · Voice clone #1")    # one version per click
+            expect(page.locator("#timeline")).not_to_contain_text("T2")
         finally:
             page.screenshot(path=str(ARTIFACTS / "last_streaming_state.png"), full_page=True)
             browser.close()
@@ -297,7 +317,7 @@ def test_examples_outlive_the_upload_ttl(aged_examples_server):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
                 page.goto(aged_examples_server["url"])
                 expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
-                page.get_by_text("English voice · prompt_en.wav").click()
+                page.locator("#clone-examples button").first.click()
                 expect(page.locator("#target-text textarea")).not_to_have_value("", timeout=10000)
                 page.locator("#clone-stream input").uncheck()
                 page.locator("#clone-btn").click()
@@ -317,7 +337,7 @@ def test_chinese_ui(server):
         try:
             page = browser.new_page(locale="zh-CN")
             page.goto(server["url"])
-            expect(page.get_by_role("tab", name="② 迭代编辑")).to_be_visible(timeout=20000)
+            expect(page.get_by_role("tab", name="② 编辑")).to_be_visible(timeout=20000)
             expect(page.locator("#clone-btn")).to_have_text("生成")
             page.get_by_role("tab", name="④ 脚本").click()
             expect(page.locator("#script-render")).to_have_text("生成脚本音频")

@@ -73,3 +73,35 @@ def test_every_script_tab_label_has_a_chinese_translation(demo):
 def test_clone_tab_voice_picker_is_translated(demo):
     (pick,) = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "voice-pick"]
     assert _key(pick.label) == "voice_pick" and CJK.search(STRINGS["voice_pick"][1])
+
+
+LITERAL = re.compile(r"^(\[(Sichuanese|Cantonese|Japanese|Korean)\]|#\d|EN|中文)$")   # typed tags, numbers, the switch
+
+
+def test_every_tab_and_the_header_are_translated(demo):
+    """The first screen and every tab: each visible label is a translation key with a Chinese string, except
+    literal text (the language tags a user types, candidate numbers, the EN / 中文 switch itself) and the
+    computed base-take summary."""
+    header = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "header"][0]
+    blocks = [header] + [_tab(demo, i) for i in ("tab-clone", "tab-edit", "tab-para", "tab-script")]
+    keys = set()
+    for block in blocks:
+        for component, what, value in _texts(block):
+            key = _key(value)
+            if key is None:
+                assert LITERAL.match(str(value)) or str(value).startswith("**No take selected yet.**"), \
+                    f"untranslated {what} of {type(component).__name__}: {value!r}"
+                continue
+            en, zh = STRINGS[key]
+            assert CJK.search(zh), (key, zh)
+            keys.add(key)
+    for key in ("title", "tagline", "advanced", "seed", "n_candidates", "max_tries", "threshold", "voice_pick",
+                "examples", "generate", "stream"):
+        assert key in keys, key
+    assert [_key(_tab(demo, i).label) for i in ("tab-clone", "tab-edit", "tab-para", "tab-script")] == [
+        "tab_clone", "tab_edit", "tab_para", "tab_script"]
+
+
+def test_the_sample_script_has_a_chinese_version():
+    en, zh = STRINGS["script_sample"]
+    assert "Ethan:" in en and "Ethan:" in zh and CJK.search(zh)

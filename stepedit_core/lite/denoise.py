@@ -17,6 +17,8 @@ from .dsp import resample
 DFN_RATE = 48000
 ATTEN_LIMIT_DB = 30.0          # per round; see module docstring
 CHUNK_SECONDS = 2.0            # feed the streaming runtime in blocks of this length
+CONTEXT_BEFORE_S = 0.5         # a span is denoised with this much audio before it (the model's state settles)
+CONTEXT_AFTER_S = 0.1          # ... and after it (the model looks ahead; its end is not a clip end)
 
 _lock = threading.Lock()
 
@@ -36,10 +38,12 @@ def denoise(wav: np.ndarray, sample_rate: int, atten_lim: float = ATTEN_LIMIT_DB
     with _lock:                                   # one native processor at a time (2 cores)
         proc = _processor(atten_lim)
         hop = proc.frame_length                   # 480 samples = 10 ms
-        # The runtime compensates its delay by dropping the first samples, so feed a zero tail that
-        # flushes the last real samples out; then cut back to the input length.
-        tail = np.zeros(4 * hop + DFN_RATE // 10, np.float32)
-        feed = np.concatenate([x48, tail]).astype(np.float32)
+        # The runtime compensates its delay by dropping the first samples, so feed a tail that flushes
+        # the last real samples out; then cut back to the input length. The tail mirrors the clip's end:
+        # after a zero tail the model gates the last ~20 ms to exact zeros (a dropout mid-word when the
+        # clip is a streamed piece).
+        tail = 4 * hop + DFN_RATE // 10
+        feed = np.pad(x48, (0, tail), mode="symmetric").astype(np.float32)
         step = int(CHUNK_SECONDS * DFN_RATE) // hop * hop
         pieces = [proc.process_chunk(np.ascontiguousarray(feed[i:i + step])) for i in range(0, len(feed), step)]
         pieces.append(proc.finalize())
@@ -49,3 +53,12 @@ def denoise(wav: np.ndarray, sample_rate: int, atten_lim: float = ATTEN_LIMIT_DB
     y = resample(y48, DFN_RATE, sample_rate)
     n = len(wav)
     return (y[:n] if len(y) >= n else np.concatenate([y, np.zeros(n - len(y), np.float32)])).astype(np.float32)
+
+
+def denoise_span(wav: np.ndarray, sample_rate: int, start: int, end: int,
+                 atten_lim: float = ATTEN_LIMIT_DB) -> np.ndarray:
+    """Denoised ``wav[start:end]`` computed with its neighbours as context, so consecutive spans (streamed
+    pieces) join as the whole clip would: no warm-up or end effects at the seams."""
+    a = max(0, start - int(CONTEXT_BEFORE_S * sample_rate))
+    b = min(len(wav), end + int(CONTEXT_AFTER_S * sample_rate))
+    return denoise(wav[a:b], sample_rate, atten_lim)[start - a:end - a]

@@ -38,6 +38,7 @@ from .dsp import peak_limit, resample
 from .g2p import is_chinese
 from .timestretch import SPEED_RATIOS, time_stretch
 from .tts import FEMALE_VOICE, MALE_VOICE, KokoroTTS
+from .variation import CLONE_RATE_SPAN, EDIT_RATE_SPAN, Performance
 
 SR = OUTPUT_SAMPLE_RATE               # every lite output is 24 kHz like the neural engine's
 MAX_INPUT_SECONDS = 60.0
@@ -53,7 +54,8 @@ NOTES = (
     "voice cloning is approximate (a stock Kokoro voice moved toward the prompt's pitch and timbre), "
     "emotions and styles are prosody presets, paralinguistic sounds are synthesised. Language and dialect "
     "tags ([Sichuanese], [Cantonese], [Japanese], [Korean]) are accepted but not modelled: the text is "
-    "read in Mandarin or English.")
+    "read in Mandarin or English. A seed picks the reading (rate, intonation, timing); denoise and silence "
+    "removal are restorations and ignore it.")
 
 
 def strip_language_tag(text: str) -> tuple[str, str | None]:
@@ -134,20 +136,21 @@ class LiteEngine(Engine):
             target, stock = self._prompt_voice(request.prompt_audio)
             progress(0.2, "synthesising speech")
             t1 = time.perf_counter()
+            perf = Performance.from_seed(request.seed)
             spoken, bounds = [], []
             for piece in pieces:
                 if piece.strip() and re.search(r"\w", piece):
-                    spoken.append(self._tts.synthesize(piece, voice=stock))
+                    spoken.append(self._tts.synthesize(piece, voice=stock, speed=perf.rate(CLONE_RATE_SPAN)))
                 bounds.append(sum(len(a) for a in spoken))
             x = np.concatenate(spoken)
             t2 = time.perf_counter()
             progress(0.7, "moving the voice toward the prompt")
-            y, info = voice.adapt(x, SR, target)
+            y, info = voice.adapt(x, SR, target, perf)
             if tags:
                 scale = len(y) / max(1, len(x))
                 sv = nonverbal.SpeakerVoice.from_speech(y, SR)
                 gap = int(TAG_GAP_S * SR)
-                cuts = [(int(bounds[k] * scale), nonverbal.synthesise_sound(tag, sv)) for k, tag in tags]
+                cuts = [(int(bounds[k] * scale), nonverbal.synthesise_sound(tag, sv, perf)) for k, tag in tags]
                 y = paralinguistic.insert_sounds(y, SR, [(at, np.concatenate([np.zeros(gap, np.float32), snd]))
                                                          for at, snd in cuts])
         except StepEditError:
@@ -202,6 +205,7 @@ class LiteEngine(Engine):
         progress(0.05, f"{request.edit_type}")
         kind, info = request.edit_type, request.edit_info
         meta: dict[str, object] = {"engine": "lite"}
+        perf = Performance.from_seed(seed)
         try:
             if kind == catalog.DENOISE:
                 y = denoise_mod.denoise(x, SR)
@@ -211,14 +215,14 @@ class LiteEngine(Engine):
                 y = vad_mod.remove_silence(x, SR, max_pause_s=limit)
                 meta["max_pause_s"] = limit
             elif kind == catalog.SPEED:
-                ratio = SPEED_RATIOS[info]
-                y = time_stretch(x, SR, ratio)
+                ratio = SPEED_RATIOS[info]              # exact; the seed varies the local tempo only
+                y = time_stretch(x, SR, ratio, perf)
                 meta["speed_ratio"] = ratio
             elif kind in (catalog.EMOTION, catalog.STYLE):
-                y = prosody.edit(x, SR, info, iteration)
+                y = prosody.edit(x, SR, info, iteration, seed)
                 meta["strength"] = prosody.ROUND_STRENGTH[min(iteration, len(prosody.ROUND_STRENGTH)) - 1]
             elif kind == catalog.PARALINGUISTIC:
-                y, placed = self._paralinguistic(x, audio_text, request.new_text or "", progress)
+                y, placed = self._paralinguistic(x, audio_text, request.new_text or "", progress, perf)
                 meta["inserted_tags"] = placed
             else:
                 raise UnsupportedEditError(f"the lite engine does not support the {kind} edit")
@@ -232,7 +236,8 @@ class LiteEngine(Engine):
                             edit_info=info, iteration=iteration,
                             timings={kind: time.perf_counter() - t0}, metadata=meta)
 
-    def _paralinguistic(self, x: np.ndarray, audio_text: str, new_text: str, progress: Progress):
+    def _paralinguistic(self, x: np.ndarray, audio_text: str, new_text: str, progress: Progress,
+                        perf: Performance):
         slots = paralinguistic.new_slots(audio_text, new_text)
         if not slots:
             return x, []
@@ -241,7 +246,7 @@ class LiteEngine(Engine):
         words = self._asr.transcribe(x, SR, "zh" if is_chinese(plain) else "en", word_timestamps=True).words
         progress(0.6, "synthesising sounds")
         sv = nonverbal.SpeakerVoice.from_speech(x, SR)
-        sounds = {s.tag: nonverbal.synthesise_sound(s.tag, sv) for s in slots}
+        sounds = {s.tag: nonverbal.synthesise_sound(s.tag, sv, perf) for s in slots}
         y = paralinguistic.place_tags(x, SR, new_text, slots, words, sounds)
         return y, [s.tag for s in slots]
 

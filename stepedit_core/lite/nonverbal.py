@@ -14,6 +14,7 @@ import numpy as np
 from ..catalog import PARALINGUISTIC_TAGS
 from .dsp import active_rms_db, fade_edges
 from .prosody import F0_CEIL, F0_FLOOR, FRAME_MS, WorldParams, synthesise
+from .variation import Performance
 
 # Formant frequencies (F1, F2, F3) in Hz of an adult male voice; scaled up for higher voices.
 VOWELS: dict[str, tuple[float, float, float]] = {
@@ -115,19 +116,21 @@ def _articulation(art: str, n_bins: int, sample_rate: int, scale: float) -> np.n
     return shape
 
 
-def synthesise_sound(tag: str, voice: SpeakerVoice) -> np.ndarray:
-    """The sound for ``tag`` (a name from catalog.PARALINGUISTIC_TAGS) in ``voice``, at its sample rate."""
+def synthesise_sound(tag: str, voice: SpeakerVoice, perf: Performance | None = None) -> np.ndarray:
+    """The sound for ``tag`` (a name from catalog.PARALINGUISTIC_TAGS) in ``voice``, at its sample rate;
+    ``perf`` (a seed's performance) stretches it and moves its pitch."""
     recipe = RECIPES[tag]
+    dur_scale, pitch_scale = perf.sound() if perf is not None else (1.0, 1.0)
     sr, n_bins = voice.sample_rate, len(voice.envelope)
     scale = FEMALE_FORMANT_SCALE if voice.f0 > FEMALE_F0 else 1.0
     freqs = np.linspace(0, sr / 2, n_bins)
     f0s, sps, aps, gains = [], [], [], []
     for seg in recipe:
-        n = max(2, int(round(seg.dur * 1000 / FRAME_MS)))
+        n = max(2, int(round(seg.dur * dur_scale * 1000 / FRAME_MS)))
         pts = np.asarray(seg.f0, float)
         contour = np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(pts)), pts) if len(pts) > 1 else \
             np.full(n, pts[0])
-        f0s.append(contour * voice.f0)
+        f0s.append(contour * voice.f0 * pitch_scale)
         sps.append(np.repeat((voice.envelope * _articulation(seg.art, n_bins, sr, scale))[None], n, axis=0))
         ap_row = np.clip(seg.ap + (1 - seg.ap) * (freqs / (sr / 2)) ** 2, 1e-3, 1.0) if seg.f0[0] else np.ones(n_bins)
         aps.append(np.repeat(ap_row[None], n, axis=0))

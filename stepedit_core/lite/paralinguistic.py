@@ -118,9 +118,19 @@ def quietest_point(wav: np.ndarray, sample_rate: int, t: float, search_s: float 
     return int(starts[int(np.argmin(energy))] + frame // 2)
 
 
+def room_tone(wav: np.ndarray, n: int) -> np.ndarray:
+    """The quietest ``n`` samples of ``wav`` (its background): a pause filled with it keeps a recording's
+    noise floor, where exact zeros would be an audible dropout."""
+    if len(wav) < 2 * n or n == 0:
+        return np.zeros(n, np.float32)
+    energy = np.convolve(np.asarray(wav, np.float64) ** 2, np.ones(n), mode="valid")[::max(1, n // 4)]
+    start = int(np.argmin(energy)) * max(1, n // 4)
+    return np.asarray(wav[start:start + n], np.float32).copy()
+
+
 def insert_sounds(wav: np.ndarray, sample_rate: int, cuts: list[tuple[int, np.ndarray]]) -> np.ndarray:
-    """Splice each (sample index, sound) into ``wav`` with pauses and cross-fades."""
-    pause = np.zeros(int(PAUSE_S * sample_rate), np.float32)
+    """Splice each (sample index, sound) into ``wav`` with pauses (of the clip's room tone) and cross-fades."""
+    pause = room_tone(wav, int(PAUSE_S * sample_rate))
     pieces, prev = [], 0
     for at, sound in sorted(cuts, key=lambda c: c[0]):
         pieces.append(wav[prev:at])

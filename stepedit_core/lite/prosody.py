@@ -16,6 +16,7 @@ import numpy as np
 
 from ..catalog import EMOTIONS, REMOVE, STYLES
 from .dsp import active_rms_db
+from .variation import EDIT_RATE_SPAN, Performance
 
 FRAME_MS = 5.0                 # WORLD frame period
 F0_FLOOR, F0_CEIL = 60.0, 700.0
@@ -168,13 +169,14 @@ def tilt_gain(n_bins: int, sample_rate: int, db_per_octave: float) -> np.ndarray
     return 10 ** (db_per_octave * octaves / 10)
 
 
-def retime(p: WorldParams, rate: float) -> WorldParams:
-    """Change duration by 1/rate by resampling the frame sequence (pitch unchanged)."""
+def retime(p: WorldParams, rate: float, perf: Performance | None = None) -> WorldParams:
+    """Change duration by 1/rate by resampling the frame sequence (pitch unchanged); with ``perf`` the
+    local tempo follows its curve (same total duration)."""
     n = p.f0.shape[0]
     m = max(2, int(round(n / rate)))
-    if m == n:
+    if m == n and perf is None:
         return p
-    pos = np.linspace(0, n - 1, m)
+    pos = perf.positions(n, m, FRAME_MS * 1e-3) if perf is not None else np.linspace(0, n - 1, m)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, n - 1)
     w = (pos - lo)[:, None]
@@ -185,14 +187,17 @@ def retime(p: WorldParams, rate: float) -> WorldParams:
     return WorldParams(f0, p.sp[lo] * (1 - w) + p.sp[hi] * w, p.ap[lo] * (1 - w) + p.ap[hi] * w, p.sample_rate)
 
 
-def _shape_f0(f0: np.ndarray, preset: Preset) -> np.ndarray:
+def _shape_f0(f0: np.ndarray, preset: Preset, perf: Performance | None = None) -> np.ndarray:
     voiced = f0 > 0
     if voiced.sum() < 3:
         return f0
+    semitone = np.log(2) / 12
     logf = np.log(np.where(voiced, f0, 1.0))
+    if perf is not None:       # the seed's intonation, before the range scaling so a narrow preset stays narrow
+        melody = perf.melody_st(len(f0), FRAME_MS * 1e-3)
+        logf = logf + (melody - melody[voiced].mean()) * semitone
     mean = logf[voiced].mean()
     t = np.linspace(0.0, 1.0, len(f0))
-    semitone = np.log(2) / 12
     shaped = (mean + (logf - mean) * preset.range + preset.pitch_st * semitone
               + preset.slope_st * semitone * (t - 0.5)
               + preset.tremor_st * semitone * np.sin(2 * np.pi * TREMOR_HZ * np.arange(len(f0)) * FRAME_MS * 1e-3))
@@ -217,12 +222,13 @@ def _finish(y: np.ndarray, sample_rate: int, target_db: float) -> np.ndarray:
     return soft_limit((y * gain).astype(np.float32))
 
 
-def apply_preset(wav: np.ndarray, sample_rate: int, preset: Preset, strength: float = 1.0) -> np.ndarray:
-    """``wav`` re-spoken with ``preset`` at ``strength``."""
+def apply_preset(wav: np.ndarray, sample_rate: int, preset: Preset, strength: float = 1.0,
+                 perf: Performance | None = None) -> np.ndarray:
+    """``wav`` re-spoken with ``preset`` at ``strength``, in the seed's performance ``perf`` if given."""
     pr = preset.scaled(strength)
     level = active_rms_db(wav, sample_rate)
     p = analyse(wav, sample_rate)
-    f0 = _shape_f0(p.f0, pr)
+    f0 = _shape_f0(p.f0, pr, perf)
     sp = warp_envelope(p.sp, pr.formant) * tilt_gain(p.sp.shape[1], sample_rate, pr.tilt_db)[None, :]
     ap = np.clip(p.ap, 1e-6, 1.0)
     if pr.breath > 0:
@@ -232,12 +238,15 @@ def apply_preset(wav: np.ndarray, sample_rate: int, preset: Preset, strength: fl
     if pr.whisper:
         f0 = np.zeros_like(f0)
         ap = np.ones_like(ap)
-    q = retime(WorldParams(f0, sp, ap, sample_rate), pr.rate)
+    rate = pr.rate * (perf.rate(EDIT_RATE_SPAN) if perf is not None else 1.0)
+    q = retime(WorldParams(f0, sp, ap, sample_rate), rate, perf)
     return _finish(synthesise(q), sample_rate, level + pr.energy_db)
 
 
-def neutralise(wav: np.ndarray, sample_rate: int, strength: float = 1.0, default_f0: float = 140.0) -> np.ndarray:
-    """``remove``: pull intonation range, contour, breathiness and level toward a plain reading."""
+def neutralise(wav: np.ndarray, sample_rate: int, strength: float = 1.0, default_f0: float = 140.0,
+               perf: Performance | None = None) -> np.ndarray:
+    """``remove``: pull intonation range, contour, breathiness and level toward a plain reading; ``perf``
+    varies only the timing (its melody would undo the flattening)."""
     p = analyse(wav, sample_rate)
     f0, ap = p.f0.copy(), np.clip(p.ap, 1e-6, 1.0)
     frame_energy = p.sp.sum(axis=1)
@@ -264,18 +273,23 @@ def neutralise(wav: np.ndarray, sample_rate: int, strength: float = 1.0, default
             ap = np.where(voiced[:, None], ap ** (1 + strength), ap)
     level = active_rms_db(wav, sample_rate)
     target = level + (NEUTRAL_LEVEL_DB - level) * 0.5 * strength
-    return _finish(synthesise(WorldParams(f0, p.sp, ap, sample_rate)), sample_rate, target)
+    q = WorldParams(f0, p.sp, ap, sample_rate)
+    if perf is not None:
+        q = retime(q, perf.rate(EDIT_RATE_SPAN), perf)
+    return _finish(synthesise(q), sample_rate, target)
 
 
-def edit(wav: np.ndarray, sample_rate: int, option: str, iteration: int = 1) -> np.ndarray:
-    """One round of an emotion / style edit (``option`` from either list, or ``remove``)."""
+def edit(wav: np.ndarray, sample_rate: int, option: str, iteration: int = 1, seed: int | None = None) -> np.ndarray:
+    """One round of an emotion / style edit (``option`` from either list, or ``remove``); ``seed`` picks the
+    performance (``variation``), None keeps the plain preset."""
     s = ROUND_STRENGTH[min(iteration, len(ROUND_STRENGTH)) - 1]
+    perf = Performance.from_seed(seed) if seed is not None else None
     if option == REMOVE:
-        return neutralise(wav, sample_rate, s)
+        return neutralise(wav, sample_rate, s, perf=perf)
     preset = EMOTION_PRESETS.get(option) or STYLE_PRESETS.get(option)
     if preset is None:
         raise KeyError(option)
-    return apply_preset(wav, sample_rate, preset, s)
+    return apply_preset(wav, sample_rate, preset, s, perf)
 
 
 def preset_table() -> list[dict[str, object]]:

@@ -29,11 +29,12 @@ from .. import catalog, longform
 from ..errors import InvalidInputError, StepEditError
 from ..interface import CloneRequest, EditRequest, StopCheck, chunk_audio
 from . import nonverbal, prosody, voice
-from .denoise import denoise
+from .denoise import denoise_span
 from .dsp import peak_limit, resample
 from .g2p import CJK
 from .timestretch import SPEED_RATIOS, time_stretch
 from .tts import SENTENCE_PAUSE_S
+from .variation import CLONE_RATE_SPAN, Performance
 
 FIRST_PHRASE_S = 1.0        # estimated speaking time of the first phrase (time to first audio ~0.6 s, 2 cores)
 PHRASE_GROWTH = 1.2         # a later phrase lasts at most 1.2x the audio streamed before it (bench_streaming)
@@ -58,6 +59,7 @@ def stream_clone(tts, target: voice.VoiceProfile, stock: str, request: CloneRequ
     ``engine._split_tags``; ``target`` is the prompt's voice profile, ``stock`` the Kokoro voice."""
     spoken: list[np.ndarray] = []
     gap = None                                   # the pause that goes before the next chunk
+    perf = Performance.from_seed(request.seed)
     tag_after = dict(tags)
     for k, piece in enumerate(pieces):
         for phrase in longform.split_for_streaming(piece, FIRST_PHRASE_S, LATER_PHRASE_S, PHRASE_GROWTH, words):
@@ -65,14 +67,15 @@ def stream_clone(tts, target: voice.VoiceProfile, stock: str, request: CloneRequ
                 return
             if not re.search(r"\w", phrase):
                 continue
-            y, _ = voice.adapt(tts.synthesize(phrase, voice=stock), sr, target)
+            y, _ = voice.adapt(tts.synthesize(phrase, voice=stock, speed=perf.rate(CLONE_RATE_SPAN)), sr, target,
+                               perf)
             y = peak_limit(y)
             spoken.append(y)
             yield y if gap is None else np.concatenate([gap, y])
             gap = _silence(_pause_after(phrase), sr)
         if k in tag_after and spoken and not should_stop():
             sound = nonverbal.synthesise_sound(tag_after[k], nonverbal.SpeakerVoice.from_speech(
-                np.concatenate(spoken), sr))
+                np.concatenate(spoken), sr), perf)
             yield np.concatenate([_silence(TAG_GAP_S, sr), peak_limit(sound)])
             gap = _silence(TAG_GAP_S, sr)
 
@@ -108,12 +111,17 @@ def edit_pieces(x: np.ndarray, sr: int) -> list[longform.Span]:
     return [first] + [longform.Span(first.end + s.start, first.end + s.end) for s in rest if s.length > 0]
 
 
-def _local_edit(kind: str, info: str | None, sr: int) -> Callable[[np.ndarray], np.ndarray]:
+def _local_edit(kind: str, info: str | None, sr: int,
+                seed: int | None) -> Callable[[np.ndarray, longform.Span], np.ndarray]:
+    """The edit of one piece ``span`` of the clip ``x``."""
+    perf = Performance.from_seed(seed)
     if kind == catalog.SPEED:
-        return lambda x: time_stretch(x, sr, SPEED_RATIOS[info])
+        return lambda x, s: time_stretch(x[s.start:s.end], sr, SPEED_RATIOS[info], perf)
     if kind in (catalog.EMOTION, catalog.STYLE):
-        return lambda x: prosody.edit(x, sr, info, 1)
-    return lambda x: denoise(x, sr)
+        return lambda x, s: prosody.edit(x[s.start:s.end], sr, info, 1, seed)
+    # denoise: the model runs with the neighbouring audio as context; alone, a piece's edges dropped
+    # to exact zeros for up to 20 ms (a click mid-word at every seam)
+    return lambda x, s: denoise_span(x, sr, s.start, s.end)
 
 
 def stream_edit(edit_whole: Callable[[], np.ndarray], request: EditRequest, sr: int,
@@ -127,11 +135,11 @@ def stream_edit(edit_whole: Callable[[], np.ndarray], request: EditRequest, sr: 
             yield from chunk_audio(out, sr, should_stop)
             return
         x = resample(request.audio.samples, request.audio.sample_rate, sr)
-        apply = _local_edit(kind, request.edit_info, sr)
+        apply = _local_edit(kind, request.edit_info, sr, request.seed)
         for span in edit_pieces(x, sr):
             if should_stop():
                 return
-            yield peak_limit(apply(x[span.start:span.end]).astype(np.float32))
+            yield peak_limit(apply(x, span).astype(np.float32))
     except StepEditError:
         raise
     except Exception as exc:   # noqa: BLE001  (a DSP or native failure must not crash the stream)

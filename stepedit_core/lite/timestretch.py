@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..catalog import SPEED_RATIOS, SPEEDS   # noqa: F401  (SPEED_RATIOS: re-exported for the engine)
+from .variation import Performance
 
 assert set(SPEED_RATIOS) == set(SPEEDS)
 
@@ -39,8 +40,9 @@ def _best_offset(x: np.ndarray, template: np.ndarray, start: int, tol: int) -> i
     return lo + best - start
 
 
-def time_stretch(wav: np.ndarray, sample_rate: int, ratio: float) -> np.ndarray:
-    """Play ``wav`` ``ratio`` times as fast without changing pitch (ratio 1.2 -> 1/1.2 of the length)."""
+def time_stretch(wav: np.ndarray, sample_rate: int, ratio: float, perf: Performance | None = None) -> np.ndarray:
+    """Play ``wav`` ``ratio`` times as fast without changing pitch (ratio 1.2 -> 1/1.2 of the length); with
+    ``perf`` (a seed's performance) the local rate follows its tempo curve, the total length unchanged."""
     if ratio <= 0:
         raise ValueError(f"speed ratio must be positive, got {ratio}")
     x = np.asarray(wav, dtype=np.float32)
@@ -55,10 +57,15 @@ def time_stretch(wav: np.ndarray, sample_rate: int, ratio: float) -> np.ndarray:
     n_frames = int(np.ceil(out_len / hs)) + 2
     out = np.zeros(n_frames * hs + n, np.float32)
     norm = np.zeros_like(out)
-    ha = hs * ratio                                 # analysis hop
+    # analysis position of each synthesis frame: hops of hs * ratio, locally scaled by the tempo curve
+    hops = np.full(n_frames, hs * ratio)
+    if perf is not None:
+        hops *= perf.tempo(n_frames, hs / sample_rate)
+        hops *= hs * ratio * n_frames / hops.sum()
+    starts = np.concatenate([[0.0], np.cumsum(hops[:-1])])
     prev = n                                        # input position of the previous frame (in ``pad``)
     for k in range(n_frames):
-        nominal = n + int(round(k * ha)) - hs       # frames are centred on their nominal instant
+        nominal = n + int(round(starts[k])) - hs    # frames are centred on their nominal instant
         nominal = max(0, nominal)
         if k == 0:
             pos = nominal

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dsp import active_rms_db
-from .prosody import F0_CEIL, F0_FLOOR, WorldParams, analyse, soft_limit, synthesise, warp_envelope
+from .prosody import FRAME_MS, F0_CEIL, F0_FLOOR, WorldParams, analyse, soft_limit, synthesise, warp_envelope
+from .variation import Performance
 
 WARP_MIN, WARP_MAX, WARP_STEPS = 0.85, 1.2, 15
 MATCH_BAND_HZ = (200.0, 5000.0)     # envelope band compared for the warp and the equaliser
@@ -81,14 +82,20 @@ def _smooth(v: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.convolve(np.pad(v, w, mode="edge"), k / k.sum(), mode="valid")
 
 
-def adapt(wav: np.ndarray, sample_rate: int, target: VoiceProfile) -> tuple[np.ndarray, dict[str, float]]:
-    """``wav`` (TTS speech) moved toward ``target``; returns the audio and what was applied."""
+def adapt(wav: np.ndarray, sample_rate: int, target: VoiceProfile,
+          perf: Performance | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """``wav`` (TTS speech) moved toward ``target``, in the seed's intonation ``perf`` if given (its timing comes
+    from Kokoro's speed; a WORLD time warp here blurred short words: "we" was heard as "he"); returns the audio
+    and what was applied."""
     p = analyse(wav, sample_rate)
     src = profile(p, wav)
     voiced = p.f0 > 0
     ratio = float(np.clip(target.logf0_std / src.logf0_std, *SPREAD_RATIO_LIMITS))
     logf = np.log(np.where(voiced, p.f0, 1.0))
     mapped = target.logf0_mean + (logf - src.logf0_mean) * ratio
+    if perf is not None and voiced.any():
+        melody = perf.melody_st(len(logf), FRAME_MS * 1e-3)
+        mapped = mapped + (melody - melody[voiced].mean()) * np.log(2) / 12
     f0 = np.where(voiced, np.clip(np.exp(mapped), F0_FLOOR, F0_CEIL), 0.0)
     warp = best_warp(src.log_envelope, target.log_envelope, sample_rate)
     sp = warp_envelope(p.sp, warp)
