@@ -244,8 +244,10 @@ def make_api(studio: Studio) -> dict:
                        request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
         """Add non-verbal sounds (laughter, breathing, sighs, ...) where [tags] appear in the text.
 
-        Tags: [Breathing], [Laughter], [Surprise-oh], [Confirmation-en], [Uhm], [Surprise-ah], [Surprise-wa],
-        [Sigh], [Question-ei], [Dissatisfaction-hnn].
+        Tags (2026 spellings; the older [Breathing], [Laughter], [Uhm], [Sigh] also work): [sigh], [inhale],
+        [laugh], [chuckle], [exhale], [clears throat], [snort], [giggle], [cough], [breath], [uhm], [Confirmation-en],
+        [Surprise-oh], [Surprise-ah], [Surprise-wa], [Surprise-yo], [Dissatisfaction-hnn], [Question-ei],
+        [Question-ah], [Question-en], [Question-yi], [Question-oh].
 
         Args:
             audio: the speech to edit.
@@ -341,7 +343,7 @@ def make_api(studio: Studio) -> dict:
                 "device": caps.device, "clone": caps.clone, "transcribe": caps.transcribe,
                 "edit_options": {k: list(v) for k, v in caps.edit_options.items()},
                 "max_input_seconds": caps.max_input_seconds, "languages": list(caps.languages),
-                "paralinguistic_tags": list(catalog.PARALINGUISTIC_TAGS),
+                "paralinguistic_tags": list(catalog.ACCEPTED_TAGS),
                 "language_tags": list(catalog.LANGUAGE_TAGS), "notes": caps.notes}
 
     return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "transcribe": transcribe,

@@ -180,7 +180,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                 gr.Markdown(t("para_help"))
                 with gr.Row():
                     tag_btns = [(tag, gr.Button(t(f"tag.{tag}"), size="sm", elem_classes="tag-btn"))
-                                for tag in catalog.PARALINGUISTIC_TAGS]
+                                for tag in catalog.PARALINGUISTIC_TAGS_2026]
                 para_text = gr.Textbox(label=t("para_text"), lines=3, max_length=1000, elem_id="para-text")
                 tag_view = gr.HTML(views.tag_preview(""), elem_id="tag-preview")
                 with gr.Row():

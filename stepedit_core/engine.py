@@ -36,7 +36,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import torch
 
-from . import catalog, longform, validation, workload
+from . import catalog, longform, tags, validation, workload
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .checks import Heard, Word
@@ -165,6 +165,7 @@ class StepAudioEngine(Engine):
         wav, sr = peak_cap(clip.samples), clip.sample_rate        # one cap for the whole clip (GH:tts.py)
         spans = longform.split_at_pauses(wav, sr)
         new_text = request.new_text if request.edit_type == catalog.PARALINGUISTIC else None
+        new_text = tags.for_model(new_text, self.options.tag_vocabulary) if new_text else None
         if len(spans) == 1:
             texts, new_texts = [audio_text], [new_text]
         elif new_text is not None:
@@ -182,7 +183,8 @@ class StepAudioEngine(Engine):
             piece = wav[span.start:span.end]
             prompt = self.encode_prompt(piece, sr, seed=seed, timings=timings)
             used.append(prompt)
-            prefix = prompts.edit_instruction(request.edit_type, request.edit_info, text, new)
+            prefix = prompts.edit_instruction(request.edit_type, request.edit_info,
+                                              tags.for_model(text or "", self.options.tag_vocabulary), new)
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             progress(0.85 * (i + 0.3) / len(spans), "generating")
@@ -289,7 +291,10 @@ class StepAudioEngine(Engine):
         with self._lock:
             prompt = self.encode_prompt(peak_cap(clip.samples), clip.sample_rate, seed=request.seed)
             new_text = request.new_text if request.edit_type == catalog.PARALINGUISTIC else None
-            prefix = prompts.edit_instruction(request.edit_type, request.edit_info, request.audio_text, new_text)
+            new_text = tags.for_model(new_text, self.options.tag_vocabulary) if new_text else None
+            vocabulary = self.options.tag_vocabulary
+            prefix = prompts.edit_instruction(request.edit_type, request.edit_info,
+                                              tags.for_model(request.audio_text or "", vocabulary), new_text)
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))

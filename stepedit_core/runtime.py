@@ -19,11 +19,12 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from . import tags
 from .audio import peak_cap
 from .errors import InvalidInputError, TokenStreamError
 from .interface import PromptTokenStore
@@ -62,6 +63,8 @@ class EngineOptions:
     # None: the device's default, validation.MAX_NEURAL_REQUEST_SECONDS on CUDA (one ZeroGPU allocation) and
     # validation.MAX_NEURAL_CPU_REQUEST_SECONDS on the CPU / MPS; math.inf: no cap
     max_request_seconds: float | None = None
+    # paralinguistic tag spellings the loaded weights expect (tags.py): "2025" (default) or "2026"
+    tag_vocabulary: str = field(default_factory=tags.vocabulary_from_env)
 
 
 # -- device, dtype, seeds ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..checks import Heard, Word
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Progress,
                          StopCheck, check_work, edit_result_text, validate_transcribe)
+from ..tags import spelled as spelled_tag
 from . import denoise as denoise_mod
 from . import nonverbal, paralinguistic, prosody, streaming, voice
 from . import vad as vad_mod
@@ -252,8 +253,7 @@ def _split_tags(text: str) -> tuple[list[str], list[tuple[int, str]]]:
     pieces, tags, pos = [], [], 0
     for m in paralinguistic.TAG_PATTERN.finditer(text):
         pieces.append(text[pos:m.start()])
-        name = next(t for t in catalog.PARALINGUISTIC_TAGS if t.lower() == m.group(1).lower())
-        tags.append((len(pieces) - 1, name))
+        tags.append((len(pieces) - 1, spelled_tag(m.group(1))))
         pos = m.end()
     pieces.append(text[pos:])
     return pieces, tags
