@@ -183,7 +183,8 @@ def tag_preview(text: str, duration: float | None = None) -> str:
             + (f" ≈{f * duration:.1f}s" if duration else "") + "</small></span>" for f, n in marks)
         bar = f"<div class='tag-bar'>{pins}</div>"
     unknown = [m.group(1) for m in _TAG.finditer(text)
-               if " ".join(m.group(1).split()).lower() not in _KNOWN_TAGS and m.group(1).strip() not in catalog.LANGUAGE_TAGS]
+               if " ".join(m.group(1).split()).lower() not in _KNOWN_TAGS
+               and m.group(1).strip() not in catalog.LANGUAGE_TAGS]
     warn = (f"<div class='tag-warn'>Unknown tag(s): {html.escape(', '.join(unknown))} — the model only knows "
             f"{', '.join(catalog.PARALINGUISTIC_TAGS_2026)} (and the older spellings).</div>") if unknown else ""
     return f"<div class='tag-preview'><div class='tag-text'>{''.join(out)}</div>{bar}{warn}</div>"

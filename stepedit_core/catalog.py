@@ -103,9 +103,11 @@ TAG_LABELS: dict[str, Label] = {
     "Question-ei": Label("Question (ei)", "疑问-诶"), "Dissatisfaction-hnn": Label("Dissatisfaction (hnn)", "不满-哼"),
     # 2026 spellings
     "sigh": Label("Sigh", "叹气"), "inhale": Label("Inhale", "吸气"), "laugh": Label("Laugh", "笑声"),
-    "chuckle": Label("Chuckle", "轻笑"), "exhale": Label("Exhale", "呼气"), "clears throat": Label("Clear throat", "清嗓子"),
+    "chuckle": Label("Chuckle", "轻笑"), "exhale": Label("Exhale", "呼气"),
+    "clears throat": Label("Clear throat", "清嗓子"),
     "snort": Label("Snort", "哼鼻"), "giggle": Label("Giggle", "咯咯笑"), "cough": Label("Cough", "咳嗽"),
-    "breath": Label("Breath", "呼吸"), "uhm": Label("Uhm", "犹豫-嗯"), "Surprise-yo": Label("Surprise (yo)", "惊讶-哟"),
+    "breath": Label("Breath", "呼吸"), "uhm": Label("Uhm", "犹豫-嗯"),
+    "Surprise-yo": Label("Surprise (yo)", "惊讶-哟"),
     "Question-ah": Label("Question (ah)", "疑问-啊"), "Question-en": Label("Question (en)", "疑问-嗯"),
     "Question-yi": Label("Question (yi)", "疑问-咦"), "Question-oh": Label("Question (oh)", "疑问-哦"),
 }
