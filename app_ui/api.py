@@ -1,4 +1,4 @@
-"""The public, stateless API (also the MCP tools): clone, edit, paralinguistic, transcribe, engine_info.
+"""The public, stateless API (also the MCP tools): clone, edit, paralinguistic, transcribe, engine_info, plan.
 
 Each endpoint takes audio and text explicitly and returns a wav file, its transcript and the seed used,
 so API and MCP clients chain edits without any server-side session (feed one call's audio and text into
@@ -7,9 +7,11 @@ documents parameters from the ``Args:`` section.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
-from stepedit_core import catalog, checks, validation
+from stepedit_core import catalog, checks, plans, validation
 from stepedit_core.errors import StepEditError
 from stepedit_core.interface import Engine, check_work
 
@@ -346,8 +348,27 @@ def make_api(studio: Studio) -> dict:
                 "paralinguistic_tags": list(catalog.ACCEPTED_TAGS),
                 "language_tags": list(catalog.LANGUAGE_TAGS), "notes": caps.notes}
 
+    def plan(instructions: str) -> dict:
+        """Turn a plain-language instruction (English or Mandarin) into a plan of edit steps, offline: e.g.
+        "a bit happier and slower, laugh after 'morning'" or "更开心一点，语速慢一点，在'早上'后面笑一下".
+
+        Args:
+            instructions: what to change: emotions, styles, slower / faster with intensity words (slightly /
+                a bit = 1 round, quite = 2, much / very = 3), sounds anchored to a word, denoise, remove silences.
+
+        Returns:
+            JSON: "plan" (one line a step, in the order they run) and "steps" (edit_type, edit_info, rounds, and
+            for a sound its tag, anchor word and position): run each with /edit (n_iterations = rounds) or
+            /paralinguistic (the tag inserted at its place in the text).
+        """
+        try:
+            steps = plans.parse_plan(instructions)
+        except StepEditError as exc:
+            raise gr.Error(error_message(exc)) from None
+        return {"plan": plans.describe(steps), "steps": [dataclasses.asdict(s) for s in steps]}
+
     return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "transcribe": transcribe,
-            "engine_info": engine_info, "check": check,
+            "engine_info": engine_info, "check": check, "plan": plan,
             "clone_stream": clone_stream, "edit_stream": edit_stream}
 
 

@@ -259,6 +259,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             api_clone_stream_btn, api_edit_stream_btn = gr.Button(), gr.Button()
             session_clone_btn, session_edit_btn = gr.Button(), gr.Button()     # the non-streamed session API
             session_para_btn = gr.Button()
+            api_plan_in, api_plan_btn = gr.Textbox(label="instructions"), gr.Button()     # plans.py (issue 29)
 
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]
@@ -281,6 +282,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                                   outs_live, api_name="edit_stream", validator=api_mod.validate_edit_stream,
                                   concurrency_id=GPU)
         api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)
+        api_plan_btn.click(endpoints["plan"], [api_plan_in], api_caps, api_name="plan", queue=False)
         transcribe_btn.click(endpoints["transcribe"], [prompt_audio], [prompt_text], api_name="transcribe",
                              validator=validators["transcribe"], concurrency_id=GPU)
         upload_transcribe.click(endpoints["transcribe"], [upload_audio], [upload_text], api_visibility="private",

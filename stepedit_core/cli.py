@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import audio_formats, catalog
+from . import audio_formats, catalog, cli_plan
 from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
                      UnsupportedEditError)
 from .flags import add_engine_arguments, engine_from_args
@@ -144,7 +144,8 @@ def _configure_clone(p: argparse.ArgumentParser) -> None:
     text = p.add_mutually_exclusive_group(required=True)
     text.add_argument("--text", help="what the cloned voice says")
     text.add_argument("--text-file", metavar="FILE", help="read the text from a UTF-8 file")
-    p.add_argument("--instructions", help="emotion / style to apply after cloning, e.g. 'happy, whisper'")
+    p.add_argument("--instructions", help="what to change after cloning, in plain words (see `plan`), "
+                   "e.g. 'a bit happier, whisper'")
     p.add_argument("--speed", type=float, help="0.25-4.0; mapped to the nearest speed edit")
     p.add_argument("--seed", type=int, help="fix the sampling seed (reproducible takes)")
     p.add_argument("--check", action="store_true", help="transcribe the take and score it (WER/CER, voice, "
@@ -343,6 +344,10 @@ register(Command("edit", "edit a recording: emotion, style, speed, paralinguisti
   {PROG} edit hello.wav --type paralinguistic --text "Hello there." --new-text "Hello [Laughter] there." -o l.wav
   {PROG} edit noisy.flac --type denoise -o clean.flac --json
 """, _configure_edit, _run_edit))
+register(Command("plan", "plain-language edit plan: print it, or run it on a recording", f"""\
+  {PROG} plan "a bit happier and slower, laugh after 'morning'"
+  {PROG} plan "更开心一点，在'早上'后面笑一下" --input take.wav --text "早上好" -o out.wav
+""", cli_plan.configure_plan, cli_plan.run_plan))
 register(Command("transcribe", "print the transcript of audio files", f"""\
   {PROG} transcribe examples/prompt_en.wav
 """, _configure_transcribe, _run_transcribe))

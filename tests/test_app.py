@@ -17,7 +17,7 @@ from stepedit_core.errors import InvalidInputError  # noqa: E402
 from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
-PUBLIC = {"/check", "/clone", "/clone_stream", "/edit", "/edit_stream", "/engine_info", "/paralinguistic", "/script", "/transcribe", "/voices"}
+PUBLIC = {"/check", "/clone", "/clone_stream", "/edit", "/edit_stream", "/engine_info", "/paralinguistic", "/plan", "/script", "/transcribe", "/voices"}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,14 @@ def test_public_api_surface(client):
     info = client.predict(api_name="/engine_info")
     assert info["engine"] == "fake" and "vad" not in info["edit_options"]
     assert "happy" in info["edit_options"]["emotion"]
+
+
+def test_plan_endpoint_turns_words_into_steps(client):
+    out = client.predict("更开心一点，语速慢一点，在'早上'后面笑一下", api_name="/plan")
+    assert out["plan"] == ["emotion happy x1", "speed slower x1", "paralinguistic laugh after '早上'"]
+    assert out["steps"][2]["tag"] == "laugh" and out["steps"][2]["anchor"] == "早上"
+    with pytest.raises(Exception, match="purple"):
+        client.predict("make it purple", api_name="/plan")
 
 
 def test_stateless_clone_edit_edit_chain(client, served):

@@ -1,0 +1,49 @@
+"""CLI commands of the plain-language plans (plans.py) and word edits (words.py); registered by cli.py.
+
+``plan "a bit happier, laugh after 'morning'"`` prints the plan, one step a line (the format ``--plan`` reads
+back, so a plan can be shown, edited and then run); with ``INPUT -o OUT`` it runs the plan on a recording.
+"""
+from __future__ import annotations
+
+import argparse
+
+from . import plans
+from .errors import InvalidInputError
+
+
+def configure_plan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("instructions", nargs="?", help="what to change, in English or Mandarin")
+    p.add_argument("--plan", help="the plan itself, one step a line or ';'-separated (as printed by this command)")
+    p.add_argument("--input", help="a recording to run the plan on (without it the plan is only printed)")
+    p.add_argument("--text", help="transcript of --input (transcribed when omitted and possible)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("-o", "--output", help="output file of the last step (with --input)")
+
+
+def run_plan(args: argparse.Namespace, ctx) -> int:
+    from . import audio_formats  # noqa: PLC0415
+    from .cli import EXIT_OK, _read_clip, _write, take_record  # noqa: PLC0415 (cli imports us)
+    if bool(args.instructions) == bool(args.plan):
+        raise InvalidInputError("give the instructions or --plan (one of them)")
+    plan = plans.parse_plan_text(args.plan) if args.plan else plans.parse_plan(args.instructions)
+    lines = plans.describe(plan)
+    if not args.input:
+        ctx.emit({"plan": lines}, "\n".join(lines))
+        return EXIT_OK
+    if not args.output:
+        raise InvalidInputError("--input needs -o OUTPUT")
+    audio_formats.format_for_path(args.output)
+    clip = _read_clip(args.input)
+    text = args.text
+    if not (text or "").strip() and ctx.engine.capabilities().transcribe:
+        text = ctx.engine.transcribe(clip)
+    progress = ctx.progress("plan")
+    try:
+        takes = plans.run_plan(ctx.engine, clip, text or "", plan, seed=args.seed, progress=progress)
+    finally:
+        progress.close()
+    last = takes[-1]
+    path = _write(last, args.output)
+    ctx.emit(take_record(last, path, ctx.engine) | {"plan": lines},
+             f"{path}  ({last.audio.duration:.2f} s, {len(plan)} step(s): {'; '.join(lines)})")
+    return EXIT_OK
