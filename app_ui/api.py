@@ -1,4 +1,5 @@
-"""The public, stateless API (also the MCP tools): clone, edit, paralinguistic, transcribe, engine_info, plan.
+"""The public, stateless API (also the MCP tools): clone, edit, paralinguistic, edit_words, transcribe, engine_info,
+plan.
 
 Each endpoint takes audio and text explicitly and returns a wav file, its transcript and the seed used,
 so API and MCP clients chain edits without any server-side session (feed one call's audio and text into
@@ -266,6 +267,24 @@ def make_api(studio: Studio) -> dict:
         return studio.edit_once(audio, audio_text, catalog.PARALINGUISTIC, None, new_text, 1, seed,
                                 _session(request), None, *_retry(max_tries, threshold))
 
+    def edit_words(audio: str, audio_text: str, new_text: str, seed: int = -1,
+                   request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
+        """Change the words of speech like text: replace, insert or delete up to 8 words. Only the changed words
+        are regenerated, in the speaker's own voice and with the sentence around them as context; every other
+        sample stays bit-identical. The result's take check (heard words, untouched rest) is in its metadata.
+
+        Args:
+            audio: the speech to edit.
+            audio_text: what the audio says now (empty: transcribed).
+            new_text: the same transcript with the words changed, e.g. "See you on Thursday" for "See you on
+                Tuesday".
+            seed: random seed; -1 picks a random seed.
+
+        Returns:
+            The edited speech (24 kHz wav), its transcript (new_text) and the seed used.
+        """
+        return studio.words_once(audio, audio_text, new_text, seed, _session(request))
+
     def clone_stream(prompt_audio: str, prompt_text: str, target_text: str, seed: int = -1,
                      request: gr.Request = None):
         """Zero-shot voice clone, streamed: the speech plays while it is generated.
@@ -368,7 +387,7 @@ def make_api(studio: Studio) -> dict:
         return {"plan": plans.describe(steps), "steps": [dataclasses.asdict(s) for s in steps]}
 
     return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "transcribe": transcribe,
-            "engine_info": engine_info, "check": check, "plan": plan,
+            "engine_info": engine_info, "check": check, "plan": plan, "edit_words": edit_words,
             "clone_stream": clone_stream, "edit_stream": edit_stream}
 
 

@@ -47,6 +47,7 @@ import gradio as gr
 import numpy as np
 
 from stepedit_core import catalog, regions
+from stepedit_core import words as word_edits
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
 from stepedit_core.validation import scrub_paths
 from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, Engine, EngineResult,
@@ -115,6 +116,9 @@ class EngineRunner:
                                                       len(req[0].audio_text or ""), req[0].n_iterations)
             elif isinstance(req, AudioClip):
                 total += 1.0 + 0.1 * req.duration
+            elif isinstance(req, tuple) and req and isinstance(req[0], AudioClip):    # a word edit: a short clone
+                total += 1.0 + 0.1 * req[0].duration + self.engine.estimate_seconds(
+                    catalog.CLONE, min(req[0].duration, word_edits.PROMPT_MAX_S), len(req[2] or ""))
         return total
 
     def gpu_seconds(self, job: Job) -> int:
@@ -139,6 +143,8 @@ class EngineRunner:
                 elif job.kind == "region_edit":
                     request, words, selection = req
                     out.append(regions.region_edit(self.engine, request, words, selection, report))
+                elif job.kind == "word_edit":          # (clip, text, new_text, seed): words.edit_take
+                    out.append([word_edits.edit_take(self.engine, *req[:3], seed=req[3], progress=report)])
                 elif job.kind == "transcribe":
                     validate_transcribe(req, self.engine.capabilities())    # every engine: same limits
                     out.append(self.engine.transcribe(req, job.language))
@@ -226,6 +232,10 @@ class EngineRunner:
     def region_edit(self, request: EditRequest, words, selection) -> list[EngineResult]:
         """An edit limited to a window around ``selection`` (stepedit_core.regions)."""
         return self.run(Job("region_edit", ((request, tuple(words), selection),)))[0]
+
+    def word_edit(self, clip: AudioClip, text: str, new_text: str, seed: int | None) -> EngineResult:
+        """A word edit (stepedit_core.words), checked: only the changed words are new."""
+        return self.run(Job("word_edit", ((clip, text, new_text, seed),)))[0][0]
 
 
 def _title(exc: StepEditError) -> str:

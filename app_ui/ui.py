@@ -260,6 +260,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             session_clone_btn, session_edit_btn = gr.Button(), gr.Button()     # the non-streamed session API
             session_para_btn = gr.Button()
             api_plan_in, api_plan_btn = gr.Textbox(label="instructions"), gr.Button()     # plans.py (issue 29)
+            api_words_btn = gr.Button()                                                    # words.py (issue 29)
 
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]
@@ -283,6 +284,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                                   concurrency_id=GPU)
         api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)
         api_plan_btn.click(endpoints["plan"], [api_plan_in], api_caps, api_name="plan", queue=False)
+        api_words_btn.click(endpoints["edit_words"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
+                            api_name="edit_words", concurrency_id=GPU)
         transcribe_btn.click(endpoints["transcribe"], [prompt_audio], [prompt_text], api_name="transcribe",
                              validator=validators["transcribe"], concurrency_id=GPU)
         upload_transcribe.click(endpoints["transcribe"], [upload_audio], [upload_text], api_visibility="private",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import audio_formats, catalog, cli_plan
+from . import audio_formats, catalog, cli_plan, words
 from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
                      UnsupportedEditError)
 from .flags import add_engine_arguments, engine_from_args
@@ -186,7 +186,8 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
 # ---- edit -----------------------------------------------------------------------------------------------
 def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="audio file to edit")
-    p.add_argument("--type", required=True, choices=catalog.AUDIO_EDIT_TYPES, dest="edit_type")
+    p.add_argument("--type", required=True, choices=catalog.AUDIO_EDIT_TYPES + (words.WORDS,), dest="edit_type",
+                   help="words: a word edit (--text the take's transcript, --new-text the edited transcript)")
     p.add_argument("--option", help="emotion: " + ", ".join(catalog.EMOTIONS) + "; style: "
                    + ", ".join(catalog.STYLES) + "; speed: " + ", ".join(catalog.SPEEDS))
     p.add_argument("--text", help="transcript of the input (transcribed when omitted and possible)")
@@ -201,6 +202,8 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
 
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     audio_formats.format_for_path(args.output)
+    if args.edit_type == words.WORDS:
+        return cli_plan.run_words(args, ctx)
     catalog.check_edit(args.edit_type, args.option)       # before a slow transcription
     clip = _read_clip(args.input)
     text = args.text
@@ -343,6 +346,7 @@ register(Command("edit", "edit a recording: emotion, style, speed, paralinguisti
   {PROG} edit hello.wav --type emotion --option happy --iterations 2 -o happy.wav
   {PROG} edit hello.wav --type paralinguistic --text "Hello there." --new-text "Hello [Laughter] there." -o l.wav
   {PROG} edit noisy.flac --type denoise -o clean.flac --json
+  {PROG} edit take.wav --type words --text "See you on Tuesday." --new-text "See you on Thursday." -o t.wav
 """, _configure_edit, _run_edit))
 register(Command("plan", "plain-language edit plan: print it, or run it on a recording", f"""\
   {PROG} plan "a bit happier and slower, laugh after 'morning'"

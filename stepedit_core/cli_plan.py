@@ -1,4 +1,4 @@
-"""CLI commands of the plain-language plans (plans.py) and word edits (words.py); registered by cli.py.
+"""CLI commands of the plain-language plans (plans.py) and word edits (words.py); used by cli.py.
 
 ``plan "a bit happier, laugh after 'morning'"`` prints the plan, one step a line (the format ``--plan`` reads
 back, so a plan can be shown, edited and then run); with ``INPUT -o OUT`` it runs the plan on a recording.
@@ -46,4 +46,25 @@ def run_plan(args: argparse.Namespace, ctx) -> int:
     path = _write(last, args.output)
     ctx.emit(take_record(last, path, ctx.engine) | {"plan": lines},
              f"{path}  ({last.audio.duration:.2f} s, {len(plan)} step(s): {'; '.join(lines)})")
+    return EXIT_OK
+
+
+def run_words(args: argparse.Namespace, ctx) -> int:
+    """``edit --type words``: only the changed words regenerated (words.edit_take), checked with --check."""
+    from . import words  # noqa: PLC0415
+    from .cli import EXIT_OK, _read_clip, _write, take_record  # noqa: PLC0415 (cli imports us)
+    clip = _read_clip(args.input)
+    progress = ctx.progress("words")
+    try:
+        take = words.edit_take(ctx.engine, clip, args.text, args.new_text, seed=args.seed, check=args.check,
+                               progress=progress)
+    finally:
+        progress.close()
+    path = _write(take, args.output)
+    info = take.metadata["word_edit"]
+    check = info.get("check")
+    line = f"{path}  ({take.audio.duration:.2f} s, {info['change']}, seed {take.seed}"
+    if check:
+        line += f"; span error {check['span_error_rate']:.2f}, rest identical: {check['outside_identical']}"
+    ctx.emit(take_record(take, path, ctx.engine) | {"word_edit": info}, line + ")")
     return EXIT_OK

@@ -292,5 +292,24 @@ def verify(before: AudioClip, after: EngineResult, text: str, checker: Checker) 
             else float(errors > 0), "heard": heard.text, "expected": " ".join(u.text for u in change.new[lo:hi])}
 
 
+def edit_take(engine: Engine, clip: AudioClip, text: str | None, new_text: str | None, *, seed: int | None = None,
+              check: bool = True, checker: Checker | None = None, progress: Progress | None = None) -> EngineResult:
+    """The one word-edit service every door calls: ``text`` is what the take says (heard when empty and the
+    check can transcribe), ``new_text`` the edited transcript; with ``check`` the result carries :func:`verify`
+    under ``metadata["word_edit"]["check"]``."""
+    from .checks import checker_for  # noqa: PLC0415
+    if not (new_text or "").strip():
+        raise InvalidInputError("give the new text: the take's transcript with the words changed")
+    checker = checker or checker_for(engine)
+    lang = "zh" if re.search(r"[\u4e00-\u9fff]", new_text or "") else "en"
+    heard = checker.heard(clip, lang)
+    text = text if (text or "").strip() else heard.text
+    out = word_edit(engine, clip, text, new_text, heard=heard, checker=checker, seed=seed, progress=progress)
+    if check:
+        info = {**out.metadata["word_edit"], "check": verify(clip, out, text, checker)}
+        out = replace(out, metadata={**dict(out.metadata), "word_edit": info})
+    return out
+
+
 __all__ = ["WORDS", "WordEditTooLarge", "Change", "diff", "units", "unit_times", "find_window", "word_edit",
-           "verify"]
+           "verify", "edit_take"]

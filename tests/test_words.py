@@ -91,3 +91,39 @@ def test_lite_engine_edits_real_speech(en_speech, old, new):
     report = words.verify(clip, out, EN_TEXT, checker)
     assert report["outside_identical"] and report["span_error_rate"] == 0.0, report
     assert checker.similarity(out.audio, clip) >= checks.SPECTRAL_SIM_AMBER
+
+
+def test_http_and_cli_doors(fake_take, tmp_path, capsys):
+    import io
+    import json
+
+    import soundfile as sf
+    from fastapi.testclient import TestClient
+
+    from stepedit_core import cli
+    from stepedit_core.server import TAKE_HEADER, create_server
+    from stepedit_core.voices import VoiceLibrary
+    engine, take = fake_take
+    src = tmp_path / "take.wav"
+    sf.write(src, take.audio.samples, SR, subtype="FLOAT")
+    client = TestClient(create_server(engine, VoiceLibrary(tmp_path / "voices")), raise_server_exceptions=False)
+    new = TEXT.replace("Tuesday", "Thursday")
+    form = {"edit_type": "words", "text": TEXT, "new_text": new, "seed": "4", "check": "true"}
+    r = client.post("/v1/audio/edits", files={"file": ("t.wav", src.read_bytes(), "audio/wav")}, data=form)
+    assert r.status_code == 200, r.text
+    info = json.loads(r.headers[TAKE_HEADER])
+    assert info["text"] == new and info["word_edit"]["kind"] == "replace"
+    assert info["word_edit"]["check"]["outside_identical"] is True
+    assert len(sf.read(io.BytesIO(r.content))[0]) > 0
+    r = client.post("/v1/audio/edits", files={"file": ("t.wav", src.read_bytes(), "audio/wav")},
+                    data={**form, "new_text": TEXT})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "new_text"
+    assert "did not change" in r.json()["error"]["message"]
+    out = tmp_path / "out.wav"
+    code = cli.main(["edit", str(src), "--type", "words", "--text", TEXT, "--new-text", new, "--seed", "4",
+                     "--check", "-o", str(out), "--json", "-q"], engine=engine)
+    record = json.loads(capsys.readouterr().out)
+    assert code == cli.EXIT_OK and out.exists() and record["word_edit"]["check"]["outside_identical"]
+    code = cli.main(["edit", str(src), "--type", "words", "--text", TEXT, "--new-text", "A whole other sentence "
+                     "that shares nothing at all with it", "-o", str(out)], engine=engine)
+    assert code == cli.EXIT_USAGE and "use clone instead" in capsys.readouterr().err

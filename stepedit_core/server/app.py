@@ -24,6 +24,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from .. import audio_formats, catalog, regions
+from .. import words as word_edits
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
 from ..interface import TEXT_FREE_EDITS, AudioClip, EditRequest, Engine, EngineResult, resolve_seed
@@ -220,6 +221,12 @@ def create_api(engine: Engine, library: VoiceLibrary | None = None, *, api_key: 
                           start_s: float | None = Form(None), end_s: float | None = Form(None)):
         fmt = _param("response_format", audio_formats.check_format, response_format)
         clip = _param("file", AudioClip.from_file, await _read_upload(file, MAX_UPLOAD_BYTES))
+        if edit_type == word_edits.WORDS:   # word edit: text = the take's transcript, new_text = the edited one
+            take = await gate.run(lambda: _param("new_text", word_edits.edit_take, engine, clip, text, new_text,
+                                                 seed=seed, check=check))
+            return Response(audio_formats.encode(take.audio.samples, take.audio.sample_rate, fmt),
+                            media_type=audio_formats.media_type(fmt),
+                            headers=_take_header(take, (), {"word_edit": take.metadata["word_edit"]}))
         _param("edit_type", catalog.check_edit_type, edit_type)            # before a slow transcription
         _param("option", catalog.check_edit, edit_type, option or None)
         retry = takes.retry_options(check, max_tries, threshold)
