@@ -15,7 +15,7 @@ from stepedit_core.errors import StepEditError
 from stepedit_core.interface import AudioClip
 
 from . import api as api_mod
-from . import views
+from . import views, words_tab
 from .history import TakeTree
 from .i18n import t
 from .plots import envelope_frame
@@ -345,6 +345,8 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
 
     def chain(event):
         event.then(refresh, [st], view_outs, **_PRIVATE)
+
+    words_tab.wire(studio, c, chain, _session_hash)
 
     clone_inputs = [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates]
     retry_inputs = [c.clone_tries, c.clone_threshold]

@@ -152,6 +152,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     with gr.Row():
                         region_start = gr.Number(label=t("region_start"), value=None, elem_id="region-start")
                         region_end = gr.Number(label=t("region_end"), value=None, elem_id="region-end")
+                with gr.Accordion(t("words_box"), open=False, elem_id="words-box"):     # words_tab.py
+                    words_text = gr.Textbox(label=t("words_text"), lines=2, max_length=1000, elem_id="words-text")
+                    words_btn = gr.Button(t("apply_words"), elem_id="words-btn")
                 with gr.Row():
                     edit_tries = gr.Slider(1, checks.MAX_RETRIES + 1, value=1, step=1, label=t("max_tries"),
                                            elem_id="edit-tries")

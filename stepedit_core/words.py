@@ -37,7 +37,9 @@ MIN_PAUSE_S, MAX_PAUSE_S = 0.12, 0.45   # the pause a deletion leaves
 INSERT_PAD_S = 0.05                 # room tone on each side of inserted words
 MAX_GAIN_DB = 12.0                  # loudness matching never moves the new words further than this
 NOISE_FRAME_S = 0.05                # the take's noise floor: RMS of its quietest frame this long
+FRICATIVE_PENALTY_DB = 40.0         # per unit of zero-crossing rate (a fricative's ~0.4 -> +16 dB)
 BOUNDARY_SEARCH_S = 0.15            # how far into the neighbouring words a cut may move (whisper's times abut)
+BOUNDARY_SLACK_S = 0.03             # ... and into the changed words
 _UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:['’][A-Za-z]+)*")
 _TAG = re.compile(r"\[[^\[\]]*\]")
 
@@ -129,23 +131,44 @@ def find_window(clip: AudioClip, change: Change, times: np.ndarray) -> regions.W
     x, sr = clip.samples, clip.sample_rate
 
     start = boundary(x, sr, times, change.first)
-    end = start if change.kind == "insert" else boundary(x, sr, times, change.last)
+    end = start if change.kind == "insert" else boundary(x, sr, times, change.last, late=True)
     sel = regions.Selection(first_word=change.first, last_word=max(change.first, change.last - 1))
     inside = tuple(Word(u.text, *times[k]) for k, u in enumerate(change.old[change.first:change.last], change.first))
     return regions.Window(start=start, end=max(start, end), sample_rate=sr, words=inside, selection=sel)
 
 
-def boundary(x: np.ndarray, sr: int, times: np.ndarray, k: int) -> int:
-    """Sample index of the quietest point between unit ``k - 1`` and unit ``k`` (0 / len(x) at the ends). ASR
-    word times often abut, so the search reaches BOUNDARY_SEARCH_S into each word, never past its middle."""
+def boundary(x: np.ndarray, sr: int, times: np.ndarray, k: int, late: bool = False) -> int:
+    """A cut between unit ``k - 1`` and unit ``k`` (0 / len(x) at the ends) at the quietest point near their ASR
+    boundary. ASR word times are often off by 0.1 s, and a cut inside the words being replaced leaves part of
+    them behind, so the search reaches BOUNDARY_SEARCH_S (within the neighbouring word) away from the changed
+    words (``late``: the cut after them) and only BOUNDARY_SLACK_S into them."""
     if k <= 0:
         return 0
     if k >= len(times):
         return len(x)
     (s0, e0), (s1, e1) = times[k - 1], times[k]
-    lo = max((s0 + e0) / 2, min(e0, s1) - BOUNDARY_SEARCH_S)
-    hi = min((s1 + e1) / 2, max(e0, s1) + BOUNDARY_SEARCH_S)
-    return regions._quietest(x, sr, lo, max(hi, lo + 1.0 / sr))
+    if late:
+        lo, hi = e0 - BOUNDARY_SLACK_S, min(e1, max(e0, s1) + BOUNDARY_SEARCH_S)
+    else:
+        lo, hi = max(s0, min(e0, s1) - BOUNDARY_SEARCH_S), s1 + BOUNDARY_SLACK_S
+    return quiet_cut(x, sr, lo, max(hi, lo + 1.0 / sr))
+
+
+def quiet_cut(x: np.ndarray, sr: int, lo_s: float, hi_s: float) -> int:
+    """The centre of the 10 ms frame in [lo_s, hi_s] with the lowest level, where a frame's level is its energy
+    in dB plus FRICATIVE_PENALTY_DB x its zero-crossing rate: a fricative ("s", "f") is quiet but not a pause,
+    and a cut inside it leaves half a consonant behind ("the s|mall" -> "s" + "large" heard as "small")."""
+    frame = max(1, int(regions.PAUSE_FRAME_S * sr))
+    hop = max(1, frame // 4)
+    lo, hi = max(0, int(lo_s * sr)), min(len(x), int(hi_s * sr))
+    if hi - lo <= frame:
+        return int(np.clip((lo + hi) // 2, 0, len(x)))
+    starts = np.arange(lo, hi - frame + 1, hop)
+    seg = np.asarray(x, np.float64)
+    cost = [10 * np.log10(np.mean(seg[a:a + frame] ** 2) + 1e-12)
+            + FRICATIVE_PENALTY_DB * np.mean(np.abs(np.diff(np.signbit(seg[a:a + frame]).astype(np.int8))))
+            for a in starts]
+    return int(starts[int(np.argmin(cost))] + frame // 2)
 
 
 def noise_floor(x: np.ndarray, sr: int) -> float:
@@ -198,7 +221,7 @@ def _speak(engine: Engine, checker: Checker, prompt: tuple, new_text: str, chang
     heard = checker.heard(result.audio, "zh" if re.search(r"[\u4e00-\u9fff]", target) else "en")
     t = unit_times(said, heard.words, result.audio.duration)
     k0, k1 = change.new_first - lo, change.new_last - lo           # the new words among the said units
-    a, b = boundary(y, rate, t, k0), boundary(y, rate, t, k1)
+    a, b = boundary(y, rate, t, k0), boundary(y, rate, t, k1, late=True)
     piece = np.asarray(y[a:max(a + 1, b)], np.float32)
     if rate != sr:
         piece = audio_io.resample(piece, rate, sr)
