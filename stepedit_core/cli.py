@@ -183,6 +183,10 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _plan_io() -> cli_plan.CliIO:
+    return cli_plan.CliIO(_read_clip, _write, take_record, EXIT_OK)
+
+
 # ---- edit -----------------------------------------------------------------------------------------------
 def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="audio file to edit")
@@ -203,7 +207,7 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     audio_formats.format_for_path(args.output)
     if args.edit_type == words.WORDS:
-        return cli_plan.run_words(args, ctx)
+        return cli_plan.run_words(args, ctx, _plan_io())
     catalog.check_edit(args.edit_type, args.option)       # before a slow transcription
     clip = _read_clip(args.input)
     text = args.text
@@ -351,7 +355,7 @@ register(Command("edit", "edit a recording: emotion, style, speed, paralinguisti
 register(Command("plan", "plain-language edit plan: print it, or run it on a recording", f"""\
   {PROG} plan "a bit happier and slower, laugh after 'morning'"
   {PROG} plan "更开心一点，在'早上'后面笑一下" --input take.wav --text "早上好" -o out.wav
-""", cli_plan.configure_plan, cli_plan.run_plan))
+""", cli_plan.configure_plan, lambda args, ctx: cli_plan.run_plan(args, ctx, _plan_io())))
 register(Command("transcribe", "print the transcript of audio files", f"""\
   {PROG} transcribe examples/prompt_en.wav
 """, _configure_transcribe, _run_transcribe))

@@ -6,9 +6,18 @@ back, so a plan can be shown, edited and then run); with ``INPUT -o OUT`` it run
 from __future__ import annotations
 
 import argparse
+from typing import Callable, NamedTuple
 
 from . import plans
 from .errors import InvalidInputError
+
+
+class CliIO(NamedTuple):
+    """The helpers of cli.py these commands use (passed in: cli imports this module, not the other way)."""
+    read_clip: Callable
+    write: Callable
+    take_record: Callable
+    ok: int
 
 
 def configure_plan(p: argparse.ArgumentParser) -> None:
@@ -20,20 +29,19 @@ def configure_plan(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="output file of the last step (with --input)")
 
 
-def run_plan(args: argparse.Namespace, ctx) -> int:
+def run_plan(args: argparse.Namespace, ctx, io: CliIO) -> int:
     from . import audio_formats  # noqa: PLC0415
-    from .cli import EXIT_OK, _read_clip, _write, take_record  # noqa: PLC0415 (cli imports us)
     if bool(args.instructions) == bool(args.plan):
         raise InvalidInputError("give the instructions or --plan (one of them)")
     plan = plans.parse_plan_text(args.plan) if args.plan else plans.parse_plan(args.instructions)
     lines = plans.describe(plan)
     if not args.input:
         ctx.emit({"plan": lines}, "\n".join(lines))
-        return EXIT_OK
+        return io.ok
     if not args.output:
         raise InvalidInputError("--input needs -o OUTPUT")
     audio_formats.format_for_path(args.output)
-    clip = _read_clip(args.input)
+    clip = io.read_clip(args.input)
     text = args.text
     if not (text or "").strip() and ctx.engine.capabilities().transcribe:
         text = ctx.engine.transcribe(clip)
@@ -43,28 +51,27 @@ def run_plan(args: argparse.Namespace, ctx) -> int:
     finally:
         progress.close()
     last = takes[-1]
-    path = _write(last, args.output)
-    ctx.emit(take_record(last, path, ctx.engine) | {"plan": lines},
+    path = io.write(last, args.output)
+    ctx.emit(io.take_record(last, path, ctx.engine) | {"plan": lines},
              f"{path}  ({last.audio.duration:.2f} s, {len(plan)} step(s): {'; '.join(lines)})")
-    return EXIT_OK
+    return io.ok
 
 
-def run_words(args: argparse.Namespace, ctx) -> int:
+def run_words(args: argparse.Namespace, ctx, io: CliIO) -> int:
     """``edit --type words``: only the changed words regenerated (words.edit_take), checked with --check."""
     from . import words  # noqa: PLC0415
-    from .cli import EXIT_OK, _read_clip, _write, take_record  # noqa: PLC0415 (cli imports us)
-    clip = _read_clip(args.input)
+    clip = io.read_clip(args.input)
     progress = ctx.progress("words")
     try:
         take = words.edit_take(ctx.engine, clip, args.text, args.new_text, seed=args.seed, check=args.check,
                                progress=progress)
     finally:
         progress.close()
-    path = _write(take, args.output)
+    path = io.write(take, args.output)
     info = take.metadata["word_edit"]
     check = info.get("check")
     line = f"{path}  ({take.audio.duration:.2f} s, {info['change']}, seed {take.seed}"
     if check:
         line += f"; span error {check['span_error_rate']:.2f}, rest identical: {check['outside_identical']}"
-    ctx.emit(take_record(take, path, ctx.engine) | {"word_edit": info}, line + ")")
-    return EXIT_OK
+    ctx.emit(io.take_record(take, path, ctx.engine) | {"word_edit": info}, line + ")")
+    return io.ok
