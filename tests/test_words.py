@@ -127,3 +127,30 @@ def test_http_and_cli_doors(fake_take, tmp_path, capsys):
     code = cli.main(["edit", str(src), "--type", "words", "--text", TEXT, "--new-text", "A whole other sentence "
                      "that shares nothing at all with it", "-o", str(out)], engine=engine)
     assert code == cli.EXIT_USAGE and "use clone instead" in capsys.readouterr().err
+
+
+def test_the_edit_tab_word_edit_is_a_replayable_take(tmp_path):
+    """studio.edit with edit_type "words" (the edit tab's word box): a new take of the session whose recipe
+    replays to the same audio."""
+    import json
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from app_ui.history import TakeTree
+    from app_ui.runner import EngineRunner
+    from app_ui.studio import Studio
+    prompt = tmp_path / "p.wav"
+    sf.write(prompt, (0.3 * np.sin(np.arange(SR) / 5)).astype(np.float32), SR)
+    studio = Studio(EngineRunner(FakeEngine(), zero_gpu=False), tmp_path / "root", check=False)
+    tree = studio.ensure_workdir(TakeTree(), "w")
+    tree, _ = studio.clone(tree, str(prompt), "a prompt", TEXT, [4])
+    new = TEXT.replace("Tuesday", "Thursday")
+    tree, ids = studio.edit(tree, "T1", words.WORDS, None, new, 1, 5)
+    take = tree.get(ids[0])
+    assert (take.op, take.option, take.text, take.parent) == ("words", "replace", new, "T1")
+    recipe = Path(studio.export_recipe(tree))
+    fresh = studio.ensure_workdir(TakeTree(), "w2")
+    fresh, new_ids, report = studio.replay(fresh, str(recipe))
+    assert fresh.get(new_ids[-1]).sha256 == take.sha256, report
+    assert json.loads(recipe.read_text())["actions"][-1]["params"]["edit_type"] == "words"
