@@ -36,16 +36,17 @@ from stepedit_core.interface import AudioClip, CloneRequest  # noqa: E402
 
 EN = [("jf_alpha", "Our team will meet in the small conference room on Tuesday morning to review the budget and "
                    "plan the next three months of work for the new project.",
-       [("Tuesday", "Thursday"), ("small ", "large "), ("review", "discuss"), ("next three", "next four")]),
+       [("Tuesday", "Thursday"), ("small ", "large "), ("review", "discuss"), ("next three", "next four"),
+        ("to review", "to quickly review")]),
       ("jf_nezumi", "Please remember to water the plants in the kitchen every evening, and close the windows "
                     "before you leave the house for the weekend trip.",
-       [("kitchen", "garden"), ("evening", "morning"), ("weekend ", ""), ("close", "lock")])]
+       [("kitchen", "garden"), ("evening", "morning"), ("weekend ", ""), ("close", "lock"),
+        ("the plants", "the green plants")])]
 # Written after the word-edit code was tuned; never used to change it.
 FRESH = [("jf_tebukuro", "The library on the corner opens at nine on weekdays, but on Sunday it stays closed and "
                          "the children read in the park instead.",
           [("nine", "ten"), ("corner", "hill"), ("park", "garden"), ("children", "students")])]
 ZH = ("jf_alpha", "我们下周二上午在小会议室开会，讨论明年的预算和新项目的计划。", [("周二", "周四"), ("小", "大")])
-INSERTS = [("the plants", "the green plants"), ("to review", "to quickly review")]
 # Written after plans.py, not used to change it: instruction -> intended plan (or the unknown words).
 HELD_OUT = {
     "slightly angrier": ["emotion angry x1"], "way more cheerful": ["emotion happy x1"],
@@ -96,7 +97,7 @@ def main() -> None:
         band = checker.similarity(other, clip)              # an unedited take of the same voice
         lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en"
         heard = checker.heard(clip, lang)
-        todo = edits[:2] if args.quick else edits + ([] if lang == "zh" or voice != "jf_nezumi" else INSERTS)
+        todo = edits[:2] if args.quick else edits
         for old, new in todo:
             new_text = text.replace(old, new, 1)
             t0 = time.perf_counter()
