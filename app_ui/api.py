@@ -1,4 +1,5 @@
-"""The public, stateless API (also the MCP tools): clone, edit, paralinguistic, transcribe, engine_info.
+"""The public, stateless API (also the MCP tools): clone, edit, paralinguistic, edit_words, transcribe, engine_info,
+plan.
 
 Each endpoint takes audio and text explicitly and returns a wav file, its transcript and the seed used,
 so API and MCP clients chain edits without any server-side session (feed one call's audio and text into
@@ -7,9 +8,11 @@ documents parameters from the ``Args:`` section.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import gradio as gr
 
-from stepedit_core import catalog, checks, validation
+from stepedit_core import catalog, checks, plans, validation
 from stepedit_core.errors import StepEditError
 from stepedit_core.interface import Engine
 from stepedit_core.service import API_FIELDS, parse_selection, recipe_of_selection, service_for
@@ -251,8 +254,10 @@ def _whole_endpoints(studio: Studio) -> dict:
                        request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
         """Add non-verbal sounds (laughter, breathing, sighs, ...) where [tags] appear in the text.
 
-        Tags: [Breathing], [Laughter], [Surprise-oh], [Confirmation-en], [Uhm], [Surprise-ah], [Surprise-wa],
-        [Sigh], [Question-ei], [Dissatisfaction-hnn].
+        Tags (2026 spellings; the older [Breathing], [Laughter], [Uhm], [Sigh] also work): [sigh], [inhale],
+        [laugh], [chuckle], [exhale], [clears throat], [snort], [giggle], [cough], [breath], [uhm], [Confirmation-en],
+        [Surprise-oh], [Surprise-ah], [Surprise-wa], [Surprise-yo], [Dissatisfaction-hnn], [Question-ei],
+        [Question-ah], [Question-en], [Question-yi], [Question-oh].
 
         Args:
             audio: the speech to edit.
@@ -269,7 +274,25 @@ def _whole_endpoints(studio: Studio) -> dict:
         return studio.edit_once(audio, audio_text, catalog.PARALINGUISTIC, None, new_text, 1, seed,
                                 _session(request), None, *_retry(max_tries, threshold))
 
-    return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic}
+    def edit_words(audio: str, audio_text: str, new_text: str, seed: int = -1,
+                   request: gr.Request = None, progress=gr.Progress()) -> tuple[str, str, int]:
+        """Change the words of speech like text: replace, insert or delete up to 8 words. Only the changed words
+        are regenerated, in the speaker's own voice and with the sentence around them as context; every other
+        sample stays bit-identical. The result's take check (heard words, untouched rest) is in its metadata.
+
+        Args:
+            audio: the speech to edit.
+            audio_text: what the audio says now (empty: transcribed).
+            new_text: the same transcript with the words changed, e.g. "See you on Thursday" for "See you on
+                Tuesday".
+            seed: random seed; -1 picks a random seed.
+
+        Returns:
+            The edited speech (24 kHz wav), its transcript (new_text) and the seed used.
+        """
+        return studio.words_once(audio, audio_text, new_text, seed, _session(request))
+
+    return {"clone": clone, "edit": edit, "paralinguistic": paralinguistic, "edit_words": edit_words}
 
 
 def _stream_endpoints(studio: Studio) -> dict:
@@ -355,7 +378,26 @@ def _info_endpoints(studio: Studio) -> dict:
         """
         return studio.service.engine_info()
 
-    return {"transcribe": transcribe, "engine_info": engine_info, "check": check}
+    def plan(instructions: str) -> dict:
+        """Turn a plain-language instruction (English or Mandarin) into a plan of edit steps, offline: e.g.
+        "a bit happier and slower, laugh after 'morning'" or "更开心一点，语速慢一点，在'早上'后面笑一下".
+
+        Args:
+            instructions: what to change: emotions, styles, slower / faster with intensity words (slightly /
+                a bit = 1 round, quite = 2, much / very = 3), sounds anchored to a word, denoise, remove silences.
+
+        Returns:
+            JSON: "plan" (one line a step, in the order they run) and "steps" (edit_type, edit_info, rounds, and
+            for a sound its tag, anchor word and position): run each with /edit (n_iterations = rounds) or
+            /paralinguistic (the tag inserted at its place in the text).
+        """
+        try:
+            steps = plans.parse_plan(instructions)
+        except StepEditError as exc:
+            raise gr.Error(error_message(exc)) from None
+        return {"plan": plans.describe(steps), "steps": [dataclasses.asdict(s) for s in steps]}
+
+    return {"transcribe": transcribe, "engine_info": engine_info, "check": check, "plan": plan}
 
 
 def _retry(max_tries, threshold) -> tuple:

@@ -12,7 +12,7 @@ import gradio as gr
 from stepedit_core import catalog, checks
 
 from . import api as api_mod
-from . import views
+from . import views, words_tab
 from .history import TakeTree
 from .i18n import t
 from .runner import GPU
@@ -291,6 +291,8 @@ def wire_session(studio: Studio, c: SimpleNamespace) -> None:
 
     def chain(event):
         event.then(refresh, [st], view_outs, **_PRIVATE)
+
+    words_tab.wire(studio, c, chain, _session_hash)
 
     clone_inputs = [c.prompt_audio, c.prompt_text, c.target_text, c.clone_seed, c.n_candidates]
     retry_inputs = [c.clone_tries, c.clone_threshold]

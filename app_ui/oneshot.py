@@ -70,6 +70,17 @@ class OneShotActions:
         last = results[-1]
         return self._write_api(last, session_hash, edit_type), last.text, results[0].seed
 
+    def words_once(self, audio_path: str, audio_text: str, new_text: str, seed: int | None,
+                   session_hash: str | None) -> tuple[str, str, int]:
+        """A word edit of an audio file (stepedit_core.words): only the changed words are new."""
+        try:
+            s = self.candidate_seeds(validation.check_seed(seed), 1)[0]
+        except StepEditError as exc:
+            raise EngineError(error_message(exc)) from exc
+        clip = self._load_input(audio_path, "the audio to edit", self.runner.engine.capabilities().max_input_seconds)
+        take = self.runner.word_edit(clip, audio_text or "", new_text or "", s)
+        return self._write_api(take, session_hash, "words"), take.text, take.seed
+
     def check_once(self, audio_path: str, text: str, source_path: str | None = None,
                    expected_seconds: float | None = None) -> dict:
         """The take check of an audio file against ``text`` (and a source voice), as JSON."""

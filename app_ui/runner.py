@@ -50,6 +50,7 @@ import numpy as np
 
 from stepedit_core import catalog, regions
 from stepedit_core.checks import Word
+from stepedit_core import words as word_edits
 from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult, Progress
 from stepedit_core.service import Service, service_for, user_message
@@ -158,7 +159,23 @@ class TranscribeJob:
         return [service.transcribe(self.clip, self.language)]
 
 
-Job = Union[CloneJob, EditJob, RegionEditJob, TranscribeJob]
+@dataclass(frozen=True)
+class WordEditJob:
+    """A word edit (stepedit_core.words): only the changed words are new, checked."""
+    clip: AudioClip
+    text: str
+    new_text: str
+    seed: int | None
+
+    def estimate(self, engine: Engine) -> float:     # the take is heard, then a short clone around the change
+        return 1.0 + 0.1 * self.clip.duration + engine.estimate_seconds(
+            catalog.CLONE, min(self.clip.duration, word_edits.PROMPT_MAX_S), len(self.new_text or ""))
+
+    def run(self, service: Service, progress: Progress) -> list[list[EngineResult]]:
+        return [[service.word_edit(self.clip, self.text, self.new_text, seed=self.seed, progress=progress)]]
+
+
+Job = Union[CloneJob, EditJob, RegionEditJob, TranscribeJob, WordEditJob]
 StreamJob = Union[CloneJob, EditJob]
 
 
@@ -291,6 +308,10 @@ class EngineRunner:
     def edit_selected(self, request: EditRequest, words, selection) -> list[EngineResult]:
         """:meth:`edit` for the whole take (``selection`` None), else :meth:`region_edit`."""
         return self.edit(request) if selection is None else self.region_edit(request, words, selection)
+
+    def word_edit(self, clip: AudioClip, text: str, new_text: str, seed: int | None) -> EngineResult:
+        """A word edit (stepedit_core.words), checked: only the changed words are new."""
+        return self.run(WordEditJob(clip, text, new_text, seed))[0][0]
 
 
 def _title(exc: StepEditError) -> str:

@@ -25,6 +25,7 @@ import gradio as gr
 from stepedit_core import catalog, checks
 from stepedit_core.audio import write_wav
 from stepedit_core.errors import InvalidInputError, StepEditError
+from stepedit_core import words as word_edits
 from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult, PromptTokenStore,
                                      edit_result_text)
 from stepedit_core.service import Service
@@ -259,6 +260,12 @@ class Studio(RecipeActions, OneShotActions):
         parent = tree.get(base)
         _step(progress, 0.0, f"Reading take {parent.id}")
         clip = load_clip(parent.audio, f"take {parent.id}")
+        if edit_type == word_edits.WORDS:      # a word edit (stepedit_core.words): only the changed words are new
+            result = self.runner.word_edit(clip, parent.text, new_text or "", seed)
+            take = {"op": edit_type, "option": result.edit_info, "index": 1,
+                    **self._write_take(tree, tree.next_take, result)}
+            params = {"edit_type": edit_type, "edit_info": None, "new_text": new_text, "n_iterations": 1}
+            return tree.add(history.EDIT, parent.id, params, (result.seed,), [take])
         request = EditRequest(audio=clip, audio_text=parent.text, edit_type=edit_type,
                               edit_info=edit_info or None, new_text=new_text,
                               n_iterations=int(n_iterations), seed=seed)

@@ -151,6 +151,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     with gr.Row():
                         region_start = gr.Number(label=t("region_start"), value=None, elem_id="region-start")
                         region_end = gr.Number(label=t("region_end"), value=None, elem_id="region-end")
+                with gr.Accordion(t("words_box"), open=False, elem_id="words-box"):     # words_tab.py
+                    words_text = gr.Textbox(label=t("words_text"), lines=2, max_length=1000, elem_id="words-text")
+                    words_btn = gr.Button(t("apply_words"), elem_id="words-btn")
                 with gr.Row():
                     edit_tries = gr.Slider(1, checks.MAX_RETRIES + 1, value=1, step=1, label=t("max_tries"),
                                            elem_id="edit-tries")
@@ -179,7 +182,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                 gr.Markdown(t("para_help"))
                 with gr.Row():
                     tag_btns = [(tag, gr.Button(t(f"tag.{tag}"), size="sm", elem_classes="tag-btn"))
-                                for tag in catalog.PARALINGUISTIC_TAGS]
+                                for tag in catalog.PARALINGUISTIC_TAGS_2026]
                 para_text = gr.Textbox(label=t("para_text"), lines=3, max_length=1000, elem_id="para-text")
                 tag_view = gr.HTML(views.tag_preview(""), elem_id="tag-preview")
                 with gr.Row():
@@ -258,6 +261,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
             api_clone_stream_btn, api_edit_stream_btn = gr.Button(), gr.Button()
             session_clone_btn, session_edit_btn = gr.Button(), gr.Button()     # the non-streamed session API
             session_para_btn = gr.Button()
+            api_plan_in, api_plan_btn = gr.Textbox(label="instructions"), gr.Button()     # plans.py (issue 29)
+            api_words_btn = gr.Button()                                                    # words.py (issue 29)
 
         # ================================================================ events
         outs3 = [api_out_audio, api_out_text, api_out_seed]
@@ -280,6 +285,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                                   outs_live, api_name="edit_stream", validator=api_mod.validate_edit_stream,
                                   concurrency_id=GPU)
         api_info_btn.click(endpoints["engine_info"], None, api_caps, api_name="engine_info", queue=False)
+        api_plan_btn.click(endpoints["plan"], [api_plan_in], api_caps, api_name="plan", queue=False)
+        api_words_btn.click(endpoints["edit_words"], [api_in_audio, api_in_text, api_in_new, api_seed], outs3,
+                            api_name="edit_words", concurrency_id=GPU)
         transcribe_btn.click(endpoints["transcribe"], [prompt_audio], [prompt_text], api_name="transcribe",
                              validator=validators["transcribe"], concurrency_id=GPU)
         upload_transcribe.click(endpoints["transcribe"], [upload_audio], [upload_text], api_visibility="private",

@@ -10,7 +10,7 @@ from stepedit_core.interface import Capabilities
 from .history import Take, TakeTree
 
 _TAG = re.compile(r"\[([^\[\]]{1,40})\]")
-_KNOWN_TAGS = {t.lower(): t for t in catalog.PARALINGUISTIC_TAGS}
+_KNOWN_TAGS = {t.lower(): t for t in catalog.ACCEPTED_TAGS}
 
 
 def op_label(op: str, option: str | None) -> str:
@@ -169,7 +169,7 @@ def tag_preview(text: str, duration: float | None = None) -> str:
         chunk = text[pos:m.start()]
         out.append(html.escape(chunk))
         consumed += len(chunk)
-        name = m.group(1).strip()
+        name = " ".join(m.group(1).split())
         known = name.lower() in _KNOWN_TAGS or name in catalog.LANGUAGE_TAGS
         out.append(f"<span class='tag-chip{'' if known else ' unknown'}'>{html.escape(name)}</span>")
         if name.lower() in _KNOWN_TAGS:
@@ -183,9 +183,10 @@ def tag_preview(text: str, duration: float | None = None) -> str:
             + (f" ≈{f * duration:.1f}s" if duration else "") + "</small></span>" for f, n in marks)
         bar = f"<div class='tag-bar'>{pins}</div>"
     unknown = [m.group(1) for m in _TAG.finditer(text)
-               if m.group(1).strip().lower() not in _KNOWN_TAGS and m.group(1).strip() not in catalog.LANGUAGE_TAGS]
+               if " ".join(m.group(1).split()).lower() not in _KNOWN_TAGS
+               and m.group(1).strip() not in catalog.LANGUAGE_TAGS]
     warn = (f"<div class='tag-warn'>Unknown tag(s): {html.escape(', '.join(unknown))} — the model only knows "
-            f"{', '.join(catalog.PARALINGUISTIC_TAGS)}.</div>") if unknown else ""
+            f"{', '.join(catalog.PARALINGUISTIC_TAGS_2026)} (and the older spellings).</div>") if unknown else ""
     return f"<div class='tag-preview'><div class='tag-text'>{''.join(out)}</div>{bar}{warn}</div>"
 
 

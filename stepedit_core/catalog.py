@@ -40,6 +40,15 @@ OPTIONS: dict[str, tuple[str, ...]] = {
 PARALINGUISTIC_TAGS: tuple[str, ...] = (
     "Breathing", "Laughter", "Surprise-oh", "Confirmation-en", "Uhm", "Surprise-ah", "Surprise-wa", "Sigh",
     "Question-ei", "Dissatisfaction-hnn")
+# The 22 tags of the 2026 model (official README at a652e87, 20260129 release), spelled and ordered as there.
+# Either spelling is accepted everywhere; stepedit_core/tags.py maps a tag to what the selected model expects.
+PARALINGUISTIC_TAGS_2026: tuple[str, ...] = (
+    "sigh", "inhale", "laugh", "chuckle", "exhale", "clears throat", "snort", "giggle", "cough", "breath", "uhm",
+    "Confirmation-en", "Surprise-oh", "Surprise-ah", "Surprise-wa", "Surprise-yo", "Dissatisfaction-hnn",
+    "Question-ei", "Question-ah", "Question-en", "Question-yi", "Question-oh")
+# Every accepted spelling: the 22 of 2026 and the older ones they do not already spell (case-insensitive).
+ACCEPTED_TAGS: tuple[str, ...] = PARALINGUISTIC_TAGS_2026 + tuple(
+    t for t in PARALINGUISTIC_TAGS if t.casefold() not in {n.casefold() for n in PARALINGUISTIC_TAGS_2026})
 # Tags written before TTS target text to select a language or dialect.
 LANGUAGE_TAGS: tuple[str, ...] = ("Sichuanese", "Cantonese", "Japanese", "Korean")
 
@@ -92,6 +101,15 @@ TAG_LABELS: dict[str, Label] = {
     "Uhm": Label("Uhm", "犹豫-嗯"), "Surprise-ah": Label("Surprise (ah)", "惊讶-啊"),
     "Surprise-wa": Label("Surprise (wa)", "惊讶-哇"), "Sigh": Label("Sigh", "叹气"),
     "Question-ei": Label("Question (ei)", "疑问-诶"), "Dissatisfaction-hnn": Label("Dissatisfaction (hnn)", "不满-哼"),
+    # 2026 spellings
+    "sigh": Label("Sigh", "叹气"), "inhale": Label("Inhale", "吸气"), "laugh": Label("Laugh", "笑声"),
+    "chuckle": Label("Chuckle", "轻笑"), "exhale": Label("Exhale", "呼气"),
+    "clears throat": Label("Clear throat", "清嗓子"),
+    "snort": Label("Snort", "哼鼻"), "giggle": Label("Giggle", "咯咯笑"), "cough": Label("Cough", "咳嗽"),
+    "breath": Label("Breath", "呼吸"), "uhm": Label("Uhm", "犹豫-嗯"),
+    "Surprise-yo": Label("Surprise (yo)", "惊讶-哟"),
+    "Question-ah": Label("Question (ah)", "疑问-啊"), "Question-en": Label("Question (en)", "疑问-嗯"),
+    "Question-yi": Label("Question (yi)", "疑问-咦"), "Question-oh": Label("Question (oh)", "疑问-哦"),
 }
 
 

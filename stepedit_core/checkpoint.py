@@ -46,6 +46,9 @@ TOKENIZER_REVISION = "af7e5a3ec06175a7facae9d4100073d6e4dbb36c"
 COSYVOICE_DIRNAME = "CosyVoice-300M-25Hz"
 PARAFORMER_DIRNAME = "dengcunqin/speech_paraformer-large_asr_nat-zh-cantonese-en-16k-vocab8501-online"
 MODEL_PATH_ENV = "STEPEDIT_MODEL_PATH"
+# A Hub revision of the EditX repo to use instead of the pinned one (e.g. the 2026 model, once you have checked
+# its hash yourself); the tag vocabulary that goes with it is stepedit_core/tags.py's setting.
+REVISION_ENV = "STEPEDIT_MODEL_REVISION"
 
 Progress = Callable[[float, str], None]
 
@@ -346,6 +349,11 @@ def _cached_snapshot(repo: str, revision: str, cache_dir: str | os.PathLike | No
     return None
 
 
+def selected_editx_revision() -> str:
+    """The EditX Hub revision to look up / download: ``$STEPEDIT_MODEL_REVISION``, else the pinned one."""
+    return os.environ.get(REVISION_ENV, "").strip() or EDITX_REVISION
+
+
 def find_checkpoint(model_path: str | os.PathLike | None = None, *,
                     cache_dir: str | os.PathLike | None = None) -> CheckpointPaths | None:
     """The checkpoint folders, if present locally (no network). See the module docstring for the order;
@@ -355,7 +363,7 @@ def find_checkpoint(model_path: str | os.PathLike | None = None, *,
     env = os.environ.get(MODEL_PATH_ENV)
     if env and (found := _layout(Path(env), "env")):
         return found
-    editx = _cached_snapshot(EDITX_REPO, EDITX_REVISION, cache_dir)
+    editx = _cached_snapshot(EDITX_REPO, selected_editx_revision(), cache_dir)
     tok = _cached_snapshot(TOKENIZER_REPO, TOKENIZER_REVISION, cache_dir)
     if editx and tok:
         return CheckpointPaths(editx, tok, "hf-cache")
@@ -378,7 +386,7 @@ def _progress_tqdm(progress: Progress, desc: str, share: tuple[float, float]):
 
 
 def download_checkpoint(model_path: str | os.PathLike | None = None, *, progress: Progress | None = None,
-                        editx_revision: str = EDITX_REVISION,
+                        editx_revision: str | None = None,
                         tokenizer_revision: str = TOKENIZER_REVISION) -> CheckpointPaths:
     """Download both repos at pinned revisions (only the files inference reads, ~9.3 GB).
 
@@ -391,6 +399,7 @@ def download_checkpoint(model_path: str | os.PathLike | None = None, *, progress
     except ImportError as exc:
         raise ModelUnavailableError(f"downloading needs huggingface_hub: {exc}") from exc
     progress = progress or (lambda f, d: None)
+    editx_revision = editx_revision or selected_editx_revision()
     out = []
     for (repo, rev, patterns, dirname), share in zip(
             ((EDITX_REPO, editx_revision, EDITX_PATTERNS, EDITX_DIRNAME),

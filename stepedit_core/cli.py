@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import audio_formats, catalog, regions, validation
+from . import audio_formats, catalog, cli_plan, cli_script, regions, validation
+from . import words as word_edits
 from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
                      UnsupportedEditError)
 from .flags import add_engine_arguments, engine_from_args
@@ -150,7 +151,8 @@ def _configure_clone(p: argparse.ArgumentParser) -> None:
     text = p.add_mutually_exclusive_group(required=True)
     text.add_argument("--text", help="what the cloned voice says")
     text.add_argument("--text-file", metavar="FILE", help="read the text from a UTF-8 file")
-    p.add_argument("--instructions", help="emotion / style to apply after cloning, e.g. 'happy, whisper'")
+    p.add_argument("--instructions", help="what to change after cloning, in plain words (see `plan`), "
+                   "e.g. 'a bit happier, whisper'")
     p.add_argument("--speed", type=float, help="0.25-4.0; mapped to the nearest speed edit")
     p.add_argument("--seed", type=int, help="fix the sampling seed (reproducible takes)")
     p.add_argument("--check", action="store_true", help="transcribe the take and score it (WER/CER, voice, "
@@ -186,11 +188,16 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _plan_io() -> cli_plan.CliIO:
+    return cli_plan.CliIO(_read_clip, _write, take_record, EXIT_OK)
+
+
 # ---- edit -----------------------------------------------------------------------------------------------
 def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="audio file to edit")
     p.add_argument("--type", required=True, dest="edit_type", metavar="TYPE",
-                   help="one of " + ", ".join(catalog.AUDIO_EDIT_TYPES))
+                   help="one of " + ", ".join(catalog.AUDIO_EDIT_TYPES + (word_edits.WORDS,)) + "; words: a word "
+                   "edit (--text the take's transcript, --new-text the edited transcript)")
     p.add_argument("--option", help="emotion: " + ", ".join(catalog.EMOTIONS) + "; style: "
                    + ", ".join(catalog.STYLES) + "; speed: " + ", ".join(catalog.SPEEDS))
     p.add_argument("--text", help="transcript of the input (transcribed when omitted and possible)")
@@ -210,6 +217,8 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
 
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     audio_formats.format_for_path(args.output)
+    if args.edit_type == word_edits.WORDS:
+        return cli_plan.run_words(args, ctx, _plan_io())
     clip = _read_clip(args.input, ctx.service.capabilities().max_input_seconds)
     ctx.service.check_edit_choice(args.edit_type, args.option)       # before a slow transcription
     selection = parse_selection(args.first_word, args.last_word, args.start_s, args.end_s, names=CLI_FIELDS,
@@ -316,37 +325,6 @@ def _run_serve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 # ---- script ---------------------------------------------------------------------------------------------
-def _configure_script(p: argparse.ArgumentParser) -> None:
-    p.add_argument("script", help="the script file, UTF-8 (grammar: README, 'Script mode')")
-    p.add_argument("-o", "--output-dir", required=True,
-                   help="folder for STEM.wav (master), STEM.srt, STEM.vtt and STEM.recipe.json")
-    p.add_argument("--stem", help="file name stem (default: the script file's name)")
-    p.add_argument("--default-voice", help="the library voice for lines before the first 'Name:'")
-    p.add_argument("--seed", type=int, help="fix the seeds of every line (reproducible master)")
-
-
-def _run_script(args: argparse.Namespace, ctx: Context) -> int:
-    from . import script as script_mod  # noqa: PLC0415
-    path = Path(args.script)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such script file: {args.script}")
-    lib = ctx.library
-    source = validation.read_text_file(path, "the script", script_mod.MAX_SCRIPT_CHARS)
-    parsed = script_mod.parse_script(source, voices=lib.names(),
-                                     default_voice=args.default_voice)
-    progress = ctx.progress("script")
-    try:
-        render = script_mod.render_script(ctx.engine, parsed, lib, seed=args.seed, progress=progress)
-    finally:
-        progress.close()
-    files = script_mod.export_files(render, lib, args.output_dir, args.stem or path.stem)
-    record = {"files": files, "engine": render.engine, "seed": render.seed, "lines": len(render.lines),
-              "seconds": round(render.duration, 3),
-              "cues": [{"start": c.start, "end": c.end, "speaker": c.speaker, "text": c.text} for c in render.cues]}
-    ctx.emit(record, f"{files['wav']}  ({render.duration:.2f} s, {len(render.lines)} lines, seed {render.seed})")
-    return EXIT_OK
-
-
 register(Command("clone", "clone a voice: speak new text in the voice of a prompt", f"""\
   {PROG} clone --prompt examples/prompt_en.wav --prompt-text "$(cat examples/prompt_en.txt)" \\
       --text "Hello from the command line." -o hello.wav
@@ -356,14 +334,19 @@ register(Command("edit", "edit a recording: emotion, style, speed, paralinguisti
   {PROG} edit hello.wav --type emotion --option happy --iterations 2 -o happy.wav
   {PROG} edit hello.wav --type paralinguistic --text "Hello there." --new-text "Hello [Laughter] there." -o l.wav
   {PROG} edit noisy.flac --type denoise -o clean.flac --json
+  {PROG} edit take.wav --type words --text "See you on Tuesday." --new-text "See you on Thursday." -o t.wav
 """, _configure_edit, _run_edit))
+register(Command("plan", "plain-language edit plan: print it, or run it on a recording", f"""\
+  {PROG} plan "a bit happier and slower, laugh after 'morning'"
+  {PROG} plan "更开心一点，在'早上'后面笑一下" --input take.wav --text "早上好" -o out.wav
+""", cli_plan.configure_plan, lambda args, ctx: cli_plan.run_plan(args, ctx, _plan_io())))
 register(Command("transcribe", "print the transcript of audio files", f"""\
   {PROG} transcribe examples/prompt_en.wav
 """, _configure_transcribe, _run_transcribe))
 register(Command("script", "render a multi-speaker script with library voices: master WAV, SRT, VTT, recipe", f"""\
   {PROG} voices add Alice examples/prompt_en.wav --text "$(cat examples/prompt_en.txt)"
   {PROG} script dialogue.txt -o out/ --seed 7      # out/dialogue.wav .srt .vtt .recipe.json
-""", _configure_script, _run_script))
+""", cli_script.configure_script, lambda args, ctx: cli_script.run_script(args, ctx, EXIT_OK)))
 register(Command("voices", "manage the voice library (list, add, rename, delete, export, import)", f"""\
   {PROG} voices add narrator examples/prompt_en.wav --text "$(cat examples/prompt_en.txt)"
   {PROG} voices list --json

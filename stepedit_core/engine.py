@@ -36,7 +36,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import batching, catalog, longform, validation, workload
+from . import batching, catalog, longform, tags, validation, workload
 from .audio import OUTPUT_SAMPLE_RATE, peak_cap
 from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
@@ -47,7 +47,7 @@ from .model.generate import (SamplingOptions, generate, generate_batch, max_new_
                              max_new_tokens_for_text)
 from .model.prefix_cache import PrefixCache
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
-from .tokens import check_llm_output
+from .tokens import check_llm_output, checked_llm_output
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,7 @@ class StepAudioEngine(Engine):
         wav, sr = peak_cap(clip.samples), clip.sample_rate        # one cap for the whole clip (GH:tts.py)
         spans = longform.split_at_pauses(wav, sr)
         new_text = request.new_text if request.edit_type == catalog.PARALINGUISTIC else None
+        new_text = tags.for_model(new_text, self.options.tag_vocabulary) if new_text else None
         if len(spans) == 1:
             texts, new_texts = [audio_text], [new_text]
         elif new_text is not None:
@@ -206,7 +207,8 @@ class StepAudioEngine(Engine):
             # vq02_dither > 0 makes the tokens depend on the seed: the batch shares the first seed's encoding
             prompt = self.encode_prompt(piece, sr, seed=seeds[0], timings=timings)
             used.append(prompt)
-            prefix = prompts.edit_instruction(request.edit_type, request.edit_info, text, new)
+            prefix = prompts.edit_instruction(request.edit_type, request.edit_info,
+                                              tags.for_model(text or "", self.options.tag_vocabulary), new)
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             progress(0.85 * (i + 0.3) / len(spans), "generating")
@@ -252,7 +254,7 @@ class StepAudioEngine(Engine):
                                   prefix_boundaries=boundaries)
         timings["llm_prefill"] = timings.get("llm_prefill", 0.0) + gens[0].prefill_s
         timings["llm_decode"] = timings.get("llm_decode", 0.0) + gens[0].decode_s
-        return [(_checked(gen), gen) for gen in gens]
+        return [(checked_llm_output(gen), gen) for gen in gens]
 
     def decode_tokens(self, tokens, prompt: PromptAudio, seed: int = 0) -> np.ndarray:
         """Audio tokens (prompt-token space, whole 2+3 groups) -> 24 kHz samples in ``prompt``'s voice, exactly
@@ -323,7 +325,10 @@ class StepAudioEngine(Engine):
         with self._lock:
             prompt = self.encode_prompt(peak_cap(clip.samples), clip.sample_rate, seed=request.seed)
             new_text = request.new_text if request.edit_type == catalog.PARALINGUISTIC else None
-            prefix = prompts.edit_instruction(request.edit_type, request.edit_info, request.audio_text, new_text)
+            new_text = tags.for_model(new_text, self.options.tag_vocabulary) if new_text else None
+            vocabulary = self.options.tag_vocabulary
+            prefix = prompts.edit_instruction(request.edit_type, request.edit_info,
+                                              tags.for_model(request.audio_text or "", vocabulary), new_text)
             ids = prompts.build_edit_prompt(self.text_tokenizer.encode, prefix, prompt.token_str,
                                             segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
@@ -392,15 +397,6 @@ class StepAudioEngine(Engine):
                                options=options, paths=self.paths)
 
 
-def _checked(gen):
-    """The LLM output as whole 2+3 groups (repaired, with a warning, when the model broke the pattern)."""
-    ids_out = list(gen.ids) + ([prompts.EOT_ID] if gen.stop_reason == "eot" else [])
-    checked = check_llm_output(ids_out, repair=True)
-    if checked.problem:
-        log.warning("LLM output repaired: %s (%d tokens dropped)", checked.problem, checked.dropped)
-    return checked
-
-
 def _asr_installed() -> bool:
     import importlib.util
     return importlib.util.find_spec("faster_whisper") is not None
@@ -424,7 +420,8 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
     from .tokenizer.audio_tokenizer import StepAudioTokenizer
     from .model.loading import load_step1
     from .model.text_tokenizer import load_text_tokenizer
-    remote = _connect_llm_server(llm_server, llm_model)   # before the heavy loads: a bad server fails fast
+    from .model.remote import RemoteStep1
+    remote = RemoteStep1.connect(llm_server, llm_model) if llm_server else None   # a bad server fails fast
     decoder = _load_decoder(paths, dev, options)
     if quantization == "int8" and dev.type == "cpu":       # the CPU int8 path covers the flow's DiT too
         from .decoder.flow import quantize_estimator_int8
@@ -435,13 +432,6 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
                                                          dither=options.vq02_dither)
     return StepAudioEngine(llm=llm, text_tokenizer=text_tokenizer, audio_tokenizer=audio_tokenizer,
                            decoder=decoder, device=dev, options=options, paths=paths)
-
-
-def _connect_llm_server(url: str | None, model: str | None):
-    if not url:
-        return None
-    from .model.remote import RemoteStep1
-    return RemoteStep1.connect(url, model)
 
 
 def _load_decoder(paths: CheckpointPaths, device: torch.device, options: EngineOptions):

@@ -19,11 +19,12 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from . import tags
 from .audio import peak_cap
 from .batching import MAX_BATCH_KV_BYTES
 from .errors import InvalidInputError, TokenStreamError
@@ -68,6 +69,8 @@ class EngineOptions:
     prefix_cache_bytes: int = PREFIX_CACHE_BYTES
     # bytes of keys / values one batch of candidates may hold (stepedit_core.batching; refused up front above)
     max_batch_kv_bytes: int = MAX_BATCH_KV_BYTES
+    # paralinguistic tag spellings the loaded weights expect (tags.py): "2025" (default) or "2026"
+    tag_vocabulary: str = field(default_factory=tags.vocabulary_from_env)
 
 
 # -- device, dtype, seeds ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ A mixed stream is 2 vq02 then 3 vq06 per group (120 ms): [a0, a1, b0, b1, b2, a2
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -16,6 +17,8 @@ from typing import Sequence
 import numpy as np
 
 from .errors import TokenStreamError
+
+log = logging.getLogger(__name__)
 
 AUDIO_TOKEN_OFFSET = 65536          # LLM id of <audio_0>
 VQ02_SIZE = 1024                    # linguistic codebook (k-means centroids)
@@ -161,3 +164,13 @@ def reshape_for_flow(mixed: Sequence[int]) -> np.ndarray:
 def tokens_for_seconds(seconds: float) -> int:
     """Mixed tokens that ``seconds`` of audio produce (whole groups of 120 ms)."""
     return int(seconds / 0.12) * GROUP_SIZE
+
+
+def checked_llm_output(gen) -> CheckedTokens:
+    """A generation's ids (model.generate.GenerationResult) as whole 2+3 groups, ``<|EOT|>`` appended when it
+    stopped there; repaired, with a warning, when the model broke the pattern."""
+    ids_out = list(gen.ids) + ([EOT_ID] if gen.stop_reason == "eot" else [])
+    checked = check_llm_output(ids_out, repair=True)
+    if checked.problem:
+        log.warning("LLM output repaired: %s (%d tokens dropped)", checked.problem, checked.dropped)
+    return checked

@@ -17,7 +17,7 @@ from stepedit_core.errors import InvalidInputError  # noqa: E402
 from tests.fake_engine import FakeEngine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
-PUBLIC = {"/check", "/clone", "/clone_stream", "/edit", "/edit_stream", "/engine_info", "/paralinguistic", "/script", "/transcribe", "/voices"}
+PUBLIC = {"/check", "/clone", "/clone_stream", "/edit", "/edit_stream", "/engine_info", "/edit_words", "/paralinguistic", "/plan", "/script", "/transcribe", "/voices"}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,26 @@ def test_public_api_surface(client):
     info = client.predict(api_name="/engine_info")
     assert info["engine"] == "fake" and "vad" not in info["edit_options"]
     assert "happy" in info["edit_options"]["emotion"]
+
+
+def test_plan_endpoint_turns_words_into_steps(client):
+    out = client.predict("更开心一点，语速慢一点，在'早上'后面笑一下", api_name="/plan")
+    assert out["plan"] == ["emotion happy x1", "speed slower x1", "paralinguistic laugh after '早上'"]
+    assert out["steps"][2]["tag"] == "laugh" and out["steps"][2]["anchor"] == "早上"
+    with pytest.raises(Exception, match="purple"):
+        client.predict("make it purple", api_name="/plan")
+
+
+def test_edit_words_endpoint_keeps_the_rest(client, served):
+    audio, text, _ = client.predict(handle_file(served["prompt"]), "a prompt", "see you on tuesday at noon", 11,
+                                    api_name="/clone")
+    out, new_text, seed = client.predict(handle_file(audio), text, "see you on thursday at noon", 4,
+                                         api_name="/edit_words")
+    assert (new_text, seed) == ("see you on thursday at noon", 4)
+    x, y = samples(audio), samples(out)
+    assert np.array_equal(x[:2000], y[:2000]) and np.array_equal(x[-2000:], y[-2000:])
+    with pytest.raises(Exception, match="did not change"):
+        client.predict(handle_file(audio), text, text, 4, api_name="/edit_words")
 
 
 def test_stateless_clone_edit_edit_chain(client, served):

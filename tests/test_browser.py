@@ -172,9 +172,9 @@ def test_clone_edit_and_timeline_in_browser(server):
             expect(para).to_have_value("[Cantonese]Editing speech is as easy as editing text.")
             para.click()
             para.press("End")
-            page.get_by_role("button", name="Laughter").click()
-            expect(para).to_have_value("[Cantonese]Editing speech is as easy as editing text.[Laughter]")
-            expect(page.locator("#tag-preview .tag-chip").last).to_have_text("Laughter")
+            page.get_by_role("button", name="Laugh", exact=True).click()
+            expect(para).to_have_value("[Cantonese]Editing speech is as easy as editing text.[laugh]")
+            expect(page.locator("#tag-preview .tag-chip").last).to_have_text("laugh")
             page.get_by_role("tab", name="② Edit").click()
             page.screenshot(path=str(ARTIFACTS / "screenshot.png"), full_page=True)
 

@@ -55,7 +55,7 @@ def test_qualified_and_repeated_directives():
     ("Alice: hi [Sigh [Uhm]]", 1, 11, "never closed"),
     ("Alice: hi } there", 1, 11, "closes nothing"),
     ("Alice: hi ]", 1, 11, "closes nothing"),
-    ("Alice: hi [Giggle]", 1, 11, "unknown tag [Giggle]"),
+    ("Alice: hi [Yawn]", 1, 11, "unknown tag [Yawn]"),
     ("Alice: hi [pause 2 minutes]", 1, 11, "not a pause"),
     ("Alice: hi [pause 99s]", 1, 11, "longer than 30 s"),
     ("Alice: hi\nBob:  {happy} ", 2, 14, "empty line of text"),

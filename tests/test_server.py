@@ -258,7 +258,7 @@ def test_voice_without_text_is_transcribed(client):
     ({"model": "whisper-1"}, "model", "Unknown model 'whisper-1'"),
     ({"input": ""}, None, "target text is empty"),
     ({"input": "x" * 1001}, None, "too long (1001 characters"),
-    ({"instructions": "make it purple"}, "instructions", "name no emotion or style"),
+    ({"instructions": "make it purple"}, "instructions", "did not understand 'purple'"),
     ({"speed": 9}, "speed", "between 0.25 and 4.0"),
     ({"seed": 2**40}, "seed", "seed must be a whole number between 0 and"),
     ({"stream_format": "sse", "response_format": "mp3"}, "stream_format", "sse"),

@@ -29,6 +29,7 @@ from ..audio import OUTPUT_SAMPLE_RATE
 from ..errors import InvalidInputError, StepEditError, UnsupportedEditError
 from ..interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Heard, Progress,
                          StopCheck, Word, check_work, edit_result_text, validate_transcribe)
+from ..tags import spelled as spelled_tag
 from . import denoise as denoise_mod
 from . import nonverbal, paralinguistic, prosody, streaming, voice
 from . import vad as vad_mod
@@ -38,7 +39,7 @@ from .dsp import peak_limit, resample
 from .g2p import is_chinese
 from .timestretch import SPEED_RATIOS, time_stretch
 from .tts import FEMALE_VOICE, MALE_VOICE, KokoroTTS
-from .variation import CLONE_RATE_SPAN, EDIT_RATE_SPAN, Performance
+from .variation import CLONE_RATE_SPAN, Performance
 
 SR = OUTPUT_SAMPLE_RATE               # every lite output is 24 kHz like the neural engine's
 MAX_INPUT_SECONDS = 60.0
@@ -256,8 +257,7 @@ def _split_tags(text: str) -> tuple[list[str], list[tuple[int, str]]]:
     pieces, tags, pos = [], [], 0
     for m in paralinguistic.TAG_PATTERN.finditer(text):
         pieces.append(text[pos:m.start()])
-        name = next(t for t in catalog.PARALINGUISTIC_TAGS if t.lower() == m.group(1).lower())
-        tags.append((len(pieces) - 1, name))
+        tags.append((len(pieces) - 1, spelled_tag(m.group(1))))
         pos = m.end()
     pieces.append(text[pos:])
     return pieces, tags

@@ -1,4 +1,4 @@
-"""Non-verbal sounds (breathing, laughter, sigh, uhm, oh/ah/wa, en, ei, hnn) synthesised in a speaker's voice.
+"""Non-verbal sounds (the 22 tags of 2026: breath, laugh, cough, ... Question-oh) synthesised in a speaker's voice.
 
 A sound is a short list of segments, each with a duration, an F0 contour relative to the speaker's median
 F0 (0 = unvoiced), an articulation (vowel formants, a nasal, or breath noise), an aperiodicity level and
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..catalog import PARALINGUISTIC_TAGS
+from ..catalog import PARALINGUISTIC_TAGS_2026
+from ..tags import canonical
 from .dsp import active_rms_db, fade_edges
 from .prosody import F0_CEIL, F0_FLOOR, FRAME_MS, WorldParams, synthesise
 from .variation import Performance
@@ -39,22 +40,42 @@ class Segment:
 
 
 S = Segment
+# Keyed by the 2026 spellings (tags.canonical maps the older ones: [Laughter] is [laugh]).
 RECIPES: dict[str, tuple[Segment, ...]] = {
-    "Breathing": (S(0.45, (0,), "breath", 1.0, -17.0),),
-    "Sigh": (S(0.25, (0,), "breath", 1.0, -20.0), S(0.6, (1.05, 0.75), "a", 0.6, -9.0)),
-    "Laughter": tuple(seg for k in range(4) for seg in (
+    "breath": (S(0.45, (0,), "breath", 1.0, -17.0),),
+    "sigh": (S(0.25, (0,), "breath", 1.0, -20.0), S(0.6, (1.05, 0.75), "a", 0.6, -9.0)),
+    "laugh": tuple(seg for k in range(4) for seg in (
         S(0.07, (0,), "h", 1.0, -10.0), S(0.11, (1.4 - 0.05 * k, 1.3 - 0.05 * k), "a", 0.45, -3.0 - k),
         S(0.07, (0,), "h", 1.0, -30.0))),
-    "Uhm": (S(0.25, (1.0, 0.97), "schwa", 0.1, -4.0), S(0.3, (0.97, 0.9), "m", 0.1, -8.0)),
+    "uhm": (S(0.25, (1.0, 0.97), "schwa", 0.1, -4.0), S(0.3, (0.97, 0.9), "m", 0.1, -8.0)),
     "Surprise-oh": (S(0.4, (1.1, 1.5, 1.2), "o", 0.1, -1.0),),
-    "Surprise-ah": (S(0.35, (1.3, 1.6, 1.4), "a", 0.1, 0.0),),
-    "Surprise-wa": (S(0.08, (1.4,), "u", 0.1, -4.0), S(0.32, (1.5, 1.2), "a", 0.1, 0.0)),
+    "Surprise-ah": (S(0.3, (1.3, 1.6, 1.4), "a", 0.1, 0.0),),
+    "Surprise-wa": (S(0.12, (1.2, 1.4), "u", 0.1, -4.0), S(0.32, (1.5, 1.2), "a", 0.1, 0.0)),
     "Confirmation-en": (S(0.06, (1.0,), "schwa", 0.1, -5.0), S(0.25, (1.05, 0.9), "n", 0.1, -7.0)),
     "Question-ei": (S(0.15, (1.0, 1.1), "e", 0.1, -2.0), S(0.2, (1.1, 1.5), "i", 0.1, -3.0)),
     "Dissatisfaction-hnn": (S(0.08, (0,), "h", 1.0, -14.0), S(0.35, (0.95, 0.8), "n", 0.3, -7.0)),
+    # 2026 additions: breath sounds differ in brightness and shape, laughs in pitch, vowel and pulse count,
+    # questions rise where the surprise of the same vowel rises and falls
+    "inhale": (S(0.12, (0,), "breath", 1.0, -26.0), S(0.3, (0,), "i", 1.0, -13.0)),
+    "exhale": (S(0.15, (0,), "h", 1.0, -11.0), S(0.4, (0,), "u", 1.0, -21.0)),
+    "chuckle": tuple(seg for k in range(3) for seg in (
+        S(0.05, (0,), "h", 1.0, -16.0), S(0.09, (1.05 - 0.05 * k, 0.95 - 0.05 * k), "m", 0.5, -8.0 - k))),
+    "giggle": tuple(seg for k in range(6) for seg in (
+        S(0.035, (0,), "h", 1.0, -18.0), S(0.06, (1.9 - 0.04 * k, 1.8 - 0.04 * k), "i", 0.35, -5.0 - k))),
+    "snort": (S(0.06, (0,), "n", 1.0, -24.0), S(0.18, (0,), "n", 1.0, -6.0)),
+    "cough": tuple(seg for k in range(2) for seg in (
+        S(0.03, (0,), "h", 1.0, -25.0), S(0.11, (0.9, 0.8), "a", 0.9, -1.0 - 3 * k),
+        S(0.12, (0,), "h", 1.0, -15.0))),
+    "clears throat": (S(0.08, (0,), "h", 1.0, -18.0), S(0.3, (0.62, 0.66, 0.6), "schwa", 0.85, -6.0),
+                      S(0.12, (0.7, 0.62), "e", 0.75, -9.0)),
+    "Surprise-yo": (S(0.12, (1.25,), "i", 0.1, -3.0), S(0.3, (1.35, 1.8, 1.45), "o", 0.1, 0.0)),
+    "Question-ah": (S(0.38, (0.95, 1.05, 1.6), "a", 0.1, -1.0),),
+    "Question-en": (S(0.06, (0.95,), "schwa", 0.1, -5.0), S(0.3, (0.95, 1.5), "n", 0.1, -6.0)),
+    "Question-yi": (S(0.34, (0.95, 1.1, 1.65), "i", 0.1, -2.0),),
+    "Question-oh": (S(0.38, (0.9, 1.05, 1.55), "o", 0.1, -2.0),),
 }
 del S
-assert set(RECIPES) == set(PARALINGUISTIC_TAGS)
+assert set(RECIPES) == set(PARALINGUISTIC_TAGS_2026)
 
 
 @dataclass(frozen=True)
@@ -117,9 +138,9 @@ def _articulation(art: str, n_bins: int, sample_rate: int, scale: float) -> np.n
 
 
 def synthesise_sound(tag: str, voice: SpeakerVoice, perf: Performance | None = None) -> np.ndarray:
-    """The sound for ``tag`` (a name from catalog.PARALINGUISTIC_TAGS) in ``voice``, at its sample rate;
+    """The sound for ``tag`` (any spelling in catalog.ACCEPTED_TAGS) in ``voice``, at its sample rate;
     ``perf`` (a seed's performance) stretches it and moves its pitch."""
-    recipe = RECIPES[tag]
+    recipe = RECIPES[canonical(tag)]
     dur_scale, pitch_scale = perf.sound() if perf is not None else (1.0, 1.0)
     sr, n_bins = voice.sample_rate, len(voice.envelope)
     scale = FEMALE_FORMANT_SCALE if voice.f0 > FEMALE_F0 else 1.0

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import tags
 from ..audio import crossfade_concat
-from ..catalog import PARALINGUISTIC_TAGS
 from ..errors import InvalidInputError
 from .asr import Word
 
-TAG_PATTERN = re.compile(r"\[\s*(" + "|".join(re.escape(t) for t in PARALINGUISTIC_TAGS) + r")\s*\]", re.I)
+TAG_PATTERN = tags.TAG_PATTERN          # every accepted spelling, 2025 and 2026
 _UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:['’][A-Za-z]+)*")
 SEARCH_S = 0.08            # quietest point searched within +-this of the word boundary
 PAUSE_S = 0.06             # silence on each side of an inserted sound
@@ -31,7 +31,7 @@ JOIN_FADE_S = 0.01
 
 @dataclass(frozen=True)
 class TagSlot:
-    tag: str               # canonical tag name
+    tag: str               # the tag as listed in catalog.ACCEPTED_TAGS (either vocabulary)
     position: int          # number of text units before the tag
 
 
@@ -42,7 +42,7 @@ def parse_tags(text: str) -> tuple[list[str], list[TagSlot]]:
     pos = 0
     for m in TAG_PATTERN.finditer(text):
         units += _units(text[pos:m.start()])
-        name = next(t for t in PARALINGUISTIC_TAGS if t.lower() == m.group(1).lower())
+        name = tags.spelled(m.group(1))
         slots.append(TagSlot(name, len(units)))
         pos = m.end()
     units += _units(text[pos:])
@@ -57,11 +57,12 @@ def new_slots(audio_text: str, new_text: str) -> list[TagSlot]:
     """Tags of ``new_text`` that ``audio_text`` does not already realise at the same place."""
     _, have = parse_tags(audio_text)
     _, want = parse_tags(new_text)
-    remaining = Counter(have)
+    remaining = Counter((tags.canonical(s.tag), s.position) for s in have)   # [Laughter] == [laugh]
     out = []
     for slot in want:
-        if remaining[slot] > 0:
-            remaining[slot] -= 1
+        key = (tags.canonical(slot.tag), slot.position)
+        if remaining[key] > 0:
+            remaining[key] -= 1
         else:
             out.append(slot)
     return out

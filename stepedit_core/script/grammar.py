@@ -11,7 +11,7 @@ A script is plain text, one utterance per line::
 
 - ``Name:`` (or the full-width ``Name：``) starts a line spoken by the saved voice ``Name`` (case is ignored).
   A line without it continues the previous speaker, or uses ``default_voice`` for the first lines.
-- ``[Tag]``: a paralinguistic tag (``[Laughter]``, ``[Sigh]`` ... catalog.PARALINGUISTIC_TAGS) where the sound
+- ``[Tag]``: a paralinguistic tag (``[Laughter]``, ``[laugh]``, ``[cough]`` ... catalog.ACCEPTED_TAGS) where the sound
   goes, or a dialect tag (``[Cantonese]`` ... catalog.LANGUAGE_TAGS) at the start of the text.
 - ``[pause 0.8s]`` / ``[pause 800ms]``: silence. Inside a line it splits the line in two segments; at the start
   or end of a line, or alone on a line, it is the gap before / after the line (replacing DEFAULT_GAP_S).
@@ -103,7 +103,7 @@ def _directive_lookup() -> dict[str, list[tuple[str, str | None]]]:
 
 
 _DIRECTIVES = _directive_lookup()
-_TAGS = {t.casefold(): t for t in catalog.PARALINGUISTIC_TAGS}
+_TAGS = {t.casefold(): t for t in catalog.ACCEPTED_TAGS}          # 2025 and 2026 spellings
 _LANG_TAGS = {t.casefold(): t for t in catalog.LANGUAGE_TAGS}
 
 
@@ -167,13 +167,13 @@ def _scan(body: str, line: int, offset: int) -> list[tuple[str, object, int]]:
                 tokens.append(("dir", parse_directive(inner, line, col), col))
             elif (pause := _parse_pause(inner, line, col)) is not None:
                 tokens.append(("pause", pause, col))
-            elif inner.strip().casefold() in _TAGS:
-                tokens.append(("tag", f"[{_TAGS[inner.strip().casefold()]}]", col))
+            elif " ".join(inner.split()).casefold() in _TAGS:
+                tokens.append(("tag", f"[{_TAGS[' '.join(inner.split()).casefold()]}]", col))
             elif inner.strip().casefold() in _LANG_TAGS:
                 tokens.append(("lang", f"[{_LANG_TAGS[inner.strip().casefold()]}]", col))
             else:
                 raise ScriptError(line, col, f"unknown tag [{inner}]; tags: "
-                                             f"{', '.join(catalog.PARALINGUISTIC_TAGS + catalog.LANGUAGE_TAGS)}, "
+                                             f"{', '.join(catalog.PARALINGUISTIC_TAGS_2026 + catalog.LANGUAGE_TAGS)}, "
                                              f"or [pause 0.8s]")
             i = start = end + 1
         elif ch in "]}":

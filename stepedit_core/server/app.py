@@ -25,6 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from .. import audio_formats, regions, validation
+from .. import words as word_edits
 from ..audio import OUTPUT_SAMPLE_RATE, resample
 from ..errors import StepEditError
 from ..interface import AudioClip, EditRequest, Engine, EngineResult, resolve_seed
@@ -238,6 +239,12 @@ def _edit_and_check_routes(api: FastAPI, service: Service, gate: EngineGate) -> 
                           start_s: float | None = Form(None), end_s: float | None = Form(None)):
         fmt = _param("response_format", audio_formats.check_format, response_format)
         clip = await _decoded(service, "file", await _read_upload(file, MAX_UPLOAD_BYTES))
+        if edit_type == word_edits.WORDS:   # word edit: text = the take's transcript, new_text = the edited one
+            take = await gate.run(lambda: _param("new_text", service.word_edit, clip, text, new_text,
+                                                 seed=seed, check=check))
+            return Response(audio_formats.encode(take.audio.samples, take.audio.sample_rate, fmt),
+                            media_type=audio_formats.media_type(fmt),
+                            headers=_take_header(take, (), {"word_edit": take.metadata["word_edit"]}))
         _param("edit_type", validation.check_edit_type, edit_type)         # before a slow transcription
         _param("option", validation.check_edit_info, edit_type, option or None)
         retry = takes.retry_options(check, max_tries, threshold)

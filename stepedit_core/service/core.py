@@ -80,7 +80,7 @@ class Service:
                 "device": caps.device, "clone": caps.clone, "transcribe": caps.transcribe,
                 "edit_options": {k: list(v) for k, v in caps.edit_options.items()},
                 "max_input_seconds": caps.max_input_seconds, "languages": list(caps.languages),
-                "paralinguistic_tags": list(catalog.PARALINGUISTIC_TAGS),
+                "paralinguistic_tags": list(catalog.ACCEPTED_TAGS),
                 "language_tags": list(catalog.LANGUAGE_TAGS), "notes": caps.notes}
 
     # ------------------------------------------------------------------ validation before slow work
@@ -111,6 +111,13 @@ class Service:
 
     def edit(self, request: EditRequest, progress: Progress | None = None) -> list[EngineResult]:
         return self.engine.edit(request, progress)
+
+    def word_edit(self, clip: AudioClip, text: str | None, new_text: str | None, *, seed: int | None = None,
+                  check: bool = True, progress: Progress | None = None) -> EngineResult:
+        """A word edit (stepedit_core.words): only the changed words are new; checked when ``check``."""
+        from .. import words  # noqa: PLC0415  (words imports regions and checks, light)
+        return words.edit_take(self.engine, clip, text, new_text, seed=seed, check=check, checker=self.checker,
+                               progress=progress)
 
     def batches_candidates(self) -> bool:
         """Whether the engine decodes candidates of one clone together (it overrides ``Engine.clone_batch``)."""

@@ -1,31 +1,26 @@
 """The speech plan: OpenAI speech parameters in the engine's terms: ``instructions`` -> emotion / style edits, ``speed`` -> a
 speed edit, ``voice`` -> a library voice; and the plan that runs them (a clone, then each edit once).
 
-``instructions`` is free text ("Speak in a happy, whispering voice") or explicit ``emotion: happy; style:
-whisper``. Every official emotion and style option (or its English label) found as a whole word counts; at
-most one emotion and one style, applied in that order after the clone, like the app's edit chain. Text that
-names none is an error listing the choices, never silently ignored.
+``instructions`` is a plain-language edit plan in English or Mandarin ("a bit happier and slower, laugh after
+'morning'", "更开心一点，语速慢一点"), parsed offline by stepedit_core/plans.py into catalogue steps with rounds and
+anchored sounds, run in order after the clone. Words the parser does not understand are an error naming them
+and the closest options, never silently ignored.
 """
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
-from .. import catalog
+from .. import catalog, plans
 from ..errors import InvalidInputError
-from ..interface import AudioClip, CloneRequest, EditRequest, EngineResult, Progress
+from ..interface import AudioClip, CloneRequest, EngineResult, Progress
 
 # OpenAI's accepted range of ``speed`` (duration divisor); 1.0 = as cloned.
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 MAX_INSTRUCTION_CHARS = 500
-_WORD = re.compile(r"[a-z]+(?:[ _-][a-z]+)?")
 
 
-@dataclass(frozen=True)
-class Step:
-    edit_type: str
-    edit_info: str
+Step = plans.PlanStep          # edit_type, edit_info, rounds; a sound's tag and anchor
 
 
 @dataclass(frozen=True)
@@ -38,45 +33,14 @@ class SpeechPlan:
         return ", ".join(f"{s.edit_type}={s.edit_info}" for s in self.edits)
 
 
-def _names(options: tuple[str, ...]) -> dict[str, str]:
-    """spoken form -> option: ``act_coy`` and ``act coy`` and its label all select ``act_coy``."""
-    out = {}
-    for option in options:
-        if option == catalog.REMOVE:
-            continue
-        for form in (option, option.replace("_", " "), catalog.OPTION_LABELS[option].en):
-            out[form.lower()] = option
-    return out
-
-
-_EMOTION_NAMES = _names(catalog.EMOTIONS)
-_STYLE_NAMES = _names(catalog.STYLES)
-
-
 def parse_instructions(text: str | None) -> tuple[Step, ...]:
-    """The emotion / style edits ``text`` asks for (empty for no instructions)."""
+    """The plan ``text`` asks for (empty for no instructions); plans.PlanError names what it did not understand."""
     text = (text or "").strip()
     if not text:
         return ()
     if len(text) > MAX_INSTRUCTION_CHARS:
         raise InvalidInputError(f"instructions are {len(text)} characters long; at most {MAX_INSTRUCTION_CHARS}")
-    lowered = text.lower()
-    found: dict[str, list[str]] = {catalog.EMOTION: [], catalog.STYLE: []}
-    for kind, names in ((catalog.EMOTION, _EMOTION_NAMES), (catalog.STYLE, _STYLE_NAMES)):
-        for form in sorted(names, key=len, reverse=True):          # "more ..." and two-word labels first
-            if re.search(rf"(?<![a-z]){re.escape(form)}(?![a-z])", lowered) and names[form] not in found[kind]:
-                found[kind].append(names[form])
-                lowered = re.sub(rf"(?<![a-z]){re.escape(form)}(?![a-z])", " ", lowered)
-    for kind, picked in found.items():
-        if len(picked) > 1:
-            raise InvalidInputError(f"instructions name more than one {kind} ({', '.join(picked)}); pick one")
-    steps = tuple(Step(kind, picked[0]) for kind, picked in found.items() if picked)
-    if not steps:
-        raise InvalidInputError(
-            f"instructions {text[:60]!r} name no emotion or style; use emotions "
-            f"({', '.join(o for o in catalog.EMOTIONS if o != catalog.REMOVE)}) or styles "
-            f"({', '.join(o for o in catalog.STYLES if o != catalog.REMOVE)})")
-    return steps
+    return plans.parse_plan(text)
 
 
 def speed_step(speed: float | None) -> Step | None:
@@ -111,8 +75,7 @@ def run_plan(engine, plan: SpeechPlan, progress: Progress | None = None) -> list
     takes = [engine.clone(plan.clone, lambda f, d: progress(f / n, d))]
     for i, step in enumerate(plan.edits, 1):
         previous = takes[-1]
-        request = EditRequest(audio=previous.audio, audio_text=previous.text, edit_type=step.edit_type,
-                              edit_info=step.edit_info, seed=previous.seed)
+        request = plans.edit_request(step, previous.audio, previous.text, previous.seed)
         takes.append(engine.edit(request, lambda f, d, _i=i: progress((_i + f) / n, d))[-1])
     progress(1.0, "done")
     return takes
