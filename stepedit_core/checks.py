@@ -32,6 +32,7 @@ import numpy as np
 from . import catalog
 from .errors import InvalidInputError
 from .interface import MAX_SEED, AudioClip, EngineResult
+from .textnorm import normalise_spoken
 from .validation import check_int, shown
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -166,10 +167,17 @@ def expected_text(text: str) -> str:
 
 
 def tokens_of(text: str, metric: str) -> list[str]:
-    """The units WER / CER count: words, or characters (spaces ignored) for CER."""
-    from .lite.metrics import normalise_text   # noqa: PLC0415
-    norm = normalise_text(text)
+    """The units WER / CER count, after spoken-form normalisation (``textnorm``: "nine" = "9", 一百二十 = 120):
+    words, or characters (spaces ignored) for CER."""
+    norm = normalise_spoken(text, "zh" if metric == "cer" else None)
     return list(norm.replace(" ", "")) if metric == "cer" else norm.split()
+
+
+def scored_error_rate(expected: str, heard: str, metric: str) -> float:
+    """WER / CER of ``heard`` against ``expected``, both in their normalised spoken form."""
+    from .lite.metrics import cer, wer   # noqa: PLC0415  (pure python; lite holds the shared metrics)
+    return (cer if metric == "cer" else wer)(normalise_spoken(expected, "zh" if metric == "cer" else None),
+                                             normalise_spoken(heard, "zh" if metric == "cer" else None))
 
 
 def sound_tokens(text: str, metric: str) -> list[str]:
@@ -282,13 +290,12 @@ class Checker:
               expected_seconds: float | None = None, language: str | None = None) -> TakeCheck:
         """Score ``take`` against the ``text`` it should say and the ``source`` voice; ``language`` ("en" /
         "zh") overrides the one the text's script implies (it picks the ASR language and WER vs CER)."""
-        from .lite.metrics import error_rate   # noqa: PLC0415  (pure python; lite holds the shared metrics)
         t0 = time.perf_counter()
         expected = expected_text(text)
         lang = language or language_of(expected)
         heard = self.heard(take, lang)
         metric = "cer" if lang == "zh" else "wer"
-        err = error_rate(expected, heard.text) if expected else (0.0 if not heard.text.strip() else 1.0)
+        err = scored_error_rate(expected, heard.text, metric) if expected else (0.0 if not heard.text.strip() else 1.0)
         subs, deleted, _ = (align_counts(sound_tokens(expected, metric), sound_tokens(heard.text, metric))
                             if expected else (0, 0, 0))
         rushed = tuple(w.text for w in heard.words if w.end - w.start < MIN_WORD_S and w.text.strip())
