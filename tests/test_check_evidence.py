@@ -98,3 +98,23 @@ def test_an_embedder_that_cannot_tell_voices_apart_gives_no_voice_level(model, j
     badges = views.check_badges(c.to_dict())
     assert ("voice not judged (spectral)" in badges) is not judged and ("voice 1.00" in badges) is judged
     assert (checks.NOT_JUDGED in c.summary()) is not judged
+
+
+def test_ge2e_weights_are_found_in_an_installed_resemblyzer_package_and_sha256_checked(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from stepedit_core.errors import ModelUnavailableError
+    from stepedit_core.lite import models, speaker_embedding
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(speaker_embedding.GE2E_ENV, raising=False)
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "site")] + [p for p in sys.path if "site-packages" not in p])
+    assert speaker_embedding.ge2e_path() is None                      # no package, no cache file: spectral
+    assert speaker_embedding.default_embedder()[1] == "spectral"
+    package = tmp_path / "site" / "resemblyzer"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('never imported')\n")
+    (package / "pretrained.pt").write_bytes(b"not the GE2E weights")
+    importlib.invalidate_caches()                                      # the folder appeared after the first look
+    with pytest.raises(ModelUnavailableError, match="sha256"):
+        speaker_embedding.ge2e_path()
