@@ -87,6 +87,8 @@ def test_a_second_decode_is_asked_only_when_the_first_is_not_green_and_the_bette
     worse = checks.Checker(lambda clip, lang: checks.Heard("达摩运的模型", lang, ()), None, None,
                            second_opinion=lambda clip, lang: checks.Heard("大", lang, ()))
     assert worse.check(_take(), "达摩院的模型").heard == "达摩运的模型"
+    english = checks.Checker(lambda clip, lang: checks.Heard("the cat", lang, ()), None, None, second_opinion=second)
+    assert english.check(_take(), "the cat sat").decodes == 1 and asked == ["zh"]     # Mandarin only
 
 
 @pytest.mark.parametrize("model, judged", [("spectral", False), ("ge2e", True)])
