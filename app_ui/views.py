@@ -61,8 +61,11 @@ def check_badges(check: dict | None) -> str:
                                  if check.get("duration_ratio") is not None else None),
               "clipping": f"clip {check.get('clipped', 0):.2%}"}
     title = html.escape(check_hover(check), quote=True)
-    chips = "".join(f"<span class='check-badge {levels.get(k, 'none')}' title='{title}'>{html.escape(v)}</span>"
-                    for k, v in values.items() if v is not None and k in levels)
+    if check.get("speaker_judged") is False and values["speaker_similarity"]:    # an embedder that cannot judge
+        values["speaker_similarity"] = f"voice not judged ({check.get('speaker_model')})"
+    shown = [k for k, v in values.items() if v is not None and (k in levels or k == "speaker_similarity")]
+    chips = "".join(f"<span class='check-badge {levels.get(k, 'none')}' title='{title}'>{html.escape(values[k])}</span>"
+                    for k in shown)
     return f"<span class='check-badges' data-verdict='{check['verdict']}'>{chips}</span>"
 
 

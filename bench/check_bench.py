@@ -68,6 +68,12 @@ def speech_fraction(x: np.ndarray, sr: int, start: float, end: float) -> float:
     return float(np.mean(seg > np.percentile(db, 90) - SPEECH_DB)) if seg.size else 0.0
 
 
+def restored_word(word: str, heard: str, metric: str) -> bool:
+    """The cut word (its sound tokens) is still in what the ASR heard."""
+    toks, said = checks.sound_tokens(word, metric), checks.sound_tokens(heard, metric)
+    return bool(toks) and any(said[i:i + len(toks)] == toks for i in range(len(said)))
+
+
 def fetch_ge2e() -> None:
     """Resemblyzer's GE2E weights into the lite cache (pip download of the wheel; Apache-2.0)."""
     with tempfile.TemporaryDirectory() as d:
@@ -110,9 +116,9 @@ def main() -> None:
     checker.check(clips[0][1], clips[0][2])       # load whisper before timing
 
     emit("## Unedited speech: false alarms and cost\n")
-    emit("| clip | s | metric | error | missing | misheard | too short | text level | speaker sim | verdict | heard | "
-         "check s (wall) | RTF (wall) | CPU s / audio s |")
-    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    emit("| clip | s | metric | error | missing | misheard | too short | no audio under | decodes | text level | "
+         "speaker sim | verdict | heard | check s (wall) | RTF (wall) | CPU s / audio s |")
+    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     false_alarms, rtfs, cpu_rtfs, clean, wall, cpu_total, audio_total = {}, [], [], {}, 0.0, 0.0, 0.0
     for name, clip, text, source in clips + more:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -127,7 +133,8 @@ def main() -> None:
         false_alarms[name] = c.levels["error_rate"] != checks.GREEN
         sim = f"{c.speaker_similarity:.3f}" if c.speaker_similarity is not None else "-"
         emit(f"| {name} | {clip.duration:.1f} | {c.metric} | {c.error_rate:.3f} | {c.deleted} | {c.substituted} | "
-             f"{' '.join(c.rushed) or '-'} | {c.levels['error_rate']} | {sim} | {c.verdict} | {c.heard} | {dt:.2f} | "
+             f"{' '.join(c.rushed) or '-'} | {' '.join(c.unsupported) or '-'} | {c.decodes} | "
+             f"{c.levels['error_rate']} | {sim} | {c.verdict} | {c.heard} | {dt:.2f} | "
              f"{dt / clip.duration:.3f} | {cpu_rtfs[-1]:.3f} |")
     first = [false_alarms[name] for name, *_ in clips]
     emit(f"\nFalse alarms (text not green on correct speech): **{sum(first)}/{len(first)}** on the 10 clips of the "
@@ -144,10 +151,14 @@ def main() -> None:
     emit("Each cut removes one word's span as whisper timed it on the clean clip; *speech in span* is the share of "
          "its 10 ms frames within 30 dB of the clip's loud frames (a low share: the span was mostly pause). "
          "*sample* marks the 4 random words per clip (seed 0) of the earlier runs.\n")
-    emit("| clip | word deleted | speech in span | error | missing | misheard | too short | text level | flagged | sample |")
-    emit("|---|---|---|---|---|---|---|---|---|---|")
+    emit("*restored*: the ASR still writes the cut word (its language model put it back); *no audio under*: "
+         "expected words heard but without speech under their span or too short for their syllables at the "
+         "take's pace (stepedit_core/check_evidence.py).\n")
+    emit("| clip | word deleted | speech in span | error | missing | misheard | too short | no audio under | "
+         "restored | decodes | text level | flagged | sample |")
+    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
-    hits = total = s_hits = s_total = 0
+    hits = total = s_hits = s_total = r_hits = r_total = e_only = 0
     for name, clip, text, _ in clips:
         words = [w for w in clean[name].words if w.end - w.start > 0.05]
         picks = set(rng.choice(len(words), size=min(4, len(words)), replace=False).tolist())
@@ -161,13 +172,19 @@ def main() -> None:
             c = checker.check(AudioClip(x, sr), text)
             flagged = c.levels["error_rate"] != checks.GREEN
             hits, total = hits + flagged, total + 1
+            restored = restored_word(w.text, c.heard, c.metric)
+            r_hits, r_total = r_hits + (flagged and restored), r_total + restored
+            e_only += bool(c.unsupported) and not (c.deleted or c.substituted or c.rushed
+                                                    or c.error_rate > checks.ERROR_GREEN)
             if k in picks:
                 s_hits, s_total = s_hits + flagged, s_total + 1
             emit(f"| {name} | {w.text} | {speech_fraction(clip.samples, sr, w.start, w.end):.0%} | "
                  f"{c.error_rate:.3f} | {c.deleted} | {c.substituted} | {' '.join(c.rushed) or '-'} | "
+                 f"{' '.join(c.unsupported) or '-'} | {'yes' if restored else ''} | {c.decodes} | "
                  f"{c.levels['error_rate']} | {'yes' if flagged else '**no**'} | {'x' if k in picks else ''} |")
     emit(f"\nDetection: **{hits}/{total}** deletions flagged ({hits / max(1, total):.0%}); of the 4 random words "
-         f"per clip: **{s_hits}/{s_total}**.\n")
+         f"per clip: **{s_hits}/{s_total}**; of the cuts whose word the ASR wrote back: **{r_hits}/{r_total}**; "
+         f"flagged by the acoustic word evidence alone: {e_only}.\n")
 
     emit("## Region edits (lite engine): samples outside the window\n")
     emit("| clip | edit | selection | window s | samples changed outside | length change s | check of result |")

@@ -23,7 +23,7 @@ def _clip(seconds=2.0, amp=0.3, f=180.0) -> AudioClip:
 def _checker(heard: str, words=()):
     return checks.Checker(lambda clip, lang: checks.Heard(heard, lang, tuple(words)),
                           lambda clip: np.array([1.0, 0.0]) if clip.duration < 3 else np.array([0.6, 0.8]),
-                          "spectral")
+                          "ge2e")
 
 
 def test_levels_and_verdict_follow_the_named_thresholds():

@@ -100,15 +100,16 @@ class WhisperASR:
         return self._t2s(text)
 
     def transcribe(self, wav: np.ndarray, sample_rate: int, language: str | None = None,
-                   word_timestamps: bool = False, fast: bool = False) -> Transcript:
+                   word_timestamps: bool = False, fast: bool = False, min_window_s: int = MIN_WINDOW_S) -> Transcript:
         """Transcript of ``wav``; ``language`` "zh" / "en" / None (detect). ``fast``: the take check's bounded
-        decoding (one greedy pass per window the length of its piece; see CHUNK_MARGIN_S)."""
+        decoding (one greedy pass per window the length of its piece; see CHUNK_MARGIN_S), each window at least
+        ``min_window_s`` long (MAX_CHUNK_S: whisper's own 30 s window, the check's second opinion)."""
         x = resample(wav, sample_rate, ASR_RATE)
         lang = _whisper_language(language)
         with self._lock:
             model = self._load()
             if fast:
-                return self._windows(model, x, lang, word_timestamps)
+                return self._windows(model, x, lang, word_timestamps, min_window_s)
             if lang is None:   # detect first so that Mandarin gets its Simplified-Chinese prompt
                 lang, _, _ = model.detect_language(x)
             segments, info = model.transcribe(
@@ -124,12 +125,13 @@ class WhisperASR:
         text = sep.join(self._clean(s.text, lang).strip() for s in segments).strip()
         return Transcript(text=text, language=lang or info.language, words=tuple(words))
 
-    def _windows(self, model, x: np.ndarray, lang: str | None, word_timestamps: bool) -> Transcript:
+    def _windows(self, model, x: np.ndarray, lang: str | None, word_timestamps: bool,
+                 min_window_s: int = MIN_WINDOW_S) -> Transcript:
         """A take longer than one window is cut at its deepest pauses into pieces of at most
         MAX_CHUNK_S - CHUNK_MARGIN_S, each decoded as one window; word times are shifted to the take's clock."""
         parts, words = [], []
         for span in split_at_pauses(x, ASR_RATE, max_s=MAX_CHUNK_S - CHUNK_MARGIN_S):
-            part = self._one_window(model, x[span.start:span.end], lang, word_timestamps)
+            part = self._one_window(model, x[span.start:span.end], lang, word_timestamps, min_window_s)
             lang = part.language                     # detected on the first piece, kept for the rest
             offset = span.start / ASR_RATE
             parts.append(part.text)
@@ -137,7 +139,8 @@ class WhisperASR:
         sep = "" if lang in ("zh", "ja") else " "
         return Transcript(text=sep.join(p for p in parts if p).strip(), language=lang, words=tuple(words))
 
-    def _one_window(self, model, x: np.ndarray, lang: str | None, word_timestamps: bool) -> Transcript:
+    def _one_window(self, model, x: np.ndarray, lang: str | None, word_timestamps: bool,
+                    min_window_s: int = MIN_WINDOW_S) -> Transcript:
         """The take check's decode of a clip shorter than one whisper window (see CHUNK_MARGIN_S)."""
         import ctranslate2  # noqa: PLC0415
         from faster_whisper.audio import pad_or_trim  # noqa: PLC0415
@@ -145,7 +148,7 @@ class WhisperASR:
         from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations  # noqa: PLC0415
         seconds = len(x) / ASR_RATE
         frames = len(x) // (ASR_RATE // FRAMES_PER_S)
-        window_s = int(min(MAX_CHUNK_S, max(MIN_WINDOW_S, 2 * np.ceil((seconds + CHUNK_MARGIN_S) / 2))))
+        window_s = int(min(MAX_CHUNK_S, max(min_window_s, 2 * np.ceil((seconds + CHUNK_MARGIN_S) / 2))))
         # the window is padded with silent audio (whisper's own padding), not with zeros in log-mel space
         features = model.feature_extractor(np.pad(x, (0, window_s * ASR_RATE - len(x))))
         window = window_s * FRAMES_PER_S

@@ -43,6 +43,7 @@ EXPECTED_SHA256 = {
     "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
     "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
     "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+    "pretrained.pt": "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",   # resemblyzer 0.1.4 GE2E
 }
 TAMPERED_HELP = ("it may have been corrupted or tampered with. Delete {cache} and reinstall the model packages "
                  "with `pip install --force-reinstall --no-cache-dir -r requirements.txt`; if it still does not "

@@ -2,9 +2,13 @@
 
 Two embedders, best available first:
 
-- ``ge2e``: the GE2E encoder of ``speaker.py`` when Resemblyzer's ``pretrained.pt`` is on this machine
-  (``$STEPEDIT_GE2E`` or ``<cache>/lite/ge2e_pretrained.pt``; ``bench/check_bench.py --fetch-ge2e`` puts it
-  there with ``pip download``). Not shipped in a wheel, so never required.
+- ``ge2e``: the GE2E encoder of ``speaker.py`` with Resemblyzer's ``pretrained.pt`` (Apache-2.0), from
+  ``$STEPEDIT_GE2E``, ``<cache>/lite/ge2e_pretrained.pt`` (``bench/check_bench.py --fetch-ge2e``) or an installed
+  ``resemblyzer`` package (``pip install --no-deps resemblyzer==0.1.4``: 17 MB of weights in its wheel), read
+  from its folder without importing it and sha256-checked like every lite model (``models.EXPECTED_SHA256``).
+  It is not in requirements.txt: resemblyzer's dependencies bring webrtcvad 2.0.10, whose module imports
+  ``pkg_resources`` and, installed over webrtcvad-wheels, breaks ``import webrtcvad`` on a current setuptools,
+  plus librosa / numba / scikit-learn that the numpy encoder never uses.
 - ``spectral``: no weights. The mean log-mel envelope of the voiced frames (40 bands, 16 kHz, the GE2E
   front end), with its own mean removed, so the cosine of two embeddings is the correlation of the two
   speakers' average spectral shapes: vocal-tract resonances and voice colour, not loudness. Coarser than a
@@ -12,6 +16,7 @@ Two embedders, best available first:
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -24,6 +29,7 @@ from .dsp import resample
 
 GE2E_ENV = "STEPEDIT_GE2E"
 GE2E_FILENAME = "ge2e_pretrained.pt"
+GE2E_PACKAGE, GE2E_PACKAGE_FILE = "resemblyzer", "pretrained.pt"      # resemblyzer==0.1.4 (Apache-2.0)
 VOICED_DB_BELOW_PEAK = 30.0        # frames within 30 dB of the loudest frame count as speech
 MIN_FRAMES = 10                    # fewer voiced frames than this: use all frames
 
@@ -34,7 +40,23 @@ _ge2e_state: dict = {}
 def ge2e_path() -> Path | None:
     env = os.environ.get(GE2E_ENV)
     path = Path(env) if env else models.cache_dir() / GE2E_FILENAME
-    return path if path.is_file() else None
+    if path.is_file():
+        return path
+    packaged = _packaged_ge2e()
+    return models.verify(packaged, GE2E_PACKAGE_FILE) if packaged is not None else None
+
+
+def _packaged_ge2e() -> Path | None:
+    """``pretrained.pt`` inside the installed resemblyzer package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(GE2E_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or ()) if spec else ():
+        path = Path(folder) / GE2E_PACKAGE_FILE
+        if path.is_file():
+            return path
+    return None
 
 
 def spectral_embedding(wav: np.ndarray, sample_rate: int) -> np.ndarray:
