@@ -115,15 +115,22 @@ def _voiced(x: np.ndarray, sample_rate: int, hop: int, n: int) -> np.ndarray:
     return best >= VOICING_MIN_CORR
 
 
-def align_pairs(ref: Sequence[str], hyp: Sequence[str]) -> list[int | None]:
-    """For each ``ref`` token, the index of the ``hyp`` token the Levenshtein alignment pairs it with (equal or
-    substituted), or None when it was deleted."""
+def edit_table(ref: Sequence[str], hyp: Sequence[str]) -> np.ndarray:
+    """(len(ref) + 1, len(hyp) + 1) Levenshtein distances between every pair of prefixes (unit costs)."""
     n, m = len(ref), len(hyp)
     d = np.zeros((n + 1, m + 1), np.int32)
     d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
     for i in range(1, n + 1):
         for j in range(1, m + 1):
             d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    return d
+
+
+def align_pairs(ref: Sequence[str], hyp: Sequence[str]) -> list[int | None]:
+    """For each ``ref`` token, the index of the ``hyp`` token the Levenshtein alignment pairs it with (equal or
+    substituted), or None when it was deleted."""
+    n, m = len(ref), len(hyp)
+    d = edit_table(ref, hyp)
     out: list[int | None] = [None] * n
     i, j = n, m
     while i and j:

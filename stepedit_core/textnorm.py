@@ -23,8 +23,6 @@ import unicodedata
 import warnings
 from typing import Sequence
 
-import numpy as np
-
 _UNITS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen".split())}
@@ -234,12 +232,9 @@ def heard_tokens(heard, metric: str) -> list[tuple]:
 
 def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
     """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref``."""
+    from .check_evidence import edit_table   # noqa: PLC0415
     n, m = len(ref), len(hyp)
-    d = np.zeros((n + 1, m + 1), np.int32)
-    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    d = edit_table(ref, hyp)
     i, j, subs, dels, ins = n, m, 0, 0, 0
     while i or j:
         if i and j and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
