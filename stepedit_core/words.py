@@ -27,6 +27,7 @@ from . import regions
 from .checks import Checker, Heard, Word
 from .errors import InvalidInputError
 from .interface import AudioClip, CloneRequest, Engine, EngineResult, Progress
+from .textnorm import sound_key, sound_tokens
 
 WORDS = "words"                     # the edit type the doors use for a word edit (not an engine edit type)
 MAX_CHANGED_UNITS = 8               # units (words / CJK characters) in the changed span, old or new
@@ -115,9 +116,14 @@ def unit_times(old: tuple[Unit, ...], heard: tuple[Word, ...], duration: float) 
     n = len(old)
     times = np.full((n, 2), np.nan)
     matcher = difflib.SequenceMatcher(a=[u.norm for u in old], b=asr, autojunk=False)
-    for i, j, size in matcher.get_matching_blocks():
-        if size:
-            times[i:i + size] = spans[j:j + size]
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            times[i1:i2] = spans[j1:j2]
+        elif tag == "replace":       # misheard ("park instead" as "parking state"): the units share those words'
+            lens = np.array([len(u.norm) for u in old[i1:i2]], np.float64)      # time, by their letters
+            share = np.concatenate([[0.0], np.cumsum(lens)]) / lens.sum()
+            edges = spans[j1][0] + (spans[j2 - 1][1] - spans[j1][0]) * share
+            times[i1:i2] = np.stack([edges[:-1], edges[1:]], 1)
     known = np.flatnonzero(~np.isnan(times[:, 0]))
     if known.size == 0:
         edges = np.linspace(0.0, duration, n + 1)
@@ -291,8 +297,9 @@ def word_edit(engine: Engine, clip: AudioClip, text: str, new_text: str, *, hear
 def verify(before: AudioClip, after: EngineResult, text: str, checker: Checker) -> dict:
     """The take check of a word edit: samples outside the window unchanged, and the new words heard in the span.
 
-    ``span_error_rate``: (new units not heard in place + heard units inserted in the span) / new units; for a
-    deletion, whether anything is still heard between its two neighbours (0 or 1)."""
+    ``span_error_rate``: (new units not heard in place + heard units inserted in the span) / new units, compared
+    by sound as the take check compares them ("ten" = "10"; Mandarin by fuzzy toneless pinyin); for a deletion,
+    whether anything is still heard between its two neighbours (0 or 1)."""
     info = after.metadata["word_edit"]
     x, y = np.asarray(before.samples, np.float32), np.asarray(after.audio.samples, np.float32)
     head, tail = info["identical_head"], info["identical_tail"]
@@ -300,10 +307,18 @@ def verify(before: AudioClip, after: EngineResult, text: str, checker: Checker) 
                                                                                         y[len(y) - tail:])))
     change = diff(text, after.text)
     lang = "zh" if re.search(r"[\u4e00-\u9fff]", after.text) else "en"
+    metric = "cer" if lang == "zh" else "wer"
     heard = checker.heard(after.audio, lang)
-    got = [m.group().lower().replace("’", "'") for w in heard.words for m in _UNIT.finditer(w.text)]
-    want = [u.norm for u in change.new]
-    lo, hi = change.new_first, change.new_last
+    key = sound_key(metric)
+    got = [key(t) for w in heard.words for t in sound_tokens(w.text, metric)] if heard.words else \
+        [key(t) for t in sound_tokens(heard.text, metric)]
+    want, owner = [], []                 # the new text by sound ("ten" = "10", 在 = 再), each token's unit
+    for k, u in enumerate(change.new):
+        toks = sound_tokens(u.text, metric) or [u.norm]
+        want += [key(t) for t in toks]
+        owner += [k] * len(toks)
+    lo = next((i for i, k in enumerate(owner) if k >= change.new_first), len(owner))
+    hi = next((i for i, k in enumerate(owner) if k >= change.new_last), len(owner))
     errors = hi - lo
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -312,7 +327,8 @@ def verify(before: AudioClip, after: EngineResult, text: str, checker: Checker) 
             errors += j2 - j1
     span = max(1, hi - lo)
     return {"outside_identical": outside, "span_error_rate": round(errors / span, 4) if hi > lo
-            else float(errors > 0), "heard": heard.text, "expected": " ".join(u.text for u in change.new[lo:hi])}
+            else float(errors > 0), "heard": heard.text, "expected": " ".join(u.text for u in change.new[
+                change.new_first:change.new_last])}
 
 
 def edit_take(engine: Engine, clip: AudioClip, text: str | None, new_text: str | None, *, seed: int | None = None,
