@@ -119,8 +119,10 @@ def unit_times(old: tuple[Unit, ...], heard: tuple[Word, ...], duration: float) 
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             times[i1:i2] = spans[j1:j2]
-        elif tag == "replace":       # misheard ("park instead" as "parking state"): the units share those words'
-            lens = np.array([len(u.norm) for u in old[i1:i2]], np.float64)      # time, by their letters
+        elif tag == "replace" and i2 - i1 == j2 - j1:      # misheard one for one ("park" as "parking")
+            times[i1:i2] = spans[j1:j2]
+        elif tag == "replace":       # misheard otherwise: the units share those words' time, by their letters
+            lens = np.array([len(u.norm) for u in old[i1:i2]], np.float64)
             share = np.concatenate([[0.0], np.cumsum(lens)]) / lens.sum()
             edges = spans[j1][0] + (spans[j2 - 1][1] - spans[j1][0]) * share
             times[i1:i2] = np.stack([edges[:-1], edges[1:]], 1)
@@ -136,27 +138,33 @@ def find_window(clip: AudioClip, change: Change, times: np.ndarray) -> regions.W
     """The span to regenerate, its ends at the quietest point of the pauses around the change."""
     x, sr = clip.samples, clip.sample_rate
 
-    start = boundary(x, sr, times, change.first)
+    # an insertion removes nothing: its cut stays at the boundary of the two words it goes between
+    start = boundary(x, sr, times, change.first,
+                     reach=BOUNDARY_SLACK_S if change.kind == "insert" else BOUNDARY_SEARCH_S)
     end = start if change.kind == "insert" else boundary(x, sr, times, change.last, late=True)
     sel = regions.Selection(first_word=change.first, last_word=max(change.first, change.last - 1))
     inside = tuple(Word(u.text, *times[k]) for k, u in enumerate(change.old[change.first:change.last], change.first))
     return regions.Window(start=start, end=max(start, end), sample_rate=sr, words=inside, selection=sel)
 
 
-def boundary(x: np.ndarray, sr: int, times: np.ndarray, k: int, late: bool = False) -> int:
+def boundary(x: np.ndarray, sr: int, times: np.ndarray, k: int, late: bool = False,
+             reach: float = BOUNDARY_SEARCH_S) -> int:
     """A cut between unit ``k - 1`` and unit ``k`` (0 / len(x) at the ends) at the quietest point near their ASR
     boundary. ASR word times are often off by 0.1 s, and a cut inside the words being replaced leaves part of
-    them behind, so the search reaches BOUNDARY_SEARCH_S (within the neighbouring word) away from the changed
-    words (``late``: the cut after them) and only BOUNDARY_SLACK_S into them."""
+    them behind, so the search reaches ``reach`` (within the neighbouring word) away from the changed words
+    (``late``: the cut after them) and only BOUNDARY_SLACK_S into them. The cut before new words in their
+    generated sentence, and an insertion's cut, use ``reach`` = BOUNDARY_SLACK_S: reaching into the word before
+    brought its end along ("and" + "lock" heard "unlock") or put the insertion before it ("quick to review");
+    the cut after new words keeps the full reach (a stop's closure inside "garden" is quiet too)."""
     if k <= 0:
         return 0
     if k >= len(times):
         return len(x)
     (s0, e0), (s1, e1) = times[k - 1], times[k]
     if late:
-        lo, hi = e0 - BOUNDARY_SLACK_S, min(e1, max(e0, s1) + BOUNDARY_SEARCH_S)
+        lo, hi = e0 - BOUNDARY_SLACK_S, min(e1, max(e0, s1) + reach)
     else:
-        lo, hi = max(s0, min(e0, s1) - BOUNDARY_SEARCH_S), s1 + BOUNDARY_SLACK_S
+        lo, hi = max(s0, min(e0, s1) - reach), s1 + BOUNDARY_SLACK_S
     return quiet_cut(x, sr, lo, max(hi, lo + 1.0 / sr))
 
 
@@ -227,7 +235,7 @@ def _speak(engine: Engine, checker: Checker, prompt: tuple, new_text: str, chang
     heard = checker.heard(result.audio, "zh" if re.search(r"[\u4e00-\u9fff]", target) else "en")
     t = unit_times(said, heard.words, result.audio.duration)
     k0, k1 = change.new_first - lo, change.new_last - lo           # the new words among the said units
-    a, b = boundary(y, rate, t, k0), boundary(y, rate, t, k1, late=True)
+    a, b = boundary(y, rate, t, k0, reach=BOUNDARY_SLACK_S), boundary(y, rate, t, k1, late=True)
     piece = np.asarray(y[a:max(a + 1, b)], np.float32)
     if rate != sr:
         piece = audio_io.resample(piece, rate, sr)

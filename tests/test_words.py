@@ -157,13 +157,16 @@ def test_the_edit_tab_word_edit_is_a_replayable_take(tmp_path):
 
 
 def test_units_the_asr_misheard_get_the_time_of_the_words_it_heard_instead():
-    """"park instead" heard as "parking state": both units share that span (by letters), instead of collapsing
-    onto a point between the neighbours (which left "park" in place and put the new word before it)."""
+    """"park instead" heard as "parking state": each unit gets the word heard in its place (two for three: the
+    span shared by letters), instead of collapsing onto a point between the neighbours (which left "park" in
+    place and put the new word before it)."""
     heard = (checks.Word("in", 7.0, 7.1), checks.Word("the", 7.1, 7.2), checks.Word("parking", 7.2, 7.6),
              checks.Word("state.", 7.6, 8.3))
     t = words.unit_times(words.units("in the park instead."), heard, 9.0)
-    assert t[2, 0] == pytest.approx(7.2) and t[3, 1] == pytest.approx(8.3)
-    assert t[2, 1] == pytest.approx(7.2 + 1.1 * 4 / 11) and t[2, 1] - t[2, 0] > 0.3
+    assert t[2].tolist() == pytest.approx([7.2, 7.6]) and t[3].tolist() == pytest.approx([7.6, 8.3])
+    t = words.unit_times(words.units("in the park instead."), heard[:2] + (checks.Word("parkinstate", 7.2, 8.3),),
+                         9.0)
+    assert t[2].tolist() == pytest.approx([7.2, 7.2 + 1.1 * 4 / 11]) and t[3, 1] == pytest.approx(8.3)
 
 
 def test_verify_hears_the_new_words_by_sound(fake_take):
