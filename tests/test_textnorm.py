@@ -89,6 +89,7 @@ def test_mandarin_is_judged_by_its_syllables_and_near_homophones_are_not_errors(
         assert c.sound_error_rate == 0.0 and c.error_rate > 0, c.summary()    # the CER still counts characters
         assert c.substituted == 0 and c.levels["error_rate"] == "green", c.summary()
         assert c.to_dict()["sound_error_rate"] == 0.0 and c.passes()
+        assert checks.TakeCheck.from_dict(c.to_dict()).sound_error_rate == 0.0
     assert sound_tokens("我们3.1克", "cer") == ["wo", "men", "san", "dian", "yi", "ke"]
     assert sound_tokens("2023年", "cer") == sound_tokens("二零二三年", "cer") == ["er", "ling", "er", "san", "nian"]
     assert [fuzzy_pinyin(s) for s in ("zhe", "chang", "shi", "nan", "ling", "xiong", "liang")] == [
