@@ -24,7 +24,7 @@ from stepedit_core.script import (LineRender, ScriptRender, edit_line, export_fi
 from stepedit_core.voices import MAX_VOICE_SECONDS, VoiceLibrary
 
 from .example_voices import WithExamples, example_library
-from .i18n import STRINGS, TABLE_HEADER_KEYS, t
+from .i18n import STRINGS, TABLE_HEADER_KEYS, both, t
 from .runner import GPU, EngineError, error_message
 from .studio import Studio
 
@@ -147,7 +147,7 @@ class ScriptService:
     # ---- the voice library ------------------------------------------------------------------------------
     def voice_view(self, session: str | None) -> tuple:
         voices = self.library(session).list()
-        md = "\n".join(f"- **{v.name}** ({v.seconds:.1f} s): {v.text[:80]}" for v in voices) or "_No voices yet._"
+        md = "\n".join(f"- **{v.name}** ({v.seconds:.1f} s): {v.text[:80]}" for v in voices) or both("no_voices")
         pick = gr.update(choices=[v.name for v in voices])
         return md, pick, pick, pick
 

@@ -176,7 +176,7 @@ def tag_preview(text: str, duration: float | None = None) -> str:
     """
     text = text or ""
     if not text.strip():
-        return "<div class='tag-preview empty'>Type or paste the text, then insert tags.</div>"
+        return f"<div class='tag-preview empty'>{both('tags_empty')}</div>"
     out, pos, marks, plain_len = [], 0, [], len(_TAG.sub("", text)) or 1
     consumed = 0
     for m in _TAG.finditer(text):
@@ -199,8 +199,9 @@ def tag_preview(text: str, duration: float | None = None) -> str:
     unknown = [m.group(1) for m in _TAG.finditer(text)
                if " ".join(m.group(1).split()).lower() not in _KNOWN_TAGS
                and m.group(1).strip() not in catalog.LANGUAGE_TAGS]
-    warn = (f"<div class='tag-warn'>Unknown tag(s): {html.escape(', '.join(unknown))} — the model only knows "
-            f"{', '.join(catalog.PARALINGUISTIC_TAGS_2026)} (and the older spellings).</div>") if unknown else ""
+    warn = (f"<div class='tag-warn'>"
+            f"{both('tags_unknown', tags=', '.join(unknown), known=', '.join(catalog.PARALINGUISTIC_TAGS_2026))}"
+            "</div>") if unknown else ""
     return f"<div class='tag-preview'><div class='tag-text'>{''.join(out)}</div>{bar}{warn}</div>"
 
 
