@@ -152,10 +152,10 @@ def boundary(x: np.ndarray, sr: int, times: np.ndarray, k: int, late: bool = Fal
     """A cut between unit ``k - 1`` and unit ``k`` (0 / len(x) at the ends) at the quietest point near their ASR
     boundary. ASR word times are often off by 0.1 s, and a cut inside the words being replaced leaves part of
     them behind, so the search reaches ``reach`` (within the neighbouring word) away from the changed words
-    (``late``: the cut after them) and only BOUNDARY_SLACK_S into them. The cut before new words in their
-    generated sentence, and an insertion's cut, use ``reach`` = BOUNDARY_SLACK_S: reaching into the word before
-    brought its end along ("and" + "lock" heard "unlock") or put the insertion before it ("quick to review");
-    the cut after new words keeps the full reach (a stop's closure inside "garden" is quiet too)."""
+    (``late``: the cut after them) and only BOUNDARY_SLACK_S into them. An insertion removes nothing, so its cut
+    and the cut before its generated words use ``reach`` = BOUNDARY_SLACK_S: reaching into the word before put
+    the insertion before that word ("quick to review"; bench/word_edits.py). A replacement's two cuts before the
+    new words reach alike, so that what the take loses of the word before, the generated piece brings back."""
     if k <= 0:
         return 0
     if k >= len(times):
@@ -235,7 +235,8 @@ def _speak(engine: Engine, checker: Checker, prompt: tuple, new_text: str, chang
     heard = checker.heard(result.audio, "zh" if re.search(r"[\u4e00-\u9fff]", target) else "en")
     t = unit_times(said, heard.words, result.audio.duration)
     k0, k1 = change.new_first - lo, change.new_last - lo           # the new words among the said units
-    a, b = boundary(y, rate, t, k0, reach=BOUNDARY_SLACK_S), boundary(y, rate, t, k1, late=True)
+    reach = BOUNDARY_SLACK_S if change.kind == "insert" else BOUNDARY_SEARCH_S     # as the take's window reaches
+    a, b = boundary(y, rate, t, k0, reach=reach), boundary(y, rate, t, k1, late=True)
     piece = np.asarray(y[a:max(a + 1, b)], np.float32)
     if rate != sr:
         piece = audio_io.resample(piece, rate, sr)
