@@ -225,7 +225,7 @@ def test_check_badges_and_the_best_candidate():
 
 
 def test_waveform_span_fills_the_time_range_and_refuses_bad_spans(tmp_path):
-    from app_ui.events import _ticked_span, span_from_plot, take_envelope   # noqa: PLC0415
+    from app_ui.selection_ui import _ticked_span, span_from_plot, take_envelope   # noqa: PLC0415
     assert _ticked_span([2, 1]) == (1, 2, None, None)                   # ticked words clear the time range
     assert _ticked_span([])[:2] == (-1, -1)
     sr = 24000

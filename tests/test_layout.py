@@ -38,11 +38,6 @@ ENGINE_WORK = {"clone", "edit", "stream_clone", "stream_edit", "transcribe", "tr
 # Core functions that do a service's job; a door calls the service instead.
 SERVICE_JOBS = {("regions", "region_edit"), ("speech", "run_plan"), ("checks", "best_of"),
                 ("checks", "checker_for"), ("checks", "retry_until_ok")}
-# Functions still over MAX_FUNCTION_LINES, each capped at its present length (it may shrink, never grow):
-# the app's widget builders and wiring, to be split by tab (issue 24 item 3, left for a later change).
-# (the first screen, the words box and the example voices of issues 25 and 29 added to them when merged)
-LONG_FUNCTIONS = {"app_ui/events.py:wire_session": 377, "app_ui/ui.py:build_blocks": 248,
-                  "app_ui/script_tab.py:build": 184}
 
 
 def imported_modules(name: str) -> set[str]:
@@ -197,20 +192,9 @@ def test_no_module_over_the_size_limit():
 
 
 def test_no_function_over_the_size_limit():
-    over, grown, fixed = {}, {}, []
-    for path in ALL_FILES.values():
-        for name, lines in functions(path):
-            key = f"{path.relative_to(ROOT)}:{name}"
-            if key in LONG_FUNCTIONS:
-                if lines > LONG_FUNCTIONS[key]:
-                    grown[key] = lines
-                elif lines <= MAX_FUNCTION_LINES:
-                    fixed.append(key)
-            elif lines > MAX_FUNCTION_LINES:
-                over[key] = lines
+    over = {f"{path.relative_to(ROOT)}:{name}": lines for path in ALL_FILES.values()
+            for name, lines in functions(path) if lines > MAX_FUNCTION_LINES}
     assert not over, f"functions over {MAX_FUNCTION_LINES} lines: {over}"
-    assert not grown, f"functions over the limit that grew: {grown} (limits {LONG_FUNCTIONS})"
-    assert not fixed, f"now within the limit, remove from LONG_FUNCTIONS: {fixed}"
 
 
 def test_no_app_import_in_the_package_source():
