@@ -150,13 +150,23 @@ def test_the_app_is_in_the_import_graph():
 
 
 def test_no_two_sub_packages_import_each_other():
-    """lite and the core: the core may use lite's models; lite uses only the shared contracts."""
+    """lite and the core: both use what listens to a take (listen/); lite uses only that and the shared contracts."""
     packages = package_graph(GRAPH)
-    assert "stepedit_core.lite" in packages["stepedit_core.checks"]
+    assert "stepedit_core.listen" in packages["stepedit_core.checks"]
+    assert "stepedit_core.listen" in packages["stepedit_core.lite"]
     assert not {p for p in packages["stepedit_core.lite"] if p not in {f"stepedit_core.{c}" for c in CONTRACTS}
-                } - {"stepedit_core.audio", "stepedit_core.longform", "stepedit_core.tags"}, sorted(packages["stepedit_core.lite"])
+                } - {"stepedit_core.audio", "stepedit_core.longform", "stepedit_core.tags", "stepedit_core.listen"}, \
+        sorted(packages["stepedit_core.lite"])
     cycle = find_cycle(packages)
     assert cycle is None, "sub-packages import each other: " + " -> ".join(cycle)
+
+
+def test_the_core_reaches_the_lite_engine_only_through_the_loader():
+    """The lite engine is one engine: outside lite/, only loader.py (which picks an engine) imports it; the ASR,
+    metrics, speaker embedding and pinned models both engines use are stepedit_core.listen, which imports no lite."""
+    users = {name for name, deps in GRAPH.items() if name.startswith(("stepedit_core", "app"))
+             and package_of(name) != "stepedit_core.lite" and any(package_of(d) == "stepedit_core.lite" for d in deps)}
+    assert users == {"stepedit_core.loader"}, sorted(users)
 
 
 def test_door_rule_finds_direct_engine_calls():
