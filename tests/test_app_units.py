@@ -261,3 +261,25 @@ def test_take_file_names_say_which_take():
     assert take_filename(1, EngineResult(clip, "x", 42, "clone")) == "T1-clone-seed42.wav"
     assert take_filename(4, EngineResult(clip, "x", 5, "denoise")) == "T4-denoise-seed5.wav"
     assert take_filename(2, EngineResult(clip, "x", 0, "upload")) == "T2-recording.wav"
+
+
+def test_plan_table_reads_back_the_plan_and_names_what_is_wrong():
+    """The edit tab's plan box: an instruction's plan as table rows, edited cells read back through the plan
+    parser (one check, one message), and the words a plan does not understand named."""
+    import gradio as gr  # noqa: PLC0415
+    from app_ui.tabs import plan_box  # noqa: PLC0415
+    from stepedit_core import plans  # noqa: PLC0415
+    instruction = "remove the noise, a bit happier, laugh after 'morning'"
+    rows = plan_box.show_plan(instruction)
+    assert [r[0] for r in rows] == ["Denoise / 降噪", "Emotion / 情感: Happy / 开心 ×1",
+                                    "Paralinguistic / 副语言: [laugh] after 'morning'"]
+    assert plan_box.table_plan(rows) == plans.parse_plan(instruction)
+    rows[1][2], rows[1][3] = "sad", 2.0                   # cells as the browser sends them back
+    assert plan_box.table_plan(rows)[1] == plans.PlanStep("emotion", "sad", 2)
+    rows[1][2] = "purple"
+    with pytest.raises(gr.Error, match=r"Unknown emotion option; use one of happy, .* \(got 'purple'\)\."):
+        plan_box.table_plan(rows)
+    with pytest.raises(gr.Error, match="Did not understand 'purple'"):
+        plan_box.show_plan("make it purple")
+    with pytest.raises(gr.Error, match="Show a plan first"):
+        plan_box.table_plan([])

@@ -4,7 +4,8 @@ which takes the shared pieces as named parameters: the :class:`~app_ui.tabs.time
 session's take tree and the view refresh after each action) and the other tabs' widgets it reads or updates.
 
     clone.py      ① voice clone: prompt, target text, candidates
-    edit.py       ② iterative edit: edit type, regions, own recordings (the words box: words_box.py)
+    edit.py       ② iterative edit: edit type, regions, own recordings (the words box: words_box.py; the
+                  plain-language plan: plan_box.py)
     para.py       ③ paralinguistic: [tags] in the take's text
     script.py     ④ script: long-form multi-speaker audio and the voice library (ScriptService: script_tab.py)
     timeline.py   the session's takes below the tabs: timeline, undo, recipes, comparison; the Session

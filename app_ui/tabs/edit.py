@@ -17,7 +17,7 @@ from ..history import TakeTree
 from ..i18n import t
 from ..runner import GPU
 from ..selection_ui import _region, _ticked_span, span_from_plot
-from . import words_box
+from . import plan_box, words_box
 from .timeline import PRIVATE, SESSION, Session, TimelineWidgets, session_hash
 
 EDIT_TAB_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
@@ -43,6 +43,7 @@ class EditTab:
     region_end: gr.Number
     words_text: gr.Textbox
     words_btn: gr.Button
+    plan: plan_box.PlanBox          # "Describe the change": a plain-language plan, shown and editable, then run
     tries: gr.Slider
     threshold: gr.Slider
     edit_btn: gr.Button
@@ -77,6 +78,7 @@ def build(caps: Capabilities) -> EditTab:
         with gr.Accordion(t("words_box"), open=False, elem_id="words-box"):     # words_box.py
             words_text = gr.Textbox(label=t("words_text"), lines=2, max_length=1000, elem_id="words-text")
             words_btn = gr.Button(t("apply_words"), elem_id="words-btn")
+        plan = plan_box.build()
         with gr.Row():
             tries = gr.Slider(1, checks.MAX_RETRIES + 1, value=1, step=1, label=t("max_tries"), elem_id="edit-tries")
             threshold = gr.Slider(0.0, 0.5, value=checks.DEFAULT_RETRY_THRESHOLD, step=0.01, label=t("threshold"),
@@ -89,7 +91,7 @@ def build(caps: Capabilities) -> EditTab:
                         elem_id="live-edit")
         upload = _own_recording(caps.transcribe)
         checked_btn, v1_btn = gr.Button(visible=False), gr.Button(visible=False)
-    return EditTab(base_md, edit_type, edit_info, n_iterations, seed, *region, words_text, words_btn, tries,
+    return EditTab(base_md, edit_type, edit_info, n_iterations, seed, *region, words_text, words_btn, plan, tries,
                    threshold, edit_btn, stream, stop, live, *upload, checked_btn, v1_btn)
 
 
@@ -242,6 +244,8 @@ def wire(session: Session, tab: EditTab, *, timeline: TimelineWidgets) -> None:
     st, hist = session.tree, session.history
     words_box.wire(session, base_take=timeline.base_take, words_text=tab.words_text, words_btn=tab.words_btn,
                    seed=tab.seed, timeline=timeline.timeline, audio_b=timeline.audio_b)
+    plan_box.wire(session, tab.plan, base_take=timeline.base_take, seed=tab.seed, timeline=timeline.timeline,
+                  audio_b=timeline.audio_b)
     session.chain(tab.upload_btn.click(session_upload, [tab.upload_audio, tab.upload_text, st], [st, hist],
                                        api_name="session_upload", **SESSION, validator=_upload_check))
     edit_inputs = [timeline.base_take, tab.edit_type, tab.edit_info, tab.n_iterations, tab.seed]
