@@ -121,6 +121,9 @@ def build_blocks(studio: Studio) -> gr.Blocks:
         takes = timeline.build()
         validators = api_mod.make_validators(studio.runner.engine)     # the engine's length and work caps
         wire_public_api(studio, _api_components(), validators=validators, clone_tab=clone_tab, edit_tab=edit_tab)
+        if clone_tab.examples is not None:      # the noisy example also prepares ② Edit (a denoise of it)
+            first_screen.wire_noisy_example(clone_tab.examples, edit_tab.upload_audio, edit_tab.upload_text,
+                                            edit_tab.edit_type, edit_tab.own_box)
         session = timeline.Session(studio, tree_state, takes.history_json, validators,
                                    (takes.timeline, takes.take_a, takes.take_b, *clone_tab.cand_cols,
                                     *clone_tab.cand_audio))

@@ -49,6 +49,7 @@ class CloneTab:
     cand_btns: tuple
     checked_btn: gr.Button          # hidden: the session_clone_checked endpoint
     v1_btn: gr.Button               # hidden: the session_clone endpoint of the first release
+    examples: gr.Examples | None    # the shipped examples (None when examples/ is missing)
 
 
 def build(caps: Capabilities) -> CloneTab:
@@ -74,18 +75,24 @@ def build(caps: Capabilities) -> CloneTab:
                     lang_btns = tuple((tag, gr.Button(f"[{tag}]", size="sm", elem_classes="tag-btn"))
                                       for tag in catalog.LANGUAGE_TAGS)
                 voice_pick, n_candidates, seed, tries, threshold = _advanced()
-                examples_meta = first_screen.examples()
-                if examples_meta:
-                    with examples_slot:
-                        gr.Examples([row for _, row in examples_meta], [prompt_audio, prompt_text, target_text],
-                                    label=t("examples"), example_labels=[label for label, _ in examples_meta],
-                                    cache_examples=False, elem_id="clone-examples")
+                examples = _examples(examples_slot, [prompt_audio, prompt_text, target_text])
             with gr.Column(scale=4):
                 live, cand_cols, cand_audio, cand_btns = _candidates()
         checked_btn, v1_btn = gr.Button(visible=False), gr.Button(visible=False)
     return CloneTab(prompt_audio, prompt_text, transcribe_btn, target_text, clone_btn, stream, stop, lang_btns,
                     voice_pick, n_candidates, seed, tries, threshold, live, cand_cols, cand_audio, cand_btns,
-                    checked_btn, v1_btn)
+                    checked_btn, v1_btn, examples)
+
+
+def _examples(slot: gr.Column, fields: list) -> gr.Examples | None:
+    """The shipped examples in ``slot`` (above the fields they fill: prompt audio, transcript, target text)."""
+    examples_meta = first_screen.examples()
+    if not examples_meta:
+        return None
+    with slot:
+        return gr.Examples([row for _, row in examples_meta], fields, label=t("examples"),
+                           example_labels=[label for label, _ in examples_meta], cache_examples=False,
+                           elem_id="clone-examples")
 
 
 def _advanced() -> tuple:

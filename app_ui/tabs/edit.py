@@ -54,6 +54,7 @@ class EditTab:
     upload_text: gr.Textbox
     upload_transcribe: gr.Button
     upload_btn: gr.Button
+    own_box: gr.Accordion           # "Start from your own recording" (the noisy example opens it)
     checked_btn: gr.Button          # hidden: the session_edit_checked endpoint
     v1_btn: gr.Button               # hidden: the session_edit endpoint of the first release
 
@@ -112,8 +113,8 @@ def _region_box() -> tuple:
 
 
 def _own_recording(can_transcribe: bool) -> tuple:
-    """Own recording: audio, its transcript, transcribe and add (a root take to edit)."""
-    with gr.Accordion(t("own_recording"), open=False):
+    """Own recording: audio, its transcript, transcribe and add (a root take to edit); its accordion."""
+    with gr.Accordion(t("own_recording"), open=False) as own_box:
         with gr.Row():
             upload_audio = gr.Audio(label=t("recording"), sources=["upload", "microphone"], type="filepath",
                                     elem_id="upload-audio")
@@ -122,7 +123,7 @@ def _own_recording(can_transcribe: bool) -> tuple:
                 with gr.Row():
                     upload_transcribe = gr.Button(t("transcribe"), size="sm", interactive=can_transcribe)
                     upload_btn = gr.Button(t("add_recording"), size="sm", elem_id="upload-btn")
-    return upload_audio, upload_text, upload_transcribe, upload_btn
+    return upload_audio, upload_text, upload_transcribe, upload_btn, own_box
 
 
 # ---------------------------------------------------------------------- actions (undocumented API)
