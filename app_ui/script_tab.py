@@ -8,6 +8,7 @@ with the session unless exported).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import shutil
 import uuid
@@ -201,8 +202,9 @@ def guard(fn):
                 return fn(*args, **kwargs)
             except StepEditError as exc:
                 raise EngineError(error_message(exc)) from exc
-    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
-    return wrapped
+    # the wrapped function's signature (functools.wraps): Gradio passes gr.Request and gr.Progress by it, so the
+    # handlers see their session (the voice library of this session on a Space) and report progress
+    return functools.wraps(fn)(wrapped)
 
 
 def _seed(seed) -> int | None:

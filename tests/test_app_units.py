@@ -283,3 +283,22 @@ def test_plan_table_reads_back_the_plan_and_names_what_is_wrong():
         plan_box.show_plan("make it purple")
     with pytest.raises(gr.Error, match="Show a plan first"):
         plan_box.table_plan([])
+
+
+def test_script_tab_handlers_receive_their_session_and_progress(tmp_path, monkeypatch):
+    """Gradio passes gr.Request and gr.Progress by a handler's signature: the Script tab's handlers (wrapped to turn
+    core errors into toasts) keep theirs, so on a Space a saved voice lands in this session's library and a render
+    reports its lines; the public ``script`` endpoint's parameters carry their documented names."""
+    import inspect  # noqa: PLC0415
+    from gradio.helpers import special_args  # noqa: PLC0415
+    import app  # noqa: PLC0415
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("STEPEDIT_DATA_DIR", str(tmp_path / "data"))
+    demo = app.build_demo(FakeEngine())
+    fns = {f.api_name: f.fn for f in demo.fns.values()}
+    for name in ("session_script", "script", "voice_save", "voice_use", "voice_import"):
+        assert "request" in inspect.signature(fns[name]).parameters, name
+    for name, inputs in (("session_script", ["A: hi", None, -1]), ("script", ["A: hi", -1, "", None])):
+        assert special_args(fns[name], list(inputs))[1] == len(inputs) + 1, name   # progress, after request
+    named = demo.get_api_info()["named_endpoints"]["/script"]["parameters"]
+    assert [p["parameter_name"] for p in named] == ["script", "seed", "default_voice", "voices_zip"]
