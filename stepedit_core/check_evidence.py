@@ -145,11 +145,13 @@ def align_pairs(ref: Sequence[str], hyp: Sequence[str]) -> list[int | None]:
 
 
 def word_evidence(expected: Sequence[str], heard: Sequence[tuple], samples: np.ndarray,
-                  sample_rate: int) -> list[WordEvidence]:
+                  sample_rate: int, key=None) -> list[WordEvidence]:
     """Evidence for each ``expected`` token given the ``heard`` tokens as (text, start s, end s, syllables of the
-    ASR word the token is part of); start / end None when the ASR gave no times (then only deletions count)."""
+    ASR word the token is part of); start / end None when the ASR gave no times (then only deletions count).
+    Tokens are paired as ``key(token)`` (textnorm.sound_key: fuzzy pinyin for Mandarin)."""
     speech, voiced = frame_measures(samples, sample_rate)
-    pairs = align_pairs(list(expected), [h[0] for h in heard])
+    key = key or (lambda t: t)
+    pairs = align_pairs([key(t) for t in expected], [key(h[0]) for h in heard])
     spans = {(h[1], h[2]): h[3] for h in heard if h[1] is not None and h[2] is not None}   # one per ASR word
     per_syllable = sum(b - a for a, b in spans) / max(1, sum(spans.values()))           # the take's pace, s
     out = []
@@ -170,3 +172,27 @@ def word_evidence(expected: Sequence[str], heard: Sequence[tuple], samples: np.n
         reason = "no speech" if sp < MIN_SPEECH else "too short" if rel < MIN_RELATIVE_DURATION else ""
         out.append(WordEvidence(word, text, start, end, n_syl, sp, vo, bool(reason), reason, rel))
     return out
+
+
+def text_measures(samples: np.ndarray, sample_rate: int, expected: str, metric: str, heard,
+                  min_word_s: float) -> dict:
+    """The take check's measures of one transcript ``heard`` (interface.Heard) of a take that should say
+    ``expected``: WER / CER (``error_rate``), the error rate by sound, expected units deleted and substituted (by
+    sound), heard words shorter than ``min_word_s`` (``rushed``), per-word evidence and the words without audio
+    under them (``unsupported``)."""
+    from .textnorm import (align_counts, heard_tokens, scored_error_rate, sound_error_rate,  # noqa: PLC0415
+                           sound_key, sound_tokens)
+    if not expected:
+        err = 0.0 if not heard.text.strip() else 1.0
+        return {"heard": heard, "error_rate": err, "sound_error_rate": err, "deleted": 0, "substituted": 0,
+                "rushed": (), "unsupported": (), "evidence": ()}
+    key = sound_key(metric)
+    subs, deleted, _ = align_counts(sound_tokens(expected, metric), sound_tokens(heard.text, metric), key)
+    evidence = tuple(word_evidence(sound_tokens(expected, metric), heard_tokens(heard, metric), samples,
+                                   sample_rate, key))
+    return {"heard": heard, "error_rate": scored_error_rate(expected, heard.text, metric),
+            "sound_error_rate": sound_error_rate(expected, heard.text, metric), "deleted": deleted,
+            "substituted": subs, "rushed": tuple(w.text for w in heard.words
+                                                 if w.end - w.start < min_word_s and w.text.strip()),
+            "unsupported": tuple(e.word for e in evidence if e.missing and e.heard is not None),
+            "evidence": evidence}

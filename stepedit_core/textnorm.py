@@ -196,6 +196,15 @@ def tokens_of(text: str, metric: str) -> list[str]:
     return list(norm.replace(" ", "")) if metric == "cer" else norm.split()
 
 
+def sound_error_rate(expected: str, heard: str, metric: str) -> float:
+    """(substitutions + deletions + insertions) / expected units, compared by sound (:func:`sound_tokens`,
+    :func:`sound_key`): what the take check's text level is judged on. An ASR's spelling of what it heard right
+    (报告 written 包告, 野餐 written 也参) is not an error of the take; the CER keeps it."""
+    ref = sound_tokens(expected, metric)
+    subs, dels, ins = align_counts(ref, sound_tokens(heard, metric), sound_key(metric))
+    return (subs + dels + ins) / len(ref) if ref else float(bool(sound_tokens(heard, metric)))
+
+
 def scored_error_rate(expected: str, heard: str, metric: str) -> float:
     """WER / CER of ``heard`` against ``expected``, both in their normalised spoken form."""
     from .listen.metrics import cer, wer   # noqa: PLC0415  (pure python; lite holds the shared metrics)
@@ -204,15 +213,55 @@ def scored_error_rate(expected: str, heard: str, metric: str) -> float:
 
 
 def sound_tokens(text: str, metric: str) -> list[str]:
-    """The units compared by sound: English words with integers spelled out, Mandarin toneless pinyin."""
+    """The units compared by sound: English words with integers spelled out, Mandarin toneless pinyin (numbers,
+    written either way, read out in Chinese: 3.1 and 三点一 are both san dian yi)."""
     from .listen.g2p import number_words   # noqa: PLC0415
     if metric == "cer":
         from pypinyin import Style, lazy_pinyin   # noqa: PLC0415  (MIT; already a lite-engine dependency)
-        return [lazy_pinyin(c, style=Style.NORMAL)[0] for c in tokens_of(text, metric)]
+        plain = re.sub(r"\[[^\]]*\]", " ", unicodedata.normalize("NFKC", text or "").lower())
+        said = _PUNCT.sub(" ", chinese_numbers_read_out(chinese_numerals_to_digits(plain)))
+        return [lazy_pinyin(c, style=Style.NORMAL)[0] for c in said if not c.isspace()]
     out: list[str] = []
     for t in tokens_of(text, metric):
         out += number_words(int(t)).split() if t.isdigit() and len(t) < 12 else [t]
     return out
+
+
+def chinese_numbers_read_out(text: str) -> str:
+    """Arabic numbers in Mandarin text as they are read (cn2an's an2cn: 120 -> 一百二十, 2023年 -> 二零二三年,
+    3.1 -> 三点一, 50% -> 百分之五十); unchanged without cn2an or where it cannot read them."""
+    if not re.search(r"\d", text):
+        return text
+    try:
+        import cn2an  # noqa: PLC0415  (MIT)
+    except ImportError:
+        return text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return cn2an.transform(text, "an2cn")
+        except (ValueError, KeyError, IndexError):
+            return text
+
+
+def fuzzy_pinyin(syllable: str) -> str:
+    """The comparison key of a toneless pinyin syllable: the pairs that Mandarin ASR (and many speakers) merge
+    are folded, retroflex and flat initials (zh/z, ch/c, sh/s), n/l, and front and back nasal finals (an/ang,
+    en/eng, in/ing, ian/iang, uan/uang): 堵车 du che heard as 读策 du ce, 但是 dan shi as 当时 dang shi. These
+    are the "fuzzy pinyin" sets of Chinese input methods; anything else (liang / yang, yuan / yun) stays apart."""
+    s = syllable
+    if s[:2] in ("zh", "ch", "sh"):
+        s = s[0] + s[2:]
+    elif s[:1] == "n" and len(s) > 1 and s != "ng":
+        s = "l" + s[1:]
+    if s.endswith("ng") and not s.endswith("ong") and len(s) > 2:
+        s = s[:-1]
+    return s
+
+
+def sound_key(metric: str):
+    """The function two sound tokens are compared by: fuzzy_pinyin for Mandarin (CER), identity otherwise."""
+    return fuzzy_pinyin if metric == "cer" else (lambda t: t)
 
 
 def heard_tokens(heard, metric: str) -> list[tuple]:
@@ -230,9 +279,12 @@ def heard_tokens(heard, metric: str) -> list[tuple]:
     return out
 
 
-def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
-    """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref``."""
+def align_counts(ref: Sequence[str], hyp: Sequence[str], key=None) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref`` (tokens compared
+    as ``key(token)``, e.g. :func:`fuzzy_pinyin`)."""
     from .check_evidence import edit_table   # noqa: PLC0415
+    if key is not None:
+        ref, hyp = [key(t) for t in ref], [key(t) for t in hyp]
     n, m = len(ref), len(hyp)
     d = edit_table(ref, hyp)
     i, j, subs, dels, ins = n, m, 0, 0, 0
