@@ -22,11 +22,12 @@ never green.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
+
+from .textnorm import edit_table, syllables
 
 FRAME_S = 0.01                 # 10 ms analysis frames
 NOISE_PERCENTILE = 10          # the take's noise floor: its 10th-percentile frame level
@@ -40,8 +41,6 @@ PITCH_HZ = (70.0, 400.0)       # the lag range searched for voicing
 MIN_SPEECH = 0.2               # a word whose span is < 20 % speech frames was not said (restored or cut)
 MIN_RELATIVE_DURATION = 0.3    # ... or shorter than 0.3 of its syllables at the take's pace
 SPAN_PAD_S = 0.02              # whisper's alignment is on a 20 ms grid: look one step either side
-_VOWELS = re.compile(r"[aeiouy]+")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -68,21 +67,6 @@ class WordEvidence:
     def from_dict(cls, d: dict) -> "WordEvidence":
         return cls(**{k: d.get(k) for k in ("word", "heard", "start", "end", "syllables", "speech", "voiced",
                                              "missing", "relative")}, reason=str(d.get("reason", "")))
-
-
-def syllables(word: str) -> int:
-    """Syllables of a normalised token: one per CJK character, vowel groups in English (a final silent e
-    dropped), spelled-out for digits."""
-    if _CJK.search(word):
-        return len(_CJK.findall(word))
-    if word.isdigit() or (word[:-2].isdigit() and word.endswith("th")):
-        from .listen.g2p import number_words  # noqa: PLC0415
-        digits = word if word.isdigit() else word[:-2]
-        return sum(syllables(w) for w in number_words(int(digits[:11])).split()) if digits else 1
-    groups = len(_VOWELS.findall(word))
-    if word.endswith("e") and not word.endswith(("le", "ee")) and groups > 1:
-        groups -= 1
-    return max(1, groups)
 
 
 def frame_measures(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,17 +97,6 @@ def _voiced(x: np.ndarray, sample_rate: int, hop: int, n: int) -> np.ndarray:
     hi = min(hi, win - 1)
     best = ac[:, lo:hi].max(axis=1) if hi > lo else np.zeros(n)
     return best >= VOICING_MIN_CORR
-
-
-def edit_table(ref: Sequence[str], hyp: Sequence[str]) -> np.ndarray:
-    """(len(ref) + 1, len(hyp) + 1) Levenshtein distances between every pair of prefixes (unit costs)."""
-    n, m = len(ref), len(hyp)
-    d = np.zeros((n + 1, m + 1), np.int32)
-    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
-    return d
 
 
 def align_pairs(ref: Sequence[str], hyp: Sequence[str]) -> list[int | None]:

@@ -23,6 +23,8 @@ import unicodedata
 import warnings
 from typing import Sequence
 
+import numpy as np
+
 _UNITS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen".split())}
@@ -36,6 +38,7 @@ _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro"}
 _UNIT_SINGULAR = {"dollars": "dollar", "cents": "cent", "pounds": "pound", "euros": "euro", "pence": "penny"}
 YEAR_LIKE = re.compile(r"^[12]\d{3}$")        # 1000-2999: read as two-digit groups ("nineteen ninety")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_VOWELS = re.compile(r"[aeiouy]+")        # vowel groups: an English syllable count
 _PUNCT = re.compile(r"[^\w\s]|_")
 
 
@@ -268,7 +271,6 @@ def heard_tokens(heard, metric: str) -> list[tuple]:
     """The heard text as sound tokens, each with its ASR word's span and that word's syllables ("1990" ->
     nineteen, ninety, both with the span of "1990" and its 4 syllables); no spans when the ASR gave no word
     times. The span is not split between tokens: whisper often gives a word the pause before it."""
-    from .check_evidence import syllables   # noqa: PLC0415
     if not heard.words:
         return [(t, None, None, 1) for t in sound_tokens(heard.text, metric)]
     out: list[tuple] = []
@@ -282,7 +284,6 @@ def heard_tokens(heard, metric: str) -> list[tuple]:
 def align_counts(ref: Sequence[str], hyp: Sequence[str], key=None) -> tuple[int, int, int]:
     """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref`` (tokens compared
     as ``key(token)``, e.g. :func:`fuzzy_pinyin`)."""
-    from .check_evidence import edit_table   # noqa: PLC0415
     if key is not None:
         ref, hyp = [key(t) for t in ref], [key(t) for t in hyp]
     n, m = len(ref), len(hyp)
@@ -297,3 +298,29 @@ def align_counts(ref: Sequence[str], hyp: Sequence[str], key=None) -> tuple[int,
         else:
             ins, j = ins + 1, j - 1
     return subs, dels, ins
+
+
+def syllables(word: str) -> int:
+    """Syllables of a normalised token: one per CJK character, vowel groups in English (a final silent e
+    dropped), spelled-out for digits."""
+    if _CJK.search(word):
+        return len(_CJK.findall(word))
+    if word.isdigit() or (word[:-2].isdigit() and word.endswith("th")):
+        from .listen.g2p import number_words  # noqa: PLC0415
+        digits = word if word.isdigit() else word[:-2]
+        return sum(syllables(w) for w in number_words(int(digits[:11])).split()) if digits else 1
+    groups = len(_VOWELS.findall(word))
+    if word.endswith("e") and not word.endswith(("le", "ee")) and groups > 1:
+        groups -= 1
+    return max(1, groups)
+
+
+def edit_table(ref: Sequence[str], hyp: Sequence[str]) -> np.ndarray:
+    """(len(ref) + 1, len(hyp) + 1) Levenshtein distances between every pair of prefixes (unit costs)."""
+    n, m = len(ref), len(hyp)
+    d = np.zeros((n + 1, m + 1), np.int32)
+    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    return d
