@@ -42,11 +42,11 @@ from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Heard, Progress,
                         PromptTokenStore, StopCheck, Word, check_work, edit_result_text, validate_transcribe)
+from .llm_wait import llm_wait
 from .model import prompts
 from .model.generate import (SamplingOptions, generate, generate_batch, max_new_tokens_for_audio,
                              max_new_tokens_for_text)
 from .model.prefix_cache import PrefixCache
-from .model.remote import llm_wait
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
 from .tokens import check_llm_output, checked_llm_output
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Sequence
 
 import httpx
 
@@ -31,7 +30,6 @@ CONNECT_TIMEOUT_S = 5.0      # TCP connect to the server
 TOKEN_TIMEOUT_S = 120.0      # longest wait for the next streamed chunk (the first one includes queueing + prefill)
 PROBE_ID = AUDIO_TOKEN_OFFSET + PROMPT_TOKEN_SPACE - 1   # <audio_5119>: only a Step1 vocabulary has it
 OVERLOADED_STATUS = (429, 503)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -187,39 +185,6 @@ class RemoteStep1:
         return GenerationResult(ids=tuple(new), stop_reason=stop, prompt_len=len(ids),
                                 seed=options.seed if options.do_sample else None, prefill_s=t1 - t0,
                                 decode_s=t2 - t1, decode_steps=max(len(new) - 1, 0))
-
-
-class llm_wait:  # noqa: N801 -- used as a context manager, named as one
-    """A wait for the LLM stage: with a remote ``llm`` (:class:`RemoteStep1`), the service's gate this thread
-    holds (service.gate.step_aside) and ``lock`` (held by this thread) are let go for the wait and taken back
-    after it, so concurrent requests reach the LLM server together while the local models (tokenizer, decoder)
-    still serve one call at a time; with the in-process LLM, nothing changes (it is one of the local models)."""
-
-    def __init__(self, llm, lock: threading.Lock | None = None):
-        self.remote, self.lock = getattr(llm, "remote_generate", None) is not None, lock
-        self._aside = None
-
-    def __enter__(self) -> None:
-        if not self.remote:
-            return
-        from ..service.gate import step_aside      # noqa: PLC0415 (service imports the engine's modules)
-        if self.lock is not None:
-            self.lock.release()
-        self._aside = step_aside()
-        self._aside.__enter__()
-
-    def __exit__(self, *exc) -> None:
-        if not self.remote:
-            return
-        try:
-            self._aside.__exit__(*exc)
-        finally:
-            if self.lock is not None:
-                self.lock.acquire()                 # after the gate: the order every holder takes them in
-
-    def run(self, fn: Callable[[], T]) -> T:
-        with self:
-            return fn()
 
 
 def _with_seed(options: SamplingOptions, seed: int) -> SamplingOptions:
