@@ -1,9 +1,14 @@
 """English and Chinese UI strings (``gr.I18n``); the browser's language picks one.
 
-Static labels only: Gradio translates on the frontend, so values computed in Python (take info, the
-engine note) stay in English, with the edit names taken from the catalogue's bilingual labels.
+Static labels are ``gr.I18n`` keys, translated by the frontend. Text computed in Python (the engine note,
+the edit tabs' summary) carries both languages as ``<span class="ui-en">`` / ``<span class="ui-zh">``, and
+``LANG_CSS`` shows the one the page speaks: ``data-ui-lang`` on ``<html>``, set from the browser's language
+at load and by the header's EN / 中文 switch. The script table's headers are plain text in the frontend, so
+the CSS swaps them by their English title. Take captions and messages stay English.
 """
 from __future__ import annotations
+
+import html
 
 import gradio as gr
 
@@ -123,6 +128,26 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "th_no": ("#", "#"), "th_line": ("script line", "脚本行"), "th_speaker": ("speaker", "说话人"),
     "th_text": ("text", "文本"), "th_take": ("take", "版本"), "th_takes": ("takes", "版本数"),
     "th_start": ("start (s)", "开始（秒）"), "th_end": ("end (s)", "结束（秒）"),
+    # computed text (``both``): the engine note and the edit tabs' summary
+    "note_approx": ("approximate imitation of Step-Audio-EditX", "Step-Audio-EditX 的近似模仿"),
+    "note_real": ("the Step-Audio-EditX model", "Step-Audio-EditX 模型"),
+    "note_device": ("device", "设备"),
+    "note_inputs": ("inputs up to {seconds} s", "输入最长 {seconds} 秒"),
+    "note_supports": ("supports", "支持"),
+    "note_missing": ("not available here", "此处不可用"),
+    "note_about": ("about this engine", "关于此引擎"),
+    "note_clone": ("voice clone", "声音克隆"),
+    "note_transcribe": ("transcription", "语音识别"),
+    "note_nothing": ("nothing", "无"),
+    "no_take": ("<b>No take selected yet.</b> Clone a voice in tab ①, or add your own recording below; then pick "
+                "the take to edit in the timeline.",
+                "<b>还没有选择版本。</b>先在 ① 克隆 中克隆一个声音，或在下方添加自己的录音；然后在时间线中选择要编辑的版本。"),
+    "editing": ("Editing <b>{title}</b> — the result becomes a new take branching from {take}.",
+                "正在编辑 <b>{title}</b> —— 结果会成为从 {take} 分出的新版本。"),
+    "no_voices": ("<i>No voices yet.</i>", "<i>还没有保存的声音。</i>"),
+    "tags_empty": ("Type or paste the text, then insert tags.", "输入或粘贴文本，然后插入标签。"),
+    "tags_unknown": ("Unknown tag(s): {tags} — the model only knows {known} (and the older spellings).",
+                     "未知标签：{tags} —— 模型只认识 {known}（以及旧的写法）。"),
     "voice_sel": ("Voice", "声音"),
     "voice_name": ("Name (save / rename to)", "名字（保存 / 重命名为）"),
     "voice_save": ("Save clone-tab prompt", "保存克隆页的参考音频"),
@@ -150,6 +175,44 @@ def t(key: str):
     if key not in STRINGS:
         raise KeyError(key)
     return I18N(key)
+
+
+def both(key: str, **fields) -> str:
+    """HTML with the English and the Chinese text of ``key`` (``str.format`` fields are HTML-escaped);
+    ``LANG_CSS`` shows the one the page speaks."""
+    safe = {k: html.escape(str(v)) for k, v in fields.items()}
+    en, zh = (s.format(**safe) if safe else s for s in STRINGS[key])
+    return pair(en, zh)
+
+
+def pair(en_html: str, zh_html: str) -> str:
+    """Two HTML fragments, one per language (already escaped by the caller)."""
+    if en_html == zh_html:
+        return en_html
+    return f'<span class="ui-en" lang="en">{en_html}</span><span class="ui-zh" lang="zh">{zh_html}</span>'
+
+
+def engine_text(en: str, zh: str) -> str:
+    """An engine's note (or name) in English and, when the engine gives one, Chinese, as HTML."""
+    return pair(html.escape(en), html.escape(zh or en))
+
+
+# The script table's headers: their English text is the Dataframe header; the CSS draws the Chinese one.
+TABLE_HEADER_KEYS = ("th_no", "th_line", "th_speaker", "th_text", "th_take", "th_takes", "th_start", "th_end")
+
+
+def _header_css() -> str:
+    rules = []
+    for key in TABLE_HEADER_KEYS:
+        en, zh = STRINGS[key]
+        if en != zh:
+            cell = f'html[data-ui-lang="zh"] #script-lines th[title="{en}"] .header.text'
+            rules.append(f'{cell} {{ font-size: 0; }}\n{cell}::after {{ content: "{zh}"; font-size: var(--text-md); }}')
+    return "\n".join(rules)
+
+
+LANG_CSS = ('html[data-ui-lang="zh"] .ui-en, html:not([data-ui-lang="zh"]) .ui-zh { display: none; }\n'
+            + _header_css() + "\n")
 
 
 def bilingual(key: str) -> str:
