@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from stepedit_core import catalog, checks, regions  # noqa: E402
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest  # noqa: E402
-from stepedit_core.lite import LiteEngine, models  # noqa: E402
-from stepedit_core.lite.speaker_embedding import GE2E_FILENAME  # noqa: E402
+from stepedit_core.lite import LiteEngine  # noqa: E402
+from stepedit_core.listen import models  # noqa: E402
+from stepedit_core.listen.speaker_embedding import GE2E_FILENAME  # noqa: E402
 
 THREADS = 2             # WhisperASR's default cpu_threads on this 2-core machine
 EN = ["The weather was cold, so we stayed inside and read books all afternoon.",

@@ -76,7 +76,7 @@ def syllables(word: str) -> int:
     if _CJK.search(word):
         return len(_CJK.findall(word))
     if word.isdigit() or (word[:-2].isdigit() and word.endswith("th")):
-        from .lite.g2p import number_words  # noqa: PLC0415
+        from .listen.g2p import number_words  # noqa: PLC0415
         digits = word if word.isdigit() else word[:-2]
         return sum(syllables(w) for w in number_words(int(digits[:11])).split()) if digits else 1
     groups = len(_VOWELS.findall(word))

@@ -421,7 +421,7 @@ _shared_lock = threading.Lock()
 def whisper_transcriber(min_window_s: int | None = None) -> Transcriber:
     """The lite whisper (or ``$STEPEDIT_CHECK_WHISPER``'s model folder) as a Transcriber, one per process;
     ``min_window_s`` = SECOND_OPINION_WINDOW_S for the second opinion."""
-    from .lite.asr import WhisperASR   # noqa: PLC0415
+    from .listen.asr import WhisperASR   # noqa: PLC0415
     model_dir = os.environ.get(LARGE_WHISPER_ENV) or None
     with _shared_lock:
         asr = _shared.get(f"asr:{model_dir}")
@@ -445,6 +445,6 @@ def checker_for(engine) -> Checker:
     model = engine.speaker_model
     embed = engine.speaker_embedding if model else None
     if embed is None:
-        from .lite import speaker_embedding   # noqa: PLC0415
+        from .listen import speaker_embedding   # noqa: PLC0415
         embed, model = speaker_embedding.default_embedder()
     return Checker(transcribe, embed, model, second_opinion=second)

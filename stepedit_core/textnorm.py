@@ -12,7 +12,7 @@ A correct take saying "nine" and "twelve" must not be scored as wrong because th
 - Mandarin: Chinese numerals become Arabic digits with cn2an (MIT; already a lite-engine dependency through
   misaki.zh): 一百二十 -> 120, 二零二三年 -> 2023年, 两个 -> 2个.
 
-The result is lower-case with punctuation removed (``lite.metrics.normalise_text``), ready for WER / CER. No
+The result is lower-case with punctuation removed (``listen.metrics.normalise_text``), ready for WER / CER. No
 library on the index fits the English side without pulling a model stack or an LGPL licence (num2words), so
 it is a compact parser here.
 """
@@ -198,14 +198,14 @@ def tokens_of(text: str, metric: str) -> list[str]:
 
 def scored_error_rate(expected: str, heard: str, metric: str) -> float:
     """WER / CER of ``heard`` against ``expected``, both in their normalised spoken form."""
-    from .lite.metrics import cer, wer   # noqa: PLC0415  (pure python; lite holds the shared metrics)
+    from .listen.metrics import cer, wer   # noqa: PLC0415  (pure python; lite holds the shared metrics)
     return (cer if metric == "cer" else wer)(normalise_spoken(expected, "zh" if metric == "cer" else None),
                                              normalise_spoken(heard, "zh" if metric == "cer" else None))
 
 
 def sound_tokens(text: str, metric: str) -> list[str]:
     """The units compared by sound: English words with integers spelled out, Mandarin toneless pinyin."""
-    from .lite.g2p import number_words   # noqa: PLC0415
+    from .listen.g2p import number_words   # noqa: PLC0415
     if metric == "cer":
         from pypinyin import Style, lazy_pinyin   # noqa: PLC0415  (MIT; already a lite-engine dependency)
         return [lazy_pinyin(c, style=Style.NORMAL)[0] for c in tokens_of(text, metric)]
