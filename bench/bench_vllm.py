@@ -1,29 +1,38 @@
-"""The LLM stage on vLLM (``--llm-server``) against the native engine's sequential queue, at real width.
+"""Full takes through ``serve --llm-server`` (vLLM) against the native engine's sequential queue, at real width.
 
-Checkpoint: the synthetic real-size Step1 (bench/make_realsize_checkpoint.py, random weights) cut to its first
-``--layers`` decoder layers (hidden 3072, 48/4 heads, MLP 8192, vocab 74752 unchanged), written once as
-``<source>-L<layers>``. Both sides run it in fp32 with one compute thread.
+Checkpoint: the synthetic real-size folder (bench/make_realsize_checkpoint.py, random weights) with its Step1 cut
+to the first ``--layers`` decoder layers (hidden 3072, 48/4 heads, MLP 8192, vocab 74752 unchanged; written once
+as ``<source>-L<layers>``, the real-size CosyVoice decoder and audio tokenizer linked in). Each configuration
+runs this project's HTTP server (``stepedit_core.server.serve``, what ``python -m stepedit_core serve`` runs) in its
+own process, so its peak RSS is its own:
 
-1. native: N requests through this project's ``generate`` one after another, as the engine's lock serves them
-   (request i waits for the i - 1 before it): aggregate tok/s, p50 / p95 latency, peak RSS of this process.
-2. vLLM: a ``python -m vllm.entrypoints.openai.api_server`` with the plugin (the vLLM venv), N requests at once
-   through :class:`stepedit_core.model.remote.RemoteStep1` (the client ``serve --llm-server`` uses for the LLM
-   stage; the audio tokenizer and decoder are outside this benchmark): the same figures, peak RSS of the server's
-   process tree.
-3. repeated voice: 3 voices x 4 lines sharing a 400-token voice prefix, one new token each, prefix caching on:
-   prefill (time to first token) of lines 2-4 vs the voice's first, cold line.
+- ``native-fp32`` / ``native-int8``: ``serve`` without ``--llm-server`` (``--dtype float32`` /
+  ``--quantization int8``, which also quantizes the flow's DiT); concurrent requests wait in the server's queue
+  and run one after another;
+- ``vllm``: a vLLM server (``python -m vllm.entrypoints.openai.api_server`` + the plugin, the vLLM venv, fp32:
+  vLLM's CPU path serves fp32 only with the plugin's sqrt-ALiBi) and ``serve --llm-server`` in front of it; the
+  audio tokenizer and the decoder (flow + HiFT) stay in the ``serve`` process; ``vllm-int8flow``: the same with
+  ``serve --llm-server --quantization int8``, which quantizes the flow's DiT there (as ``native-int8`` does).
 
-Requests: official sampling (temperature 0.7, top-k 50, repetition guard) with the 2+3 constraint, seeded; a
-~300-token prompt, ``--new-tokens`` new tokens. Run under the memory lock:
+Per configuration: a library voice is saved (``POST /v1/voices``, 3 s of speech-like audio) and warmed by one take;
+then 1, 4 and 8 clients ``POST /v1/audio/speech`` at once (different texts and seeds, ``flac``: the whole-take
+path), each take ``--new-tokens`` audio tokens. Random weights never stop by themselves, so the engine runs with
+the 2+3 constraint and this cap, and the take header carries the take's stage seconds: the only differences from
+the ``serve`` command. Figures: aggregate audio tok/s and takes/s, p50 / p95 latency per request (from its send),
+peak RSS of the ``serve`` process and of the vLLM server's process tree (sampled every 0.2 s), and the stage
+seconds of the takes. Then script mode's repeated voices: 3 fresh voices (``--prefix-voice-seconds`` long) x 4
+lines one after another; LLM prefill (``timings.llm_prefill``: time to the first token) of lines 2-4 vs each
+voice's cold first line. Server logs and voice libraries go to ``--work-dir``.
 
-    flock /work/coord/bigmem.lock python bench/bench_vllm.py --venv "$(bash vllm_plugin/make_venv.sh | tail -1)"
+    flock /work/coord/bench.lock flock /work/coord/bigmem.lock \\
+        python bench/bench_vllm.py --venv "$(bash vllm_plugin/make_venv.sh | tail -1)"
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,78 +41,82 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import psutil
-import torch
+import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from stepedit_core.model.generate import SamplingOptions, generate  # noqa: E402
-from stepedit_core.model.remote import RemoteStep1  # noqa: E402
+from bench.bench_realsize import speechlike  # noqa: E402
 
-PROMPT_TOKENS = 300
-VOICE_PREFIX = 400
-LINE_TOKENS = 20
 CONCURRENCY = (1, 4, 8)
+CONFIGS = ("native-fp32", "native-int8", "vllm", "vllm-int8flow")
+SECONDS_PER_GROUP = 0.12         # one 2+3 group (5 audio tokens) = 2880 samples at 24 kHz
+GROUP_SIZE = 5
+VOICE_SECONDS = 3.0
+PREFIX_VOICES, PREFIX_LINES = 3, 4
 KV_CACHE_BYTES = 1 << 30
-START_TIMEOUT_S = 1200
+START_TIMEOUT_S = 1500
+REQUEST_TIMEOUT_S = 3600
+TEXTS = ("The quick brown fox jumps over the lazy dog.", "Please call Stella and ask her to bring these things.",
+         "She sells sea shells by the sea shore today.", "A stitch in time saves nine, they always said.",
+         "Every morning the market opens at seven o'clock.", "How much wood would a woodchuck chuck today?",
+         "The rain in Spain stays mainly in the plain.", "Bring six spoons of fresh snow peas, please.")
 
 
 def cut_checkpoint(source: Path, layers: int) -> Path:
-    """``source``/Step-Audio-EditX with only its first ``layers`` decoder layers (bf16, one file)."""
+    """``<source>-L<layers>``: Step-Audio-EditX with only its first ``layers`` decoder layers (one bf16 file and
+    its index), the source's CosyVoice decoder and audio tokenizer linked in."""
     from safetensors import safe_open
     from safetensors.torch import save_file
-    out = source.parent / f"{source.name}-L{layers}" / "Step-Audio-EditX"
-    if (out / "model.safetensors").exists():
-        return out
-    src = source / "Step-Audio-EditX"
-    out.mkdir(parents=True, exist_ok=True)
-    config = json.loads((src / "config.json").read_text())
-    config["num_hidden_layers"] = layers
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    index = json.loads((src / "model.safetensors.index.json").read_text())["weight_map"]
-    keep = {k: f for k, f in index.items()
-            if not k.startswith("model.layers.") or int(k.split(".")[2]) < layers}
-    tensors = {}
-    for shard in sorted(set(keep.values())):
-        with safe_open(str(src / shard), "pt") as f:
-            tensors.update({k: f.get_tensor(k) for k in keep if keep[k] == shard})
-    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
-    for name in ("tokenizer.model", "tokenizer_config.json"):
-        (out / name).write_bytes((src / name).read_bytes())
-    return out
+    root = source.parent / f"{source.name}-L{layers}"
+    out, src = root / "Step-Audio-EditX", source / "Step-Audio-EditX"
+    if not (out / "model.safetensors").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        config = json.loads((src / "config.json").read_text())
+        config["num_hidden_layers"] = layers
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+        index = json.loads((src / "model.safetensors.index.json").read_text())["weight_map"]
+        keep = {k: f for k, f in index.items()
+                if not k.startswith("model.layers.") or int(k.split(".")[2]) < layers}
+        tensors = {}
+        for shard in sorted(set(keep.values())):
+            with safe_open(str(src / shard), "pt") as f:
+                tensors.update({k: f.get_tensor(k) for k in keep if keep[k] == shard})
+        save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
+        for name in ("tokenizer.model", "tokenizer_config.json"):
+            (out / name).write_bytes((src / name).read_bytes())
+    index = out / "model.safetensors.index.json"
+    if not index.exists():
+        from safetensors import safe_open
+        with safe_open(str(out / "model.safetensors"), "pt") as f:
+            index.write_text(json.dumps({"metadata": {}, "weight_map": {k: "model.safetensors" for k in f.keys()}}))
+    for link, target in ((out / "CosyVoice-300M-25Hz", src / "CosyVoice-300M-25Hz"),
+                         (root / "Step-Audio-Tokenizer", source / "Step-Audio-Tokenizer")):
+        if not link.exists():
+            link.symlink_to(target)
+    return root
 
 
-def prompts(n: int, seed: int = 0) -> list[list[int]]:
-    g = torch.Generator().manual_seed(seed)
-    return [[1, 4] + torch.randint(5, 60000, (40,), generator=g).tolist()
-            + (65536 + torch.randint(0, 5120, (PROMPT_TOKENS - 42,), generator=g)).tolist() for _ in range(n)]
+# ---- the serve process ----------------------------------------------------------------------------------------
+def serve_child(args: argparse.Namespace) -> None:
+    """This project's HTTP server on one engine (what ``python -m stepedit_core serve`` runs), with the cap."""
+    import torch
+    torch.set_num_threads(args.threads)
+    from stepedit_core.loader import load_engine
+    from stepedit_core.server import serve
+    from stepedit_core.voices import VoiceLibrary
+    engine = load_engine("stepaudio", model_path=args.model_path, device="cpu", dtype=args.dtype,
+                         quantization=args.quantization, llm_server=args.llm_server)
+    engine = engine.with_options(constrained=True, max_new_tokens=args.new_tokens)
+    from stepedit_core.server import app as server_app
+    plain = server_app._take_header
 
+    def with_timings(take, edits=(), extra=None) -> dict:        # the take's stage seconds, for this benchmark
+        return plain(take, edits, {**(extra or {}), "timings": {k: round(v, 3) for k, v in take.timings.items()}})
 
-def options(seed: int, new_tokens: int) -> SamplingOptions:
-    return SamplingOptions(seed=seed, max_new_tokens=new_tokens, constrained=True)
-
-
-def summary(latencies: list[float], tokens: int, wall: float) -> dict:
-    q = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else latencies * 19
-    return {"aggregate_tok_s": round(tokens / wall, 2), "p50_s": round(statistics.median(latencies), 2),
-            "p95_s": round(q[18], 2), "tokens": tokens, "wall_s": round(wall, 2)}
-
-
-def run_native(model_dir: Path, new_tokens: int) -> dict:
-    from stepedit_core.model.loading import load_step1
-    torch.set_num_threads(1)
-    model = load_step1(model_dir, device=torch.device("cpu"), dtype=torch.float32)
-    generate(model, prompts(1, 99)[0], options(0, 4))                        # warm-up
-    results = {}
-    for n in CONCURRENCY:
-        t0, latencies, tokens = time.perf_counter(), [], 0
-        for i, p in enumerate(prompts(n)):
-            tokens += len(generate(model, p, options(i, new_tokens)).ids)
-            latencies.append(time.perf_counter() - t0)                      # queued behind the ones before
-        results[n] = summary(latencies, tokens, time.perf_counter() - t0)
-    del model
-    results["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)
-    return results
+    server_app._take_header = with_timings
+    serve(engine, port=args.port, library=VoiceLibrary(Path(args.library)), log_level="warning")
 
 
 class TreeRSS:
@@ -126,82 +139,186 @@ class TreeRSS:
         return round(self.peak / 2 ** 30, 2)
 
 
+def wait_up(proc: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url} exited; see {log}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(3)
+    proc.kill()
+    raise SystemExit(f"{url} did not start in {START_TIMEOUT_S} s; see {log}")
+
+
+def start(cmd: list[str], env: dict, health: str, log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **env})
+    wait_up(proc, health, log)
+    return proc
+
+
 def start_vllm(venv: Path, model_dir: Path, port: int, log: Path) -> subprocess.Popen:
     cmd = [str(venv / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--served-model-name", "step-audio-editx", "--skip-tokenizer-init", "--dtype", "float32",
            "--max-model-len", "4096", "--kv-cache-memory-bytes", str(KV_CACHE_BYTES), "--enable-prefix-caching",
            "--port", str(port)]
-    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"vLLM exited; see {log}")
-        try:
-            RemoteStep1.connect(f"http://127.0.0.1:{port}")
-            return proc
-        except Exception:  # noqa: BLE001 (not up yet)
-            time.sleep(3)
-    proc.kill()
-    raise SystemExit(f"vLLM did not start in {START_TIMEOUT_S} s; see {log}")
+    env = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
+    return start(cmd, env, f"http://127.0.0.1:{port}/v1/models", log)
 
 
-def run_vllm(client: RemoteStep1, new_tokens: int) -> dict:
-    client.remote_generate(prompts(1, 99)[0], options(0, 4))                # warm-up
+def start_serve(args, config: str, root: Path, port: int, library: Path, log: Path,
+                llm_server: str | None) -> subprocess.Popen:
+    threads = 1 if llm_server else args.native_threads
+    cmd = [sys.executable, __file__, "--serve-child", "--model-path", str(root), "--port", str(port),
+           "--library", str(library), "--new-tokens", str(args.new_tokens), "--threads", str(threads)]
+    cmd += ["--quantization", "int8"] if config.endswith("int8") or config.endswith("int8flow") \
+        else ["--dtype", "float32"]
+    cmd += ["--llm-server", llm_server] if llm_server else []
+    env = {"OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+    return start(cmd, env, f"http://127.0.0.1:{port}/v1/health", log)
+
+
+# ---- the clients ----------------------------------------------------------------------------------------------
+def save_voice(client: httpx.Client, name: str, seed: int, seconds: float = VOICE_SECONDS) -> None:
+    buf = io.BytesIO()
+    sf.write(buf, speechlike(seconds, seed), 16000, format="WAV")
+    r = client.post("/v1/voices", data={"name": name, "text": "this is a short sample of my voice",
+                                        "overwrite": "true"}, files={"file": ("v.wav", buf.getvalue(), "audio/wav")})
+    r.raise_for_status()
+
+
+def take(client: httpx.Client, voice: str, text: str, seed: int) -> dict:
+    """One whole take; its latency (s), audio tokens and the header's stage timings."""
+    t0 = time.perf_counter()
+    r = client.post("/v1/audio/speech", json={"model": "step-audio-editx", "input": text, "voice": voice,
+                                              "seed": seed, "response_format": "flac"})
+    latency = time.perf_counter() - t0
+    if r.status_code != 200:
+        raise SystemExit(f"take failed ({r.status_code}): {r.text[:300]}")
+    info = json.loads(r.headers["X-StepEdit-Take"])
+    groups = round(info["seconds"] / SECONDS_PER_GROUP)
+    return {"latency_s": latency, "tokens": groups * GROUP_SIZE, "timings": info.get("timings", {})}
+
+
+def summary(done: list[dict], wall: float) -> dict:
+    lat = sorted(d["latency_s"] for d in done)
+    p95 = statistics.quantiles(lat, n=20, method="inclusive")[18] if len(lat) > 1 else lat[0]
+    tokens = sum(d["tokens"] for d in done)
+    stages = {}
+    for d in done:
+        for k, v in d["timings"].items():
+            stages[k] = stages.get(k, 0.0) + v
+    return {"aggregate_tok_s": round(tokens / wall, 3), "takes_per_s": round(len(done) / wall, 4),
+            "p50_s": round(statistics.median(lat), 2), "p95_s": round(p95, 2), "tokens": tokens,
+            "wall_s": round(wall, 2), "stage_s_sum": {k: round(v, 2) for k, v in stages.items()}}
+
+
+def run_concurrency(client: httpx.Client) -> dict:
+    take(client, "v0", "Warm up the voice and the caches.", 999)
     results = {}
     for n in CONCURRENCY:
-        def one(i_p):
-            i, p = i_p
-            t = time.perf_counter()
-            got = client.remote_generate(p, options(i, new_tokens))
-            return time.perf_counter() - t, len(got.ids)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
-            done = list(pool.map(one, enumerate(prompts(n))))
-        results[n] = summary([d[0] for d in done], sum(d[1] for d in done), time.perf_counter() - t0)
+            done = list(pool.map(lambda i: take(client, "v0", TEXTS[i], 100 * n + i), range(n)))
+        results[str(n)] = summary(done, time.perf_counter() - t0)
+        print(config_label, n, json.dumps(results[str(n)]), flush=True)
     return results
 
 
-def run_prefix(client: RemoteStep1) -> dict:
-    g = torch.Generator().manual_seed(5)
+def run_prefix(client: httpx.Client, voice_seconds: float) -> dict:
     cold, warm = [], []
-    for voice in range(3):
-        prefix = [1, 4] + (65536 + torch.randint(0, 5120, (VOICE_PREFIX - 2,), generator=g)).tolist()
-        for line in range(4):
-            ids = prefix + torch.randint(5, 60000, (LINE_TOKENS,), generator=g).tolist()
-            got = client.remote_generate(ids, SamplingOptions(seed=line, max_new_tokens=1))
-            (cold if line == 0 else warm).append(got.prefill_s)
-    return {"cold_prefill_s": round(statistics.median(cold), 3), "warm_prefill_s": round(statistics.median(warm), 3),
-            "ratio": round(statistics.median(warm) / statistics.median(cold), 3)}
+    for v in range(PREFIX_VOICES):
+        save_voice(client, f"p{v}", 50 + v, voice_seconds)
+        for line in range(PREFIX_LINES):
+            got = take(client, f"p{v}", TEXTS[(v + line) % len(TEXTS)], line)
+            (cold if line == 0 else warm).append(got["timings"]["llm_prefill"])
+    c, w = statistics.median(cold), statistics.median(warm)
+    return {"voice_seconds": voice_seconds, "cold_prefill_s": [round(x, 3) for x in cold], "warm_prefill_s": [round(x, 3) for x in warm],
+            "cold_median_s": round(c, 3), "warm_median_s": round(w, 3), "ratio": round(w / c, 3)}
+
+
+config_label = ""
+
+
+def run_config(args, config: str, root: Path, out_dir: Path) -> dict:
+    global config_label
+    config_label = config
+    vllm = serve = None
+    vllm_rss = None
+    try:
+        llm_server = None
+        if config.startswith("vllm"):
+            vllm = start_vllm(args.venv, root / "Step-Audio-EditX", args.port + 1, out_dir / f"{config}.server.log")
+            vllm_rss = TreeRSS(vllm.pid)
+            llm_server = f"http://127.0.0.1:{args.port + 1}"
+        library = out_dir / f"voices-{config}"
+        t0 = time.perf_counter()
+        serve = start_serve(args, config, root, args.port, library, out_dir / f"{config}.serve.log", llm_server)
+        serve_rss = TreeRSS(serve.pid)
+        report = {"serve_start_s": round(time.perf_counter() - t0, 1), "load_before": os.getloadavg()}
+        with httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=REQUEST_TIMEOUT_S) as client:
+            if "concurrency" in args.phases:
+                save_voice(client, "v0", 1)
+                report["concurrency"] = run_concurrency(client)
+            if "prefix" in args.phases:
+                report["prefix_cache"] = run_prefix(client, args.prefix_voice_seconds)
+        report["load_after"] = os.getloadavg()
+        report["serve_peak_rss_gb"] = serve_rss.stop()
+        if vllm_rss is not None:
+            report["vllm_peak_rss_gb"] = vllm_rss.stop()
+        return report
+    finally:
+        for proc in (serve, vllm):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--venv", type=Path, required=True, help="the vLLM venv (vllm_plugin/make_venv.sh)")
+    ap.add_argument("--venv", type=Path, help="the vLLM venv (vllm_plugin/make_venv.sh)")
     ap.add_argument("--source", type=Path, default=Path("/work/cache/stepedit-realsize"))
     ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--new-tokens", type=int, default=48)
+    ap.add_argument("--new-tokens", type=int, default=50)
+    ap.add_argument("--native-threads", type=int, default=2)
+    ap.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    ap.add_argument("--phases", nargs="+", choices=("concurrency", "prefix"), default=["concurrency", "prefix"])
+    ap.add_argument("--prefix-voice-seconds", type=float, default=VOICE_SECONDS,
+                    help="length of the repeated voices (3 s: ~125 voice tokens; 10 s: ~417)")
     ap.add_argument("--port", type=int, default=8397)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS_vllm.json")
+    ap.add_argument("--work-dir", type=Path, default=Path("/tmp/stepedit-bench-vllm"))
+    ap.add_argument("--serve-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--model-path"), ap.add_argument("--library"), ap.add_argument("--threads", type=int)
+    ap.add_argument("--dtype"), ap.add_argument("--quantization"), ap.add_argument("--llm-server")
     args = ap.parse_args()
-    model_dir = cut_checkpoint(args.source, args.layers)
-    report = {"layers": args.layers, "new_tokens": args.new_tokens, "prompt_tokens": PROMPT_TOKENS,
-              "load_before": os.getloadavg()}
-    report["native"] = run_native(model_dir, args.new_tokens)
-    print(json.dumps(report["native"]), flush=True)
-    log = args.out.with_suffix(".server.log")
-    proc = start_vllm(args.venv, model_dir, args.port, log)
-    rss = TreeRSS(proc.pid)
-    try:
-        client = RemoteStep1.connect(f"http://127.0.0.1:{args.port}", token_timeout=600)
-        report["vllm"] = run_vllm(client, args.new_tokens)
-        report["prefix_cache"] = run_prefix(client)
-    finally:
-        report.setdefault("vllm", {})["peak_rss_gb"] = rss.stop()
-        proc.terminate()
-        proc.wait(timeout=120)
-    report["speedup_8"] = round(report["vllm"][8]["aggregate_tok_s"] / report["native"][8]["aggregate_tok_s"], 2)
-    report["load_after"] = os.getloadavg()
+    if args.serve_child:
+        return serve_child(args)
+    if "vllm" in args.configs and args.venv is None:
+        ap.error("--venv is required for the vllm configuration")
+    root = cut_checkpoint(args.source, args.layers)
+    out_dir = args.work_dir                          # server logs and voice libraries, outside the repository
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if report.get("layers") != args.layers or report.get("new_tokens") != args.new_tokens:
+        report = {}
+    report.update(layers=args.layers, new_tokens=args.new_tokens, native_threads=args.native_threads,
+                  voice_seconds=VOICE_SECONDS)
+    for config in args.configs:
+        report[config] = run_config(args, config, root, out_dir)
+        args.out.write_text(json.dumps(report, indent=2))
+    for native in ("native-fp32", "native-int8"):
+        for vllm in ("vllm", "vllm-int8flow"):
+            if "concurrency" in report.get(native, {}) and "concurrency" in report.get(vllm, {}):
+                report[f"speedup_8_{vllm}_vs_{native}"] = round(
+                    report[vllm]["concurrency"]["8"]["aggregate_tok_s"] /
+                    report[native]["concurrency"]["8"]["aggregate_tok_s"], 2)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 

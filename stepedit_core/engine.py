@@ -42,6 +42,7 @@ from .checkpoint import CheckpointPaths, resolve_checkpoint
 from .errors import InvalidInputError, ModelUnavailableError, UnsupportedEditError
 from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engine, EngineResult, Heard, Progress,
                         PromptTokenStore, StopCheck, Word, check_work, edit_result_text, validate_transcribe)
+from .llm_wait import llm_wait
 from .model import prompts
 from .model.generate import (SamplingOptions, generate, generate_batch, max_new_tokens_for_audio,
                              max_new_tokens_for_text)
@@ -252,7 +253,7 @@ class StepAudioEngine(Engine):
         """[(checked tokens, GenerationResult)] per row of sub-seeds: one prefill, one batched decode."""
         opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
                                top_p=self.options.top_p, constrained=self.options.constrained, max_new_tokens=cap)
-        with torch.inference_mode():
+        with torch.inference_mode(), llm_wait(self.llm):       # a remote LLM: other requests go on meanwhile
             gens = generate_batch(self.llm, ids, [s["llm"] for s in seeds], opts, prefix_cache=self._prefix,
                                   prefix_boundaries=boundaries)
         timings["llm_prefill"] = timings.get("llm_prefill", 0.0) + gens[0].prefill_s
@@ -366,7 +367,7 @@ class StepAudioEngine(Engine):
                                      seed=seeds["flow"], hift_seed=seeds["hift"])
         n = 0
         try:
-            while (group := groups.get()) is not done:
+            while (group := llm_wait(self.llm, self._lock).run(groups.get)) is not done:
                 if should_stop():
                     return
                 n += 1

@@ -5,7 +5,8 @@ token-id prompt, streamed as server-sent events carrying ``token_ids``) and samp
 ``generate`` over a loaded Step1 (same processors and options as the request names), so a remote take can be
 compared with the native engine's take for the same seed. ``mode`` injects the failures a real server shows:
 ``overloaded`` (503), ``slow`` (sleeps ``delay_s`` before answering), ``broken_stream`` (an error event after
-the first token).
+the first token). ``hold_s`` delays every completion (outside the model's lock, as a server busy with other
+sequences would), and ``max_in_flight`` records how many completions were ever open at once.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ class FakeLLMServer:
     def __init__(self, model, *, name: str = "step-audio-editx", max_model_len: int = 4096, vocab_size: int):
         self.model, self.name, self.max_model_len, self.vocab_size = model, name, max_model_len, vocab_size
         self.mode, self.delay_s, self.requests = "ok", 0.0, []
+        self.hold_s, self.in_flight, self.max_in_flight = 0.0, 0, 0
         self._lock = threading.Lock()          # one generation at a time through the model
+        self._count = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -61,6 +64,17 @@ class FakeLLMServer:
                                                              "max_model_len": server.max_model_len}]})
 
             def do_POST(self):
+                with server._count:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    time.sleep(server.hold_s)
+                    self._complete()
+                finally:
+                    with server._count:
+                        server.in_flight -= 1
+
+            def _complete(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 if server.mode == "overloaded":

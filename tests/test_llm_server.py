@@ -182,3 +182,87 @@ def test_flag_reaches_every_door_and_a_dead_server_stops_serve(ckpt):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     assert f"Cannot reach the LLM server at {url}" in run.stderr and "Traceback" not in run.stderr
+
+
+class _Overlap:
+    """Wraps a callable; records the most calls ever running at once (each lasts at least ``hold_s``)."""
+
+    def __init__(self, fn, hold_s: float = 0.05):
+        import threading
+        self.fn, self.hold_s, self.now, self.most = fn, hold_s, 0, 0
+        self._lock = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(self.hold_s)
+            return self.fn(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+def _concurrent_takes(engine, tmp_path, seeds, fmt):
+    """POST /v1/audio/speech once per seed, all at once; the decoded takes in seed order."""
+    from concurrent.futures import ThreadPoolExecutor
+    lib = VoiceLibrary(tmp_path / "voices")
+    lib.save("alice", sc.AudioClip.from_array(_voice(2.0), 16000), "hello world")
+    with TestClient(create_server(engine, lib), raise_server_exceptions=False) as client:
+        def one(seed):
+            r = client.post("/v1/audio/speech", json={"model": "tts-1", "input": "this is the audio text",
+                                                      "voice": "alice", "seed": seed, "response_format": fmt})
+            assert r.status_code == 200, r.text
+            return sf.read(io.BytesIO(r.content), dtype="float32")[0]
+        with ThreadPoolExecutor(len(seeds)) as pool:
+            return list(pool.map(one, seeds))
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav"])          # the whole-take path and the streamed one
+def test_concurrent_requests_reach_the_llm_server_together(tmp_path, remote, server, fmt):
+    seeds = [SEED, SEED + 1, SEED + 2]
+    alone = _concurrent_takes(remote, tmp_path / "alone", seeds[:1], fmt)[0]
+    decode = remote.decoder.token2wav if fmt == "flac" else remote.decoder.stream
+    local = _Overlap(decode)                                   # the local models: still one call at a time
+    if fmt == "flac":
+        remote.decoder.token2wav = local
+    else:
+        remote.decoder.stream = local
+    server.hold_s, server.max_in_flight = 0.5, 0
+    takes = _concurrent_takes(remote, tmp_path / "together", seeds, fmt)
+    assert server.max_in_flight == len(seeds)                  # every request at the server at once
+    assert local.most == 1 and local.now == 0
+    np.testing.assert_array_equal(takes[0], alone)             # no request saw another's state
+    assert all(t.size == alone.size for t in takes) and not np.array_equal(takes[1], takes[2])
+
+
+def test_native_engine_stays_one_request_at_a_time(tmp_path, native):
+    engine = native.with_options()                             # own instance: the wrapper stays in this test
+    llm = _Overlap(engine._generate_rows, hold_s=0.2)
+    engine._generate_rows = llm
+    _concurrent_takes(engine, tmp_path, [SEED, SEED + 1, SEED + 2], "flac")
+    assert llm.most == 1 and llm.now == 0
+
+
+def test_a_stepped_aside_request_still_counts_as_waiting():
+    import threading
+    from stepedit_core.service.gate import Gate, step_aside
+    gate, inside, leave = Gate(), threading.Event(), threading.Event()
+
+    def holder():
+        with gate.hold(), gate.hold():                         # re-entered: the depth comes back too
+            with step_aside():
+                inside.set()
+                leave.wait(5)
+            assert gate.owned()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert inside.wait(5)
+    assert not gate.owned() and gate.waiting() == 1            # in flight, gate free for the next caller
+    with gate.hold():                                          # does not wait for the holder's remote work
+        assert gate.waiting() == 2
+    leave.set()
+    t.join(5)
+    assert not t.is_alive() and gate.waiting() == 0

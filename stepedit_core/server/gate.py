@@ -3,7 +3,9 @@
 Requests wait in arrival order (the service's fair gate) instead of failing; only when more than ``max_waiting`` are
 already waiting does a new one get :class:`ServerBusyError` (HTTP 503), so a flood cannot pile up unbounded
 threads. Streams hold the engine from their first chunk to their last: a producer thread owns the lock and
-hands chunks to the response through a small queue; a client that goes away stops the producer.
+hands chunks to the response through a small queue; a client that goes away stops the producer. With
+``--llm-server`` a request steps aside while it waits on the LLM server (service.gate.step_aside), so concurrent
+requests are batched there.
 """
 from __future__ import annotations
 
