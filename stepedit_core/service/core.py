@@ -53,7 +53,8 @@ def user_message(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class Tries:
     """What :meth:`Service.best_of` kept: the best run's takes (its last take checked) and one record per try
-    ``{"seed", "error_rate", "verdict"}`` in the order tried."""
+    ``{"seed", "error_rate", "verdict"}`` in the order tried, plus ``"batch_seeds"`` for a try made in a batch
+    with the others (service/tries.py: replay re-runs those seeds as one batch)."""
     takes: list[EngineResult]
     tried: list[dict]
 
@@ -233,7 +234,7 @@ class Service:
                 results = self.checked(results, source) if every_round else self.check_last(results, source)
                 c = checks.check_of(results[-1])
                 tried.append({"seed": seed, "error_rate": c.error_rate if c else None,
-                              "verdict": c.verdict if c else None})
+                              "verdict": c.verdict if c else None, **(ahead.record(seed) if ahead else {})})
                 runs.append(results)
                 if c is None or c.passes(threshold):
                     break

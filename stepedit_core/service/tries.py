@@ -54,9 +54,15 @@ class TryBatch:
         self.kind: str | None = None          # what try 1's first call was, and its request
         self.request = None
         self.ahead: dict[int, object] = {}    # seed -> its first call's result, made in the batch
+        self.batch_seeds: tuple[int, ...] = ()  # the seeds decoded together (replay re-runs them as one batch)
+        self.served: set[int] = set()         # tries whose first call came from the batch
 
     def begin(self, seed: int) -> None:
         self.seed, self.calls = int(seed), 0
+
+    def record(self, seed: int) -> dict:
+        """What a try's record gains when its first call was made in the batch: ``{"batch_seeds": [...]}``."""
+        return {"batch_seeds": list(self.batch_seeds)} if int(seed) in self.served else {}
 
     def clone(self, engine: Engine, request: CloneRequest, progress: Progress | None) -> EngineResult:
         return self._call(CLONE, request, lambda: engine.clone(request, progress),
@@ -75,6 +81,7 @@ class TryBatch:
             return alone()
         if self.seed in self.ahead:
             if kind == self.kind and same_but_seed(request, self.request):
+                self.served.add(self.seed)
                 return self.ahead.pop(self.seed)
             self.ahead.clear()                # the tries ask for different work: no row made ahead fits
             return alone()
@@ -85,8 +92,9 @@ class TryBatch:
             made = batch(rest)
         except InvalidInputError:             # the batch is over the cap / memory bound: the try alone
             return alone()
-        self.kind, self.request = kind, request
+        self.kind, self.request, self.batch_seeds = kind, request, tuple(rest)
         self.ahead = dict(zip(rest[1:], made[1:]))
+        self.served.add(self.seed)
         return made[0]
 
 
