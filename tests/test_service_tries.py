@@ -3,18 +3,24 @@ tiny checkpoint (fp32): one batched call for every try, checked in seed order, t
 each kept take equals the take the same seed gives alone (and the sequential rule's answer)."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import soundfile as sf
 
-from stepedit_core import checks
+from stepedit_core import checks, cli
 from stepedit_core.interface import CloneRequest, EditRequest
+from stepedit_core.server import TAKE_HEADER
 from stepedit_core.service import Service
 from stepedit_core.service.speech import SpeechPlan, Step
 from stepedit_core.service.tries import same_but_seed
 from tests.test_engine import _clip, base_engine, engine, one_thread, tiny_model_path  # noqa: F401 (fixtures)
+from tests.fake_engine import SR as FAKE_SR
+from tests.fake_engine import FakeEngine
 from tests.test_engine_batch import _same_take
+from tests.test_server import make_client, speech
 
 TARGET = "the voice says hello to the world"
 WRONG = "nothing like it at all"
@@ -113,7 +119,6 @@ def test_a_batch_over_the_work_cap_falls_back_to_one_try_at_a_time(engine, calls
 
 
 def test_engines_that_do_not_batch_run_the_tries_one_after_another():
-    from tests.fake_engine import FakeEngine
     fake = FakeEngine()
     made = []
     service = Service(fake, checker=hearing([WRONG]))
@@ -129,3 +134,43 @@ def test_only_the_seed_may_differ_for_a_try_to_be_served_from_the_batch():
     assert not same_but_seed(request, replace(request, target_text="another line"))
     assert not same_but_seed(request, replace(request, prompt_audio=_clip(2.0, seed=1)))   # another clip object
     assert not same_but_seed(request, EditRequest(request.prompt_audio, "hello world", "emotion", "happy"))
+
+
+# ---------------------------------------------------------------------------- the doors (fake engine with batches)
+class BatchingFake(FakeEngine):
+    """The fake engine with batch entries whose takes are the takes made alone; every call recorded."""
+
+    def __init__(self):
+        super().__init__()
+        self.made: list[tuple[str, list[int]]] = []
+
+    def clone(self, request, progress=None):
+        self.made.append(("clone", [request.seed]))
+        return super().clone(request, progress)
+
+    def clone_batch(self, request, seeds, progress=None):
+        self.made.append(("clone_batch", list(seeds)))
+        return [FakeEngine.clone(self, replace(request, seed=s), progress) for s in seeds]
+
+
+def test_cli_tries_decode_as_one_batch(tmp_path, capsys):
+    """``--tries``: seed 6 loses a word in the fake ASR, so 6 and 7 are checked, all three made at once."""
+    tone = tmp_path / "tone.wav"
+    sf.write(tone, 0.3 * np.sin(2 * np.pi * 220 * np.arange(FAKE_SR) / FAKE_SR), FAKE_SR)
+    fake = BatchingFake()
+    code = cli.main(["clone", "--prompt", str(tone), "--prompt-text", "a tone", "--text", "one two three four",
+                     "--seed", "6", "--tries", "3", "--threshold", "0", "-o", str(tmp_path / "o.wav"), "--json",
+                     "-q"], engine=fake)
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0 and record["seeds_tried"] == [6, 7] and record["seed"] == 7
+    assert fake.made == [("clone_batch", [6, 7, 8])]
+
+
+def test_http_max_tries_decode_as_one_batch(tmp_path):
+    fake = BatchingFake()
+    with make_client(tmp_path, fake) as client:
+        r = speech(client, seed=6, max_tries=3, threshold=0, response_format="flac")
+    take = json.loads(r.headers[TAKE_HEADER])
+    assert r.status_code == 200 and take["seeds_tried"] == [6, 7] and take["seed"] == 7
+    assert fake.made == [("clone_batch", [6, 7, 8])]
+    assert [t["batch_seeds"] for t in take["tries"]] == [[6, 7, 8], [6, 7, 8]]
