@@ -10,13 +10,16 @@ from pathlib import Path
 
 import gradio as gr
 
-from .i18n import bilingual, t
+from stepedit_core import catalog
+
+from .i18n import LANG_CSS, bilingual, t
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 # (label key, prompt stem, target text); each fills prompt audio, transcript and target text
 EXAMPLES = (("ex_en", "prompt_en", "Editing speech is now as easy as editing text."),
             ("ex_zh", "prompt_zh", "现在编辑语音就像编辑文字一样简单。"),
             ("ex_noisy", "prompt_noisy", "Thanks for listening; I will call you back from somewhere quieter."))
+NOISY_EXAMPLE = "ex_noisy"   # also prepares ② Edit with its recording and Denoise (wire_noisy_example)
 
 # Gradio relabels only the selected tab on a locale change: visiting each tab and coming back relabels all.
 SET_LOCALE_JS = """async () => {{
@@ -24,7 +27,7 @@ SET_LOCALE_JS = """async () => {{
     .find(n => /\\/assets\\/core-[\\w-]+\\.js$/.test(n));
   if (!mod) return;
   (await import(mod)).changeLocale("{lang}");
-  document.documentElement.setAttribute("data-ui-lang", "{lang}");
+  document.documentElement.setAttribute("data-ui-lang", "{lang}");   // i18n.LANG_CSS: computed text
   await new Promise(r => setTimeout(r, 50));
   const tabs = [...document.querySelectorAll("#tabs [role=tab]")];
   const current = tabs.find(b => b.getAttribute("aria-selected") === "true");
@@ -32,7 +35,13 @@ SET_LOCALE_JS = """async () => {{
   if (current) current.click();
 }}"""
 
-CSS = """
+# The page's first language is the browser's, as Gradio's own i18n picks it (zh-* -> zh, else en); computed
+# text in both languages (i18n.both) follows data-ui-lang.
+INIT_LANG_JS = """(navigator.language || "en").toLowerCase().startsWith("zh")
+  ? document.documentElement.setAttribute("data-ui-lang", "zh")
+  : document.documentElement.setAttribute("data-ui-lang", "en");"""
+
+CSS = LANG_CSS + """
 #header { gap: 8px; }
 #header #title h2 { margin: 0; font-size: 22px; }
 #tagline p { margin: 0; font-size: 14px; color: #555; }
@@ -62,7 +71,7 @@ def header(engine_note_html: str) -> None:
         with gr.Column(scale=5, min_width=300):
             gr.Markdown(t("title"), elem_id="title")
             gr.Markdown(t("tagline"), elem_id="tagline")
-        gr.HTML(engine_note_html, elem_id="engine-note", min_width=300)
+        gr.HTML(engine_note_html, elem_id="engine-note", min_width=300, js_on_load=INIT_LANG_JS)
         with gr.Row(elem_id="lang-switch"):
             for lang, label in (("en", "EN"), ("zh", "中文")):
                 gr.Button(label, size="sm", elem_id=f"lang-{lang}", min_width=0, scale=0).click(
@@ -74,11 +83,34 @@ def example_files() -> list[str]:
     return [row[0] for _, row in examples()]
 
 
-def examples() -> list[tuple]:
-    """(label, [prompt wav, its transcript, target text]) for the examples shipped in examples/."""
+def _available() -> list[tuple[str, Path, str, str]]:
+    """(label key, prompt wav, its transcript, target text) of each example whose files are present."""
     rows = []
     for key, stem, target in EXAMPLES:
         wav, txt = EXAMPLES_DIR / f"{stem}.wav", EXAMPLES_DIR / f"{stem}.txt"
         if wav.is_file() and txt.is_file():
-            rows.append((bilingual(key), [str(wav), txt.read_text(encoding="utf-8").strip(), target]))
+            rows.append((key, wav, txt.read_text(encoding="utf-8").strip(), target))
     return rows
+
+
+def examples() -> list[tuple]:
+    """(label, [prompt wav, its transcript, target text]) for the examples shipped in examples/."""
+    return [(bilingual(key), [str(wav), text, target]) for key, wav, text, target in _available()]
+
+
+def wire_noisy_example(shown: gr.Examples, recording: gr.Audio, recording_text: gr.Textbox,
+                       edit_type: gr.components.Component, recording_box: gr.Accordion) -> None:
+    """The noisy example fills the clone fields like the others and also prepares ② Edit: its recording and
+    transcript in "Start from your own recording" (opened) and Denoise chosen, so *Add as a take* then
+    *Apply edit* cleans it."""
+    rows = _available()
+
+    def prepare(picked):
+        index = picked[0] if isinstance(picked, (list, tuple)) else picked   # the Dataset is type="tuple"
+        if not isinstance(index, int) or not 0 <= index < len(rows) or rows[index][0] != NOISY_EXAMPLE:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        _, wav, text, _ = rows[index]
+        return str(wav), text, catalog.DENOISE, gr.Accordion(open=True)
+
+    shown.dataset.click(prepare, [shown.dataset], [recording, recording_text, edit_type, recording_box],
+                        api_visibility="private", queue=False)

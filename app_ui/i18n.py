@@ -1,9 +1,14 @@
 """English and Chinese UI strings (``gr.I18n``); the browser's language picks one.
 
-Static labels only: Gradio translates on the frontend, so values computed in Python (take info, the
-engine note) stay in English, with the edit names taken from the catalogue's bilingual labels.
+Static labels are ``gr.I18n`` keys, translated by the frontend. Text computed in Python (the engine note,
+the edit tabs' summary) carries both languages as ``<span class="ui-en">`` / ``<span class="ui-zh">``, and
+``LANG_CSS`` shows the one the page speaks: ``data-ui-lang`` on ``<html>``, set from the browser's language
+at load and by the header's EN / 中文 switch. The script table's headers are plain text in the frontend, so
+the CSS swaps them by their English title. Take captions and messages stay English.
 """
 from __future__ import annotations
+
+import html
 
 import gradio as gr
 
@@ -123,6 +128,26 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "th_no": ("#", "#"), "th_line": ("script line", "脚本行"), "th_speaker": ("speaker", "说话人"),
     "th_text": ("text", "文本"), "th_take": ("take", "版本"), "th_takes": ("takes", "版本数"),
     "th_start": ("start (s)", "开始（秒）"), "th_end": ("end (s)", "结束（秒）"),
+    # computed text (``both``): the engine note and the edit tabs' summary
+    "note_approx": ("approximate imitation of Step-Audio-EditX", "Step-Audio-EditX 的近似模仿"),
+    "note_real": ("the Step-Audio-EditX model", "Step-Audio-EditX 模型"),
+    "note_device": ("device", "设备"),
+    "note_inputs": ("inputs up to {seconds} s", "输入最长 {seconds} 秒"),
+    "note_supports": ("supports", "支持"),
+    "note_missing": ("not available here", "此处不可用"),
+    "note_about": ("about this engine", "关于此引擎"),
+    "note_clone": ("voice clone", "声音克隆"),
+    "note_transcribe": ("transcription", "语音识别"),
+    "note_nothing": ("nothing", "无"),
+    "no_take": ("<b>No take selected yet.</b> Clone a voice in tab ①, or add your own recording below; then pick "
+                "the take to edit in the timeline.",
+                "<b>还没有选择版本。</b>先在 ① 克隆 中克隆一个声音，或在下方添加自己的录音；然后在时间线中选择要编辑的版本。"),
+    "editing": ("Editing <b>{title}</b> — the result becomes a new take branching from {take}.",
+                "正在编辑 <b>{title}</b> —— 结果会成为从 {take} 分出的新版本。"),
+    "no_voices": ("<i>No voices yet.</i>", "<i>还没有保存的声音。</i>"),
+    "tags_empty": ("Type or paste the text, then insert tags.", "输入或粘贴文本，然后插入标签。"),
+    "tags_unknown": ("Unknown tag(s): {tags} — the model only knows {known} (and the older spellings).",
+                     "未知标签：{tags} —— 模型只认识 {known}（以及旧的写法）。"),
     "voice_sel": ("Voice", "声音"),
     "voice_name": ("Name (save / rename to)", "名字（保存 / 重命名为）"),
     "voice_save": ("Save clone-tab prompt", "保存克隆页的参考音频"),
@@ -131,6 +156,26 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "voice_export": ("Export all (.zip)", "全部导出 (.zip)"),
     "voice_zip": ("Voice library zip", "声音库压缩包"),
     "voice_import": ("Import a voice library zip", "导入声音库压缩包"),
+}
+
+
+# The engines' own notes (English, from the core) and their translations; a test checks every engine's note
+# is here, so a changed note cannot fall back to English unnoticed.
+ENGINE_NOTES_ZH = {
+    "Lite engine (offline)": "轻量引擎（离线）",
+    "inputs over 30 s are edited in pieces split at pauses": "超过 30 秒的输入会在停顿处切分后分段编辑",
+    "Lite engine: offline signal processing plus small models shipped in PyPI wheels (Kokoro-82M TTS, "
+    "whisper-base ASR, DeepFilterNet3, WebRTC VAD, WORLD vocoder). It imitates Step-Audio-EditX: "
+    "voice cloning is approximate (a stock Kokoro voice moved toward the prompt's pitch and timbre), "
+    "emotions and styles are prosody presets, paralinguistic sounds are synthesised. Language and dialect "
+    "tags ([Sichuanese], [Cantonese], [Japanese], [Korean]) are accepted but not modelled: the text is "
+    "read in Mandarin or English. A seed picks the reading (rate, intonation, timing); denoise and silence "
+    "removal are restorations and ignore it.":
+    "轻量引擎：离线信号处理，加上随 PyPI 安装包提供的小模型（Kokoro-82M 语音合成、whisper-base 语音识别、"
+    "DeepFilterNet3、WebRTC VAD、WORLD 声码器）。它模仿 Step-Audio-EditX：声音克隆是近似的（把 Kokoro 自带的"
+    "声音向参考音频的音高和音色靠拢），情感和风格是韵律预设，副语言声音是合成的。语言和方言标签"
+    "（[Sichuanese]、[Cantonese]、[Japanese]、[Korean]）会被接受但不会被模仿：文本按普通话或英语朗读。"
+    "变体编号决定读法（语速、语调、节奏）；降噪和去静音是修复操作，不受它影响。",
 }
 
 
@@ -150,6 +195,44 @@ def t(key: str):
     if key not in STRINGS:
         raise KeyError(key)
     return I18N(key)
+
+
+def both(key: str, **fields) -> str:
+    """HTML with the English and the Chinese text of ``key`` (``str.format`` fields are HTML-escaped);
+    ``LANG_CSS`` shows the one the page speaks."""
+    safe = {k: html.escape(str(v)) for k, v in fields.items()}
+    en, zh = (s.format(**safe) if safe else s for s in STRINGS[key])
+    return pair(en, zh)
+
+
+def pair(en_html: str, zh_html: str) -> str:
+    """Two HTML fragments, one per language (already escaped by the caller)."""
+    if en_html == zh_html:
+        return en_html
+    return f'<span class="ui-en" lang="en">{en_html}</span><span class="ui-zh" lang="zh">{zh_html}</span>'
+
+
+def engine_text(text: str) -> str:
+    """An engine's English note (or name) with its translation when there is one, as HTML."""
+    return pair(html.escape(text), html.escape(ENGINE_NOTES_ZH.get(text, text)))
+
+
+# The script table's headers: their English text is the Dataframe header; the CSS draws the Chinese one.
+TABLE_HEADER_KEYS = ("th_no", "th_line", "th_speaker", "th_text", "th_take", "th_takes", "th_start", "th_end")
+
+
+def _header_css() -> str:
+    rules = []
+    for key in TABLE_HEADER_KEYS:
+        en, zh = STRINGS[key]
+        if en != zh:
+            cell = f'html[data-ui-lang="zh"] #script-lines th[title="{en}"] .header.text'
+            rules.append(f'{cell} {{ font-size: 0; }}\n{cell}::after {{ content: "{zh}"; font-size: var(--text-md); }}')
+    return "\n".join(rules)
+
+
+LANG_CSS = ('html[data-ui-lang="zh"] .ui-en, html:not([data-ui-lang="zh"]) .ui-zh { display: none; }\n'
+            + _header_css() + "\n")
 
 
 def bilingual(key: str) -> str:

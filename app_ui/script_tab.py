@@ -24,12 +24,12 @@ from stepedit_core.script import (LineRender, ScriptRender, edit_line, export_fi
 from stepedit_core.voices import MAX_VOICE_SECONDS, VoiceLibrary
 
 from .example_voices import WithExamples, example_library
-from .i18n import t
+from .i18n import STRINGS, TABLE_HEADER_KEYS, both, t
 from .runner import GPU, EngineError, error_message
 from .studio import Studio
 
 LINE_TYPES = (catalog.EMOTION, catalog.STYLE, catalog.SPEED, catalog.DENOISE, catalog.VAD)
-TABLE_HEADERS = ["#", "script line", "speaker", "text", "take", "takes", "start (s)", "end (s)"]
+TABLE_HEADERS = [STRINGS[key][0] for key in TABLE_HEADER_KEYS]   # English; i18n.LANG_CSS draws the Chinese
 PENDING = "…"                 # take column of a line not rendered yet (the table fills in line by line)
 EXAMPLE_SCRIPT = t("script_sample")    # speaks with the example voices Ethan and Mei (example_voices.py)
 _PRIVATE = {"api_visibility": "private"}
@@ -147,7 +147,7 @@ class ScriptService:
     # ---- the voice library ------------------------------------------------------------------------------
     def voice_view(self, session: str | None) -> tuple:
         voices = self.library(session).list()
-        md = "\n".join(f"- **{v.name}** ({v.seconds:.1f} s): {v.text[:80]}" for v in voices) or "_No voices yet._"
+        md = "\n".join(f"- **{v.name}** ({v.seconds:.1f} s): {v.text[:80]}" for v in voices) or both("no_voices")
         pick = gr.update(choices=[v.name for v in voices])
         return md, pick, pick, pick
 

@@ -110,9 +110,11 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                         examples_meta = first_screen.examples()
                         if examples_meta:
                             with examples_slot:
-                                gr.Examples([row for _, row in examples_meta], [prompt_audio, prompt_text, target_text],
-                                            label=t("examples"), example_labels=[label for label, _ in examples_meta],
-                                            cache_examples=False, elem_id="clone-examples")
+                                shown = gr.Examples([row for _, row in examples_meta],
+                                                    [prompt_audio, prompt_text, target_text],
+                                                    label=t("examples"),
+                                                    example_labels=[label for label, _ in examples_meta],
+                                                    cache_examples=False, elem_id="clone-examples")
                     with gr.Column(scale=4):
                         # the live stream is AAC that Gradio names audio-stream.mp3: no download here, the take is
                         # the download
@@ -165,7 +167,7 @@ def build_blocks(studio: Studio) -> gr.Blocks:
                     edit_stop = gr.Button(t("stop"), size="sm", elem_id="edit-stop", scale=1)
                 live_edit = gr.Audio(label=t("live"), streaming=True, autoplay=True, interactive=False,
                                      buttons=[], elem_id="live-edit")
-                with gr.Accordion(t("own_recording"), open=False):
+                with gr.Accordion(t("own_recording"), open=False) as own_box:
                     with gr.Row():
                         upload_audio = gr.Audio(label=t("recording"), sources=["upload", "microphone"],
                                                 type="filepath", elem_id="upload-audio")
@@ -293,6 +295,8 @@ def build_blocks(studio: Studio) -> gr.Blocks:
         upload_transcribe.click(endpoints["transcribe"], [upload_audio], [upload_text], api_visibility="private",
                                 validator=validators["transcribe"], concurrency_id=GPU)
 
+        if examples_meta:
+            first_screen.wire_noisy_example(shown, upload_audio, upload_text, edit_type, own_box)
         for tag, btn in lang_btns:
             btn.click(None, [target_text], [target_text], js=_LANG_TAG_JS.format(tag=tag))
         for tag, btn in tag_btns:

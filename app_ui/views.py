@@ -8,6 +8,7 @@ from stepedit_core import catalog, checks
 from stepedit_core.interface import Capabilities
 
 from .history import Take, TakeTree
+from .i18n import STRINGS, both, engine_text, pair
 
 _TAG = re.compile(r"\[([^\[\]]{1,40})\]")
 _KNOWN_TAGS = {t.lower(): t for t in catalog.ACCEPTED_TAGS}
@@ -134,28 +135,38 @@ def _how_made(tree: TakeTree, take) -> list[str]:
 
 
 def base_summary(tree: TakeTree, take_id: str | None) -> str:
+    """The edit tabs' line above the controls, in both languages (HTML inside Markdown)."""
     if not take_id or not tree.has(take_id):
-        return ("**No take selected yet.** Clone a voice in tab ①, or add your own recording below; then "
-                "pick the take to edit in the timeline.")
+        return both("no_take")
     take = tree.get(take_id)
-    return f"Editing **{take_title(take)}** — the result becomes a new take branching from {take.id}."
+    return both("editing", title=take_title(take), take=take.id)
 
 
 def engine_note(caps: Capabilities) -> str:
-    """One-line HTML banner: which engine runs, on what, and what it can do."""
-    edits = [catalog.EDIT_TYPE_LABELS[t].en for t in catalog.AUDIO_EDIT_TYPES if t in caps.edit_options]
-    missing = [catalog.EDIT_TYPE_LABELS[t].en for t in catalog.AUDIO_EDIT_TYPES if t not in caps.edit_options]
-    kind = "approximate imitation of Step-Audio-EditX" if caps.approximate else "the Step-Audio-EditX model"
-    can = (["voice clone"] if caps.clone else []) + edits + (["transcription"] if caps.transcribe else [])
-    parts = [f"<b>{html.escape(caps.display_name)}</b> — {kind}",
-             f"device <code>{html.escape(caps.device)}</code>",
-             f"inputs up to {caps.max_input_seconds:.0f} s",
-             "supports: " + html.escape(", ".join(can) or "nothing")]
-    if missing:
-        parts.append("not available here: " + html.escape(", ".join(missing)))
+    """One-line HTML banner in both languages: which engine runs, on what, and what it can do."""
+    def names(types, lang: int) -> list[str]:
+        return [catalog.EDIT_TYPE_LABELS[t]("zh" if lang else "en") for t in types]
+
+    have = [t for t in catalog.AUDIO_EDIT_TYPES if t in caps.edit_options]
+    missing = [t for t in catalog.AUDIO_EDIT_TYPES if t not in caps.edit_options]
+    versions = []
+    for lang in (0, 1):   # 0 English, 1 Chinese: the columns of i18n.STRINGS and of the catalogue labels
+        word = {k: STRINGS[k][lang] for k in STRINGS if k.startswith("note_")}
+        can = (([word["note_clone"]] if caps.clone else []) + names(have, lang)
+               + ([word["note_transcribe"]] if caps.transcribe else []))
+        sep, colon = (", ", ": ") if lang == 0 else ("、", "：")
+        parts = [word["note_device"] + f" <code>{html.escape(caps.device)}</code>",
+                 word["note_inputs"].format(seconds=f"{caps.max_input_seconds:.0f}"),
+                 word["note_supports"] + colon + html.escape(sep.join(can) or word["note_nothing"])]
+        if missing:
+            parts.append(word["note_missing"] + colon + html.escape(sep.join(names(missing, lang))))
+        versions.append(" · ".join(parts))
+    kind = both("note_approx" if caps.approximate else "note_real")
     cls = "engine-note approx" if caps.approximate else "engine-note real"
-    notes = f"<details><summary>about this engine</summary>{html.escape(caps.notes)}</details>" if caps.notes else ""
-    return f"<div class='{cls}'>{' · '.join(parts)}{notes}</div>"
+    notes = (f"<details><summary>{both('note_about')}</summary>{engine_text(caps.notes)}</details>"
+             if caps.notes else "")
+    return (f"<div class='{cls}'><b>{engine_text(caps.display_name)}</b> — {kind} · {pair(*versions)}{notes}"
+            "</div>")
 
 
 def tag_preview(text: str, duration: float | None = None) -> str:
@@ -165,7 +176,7 @@ def tag_preview(text: str, duration: float | None = None) -> str:
     """
     text = text or ""
     if not text.strip():
-        return "<div class='tag-preview empty'>Type or paste the text, then insert tags.</div>"
+        return f"<div class='tag-preview empty'>{both('tags_empty')}</div>"
     out, pos, marks, plain_len = [], 0, [], len(_TAG.sub("", text)) or 1
     consumed = 0
     for m in _TAG.finditer(text):
@@ -188,8 +199,9 @@ def tag_preview(text: str, duration: float | None = None) -> str:
     unknown = [m.group(1) for m in _TAG.finditer(text)
                if " ".join(m.group(1).split()).lower() not in _KNOWN_TAGS
                and m.group(1).strip() not in catalog.LANGUAGE_TAGS]
-    warn = (f"<div class='tag-warn'>Unknown tag(s): {html.escape(', '.join(unknown))} — the model only knows "
-            f"{', '.join(catalog.PARALINGUISTIC_TAGS_2026)} (and the older spellings).</div>") if unknown else ""
+    warn = (f"<div class='tag-warn'>"
+            f"{both('tags_unknown', tags=', '.join(unknown), known=', '.join(catalog.PARALINGUISTIC_TAGS_2026))}"
+            "</div>") if unknown else ""
     return f"<div class='tag-preview'><div class='tag-text'>{''.join(out)}</div>{bar}{warn}</div>"
 
 

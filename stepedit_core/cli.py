@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import audio_formats, catalog, cli_plan, cli_script, regions, validation
+from . import audio_formats, catalog, cli_plan, cli_script, cli_stream, regions, validation
 from . import words as word_edits
 from .errors import (CheckpointError, InvalidInputError, ModelUnavailableError, StepEditError,
                      UnsupportedEditError)
@@ -89,7 +89,9 @@ class Context:
         return update
 
     def emit(self, record: dict, line: str) -> None:
-        print(json.dumps(record, ensure_ascii=False, default=str) if self.args.json else line)
+        """The result line (or --json record) on stdout; on stderr when stdout carries the audio (``-o -``)."""
+        out = sys.stderr if getattr(self.args, "output", None) == cli_stream.STDOUT else sys.stdout
+        print(json.dumps(record, ensure_ascii=False, default=str) if self.args.json else line, file=out)
 
 
 def take_record(take: EngineResult, output: str | None, engine: Engine) -> dict:
@@ -158,12 +160,16 @@ def _configure_clone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true", help="transcribe the take and score it (WER/CER, voice, "
                    "duration, clipping); the scores go in --json under 'check'")
     _add_retry_arguments(p)
+    cli_stream.add_argument(p)
     p.add_argument("-o", "--output", required=True, help="output file; the extension picks the format "
-                   f"({', '.join(audio_formats.available_formats())})")
+                   f"({', '.join(audio_formats.available_formats())}); `-` with --stream: a WAV stream on stdout")
 
 
 def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
-    audio_formats.format_for_path(args.output)
+    fmt = cli_stream.output_format(args.output, args.stream)
+    if args.stream:
+        cli_stream.refuse_whole_take_options(args, {"--instructions": bool(args.instructions),
+                                                    "--speed": args.speed is not None, "--tries": args.tries != 1})
     if args.voice:
         voice = ctx.library.get(args.voice)
         clip, prompt_text = voice.clip(), voice.text
@@ -173,6 +179,11 @@ def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
     text = _text_arg(args.text, args.text_file)
     plan = speech.plan_speech(clip, prompt_text or "", text, instructions=args.instructions, speed=args.speed,
                               seed=args.seed)
+    if args.stream:
+        take = cli_stream.stream_clone(ctx.service, plan.clone, args.output, fmt, args.check, clip)
+        ctx.emit(take_record(take, args.output, ctx.engine) | {"edits": [], "streamed": True},
+                 f"{args.output}  ({take.audio.duration:.2f} s streamed, seed {take.seed}{_check_line(take)})")
+        return EXIT_OK
     progress = ctx.progress("clone")
     try:
         takes, tried = _takes(lambda seed: ctx.service.speak(dataclasses.replace(
@@ -212,11 +223,17 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end-s", type=float, help="the end of the time range")
     p.add_argument("--check", action="store_true", help="score the last round (WER/CER, voice, duration, clipping)")
     _add_retry_arguments(p)
-    p.add_argument("-o", "--output", required=True)
+    cli_stream.add_argument(p)
+    p.add_argument("-o", "--output", required=True, help="output file (`-` with --stream: a WAV stream on stdout)")
 
 
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
-    audio_formats.format_for_path(args.output)
+    fmt = cli_stream.output_format(args.output, args.stream)
+    if args.stream:
+        cli_stream.refuse_whole_take_options(args, {
+            "--type words": args.edit_type == word_edits.WORDS, "--iterations": args.iterations != 1,
+            "--keep-rounds": args.keep_rounds, "--tries": args.tries != 1,
+            "a region": any(v is not None for v in (args.first_word, args.last_word, args.start_s, args.end_s))})
     if args.edit_type == word_edits.WORDS:
         return cli_plan.run_words(args, ctx, _plan_io())
     clip = _read_clip(args.input, ctx.service.capabilities().max_input_seconds)
@@ -228,6 +245,11 @@ def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     text = ctx.service.fill_transcript(clip, args.text, args.edit_type)
     request = EditRequest(audio=clip, audio_text=text, edit_type=args.edit_type, edit_info=args.option,
                           new_text=args.new_text, n_iterations=args.iterations, seed=args.seed)
+    if args.stream:
+        take = cli_stream.stream_edit(ctx.service, request, args.output, fmt, args.check)
+        ctx.emit(take_record(take, args.output, ctx.engine) | {"rounds": [], "streamed": True},
+                 f"{args.output}  ({take.audio.duration:.2f} s streamed, seed {take.seed}{_check_line(take)})")
+        return EXIT_OK
     words = ctx.service.window_words(clip, text, selection) if selection is not None else ()
     progress = ctx.progress(args.edit_type)
     try:

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 SAMPLES_PER_GROUP = 2880        # 3 flow tokens (25 Hz) -> 6 mel frames (50 Hz) -> 6 x 480 samples at 24 kHz
 
+NOTES = "inputs over 30 s are edited in pieces split at pauses"   # the engine note's text (the app translates it)
+
 
 class StepAudioEngine(Engine):
     """The neural engine. Components are loaded once (see :func:`load_stepaudio_engine`)."""
@@ -80,7 +82,7 @@ class StepAudioEngine(Engine):
                             max_input_seconds=self.options.max_input_seconds,
                             max_request_seconds=self.request_cap(),
                             languages=("zh", "en", "yue", "sichuanese", "ja", "ko"), device=self.device.type,
-                            notes="inputs over 30 s are edited in pieces split at pauses")
+                            notes=NOTES)
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         """Transcript from the offline whisper ``base`` model of the lite engine (faster-whisper, CPU)."""

@@ -170,3 +170,69 @@ def test_sample_script_renders_on_a_fresh_install_and_rows_pick_the_line(server)
         finally:
             page.screenshot(path=str(ARTIFACTS / "last_first_script.png"), full_page=True)
             browser.close()
+
+
+_AFTER_JS = """sel => { const el = document.querySelector(sel);
+  return el ? [getComputedStyle(el, '::after').content, getComputedStyle(el).fontSize] : null; }"""
+
+
+def _visible_text(page, selector: str) -> str:
+    return page.locator(selector).first.inner_text()
+
+
+def test_computed_text_follows_the_language(server):
+    """The engine note, the edit tabs' summary and the script table's headers are computed in Python; a Chinese
+    browser sees them in Chinese from the start, and the EN / 中文 switch flips them with the labels."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    header = '#script-lines th[title="speaker"] .header.text'
+    with sync_playwright() as p:
+        browser, page = _page(p, locale="zh-CN")
+        try:
+            page.goto(server["url"])
+            expect(page.locator("#engine-note")).to_contain_text("设备", timeout=20000)
+            note = _visible_text(page, "#engine-note")
+            assert "device" not in note and "支持：" in note, note
+            page.get_by_role("tab", name="② 编辑").click()
+            summary = page.locator("#tabs [role=tabpanel]:visible").first
+            expect(summary).to_contain_text("还没有选择版本")
+            assert "No take selected yet" not in summary.inner_text()
+            page.get_by_role("tab", name="④ 脚本").click()
+            expect(page.locator(header)).to_be_attached(timeout=10000)
+            assert page.evaluate(_AFTER_JS, header) == ['"说话人"', "0px"]
+
+            page.locator("#lang-en").click()
+            expect(page.get_by_role("tab", name="④ Script")).to_be_visible(timeout=10000)
+            assert page.evaluate(_AFTER_JS, header)[0] == "none"
+            note = _visible_text(page, "#engine-note")
+            assert "device" in note and "设备" not in note, note
+            page.get_by_role("tab", name="② Edit").click()
+            expect(page.locator("#tabs [role=tabpanel]:visible").first).to_contain_text("No take selected yet")
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last_first_lang.png"), full_page=True)
+            browser.close()
+
+
+def test_the_noisy_example_prepares_a_denoise_edit(server):
+    """The noisy example fills the clone fields and also ② Edit: its recording and transcript under "Start from
+    your own recording" and Denoise chosen; the other examples leave ② Edit alone."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    with sync_playwright() as p:
+        browser, page = _page(p)
+        try:
+            page.goto(server["url"])
+            expect(page.locator("#engine-note")).to_contain_text("Fake engine (tests)", timeout=20000)
+            examples = page.locator("#clone-examples button")
+            examples.nth(0).click()
+            expect(page.locator("#prompt-text textarea")).not_to_have_value("", timeout=10000)
+            page.get_by_role("tab", name="② Edit").click()
+            expect(page.locator("#upload-text textarea")).to_be_hidden()       # its accordion stays closed
+            page.get_by_role("tab", name="① Clone").click()
+            examples.nth(2).click()
+            expect(page.locator("#prompt-text textarea")).to_have_value(re.compile("busy street"), timeout=10000)
+            page.get_by_role("tab", name="② Edit").click()
+            expect(page.locator("#upload-text textarea")).to_have_value(re.compile("busy street"), timeout=10000)
+            expect(page.locator("#upload-audio audio, #upload-audio [data-testid=waveform-x]").first).to_be_attached()
+            expect(page.locator("#edit-type input[value=denoise]")).to_be_checked()
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last_first_noisy.png"), full_page=True)
+            browser.close()

@@ -110,7 +110,10 @@ def test_over_the_work_cap_streamed_and_whole(doors, capsys):
                      for fmt, how in (("wav", "audio"), ("pcm", "audio"), ("wav", "sse"), ("pcm", "sse"))]
     shell = cli_message(capsys, doors, "clone", "--voice", "fox", "--text", OVER_CAP_TEXT,
                         "-o", str(doors["tmp"] / "o.wav"))
-    assert {whole_app, streamed_app, whole_http, shell, *streamed_http} == {whole_app}
+    streamed_shell = [cli_message(capsys, doors, "clone", "--voice", "fox", "--text", OVER_CAP_TEXT, "--stream",
+                                  "-o", out) for out in (str(doors["tmp"] / "s.wav"), "-")]
+    assert not (doors["tmp"] / "s.wav").exists()                          # refused before the file is opened
+    assert {whole_app, streamed_app, whole_http, shell, *streamed_http, *streamed_shell} == {whole_app}
     assert whole_app.startswith("This request would take about 4 s on the Fake engine (tests); one request may "
                                 "take at most 3 s")
     assert "clone" not in engine.calls and engine.chunks_streamed == 0      # refused before any work
@@ -118,7 +121,10 @@ def test_over_the_work_cap_streamed_and_whole(doors, capsys):
     long_text = "word " * 80
     edit_whole = app_message(doors["api"]["edit"], doors["prompt"], long_text, "emotion", "happy")
     edit_streamed = app_message(doors["api"]["edit_stream"], doors["prompt"], long_text, "emotion", "happy")
-    assert edit_whole == edit_streamed and edit_whole.startswith("This request would take about")
+    edit_shell = [cli_message(capsys, doors, "edit", doors["prompt"], "--type", "emotion", "--option", "happy",
+                              "--text", long_text, *stream, "-o", str(doors["tmp"] / "e.wav")) for stream in ([], ["--stream"])]
+    assert {edit_whole, edit_streamed, *edit_shell} == {edit_whole}
+    assert edit_whole.startswith("This request would take about")
     assert "emotion" not in engine.calls
 
 

@@ -27,6 +27,7 @@ from stepedit_core.errors import (AudioDecodeError, CheckpointError, InvalidInpu
 from stepedit_core.model import prompts
 from stepedit_core.runtime import EngineOptions
 from stepedit_core.tokens import GROUP_SIZE, check_groups, tokens_to_str
+from tests.audio_clips import en_speech  # noqa: F401  (fixture)
 from tests.tiny_checkpoint import EDITX, TOKENIZER, build_tiny_checkpoint
 from tests.torch_threads import torch_threads
 
@@ -468,3 +469,22 @@ def test_take_check_uses_campplus_and_its_thresholds(base_engine, monkeypatch):
         assert checks.level(cosine, *checks.SIMILARITY_LEVELS["spectral"], higher_is_better=True) == "red"
         assert checks.level(cosine, *checks.SIMILARITY_LEVELS["ge2e"], higher_is_better=True) == "red"
     assert checks.SIMILARITY_LEVELS["campplus"] == (checks.CAMPPLUS_SIM_GREEN, checks.CAMPPLUS_SIM_AMBER)
+
+
+def test_word_edit_on_the_real_engine_keeps_every_other_sample(engine, en_speech):  # noqa: F811
+    """The real engine's word edit (Service.word_edit): the take itself is the voice prompt of the tiny
+    checkpoint's clone, the new words are spliced back, and every sample outside the window and its cross-fades
+    is the take's own. The tiny weights speak noise, so the splice and the record are judged, not the words."""
+    from stepedit_core.service import service_for  # noqa: PLC0415
+    from tests.audio_clips import EN_TEXT, SAMPLE_RATE  # noqa: PLC0415
+    clip = sc.AudioClip.from_array(en_speech, SAMPLE_RATE)
+    new_text = EN_TEXT.replace("brown", "black")
+    out = service_for(engine).word_edit(clip, EN_TEXT, new_text, seed=5)
+    meta = out.metadata["word_edit"]
+    assert out.text == new_text and meta["kind"] == "replace" and meta["change"] == "'brown' -> 'black'"
+    assert out.audio.sample_rate == clip.sample_rate and out.metadata["engine"] == "stepaudio"
+    head, tail = meta["identical_head"], meta["identical_tail"]
+    assert head > 0 and tail > 4 * SAMPLE_RATE, meta                 # "brown" is the third word of 8.6 s
+    y = out.audio.samples
+    assert np.array_equal(y[:head], en_speech[:head]) and np.array_equal(y[len(y) - tail:], en_speech[-tail:])
+    assert len(y) > head + tail                                      # something was spoken between them
