@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from stepedit_core import checks, cli
+from stepedit_core.batching import MAX_BATCH
 from stepedit_core.interface import CloneRequest, EditRequest
 from stepedit_core.server import TAKE_HEADER
 from stepedit_core.service import Service
@@ -174,3 +175,12 @@ def test_http_max_tries_decode_as_one_batch(tmp_path):
     assert r.status_code == 200 and take["seeds_tried"] == [6, 7] and take["seed"] == 7
     assert fake.made == [("clone_batch", [6, 7, 8])]
     assert [t["batch_seeds"] for t in take["tries"]] == [[6, 7, 8], [6, 7, 8]]
+
+
+def test_more_tries_than_a_batch_takes_batch_the_first_ones():
+    fake = BatchingFake()
+    service = Service(fake, checker=hearing([WRONG] * 9))
+    request = CloneRequest(_clip(1.0), "hi there", TARGET)
+    kept = service.best_of(lambda s: [service.clone(replace(request, seed=s))], None, 7, 9, THRESHOLD)
+    assert fake.made == [("clone_batch", list(range(7, 7 + MAX_BATCH))), ("clone", [7 + MAX_BATCH])]
+    assert kept.seeds == list(range(7, 16)) and "batch_seeds" not in kept.tried[-1]

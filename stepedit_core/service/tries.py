@@ -21,6 +21,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
+from ..batching import MAX_BATCH
 from ..errors import InvalidInputError
 from ..interface import CloneRequest, EditRequest, Engine, EngineResult, Progress
 
@@ -85,7 +86,7 @@ class TryBatch:
                 return self.ahead.pop(self.seed)
             self.ahead.clear()                # the tries ask for different work: no row made ahead fits
             return alone()
-        rest = self.seeds[self.seeds.index(self.seed):] if self.seed in self.seeds else []
+        rest = self.seeds[self.seeds.index(self.seed):][:MAX_BATCH] if self.seed in self.seeds else []
         if not batches or len(rest) < 2 or self.kind is not None:
             return alone()
         try:
