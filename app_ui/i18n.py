@@ -159,26 +159,6 @@ _STRINGS: dict[str, tuple[str, str]] = {
 }
 
 
-# The engines' own notes (English, from the core) and their translations; a test checks every engine's note
-# is here, so a changed note cannot fall back to English unnoticed.
-ENGINE_NOTES_ZH = {
-    "Lite engine (offline)": "轻量引擎（离线）",
-    "inputs over 30 s are edited in pieces split at pauses": "超过 30 秒的输入会在停顿处切分后分段编辑",
-    "Lite engine: offline signal processing plus small models shipped in PyPI wheels (Kokoro-82M TTS, "
-    "whisper-base ASR, DeepFilterNet3, WebRTC VAD, WORLD vocoder). It imitates Step-Audio-EditX: "
-    "voice cloning is approximate (a stock Kokoro voice moved toward the prompt's pitch and timbre), "
-    "emotions and styles are prosody presets, paralinguistic sounds are synthesised. Language and dialect "
-    "tags ([Sichuanese], [Cantonese], [Japanese], [Korean]) are accepted but not modelled: the text is "
-    "read in Mandarin or English. A seed picks the reading (rate, intonation, timing); denoise and silence "
-    "removal are restorations and ignore it.":
-    "轻量引擎：离线信号处理，加上随 PyPI 安装包提供的小模型（Kokoro-82M 语音合成、whisper-base 语音识别、"
-    "DeepFilterNet3、WebRTC VAD、WORLD 声码器）。它模仿 Step-Audio-EditX：声音克隆是近似的（把 Kokoro 自带的"
-    "声音向参考音频的音高和音色靠拢），情感和风格是韵律预设，副语言声音是合成的。语言和方言标签"
-    "（[Sichuanese]、[Cantonese]、[Japanese]、[Korean]）会被接受但不会被模仿：文本按普通话或英语朗读。"
-    "变体编号决定读法（语速、语调、节奏）；降噪和去静音是修复操作，不受它影响。",
-}
-
-
 def _catalog_strings() -> dict[str, tuple[str, str]]:
     out = {f"type.{k}": (v.en, v.zh) for k, v in catalog.EDIT_TYPE_LABELS.items()}
     out.update({f"opt.{k}": (v.en, v.zh) for k, v in catalog.OPTION_LABELS.items()})
@@ -212,9 +192,9 @@ def pair(en_html: str, zh_html: str) -> str:
     return f'<span class="ui-en" lang="en">{en_html}</span><span class="ui-zh" lang="zh">{zh_html}</span>'
 
 
-def engine_text(text: str) -> str:
-    """An engine's English note (or name) with its translation when there is one, as HTML."""
-    return pair(html.escape(text), html.escape(ENGINE_NOTES_ZH.get(text, text)))
+def engine_text(en: str, zh: str) -> str:
+    """An engine's note (or name) in English and, when the engine gives one, Chinese, as HTML."""
+    return pair(html.escape(en), html.escape(zh or en))
 
 
 # The script table's headers: their English text is the Dataframe header; the CSS draws the Chinese one.

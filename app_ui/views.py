@@ -163,10 +163,10 @@ def engine_note(caps: Capabilities) -> str:
         versions.append(" · ".join(parts))
     kind = both("note_approx" if caps.approximate else "note_real")
     cls = "engine-note approx" if caps.approximate else "engine-note real"
-    notes = (f"<details><summary>{both('note_about')}</summary>{engine_text(caps.notes)}</details>"
-             if caps.notes else "")
-    return (f"<div class='{cls}'><b>{engine_text(caps.display_name)}</b> — {kind} · {pair(*versions)}{notes}"
-            "</div>")
+    about = f"<summary>{both('note_about')}</summary>{engine_text(caps.notes, caps.notes_zh)}"
+    notes = f"<details>{about}</details>" if caps.notes else ""
+    name = engine_text(caps.display_name, caps.display_name_zh)
+    return f"<div class='{cls}'><b>{name}</b> — {kind} · {pair(*versions)}{notes}</div>"
 
 
 def tag_preview(text: str, duration: float | None = None) -> str:

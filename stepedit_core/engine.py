@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 
 SAMPLES_PER_GROUP = 2880        # 3 flow tokens (25 Hz) -> 6 mel frames (50 Hz) -> 6 x 480 samples at 24 kHz
 
-NOTES = "inputs over 30 s are edited in pieces split at pauses"   # the engine note's text (the app translates it)
+NOTES = "inputs over 30 s are edited in pieces split at pauses"   # the engine note (Capabilities.notes)
+NOTES_ZH = "超过 30 秒的输入会在停顿处切分后分段编辑"
 
 
 class StepAudioEngine(Engine):
@@ -82,7 +83,7 @@ class StepAudioEngine(Engine):
                             max_input_seconds=self.options.max_input_seconds,
                             max_request_seconds=self.request_cap(),
                             languages=("zh", "en", "yue", "sichuanese", "ja", "ko"), device=self.device.type,
-                            notes=NOTES)
+                            notes=NOTES, notes_zh=NOTES_ZH)
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         """Transcript from the offline whisper ``base`` model of the lite engine (faster-whisper, CPU)."""

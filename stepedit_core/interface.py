@@ -153,6 +153,8 @@ class Capabilities:
     languages: tuple[str, ...] = ("zh", "en")
     device: str = "cpu"
     notes: str = ""
+    display_name_zh: str = ""                     # the name and notes in Chinese, for the app's 中文 UI
+    notes_zh: str = ""                            # ("" : the English text is shown)
 
     def supports(self, edit_type: str, edit_info: str | None = None) -> bool:
         if edit_type == catalog.CLONE:

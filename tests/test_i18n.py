@@ -109,19 +109,19 @@ def test_the_sample_script_has_a_chinese_version():
 
 
 def test_computed_engine_notes_and_table_headers_have_chinese():
-    """The engine note is computed from the engine's English capabilities: every engine's name and note has a
-    translation (a changed note fails here instead of showing English in the Chinese UI), and the CSS draws a
-    Chinese header for every column of the script table."""
+    """The engine note is computed from the engine's capabilities: both engines give their name and note in
+    Chinese too, the note shows them, and the CSS draws a Chinese header for every column of the script table."""
     from app_ui import views  # noqa: PLC0415
-    from app_ui.i18n import ENGINE_NOTES_ZH, LANG_CSS  # noqa: PLC0415
+    from app_ui.i18n import LANG_CSS  # noqa: PLC0415
     from app_ui.script_tab import TABLE_HEADERS  # noqa: PLC0415
-    from stepedit_core.engine import NOTES as REAL_NOTES  # noqa: PLC0415
+    from stepedit_core.engine import NOTES_ZH as REAL_NOTES_ZH  # noqa: PLC0415
     from stepedit_core.lite import LiteEngine  # noqa: PLC0415
-    from stepedit_core.lite.engine import NOTES  # noqa: PLC0415
-    for text in (NOTES, "Lite engine (offline)", REAL_NOTES):
-        assert CJK.search(ENGINE_NOTES_ZH[text]), text
-    note = views.engine_note(LiteEngine().capabilities())
+    caps = LiteEngine().capabilities()
+    for text in (caps.notes_zh, caps.display_name_zh, REAL_NOTES_ZH):
+        assert CJK.search(text), text
+    note = views.engine_note(caps)
     zh = re.findall(r'<span class="ui-zh" lang="zh">(.*?)</span>', note)
-    assert zh and all(CJK.search(z) for z in zh) and "轻量引擎：离线" in note
+    assert zh and all(CJK.search(z) for z in zh)
+    assert caps.display_name_zh in zh and caps.notes_zh.replace("'", "&#x27;") in zh
     for header in TABLE_HEADERS[1:]:                         # "#" needs no translation
         assert f'th[title="{header}"] .header.text::after {{ content: "' in LANG_CSS, header

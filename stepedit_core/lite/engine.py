@@ -57,6 +57,12 @@ NOTES = (
     "tags ([Sichuanese], [Cantonese], [Japanese], [Korean]) are accepted but not modelled: the text is "
     "read in Mandarin or English. A seed picks the reading (rate, intonation, timing); denoise and silence "
     "removal are restorations and ignore it.")
+NOTES_ZH = (   # the same, for the app's 中文 UI
+    "轻量引擎：离线信号处理，加上随 PyPI 安装包提供的小模型（Kokoro-82M 语音合成、whisper-base 语音识别、"
+    "DeepFilterNet3、WebRTC VAD、WORLD 声码器）。它模仿 Step-Audio-EditX：声音克隆是近似的（把 Kokoro 自带的"
+    "声音向参考音频的音高和音色靠拢），情感和风格是韵律预设，副语言声音是合成的。语言和方言标签"
+    "（[Sichuanese]、[Cantonese]、[Japanese]、[Korean]）会被接受但不会被模仿：文本按普通话或英语朗读。"
+    "变体编号决定读法（语速、语调、节奏）；降噪和去静音是修复操作，不受它影响。")
 
 
 def strip_language_tag(text: str) -> tuple[str, str | None]:
@@ -85,7 +91,7 @@ class LiteEngine(Engine):
                           catalog.DENOISE: (), catalog.VAD: ()},
             transcribe=True, approximate=True, max_input_seconds=MAX_INPUT_SECONDS,
             max_request_seconds=validation.MAX_REQUEST_SECONDS,
-            languages=("zh", "en"), device="cpu", notes=NOTES)
+            languages=("zh", "en"), device="cpu", notes=NOTES, display_name_zh="轻量引擎（离线）", notes_zh=NOTES_ZH)
 
     def transcribe(self, clip: AudioClip, language: str | None = None) -> str:
         validate_transcribe(clip, self.capabilities())
