@@ -46,10 +46,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
     """The whole app around ``engine``; queue configured, not launched (see :func:`launch_options`)."""
     from gradio.utils import get_upload_folder  # noqa: PLC0415
     runner = EngineRunner(engine, gpu=spaces.GPU)
+    built: list[gr.Blocks] = []       # the app once built: the pruner touches only the files Gradio has for it
     studio = Studio(runner, root=Path(get_upload_folder()) / "stepedit", upload_dir=get_upload_folder(),
-                    keep=storage.KeepFiles.of(example_files()))
+                    keep=storage.KeepFiles.of(example_files()), voice_library=True,
+                    owned_files=lambda: storage.registered_files(built[0]) if built else [])
     demo = build_blocks(studio)
-    studio.owned_files = lambda: storage.registered_files(demo)    # the pruner touches only the app's files
+    built.append(demo)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=GPU_CONCURRENCY)
     return demo
 

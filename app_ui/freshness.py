@@ -7,7 +7,7 @@
 - an exported recipe is hidden once the session changes (``history_json`` is rewritten by every action),
   because it no longer describes the session.
 
-All listeners are private UI refreshes outside the queue; the session logic (events.py) is untouched.
+All listeners are private UI refreshes outside the queue; each tab (app_ui/tabs/) calls the rule it needs.
 """
 from __future__ import annotations
 
@@ -20,10 +20,14 @@ def _empty():
     return None
 
 
-def wire_freshness(c) -> None:
-    """``c``: the namespace of ui.build_blocks' components."""
-    for event in (c.prompt_audio.upload, c.prompt_audio.stop_recording, c.prompt_audio.clear):
-        event(lambda: "", None, [c.prompt_text], **_PRIVATE)
-    for button, player in ((c.clone_btn, c.live_clone), (c.edit_btn, c.live_edit), (c.para_btn, c.live_para)):
-        button.click(_empty, None, [player], **_PRIVATE)
-    c.history_json.change(lambda: gr.File(value=None, visible=False), None, [c.export_file], **_PRIVATE)
+def clear_transcript_on_new_prompt(prompt_audio: gr.Audio, prompt_text: gr.Textbox) -> None:
+    for event in (prompt_audio.upload, prompt_audio.stop_recording, prompt_audio.clear):
+        event(lambda: "", None, [prompt_text], **_PRIVATE)
+
+
+def clear_live_on_run(button: gr.Button, player: gr.Audio) -> None:
+    button.click(_empty, None, [player], **_PRIVATE)
+
+
+def hide_stale_recipe(history_json: gr.JSON, export_file: gr.File) -> None:
+    history_json.change(lambda: gr.File(value=None, visible=False), None, [export_file], **_PRIVATE)

@@ -30,7 +30,7 @@ requests. The neural engine's per-stage cost model (stepedit_core/workload.py co
 - everything else (vq02 + vq06 tokenizers, prompt mel + CAM++, flow with 10 Euler steps, HiFT):
   ``OTHER_S_PER_AUDIO_S`` per second of audio processed (cuda 0.15, mps 0.6, cpu 2.0), counted once for the
   prompt and once for the output (an edit: 2 x its input);
-- an edit of n rounds costs n times one round; a transcription ``lite.asr.SECONDS_PER_AUDIO_S`` per second.
+- an edit of n rounds costs n times one round; a transcription ``listen.asr.SECONDS_PER_AUDIO_S`` per second.
 - candidates of one clone run as one batch in one GPU call (``Engine.clone_batch``): the LLM decode costs
   ``1 + BATCH_ROW_STEP_COST[device] x (B - 1)`` times one candidate's, the other stages run per candidate.
 

@@ -29,6 +29,7 @@ from stepedit_core import words as word_edits
 from stepedit_core.interface import (AudioClip, CloneRequest, EditRequest, EngineResult, PromptTokenStore,
                                      edit_result_text)
 from stepedit_core.service import Service
+from stepedit_core.voices import VoiceLibrary
 
 from . import history, storage
 from .history import TakeTree, file_sha256
@@ -51,7 +52,8 @@ class Studio(RecipeActions, OneShotActions):
     """Clone, edit, undo, export and replay for one app; sessions are distinguished by their tree."""
 
     def __init__(self, runner: EngineRunner, root: str | Path, upload_dir: str | Path | None = None,
-                 check: bool = True, keep: storage.KeepFiles = storage.KeepFiles()):
+                 check: bool = True, keep: storage.KeepFiles = storage.KeepFiles(), voice_library: bool = False,
+                 owned_files: Callable[[], list[str]] = lambda: []):
         self.runner = runner
         self.service: Service = runner.service      # the engine's one service (checks, seeds, selections)
         self.root = Path(root)
@@ -60,14 +62,13 @@ class Studio(RecipeActions, OneShotActions):
         self.last_prune: storage.PruneReport | None = None
         self._written = 0               # bytes of takes, API outputs and uploads since the last storage pass
         self._counted: set[str] = set()   # uploads already in _written
-        # files in upload_dir that Gradio received or served for this app (app.build_demo wires it to
-        # Blocks.temp_file_sets); nothing else in the folder is ever removed
-        self.owned_files: Callable[[], list[str]] = lambda: []
+        # files in upload_dir that Gradio received or served for this app (app.build_demo: the Blocks'
+        # temp_file_sets); nothing else in the folder is ever removed
+        self.owned_files = owned_files
         self.keep = keep                  # copies of these (the examples) are never pruned
         self.check_takes = check          # run the take check (ASR + speaker similarity) on every new take
-        # (prompt clip, session hash) -> the prompt-token store of the saved voice that is exactly that clip, or
-        # None; set by the Script tab (script_tab.build), which owns the voice library
-        self.prompt_store: Callable[[AudioClip, str | None], PromptTokenStore | None] | None = None
+        # clones from a saved voice's prompt use its cached prompt tokens (the app's voice library: library())
+        self.voice_library = voice_library
 
     # ------------------------------------------------------------------ the take check
     @property
@@ -187,10 +188,23 @@ class Studio(RecipeActions, OneShotActions):
         except StepEditError as exc:
             raise EngineError(error_message(exc)) from exc
 
+    # ------------------------------------------------------------------ the voice library
+    def library(self, session: str | None) -> VoiceLibrary:
+        """Per session on a Space (gone with the session unless exported); the user's data dir otherwise."""
+        if os.environ.get("SPACE_ID"):
+            return VoiceLibrary(self.session_dir(session) / "voices")
+        return VoiceLibrary()
+
+    def prompt_store(self, clip: AudioClip, session: str | None) -> PromptTokenStore | None:
+        """The token store of the saved voice whose prompt is exactly ``clip`` (the clone tab's prompt when it
+        was loaded from the library), else None."""
+        voice = self.library(session).find_by_audio(clip)
+        return None if voice is None else self.library(session).token_store(voice.name)
+
     # ------------------------------------------------------------------ actions
     def _store(self, clip: AudioClip, session: str | None) -> PromptTokenStore | None:
         """The saved voice's token store when ``clip`` is a library prompt; a library problem never fails a clone."""
-        if self.prompt_store is None:
+        if not self.voice_library:
             return None
         try:
             return self.prompt_store(clip, session)

@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from stepedit_core import catalog, checks, regions  # noqa: E402
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest  # noqa: E402
-from stepedit_core.lite import LiteEngine, models  # noqa: E402
-from stepedit_core.lite.speaker_embedding import GE2E_FILENAME  # noqa: E402
+from stepedit_core.lite import LiteEngine  # noqa: E402
+from stepedit_core.listen import models  # noqa: E402
+from stepedit_core.listen.speaker_embedding import GE2E_FILENAME  # noqa: E402
 
 THREADS = 2             # WhisperASR's default cpu_threads on this 2-core machine
 EN = ["The weather was cold, so we stayed inside and read books all afternoon.",
@@ -72,6 +73,13 @@ def restored_word(word: str, heard: str, metric: str) -> bool:
     """The cut word (its sound tokens) is still in what the ASR heard."""
     toks, said = checks.sound_tokens(word, metric), checks.sound_tokens(heard, metric)
     return bool(toks) and any(said[i:i + len(toks)] == toks for i in range(len(said)))
+
+
+def reasons(c: checks.TakeCheck) -> str:
+    """Which rules made the text level not green (error by sound, deleted, misheard, too short, no audio under)."""
+    out = [f"error {c.judged_error_rate:.2f}"] if c.judged_error_rate > checks.ERROR_GREEN else []
+    out += ["deleted"] * bool(c.deleted) + ["misheard"] * bool(c.substituted) + ["too short"] * bool(c.rushed)
+    return ", ".join(out + ["no audio under"] * bool(c.unsupported)) or "-"
 
 
 def fetch_ge2e() -> None:
@@ -116,9 +124,12 @@ def main() -> None:
     checker.check(clips[0][1], clips[0][2])       # load whisper before timing
 
     emit("## Unedited speech: false alarms and cost\n")
-    emit("| clip | s | metric | error | missing | misheard | too short | no audio under | decodes | text level | "
-         "speaker sim | verdict | heard | check s (wall) | RTF (wall) | CPU s / audio s |")
-    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    emit("All clips are lite-engine output (the two example prompts and lite TTS clones), not real recordings. "
+         "*by sound*: the error rate the text level judges (textnorm.sound_error_rate); *why*: the rules that made "
+         "the text not green.\n")
+    emit("| clip | s | metric | error | by sound | missing | misheard | too short | no audio under | decodes | "
+         "text level | why | speaker sim | verdict | heard | check s (wall) | RTF (wall) | CPU s / audio s |")
+    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     false_alarms, rtfs, cpu_rtfs, clean, wall, cpu_total, audio_total = {}, [], [], {}, 0.0, 0.0, 0.0
     for name, clip, text, source in clips + more:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -132,9 +143,9 @@ def main() -> None:
         cpu_rtfs.append(cpu / clip.duration)
         false_alarms[name] = c.levels["error_rate"] != checks.GREEN
         sim = f"{c.speaker_similarity:.3f}" if c.speaker_similarity is not None else "-"
-        emit(f"| {name} | {clip.duration:.1f} | {c.metric} | {c.error_rate:.3f} | {c.deleted} | {c.substituted} | "
-             f"{' '.join(c.rushed) or '-'} | {' '.join(c.unsupported) or '-'} | {c.decodes} | "
-             f"{c.levels['error_rate']} | {sim} | {c.verdict} | {c.heard} | {dt:.2f} | "
+        emit(f"| {name} | {clip.duration:.1f} | {c.metric} | {c.error_rate:.3f} | {c.judged_error_rate:.3f} | "
+             f"{c.deleted} | {c.substituted} | {' '.join(c.rushed) or '-'} | {' '.join(c.unsupported) or '-'} | "
+             f"{c.decodes} | {c.levels['error_rate']} | {reasons(c)} | {sim} | {c.verdict} | {c.heard} | {dt:.2f} | "
              f"{dt / clip.duration:.3f} | {cpu_rtfs[-1]:.3f} |")
     first = [false_alarms[name] for name, *_ in clips]
     emit(f"\nFalse alarms (text not green on correct speech): **{sum(first)}/{len(first)}** on the 10 clips of the "

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stepedit_core.interface import AudioClip  # noqa: E402
-from stepedit_core.lite.asr import WhisperASR  # noqa: E402
-from stepedit_core.lite.metrics import error_rate  # noqa: E402
+from stepedit_core.listen.asr import WhisperASR  # noqa: E402
+from stepedit_core.listen.metrics import error_rate  # noqa: E402
 
 
 def main() -> None:

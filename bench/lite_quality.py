@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT / "tests"))            # clip helpers shared with th
 from audio_clips import add_noise, with_pauses  # noqa: E402
 from stepedit_core import catalog  # noqa: E402
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest  # noqa: E402
-from stepedit_core.lite import LiteEngine, prosody, speaker, voice  # noqa: E402
-from stepedit_core.lite.dsp import active_rms_db  # noqa: E402
-from stepedit_core.lite.metrics import error_rate, f0_stats, si_sdr, spectral_centroid  # noqa: E402
+from stepedit_core.lite import LiteEngine, prosody, voice  # noqa: E402
+from stepedit_core.listen import speaker  # noqa: E402
+from stepedit_core.listen.dsp import active_rms_db  # noqa: E402
+from stepedit_core.listen.metrics import error_rate, f0_stats, si_sdr, spectral_centroid  # noqa: E402
 from stepedit_core.lite.timestretch import SPEED_RATIOS  # noqa: E402
 from stepedit_core.lite.tts import FEMALE_VOICE, MALE_VOICE  # noqa: E402
 from stepedit_core.lite.vad import speech_regions  # noqa: E402

@@ -4,7 +4,7 @@ Real speech from a package on the index, never committed here (the wheel states 
 the recording's origin): ``pyannote/audio/sample/sample.wav`` of ``pyannote.audio==3.3.2`` (30 s of a two-person
 telephone conversation, 16 kHz) with its speaker turns in ``sample.rttm``. Each single-speaker stretch of at least
 MIN_TURN_S (overlaps removed) is one utterance. For each embedder available (the spectral fallback; GE2E when its
-weights are found, see ``stepedit_core.lite.speaker_embedding``) it reports every same-speaker and
+weights are found, see ``stepedit_core.listen.speaker_embedding``) it reports every same-speaker and
 different-speaker cosine, the lowest same-speaker score, the highest different-speaker score and the margin.
 
     python bench/speaker_calibration.py [--wheel pyannote_audio-3.3.2-py2.py3-none-any.whl] [--fetch-ge2e]
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stepedit_core.interface import AudioClip  # noqa: E402
-from stepedit_core.lite import speaker_embedding  # noqa: E402
+from stepedit_core.listen import speaker_embedding  # noqa: E402
 
 PACKAGE = "pyannote.audio==3.3.2"
 MIN_TURN_S = 1.5               # shorter single-speaker stretches are too short for an utterance embedding

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, shown
 
 CLONE, EMOTION, STYLE, SPEED, PARALINGUISTIC, DENOISE, VAD = (
     "clone", "emotion", "style", "speed", "paralinguistic", "denoise", "vad")
@@ -114,25 +114,31 @@ TAG_LABELS: dict[str, Label] = {
 
 
 def options_for(edit_type: str) -> tuple[str, ...]:
-    """The official options of an edit type (empty for types that take none)."""
-    check_edit_type(edit_type)
-    return OPTIONS[edit_type]
+    """The official options of an edit type (empty for types that take none, clone included)."""
+    return OPTIONS[edit_type] if edit_type in OPTIONS else OPTIONS[check_edit_type(edit_type)]
 
 
-def check_edit_type(edit_type: str) -> str:
-    if edit_type not in OPTIONS:
-        raise InvalidInputError(f"unknown edit type {edit_type!r}; expected one of {', '.join(EDIT_TYPES)}")
+def check_edit_type(edit_type: object) -> str:
+    """One of the audio edit types, exactly as listed (no case or space folding: option values are model input).
+    The one check, and message, of every door (validation.check_edit_type) and of prompts, training and scripts."""
+    if not isinstance(edit_type, str) or edit_type not in AUDIO_EDIT_TYPES:
+        extra = " (cloning is not an edit of audio: use the clone endpoint or command)" if edit_type == CLONE else ""
+        raise InvalidInputError(f"unknown edit type {shown(edit_type)}{extra}; use one of "
+                                f"{', '.join(AUDIO_EDIT_TYPES)}")
     return edit_type
 
 
-def check_edit(edit_type: str, edit_info: str | None) -> str | None:
-    """Validate an (edit type, option) pair; returns the option (None for types that take none)."""
-    options = options_for(edit_type)
+def check_edit(edit_type: object, edit_info: object) -> str | None:
+    """The option of an audio edit type (None for types that take none); empty strings count as none. The one
+    check of an (edit type, option) pair (validation.check_edit_info is this function)."""
+    options = OPTIONS[check_edit_type(edit_type)]
     if not options:
         return None
-    if edit_info not in options:
-        raise InvalidInputError(
-            f"{edit_type} edit needs one of: {', '.join(options)} (got {edit_info!r})")
+    if edit_info in (None, ""):
+        raise InvalidInputError(f"the {edit_type} edit needs an option: one of {', '.join(options)}")
+    if not isinstance(edit_info, str) or edit_info not in options:
+        raise InvalidInputError(f"unknown {edit_type} option; use one of {', '.join(options)} "
+                                f"(got {shown(edit_info)})")
     return edit_info
 
 

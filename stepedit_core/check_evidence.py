@@ -22,11 +22,12 @@ never green.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
+
+from .textnorm import edit_table, syllables
 
 FRAME_S = 0.01                 # 10 ms analysis frames
 NOISE_PERCENTILE = 10          # the take's noise floor: its 10th-percentile frame level
@@ -40,8 +41,6 @@ PITCH_HZ = (70.0, 400.0)       # the lag range searched for voicing
 MIN_SPEECH = 0.2               # a word whose span is < 20 % speech frames was not said (restored or cut)
 MIN_RELATIVE_DURATION = 0.3    # ... or shorter than 0.3 of its syllables at the take's pace
 SPAN_PAD_S = 0.02              # whisper's alignment is on a 20 ms grid: look one step either side
-_VOWELS = re.compile(r"[aeiouy]+")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -68,21 +67,6 @@ class WordEvidence:
     def from_dict(cls, d: dict) -> "WordEvidence":
         return cls(**{k: d.get(k) for k in ("word", "heard", "start", "end", "syllables", "speech", "voiced",
                                              "missing", "relative")}, reason=str(d.get("reason", "")))
-
-
-def syllables(word: str) -> int:
-    """Syllables of a normalised token: one per CJK character, vowel groups in English (a final silent e
-    dropped), spelled-out for digits."""
-    if _CJK.search(word):
-        return len(_CJK.findall(word))
-    if word.isdigit() or (word[:-2].isdigit() and word.endswith("th")):
-        from .lite.g2p import number_words  # noqa: PLC0415
-        digits = word if word.isdigit() else word[:-2]
-        return sum(syllables(w) for w in number_words(int(digits[:11])).split()) if digits else 1
-    groups = len(_VOWELS.findall(word))
-    if word.endswith("e") and not word.endswith(("le", "ee")) and groups > 1:
-        groups -= 1
-    return max(1, groups)
 
 
 def frame_measures(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,17 +99,6 @@ def _voiced(x: np.ndarray, sample_rate: int, hop: int, n: int) -> np.ndarray:
     return best >= VOICING_MIN_CORR
 
 
-def edit_table(ref: Sequence[str], hyp: Sequence[str]) -> np.ndarray:
-    """(len(ref) + 1, len(hyp) + 1) Levenshtein distances between every pair of prefixes (unit costs)."""
-    n, m = len(ref), len(hyp)
-    d = np.zeros((n + 1, m + 1), np.int32)
-    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
-    return d
-
-
 def align_pairs(ref: Sequence[str], hyp: Sequence[str]) -> list[int | None]:
     """For each ``ref`` token, the index of the ``hyp`` token the Levenshtein alignment pairs it with (equal or
     substituted), or None when it was deleted."""
@@ -145,11 +118,13 @@ def align_pairs(ref: Sequence[str], hyp: Sequence[str]) -> list[int | None]:
 
 
 def word_evidence(expected: Sequence[str], heard: Sequence[tuple], samples: np.ndarray,
-                  sample_rate: int) -> list[WordEvidence]:
+                  sample_rate: int, key=None) -> list[WordEvidence]:
     """Evidence for each ``expected`` token given the ``heard`` tokens as (text, start s, end s, syllables of the
-    ASR word the token is part of); start / end None when the ASR gave no times (then only deletions count)."""
+    ASR word the token is part of); start / end None when the ASR gave no times (then only deletions count).
+    Tokens are paired as ``key(token)`` (textnorm.sound_key: fuzzy pinyin for Mandarin)."""
     speech, voiced = frame_measures(samples, sample_rate)
-    pairs = align_pairs(list(expected), [h[0] for h in heard])
+    key = key or (lambda t: t)
+    pairs = align_pairs([key(t) for t in expected], [key(h[0]) for h in heard])
     spans = {(h[1], h[2]): h[3] for h in heard if h[1] is not None and h[2] is not None}   # one per ASR word
     per_syllable = sum(b - a for a, b in spans) / max(1, sum(spans.values()))           # the take's pace, s
     out = []
@@ -170,3 +145,27 @@ def word_evidence(expected: Sequence[str], heard: Sequence[tuple], samples: np.n
         reason = "no speech" if sp < MIN_SPEECH else "too short" if rel < MIN_RELATIVE_DURATION else ""
         out.append(WordEvidence(word, text, start, end, n_syl, sp, vo, bool(reason), reason, rel))
     return out
+
+
+def text_measures(samples: np.ndarray, sample_rate: int, expected: str, metric: str, heard,
+                  min_word_s: float) -> dict:
+    """The take check's measures of one transcript ``heard`` (interface.Heard) of a take that should say
+    ``expected``: WER / CER (``error_rate``), the error rate by sound, expected units deleted and substituted (by
+    sound), heard words shorter than ``min_word_s`` (``rushed``), per-word evidence and the words without audio
+    under them (``unsupported``)."""
+    from .textnorm import (align_counts, heard_tokens, scored_error_rate, sound_error_rate,  # noqa: PLC0415
+                           sound_key, sound_tokens)
+    if not expected:
+        err = 0.0 if not heard.text.strip() else 1.0
+        return {"heard": heard, "error_rate": err, "sound_error_rate": err, "deleted": 0, "substituted": 0,
+                "rushed": (), "unsupported": (), "evidence": ()}
+    key = sound_key(metric)
+    subs, deleted, _ = align_counts(sound_tokens(expected, metric), sound_tokens(heard.text, metric), key)
+    evidence = tuple(word_evidence(sound_tokens(expected, metric), heard_tokens(heard, metric), samples,
+                                   sample_rate, key))
+    return {"heard": heard, "error_rate": scored_error_rate(expected, heard.text, metric),
+            "sound_error_rate": sound_error_rate(expected, heard.text, metric), "deleted": deleted,
+            "substituted": subs, "rushed": tuple(w.text for w in heard.words
+                                                 if w.end - w.start < min_word_s and w.text.strip()),
+            "unsupported": tuple(e.word for e in evidence if e.missing and e.heard is not None),
+            "evidence": evidence}

@@ -93,7 +93,7 @@ class StepAudioEngine(Engine):
         check_work(self, catalog.TRANSCRIBE, clip.duration)
         validation.check_voice_like(clip.samples, clip.sample_rate, "the audio to transcribe")   # whisper loops
         if self._asr is None:
-            from .lite.asr import WhisperASR
+            from .listen.asr import WhisperASR
             self._asr = WhisperASR()
         return self._asr.transcribe(clip.samples, clip.sample_rate, language).text
 
@@ -102,7 +102,7 @@ class StepAudioEngine(Engine):
         if not _asr_installed():
             raise UnsupportedEditError("transcription needs faster-whisper, which is not installed")
         if self._asr is None:
-            from .lite.asr import WhisperASR
+            from .listen.asr import WhisperASR
             self._asr = WhisperASR()
         t = self._asr.transcribe(clip.samples, clip.sample_rate, language, word_timestamps=True, fast=True)
         return Heard(t.text, t.language, tuple(Word(w.text.strip(), w.start, w.end) for w in t.words))

@@ -5,6 +5,12 @@ Every failure a caller can act on is one of these; the app maps them to ``gr.Err
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for echoing a caller's input inside a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "…" + text[-3:]
+
+
 class StepEditError(Exception):
     """Base class of every error raised on purpose by stepedit_core."""
 

@@ -12,7 +12,7 @@ A correct take saying "nine" and "twelve" must not be scored as wrong because th
 - Mandarin: Chinese numerals become Arabic digits with cn2an (MIT; already a lite-engine dependency through
   misaki.zh): 一百二十 -> 120, 二零二三年 -> 2023年, 两个 -> 2个.
 
-The result is lower-case with punctuation removed (``lite.metrics.normalise_text``), ready for WER / CER. No
+The result is lower-case with punctuation removed (``listen.metrics.normalise_text``), ready for WER / CER. No
 library on the index fits the English side without pulling a model stack or an LGPL licence (num2words), so
 it is a compact parser here.
 """
@@ -22,6 +22,8 @@ import re
 import unicodedata
 import warnings
 from typing import Sequence
+
+import numpy as np
 
 _UNITS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -36,6 +38,7 @@ _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro"}
 _UNIT_SINGULAR = {"dollars": "dollar", "cents": "cent", "pounds": "pound", "euros": "euro", "pence": "penny"}
 YEAR_LIKE = re.compile(r"^[12]\d{3}$")        # 1000-2999: read as two-digit groups ("nineteen ninety")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_VOWELS = re.compile(r"[aeiouy]+")        # vowel groups: an English syllable count
 _PUNCT = re.compile(r"[^\w\s]|_")
 
 
@@ -196,30 +199,78 @@ def tokens_of(text: str, metric: str) -> list[str]:
     return list(norm.replace(" ", "")) if metric == "cer" else norm.split()
 
 
+def sound_error_rate(expected: str, heard: str, metric: str) -> float:
+    """(substitutions + deletions + insertions) / expected units, compared by sound (:func:`sound_tokens`,
+    :func:`sound_key`): what the take check's text level is judged on. An ASR's spelling of what it heard right
+    (报告 written 包告, 野餐 written 也参) is not an error of the take; the CER keeps it."""
+    ref = sound_tokens(expected, metric)
+    subs, dels, ins = align_counts(ref, sound_tokens(heard, metric), sound_key(metric))
+    return (subs + dels + ins) / len(ref) if ref else float(bool(sound_tokens(heard, metric)))
+
+
 def scored_error_rate(expected: str, heard: str, metric: str) -> float:
     """WER / CER of ``heard`` against ``expected``, both in their normalised spoken form."""
-    from .lite.metrics import cer, wer   # noqa: PLC0415  (pure python; lite holds the shared metrics)
+    from .listen.metrics import cer, wer   # noqa: PLC0415  (pure python; lite holds the shared metrics)
     return (cer if metric == "cer" else wer)(normalise_spoken(expected, "zh" if metric == "cer" else None),
                                              normalise_spoken(heard, "zh" if metric == "cer" else None))
 
 
 def sound_tokens(text: str, metric: str) -> list[str]:
-    """The units compared by sound: English words with integers spelled out, Mandarin toneless pinyin."""
-    from .lite.g2p import number_words   # noqa: PLC0415
+    """The units compared by sound: English words with integers spelled out, Mandarin toneless pinyin (numbers,
+    written either way, read out in Chinese: 3.1 and 三点一 are both san dian yi)."""
+    from .listen.g2p import number_words   # noqa: PLC0415
     if metric == "cer":
         from pypinyin import Style, lazy_pinyin   # noqa: PLC0415  (MIT; already a lite-engine dependency)
-        return [lazy_pinyin(c, style=Style.NORMAL)[0] for c in tokens_of(text, metric)]
+        plain = re.sub(r"\[[^\]]*\]", " ", unicodedata.normalize("NFKC", text or "").lower())
+        said = _PUNCT.sub(" ", chinese_numbers_read_out(chinese_numerals_to_digits(plain)))
+        return [lazy_pinyin(c, style=Style.NORMAL)[0] for c in said if not c.isspace()]
     out: list[str] = []
     for t in tokens_of(text, metric):
         out += number_words(int(t)).split() if t.isdigit() and len(t) < 12 else [t]
     return out
 
 
+def chinese_numbers_read_out(text: str) -> str:
+    """Arabic numbers in Mandarin text as they are read (cn2an's an2cn: 120 -> 一百二十, 2023年 -> 二零二三年,
+    3.1 -> 三点一, 50% -> 百分之五十); unchanged without cn2an or where it cannot read them."""
+    if not re.search(r"\d", text):
+        return text
+    try:
+        import cn2an  # noqa: PLC0415  (MIT)
+    except ImportError:
+        return text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return cn2an.transform(text, "an2cn")
+        except (ValueError, KeyError, IndexError):
+            return text
+
+
+def fuzzy_pinyin(syllable: str) -> str:
+    """The comparison key of a toneless pinyin syllable: the pairs that Mandarin ASR (and many speakers) merge
+    are folded, retroflex and flat initials (zh/z, ch/c, sh/s), n/l, and front and back nasal finals (an/ang,
+    en/eng, in/ing, ian/iang, uan/uang): 堵车 du che heard as 读策 du ce, 但是 dan shi as 当时 dang shi. These
+    are the "fuzzy pinyin" sets of Chinese input methods; anything else (liang / yang, yuan / yun) stays apart."""
+    s = syllable
+    if s[:2] in ("zh", "ch", "sh"):
+        s = s[0] + s[2:]
+    elif s[:1] == "n" and len(s) > 1 and s != "ng":
+        s = "l" + s[1:]
+    if s.endswith("ng") and not s.endswith("ong") and len(s) > 2:
+        s = s[:-1]
+    return s
+
+
+def sound_key(metric: str):
+    """The function two sound tokens are compared by: fuzzy_pinyin for Mandarin (CER), identity otherwise."""
+    return fuzzy_pinyin if metric == "cer" else (lambda t: t)
+
+
 def heard_tokens(heard, metric: str) -> list[tuple]:
     """The heard text as sound tokens, each with its ASR word's span and that word's syllables ("1990" ->
     nineteen, ninety, both with the span of "1990" and its 4 syllables); no spans when the ASR gave no word
     times. The span is not split between tokens: whisper often gives a word the pause before it."""
-    from .check_evidence import syllables   # noqa: PLC0415
     if not heard.words:
         return [(t, None, None, 1) for t in sound_tokens(heard.text, metric)]
     out: list[tuple] = []
@@ -230,9 +281,11 @@ def heard_tokens(heard, metric: str) -> list[tuple]:
     return out
 
 
-def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
-    """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref``."""
-    from .check_evidence import edit_table   # noqa: PLC0415
+def align_counts(ref: Sequence[str], hyp: Sequence[str], key=None) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of the Levenshtein alignment of ``hyp`` to ``ref`` (tokens compared
+    as ``key(token)``, e.g. :func:`fuzzy_pinyin`)."""
+    if key is not None:
+        ref, hyp = [key(t) for t in ref], [key(t) for t in hyp]
     n, m = len(ref), len(hyp)
     d = edit_table(ref, hyp)
     i, j, subs, dels, ins = n, m, 0, 0, 0
@@ -245,3 +298,29 @@ def align_counts(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]
         else:
             ins, j = ins + 1, j - 1
     return subs, dels, ins
+
+
+def syllables(word: str) -> int:
+    """Syllables of a normalised token: one per CJK character, vowel groups in English (a final silent e
+    dropped), spelled-out for digits."""
+    if _CJK.search(word):
+        return len(_CJK.findall(word))
+    if word.isdigit() or (word[:-2].isdigit() and word.endswith("th")):
+        from .listen.g2p import number_words  # noqa: PLC0415
+        digits = word if word.isdigit() else word[:-2]
+        return sum(syllables(w) for w in number_words(int(digits[:11])).split()) if digits else 1
+    groups = len(_VOWELS.findall(word))
+    if word.endswith("e") and not word.endswith(("le", "ee")) and groups > 1:
+        groups -= 1
+    return max(1, groups)
+
+
+def edit_table(ref: Sequence[str], hyp: Sequence[str]) -> np.ndarray:
+    """(len(ref) + 1, len(hyp) + 1) Levenshtein distances between every pair of prefixes (unit costs)."""
+    n, m = len(ref), len(hyp)
+    d = np.zeros((n + 1, m + 1), np.int32)
+    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    return d

@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from . import catalog
-from .errors import AudioDecodeError, InvalidInputError
+from .errors import AudioDecodeError, InvalidInputError, shown  # noqa: F401  (shown: re-exported)
 
 # ---------------------------------------------------------------------------- the limits (stated in README)
 MAX_TEXT_CHARS = 1000            # the official app's text box limit
@@ -64,12 +64,6 @@ def display_name(source: object, default: str = "the audio data") -> str:
     if isinstance(name, str) and name:
         return Path(name).name
     return default
-
-
-def shown(value: object, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for echoing a caller's input inside a message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "…" + text[-3:]
 
 
 def scrub_paths(message: str) -> str:
@@ -168,26 +162,9 @@ def read_text_file(path: str | os.PathLike, what: str, max_chars: int = MAX_TEXT
                                 "save it as UTF-8") from None
 
 
-def check_edit_type(edit_type: object) -> str:
-    """One of the audio edit types, exactly as listed (no case or space folding: option values are model input)."""
-    if not isinstance(edit_type, str) or edit_type not in catalog.AUDIO_EDIT_TYPES:
-        extra = " (cloning is not an edit of audio: use the clone endpoint or command)" if edit_type == catalog.CLONE else ""
-        raise InvalidInputError(f"unknown edit type {shown(edit_type)}{extra}; use one of "
-                                f"{', '.join(catalog.AUDIO_EDIT_TYPES)}")
-    return edit_type
-
-
-def check_edit_info(edit_type: str, edit_info: object) -> str | None:
-    """The option of ``edit_type`` (None for types without options); empty strings count as none."""
-    options = catalog.OPTIONS[check_edit_type(edit_type)]
-    if not options:
-        return None
-    if edit_info in (None, ""):
-        raise InvalidInputError(f"the {edit_type} edit needs an option: one of {', '.join(options)}")
-    if not isinstance(edit_info, str) or edit_info not in options:
-        raise InvalidInputError(f"unknown {edit_type} option; use one of {', '.join(options)} "
-                                f"(got {shown(edit_info)})")
-    return edit_info
+# the edit type and its option: one check and one message for every door and the core (catalog.py)
+check_edit_type = catalog.check_edit_type
+check_edit_info = catalog.check_edit
 
 
 def check_work(estimated_seconds: float, engine_name: str, limit: float = MAX_REQUEST_SECONDS) -> None:

@@ -27,6 +27,7 @@ from . import regions
 from .checks import Checker, Heard, Word
 from .errors import InvalidInputError
 from .interface import AudioClip, CloneRequest, Engine, EngineResult, Progress
+from .textnorm import sound_key, sound_tokens
 
 WORDS = "words"                     # the edit type the doors use for a word edit (not an engine edit type)
 MAX_CHANGED_UNITS = 8               # units (words / CJK characters) in the changed span, old or new
@@ -115,9 +116,16 @@ def unit_times(old: tuple[Unit, ...], heard: tuple[Word, ...], duration: float) 
     n = len(old)
     times = np.full((n, 2), np.nan)
     matcher = difflib.SequenceMatcher(a=[u.norm for u in old], b=asr, autojunk=False)
-    for i, j, size in matcher.get_matching_blocks():
-        if size:
-            times[i:i + size] = spans[j:j + size]
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            times[i1:i2] = spans[j1:j2]
+        elif tag == "replace" and i2 - i1 == j2 - j1:      # misheard one for one ("park" as "parking")
+            times[i1:i2] = spans[j1:j2]
+        elif tag == "replace":       # misheard otherwise: the units share those words' time, by their letters
+            lens = np.array([len(u.norm) for u in old[i1:i2]], np.float64)
+            share = np.concatenate([[0.0], np.cumsum(lens)]) / lens.sum()
+            edges = spans[j1][0] + (spans[j2 - 1][1] - spans[j1][0]) * share
+            times[i1:i2] = np.stack([edges[:-1], edges[1:]], 1)
     known = np.flatnonzero(~np.isnan(times[:, 0]))
     if known.size == 0:
         edges = np.linspace(0.0, duration, n + 1)
@@ -130,27 +138,33 @@ def find_window(clip: AudioClip, change: Change, times: np.ndarray) -> regions.W
     """The span to regenerate, its ends at the quietest point of the pauses around the change."""
     x, sr = clip.samples, clip.sample_rate
 
-    start = boundary(x, sr, times, change.first)
+    # an insertion removes nothing: its cut stays at the boundary of the two words it goes between
+    start = boundary(x, sr, times, change.first,
+                     reach=BOUNDARY_SLACK_S if change.kind == "insert" else BOUNDARY_SEARCH_S)
     end = start if change.kind == "insert" else boundary(x, sr, times, change.last, late=True)
     sel = regions.Selection(first_word=change.first, last_word=max(change.first, change.last - 1))
     inside = tuple(Word(u.text, *times[k]) for k, u in enumerate(change.old[change.first:change.last], change.first))
     return regions.Window(start=start, end=max(start, end), sample_rate=sr, words=inside, selection=sel)
 
 
-def boundary(x: np.ndarray, sr: int, times: np.ndarray, k: int, late: bool = False) -> int:
+def boundary(x: np.ndarray, sr: int, times: np.ndarray, k: int, late: bool = False,
+             reach: float = BOUNDARY_SEARCH_S) -> int:
     """A cut between unit ``k - 1`` and unit ``k`` (0 / len(x) at the ends) at the quietest point near their ASR
     boundary. ASR word times are often off by 0.1 s, and a cut inside the words being replaced leaves part of
-    them behind, so the search reaches BOUNDARY_SEARCH_S (within the neighbouring word) away from the changed
-    words (``late``: the cut after them) and only BOUNDARY_SLACK_S into them."""
+    them behind, so the search reaches ``reach`` (within the neighbouring word) away from the changed words
+    (``late``: the cut after them) and only BOUNDARY_SLACK_S into them. An insertion removes nothing, so its cut
+    and the cut before its generated words use ``reach`` = BOUNDARY_SLACK_S: reaching into the word before put
+    the insertion before that word ("quick to review"; bench/word_edits.py). A replacement's two cuts before the
+    new words reach alike, so that what the take loses of the word before, the generated piece brings back."""
     if k <= 0:
         return 0
     if k >= len(times):
         return len(x)
     (s0, e0), (s1, e1) = times[k - 1], times[k]
     if late:
-        lo, hi = e0 - BOUNDARY_SLACK_S, min(e1, max(e0, s1) + BOUNDARY_SEARCH_S)
+        lo, hi = e0 - BOUNDARY_SLACK_S, min(e1, max(e0, s1) + reach)
     else:
-        lo, hi = max(s0, min(e0, s1) - BOUNDARY_SEARCH_S), s1 + BOUNDARY_SLACK_S
+        lo, hi = max(s0, min(e0, s1) - reach), s1 + BOUNDARY_SLACK_S
     return quiet_cut(x, sr, lo, max(hi, lo + 1.0 / sr))
 
 
@@ -221,7 +235,8 @@ def _speak(engine: Engine, checker: Checker, prompt: tuple, new_text: str, chang
     heard = checker.heard(result.audio, "zh" if re.search(r"[\u4e00-\u9fff]", target) else "en")
     t = unit_times(said, heard.words, result.audio.duration)
     k0, k1 = change.new_first - lo, change.new_last - lo           # the new words among the said units
-    a, b = boundary(y, rate, t, k0), boundary(y, rate, t, k1, late=True)
+    reach = BOUNDARY_SLACK_S if change.kind == "insert" else BOUNDARY_SEARCH_S     # as the take's window reaches
+    a, b = boundary(y, rate, t, k0, reach=reach), boundary(y, rate, t, k1, late=True)
     piece = np.asarray(y[a:max(a + 1, b)], np.float32)
     if rate != sr:
         piece = audio_io.resample(piece, rate, sr)
@@ -291,8 +306,9 @@ def word_edit(engine: Engine, clip: AudioClip, text: str, new_text: str, *, hear
 def verify(before: AudioClip, after: EngineResult, text: str, checker: Checker) -> dict:
     """The take check of a word edit: samples outside the window unchanged, and the new words heard in the span.
 
-    ``span_error_rate``: (new units not heard in place + heard units inserted in the span) / new units; for a
-    deletion, whether anything is still heard between its two neighbours (0 or 1)."""
+    ``span_error_rate``: (new units not heard in place + heard units inserted in the span) / new units, compared
+    by sound as the take check compares them ("ten" = "10"; Mandarin by fuzzy toneless pinyin); for a deletion,
+    whether anything is still heard between its two neighbours (0 or 1)."""
     info = after.metadata["word_edit"]
     x, y = np.asarray(before.samples, np.float32), np.asarray(after.audio.samples, np.float32)
     head, tail = info["identical_head"], info["identical_tail"]
@@ -300,10 +316,18 @@ def verify(before: AudioClip, after: EngineResult, text: str, checker: Checker) 
                                                                                         y[len(y) - tail:])))
     change = diff(text, after.text)
     lang = "zh" if re.search(r"[\u4e00-\u9fff]", after.text) else "en"
+    metric = "cer" if lang == "zh" else "wer"
     heard = checker.heard(after.audio, lang)
-    got = [m.group().lower().replace("’", "'") for w in heard.words for m in _UNIT.finditer(w.text)]
-    want = [u.norm for u in change.new]
-    lo, hi = change.new_first, change.new_last
+    key = sound_key(metric)
+    got = [key(t) for w in heard.words for t in sound_tokens(w.text, metric)] if heard.words else \
+        [key(t) for t in sound_tokens(heard.text, metric)]
+    want, owner = [], []                 # the new text by sound ("ten" = "10", 在 = 再), each token's unit
+    for k, u in enumerate(change.new):
+        toks = sound_tokens(u.text, metric) or [u.norm]
+        want += [key(t) for t in toks]
+        owner += [k] * len(toks)
+    lo = next((i for i, k in enumerate(owner) if k >= change.new_first), len(owner))
+    hi = next((i for i, k in enumerate(owner) if k >= change.new_last), len(owner))
     errors = hi - lo
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -312,7 +336,8 @@ def verify(before: AudioClip, after: EngineResult, text: str, checker: Checker) 
             errors += j2 - j1
     span = max(1, hi - lo)
     return {"outside_identical": outside, "span_error_rate": round(errors / span, 4) if hi > lo
-            else float(errors > 0), "heard": heard.text, "expected": " ".join(u.text for u in change.new[lo:hi])}
+            else float(errors > 0), "heard": heard.text, "expected": " ".join(u.text for u in change.new[
+                change.new_first:change.new_last])}
 
 
 def edit_take(engine: Engine, clip: AudioClip, text: str | None, new_text: str | None, *, seed: int | None = None,

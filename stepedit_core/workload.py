@@ -37,7 +37,7 @@ def estimate_seconds(kind: str, audio_seconds: float, text_chars: int = 0, n_ite
     :func:`decode_scale`; ``candidates`` takes of it decoded as one batch (an edit's rounds after the first
     run per candidate)."""
     if kind == catalog.TRANSCRIBE:           # the lite engine's whisper, on the CPU whatever the device
-        from .lite.asr import SECONDS_PER_AUDIO_S    # noqa: PLC0415  (lite loads lazily)
+        from .listen.asr import SECONDS_PER_AUDIO_S    # noqa: PLC0415  (lite loads lazily)
         return SECONDS_PER_AUDIO_S * audio_seconds
     dev = device if device in DECODE_TOKENS_PER_S else "cpu"
     rate = DECODE_TOKENS_PER_S[dev]

@@ -184,7 +184,6 @@ def test_space_library_is_per_session_and_travels_by_zip(svc, tmp_path, monkeypa
 def test_clone_tab_prompt_from_the_library_clones_with_the_voices_tokens(tmp_path, monkeypatch):
     """A prompt the clone tab loaded from the library (its saved-voice picker) is recognised by its samples,
     so the clone request carries the voice's token store (the real engine then skips tokenizing it)."""
-    from app_ui import script_tab  # noqa: PLC0415
     from tests.fake_engine import FakeEngine  # noqa: PLC0415
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
     monkeypatch.delenv("SPACE_ID", raising=False)
@@ -195,10 +194,7 @@ def test_clone_tab_prompt_from_the_library_clones_with_the_voices_tokens(tmp_pat
             stores.append(request.prompt_store)
             return super()._clone(request, progress)
 
-    studio = Studio(EngineRunner(Recording(), zero_gpu=False), tmp_path / "app", check=False)
-    with gr.Blocks():
-        script_tab.build(studio, gr.Audio(), gr.Textbox(), gr.Dropdown())
-    assert studio.prompt_store is not None                     # the Script tab wires the library in
+    studio = Studio(EngineRunner(Recording(), zero_gpu=False), tmp_path / "app", check=False, voice_library=True)
     svc = ScriptService(studio)
     _save_voices(svc)
     path, text = svc.voice_use("Ben", None)

@@ -225,7 +225,7 @@ def test_check_badges_and_the_best_candidate():
 
 
 def test_waveform_span_fills_the_time_range_and_refuses_bad_spans(tmp_path):
-    from app_ui.events import _ticked_span, span_from_plot, take_envelope   # noqa: PLC0415
+    from app_ui.selection_ui import _ticked_span, span_from_plot, take_envelope   # noqa: PLC0415
     assert _ticked_span([2, 1]) == (1, 2, None, None)                   # ticked words clear the time range
     assert _ticked_span([])[:2] == (-1, -1)
     sr = 24000
@@ -261,3 +261,44 @@ def test_take_file_names_say_which_take():
     assert take_filename(1, EngineResult(clip, "x", 42, "clone")) == "T1-clone-seed42.wav"
     assert take_filename(4, EngineResult(clip, "x", 5, "denoise")) == "T4-denoise-seed5.wav"
     assert take_filename(2, EngineResult(clip, "x", 0, "upload")) == "T2-recording.wav"
+
+
+def test_plan_table_reads_back_the_plan_and_names_what_is_wrong():
+    """The edit tab's plan box: an instruction's plan as table rows, edited cells read back through the plan
+    parser (one check, one message), and the words a plan does not understand named."""
+    import gradio as gr  # noqa: PLC0415
+    from app_ui.tabs import plan_box  # noqa: PLC0415
+    from stepedit_core import plans  # noqa: PLC0415
+    instruction = "remove the noise, a bit happier, laugh after 'morning'"
+    rows = plan_box.show_plan(instruction)
+    assert [r[0] for r in rows] == ["Denoise / 降噪", "Emotion / 情感: Happy / 开心 ×1",
+                                    "Paralinguistic / 副语言: [laugh] after 'morning'"]
+    assert plan_box.table_plan(rows) == plans.parse_plan(instruction)
+    rows[1][2], rows[1][3] = "sad", 2.0                   # cells as the browser sends them back
+    assert plan_box.table_plan(rows)[1] == plans.PlanStep("emotion", "sad", 2)
+    rows[1][2] = "purple"
+    with pytest.raises(gr.Error, match=r"Unknown emotion option; use one of happy, .* \(got 'purple'\)\."):
+        plan_box.table_plan(rows)
+    with pytest.raises(gr.Error, match="Did not understand 'purple'"):
+        plan_box.show_plan("make it purple")
+    with pytest.raises(gr.Error, match="Show a plan first"):
+        plan_box.table_plan([])
+
+
+def test_script_tab_handlers_receive_their_session_and_progress(tmp_path, monkeypatch):
+    """Gradio passes gr.Request and gr.Progress by a handler's signature: the Script tab's handlers (wrapped to turn
+    core errors into toasts) keep theirs, so on a Space a saved voice lands in this session's library and a render
+    reports its lines; the public ``script`` endpoint's parameters carry their documented names."""
+    import inspect  # noqa: PLC0415
+    from gradio.helpers import special_args  # noqa: PLC0415
+    import app  # noqa: PLC0415
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("STEPEDIT_DATA_DIR", str(tmp_path / "data"))
+    demo = app.build_demo(FakeEngine())
+    fns = {f.api_name: f.fn for f in demo.fns.values()}
+    for name in ("session_script", "script", "voice_save", "voice_use", "voice_import"):
+        assert "request" in inspect.signature(fns[name]).parameters, name
+    for name, inputs in (("session_script", ["A: hi", None, -1]), ("script", ["A: hi", -1, "", None])):
+        assert special_args(fns[name], list(inputs))[1] == len(inputs) + 1, name   # progress, after request
+    named = demo.get_api_info()["named_endpoints"]["/script"]["parameters"]
+    assert [p["parameter_name"] for p in named] == ["script", "seed", "default_voice", "voices_zip"]

@@ -1,4 +1,4 @@
-"""The take check's whisper decode (stepedit_core.lite.asr, ``fast=True``): one window the length of the clip
+"""The take check's whisper decode (stepedit_core.listen.asr, ``fast=True``): one window the length of the clip
 (not whisper's padded 30 s), word times from the alignment, and a bounded re-decode when greedy loops."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from stepedit_core.interface import AudioClip
-from stepedit_core.lite import asr as asr_mod
-from stepedit_core.lite.metrics import error_rate
+from stepedit_core.listen import asr as asr_mod
+from stepedit_core.listen.metrics import error_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 

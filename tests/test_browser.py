@@ -188,6 +188,53 @@ def test_clone_edit_and_timeline_in_browser(server):
     assert (ARTIFACTS / "screenshot.png").stat().st_size > 10_000
 
 
+def test_plan_box_shows_an_editable_plan_then_runs_it_as_stacked_edits(server):
+    """② Describe the change: the plain-language plan shows as a table before it runs (words it does not
+    understand are named in a toast), a cell can be changed, and Apply plan runs each step on the previous
+    step's take (the timeline grows by one take a step)."""
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        try:
+            _load_with_prompt(page, server)
+            page.locator("#prompt-text textarea").fill("a prompt")
+            page.locator("#target-text textarea").fill("good morning everyone")
+            page.locator("#clone-btn").click()
+            timeline = page.locator("#timeline")
+            expect(timeline).to_contain_text("T1 · Voice clone #1", timeout=30000)
+            page.get_by_role("tab", name="② Edit").click()
+            expect(page.locator("#tabs")).to_contain_text("Editing T1")
+            page.locator("#plan-box").get_by_text("Describe the change").first.click()
+            instruction = page.locator("#plan-text textarea")
+            instruction.fill("make it purple")
+            page.locator("#plan-show").click()
+            expect(page.get_by_text("Did not understand 'purple'").first).to_be_visible(timeout=10000)
+            instruction.fill("a bit happier and much slower, laugh after 'morning'")
+            page.locator("#plan-show").click()
+            table = page.locator("#plan-table")
+            expect(table).to_contain_text("Happy / 开心 ×1", timeout=10000)
+            expect(table).to_contain_text("Slower / 慢一点 ×3")
+            expect(table).to_contain_text("[laugh] after 'morning'")
+            # edit the plan: 3 rounds of "slower" become 1
+            cell = table.locator("[data-testid=cell-1-3]")                # row 2 (slower), column "rounds"
+            expect(cell).to_have_text(re.compile(r"^\s*3(\s|$)"))
+            cell.dblclick()
+            editor = cell.locator("textarea, input").first
+            editor.fill("1")
+            editor.press("Enter")
+            expect(cell).to_have_text(re.compile(r"^\s*1(\s|$)"))    # the cell's menu buttons follow
+            page.locator("#plan-apply").click()
+            expect(timeline).to_contain_text("T2 · Emotion · Happy", timeout=30000)
+            expect(timeline).to_contain_text("T3 · Speed · Slower", timeout=30000)
+            expect(timeline).to_contain_text("T4 · Paralinguistic", timeout=30000)
+            expect(timeline).not_to_contain_text("(round 3)")
+            expect(page.locator("#info-b")).to_contain_text("T3 → T4", timeout=20000)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last_browser_state.png"), full_page=True)
+            browser.close()
+
+
 def open_advanced(page) -> None:
     """Open the clone tab's collapsed "Advanced" group (versions, variation number, retries, saved voice)."""
     if not page.locator("#clone-seed").is_visible():

@@ -34,7 +34,10 @@ def test_speeds_tags_and_language_tags():
 def test_types_without_options():
     for t in ("clone", "paralinguistic", "denoise", "vad"):
         assert catalog.options_for(t) == ()
+    for t in ("paralinguistic", "denoise", "vad"):
         assert catalog.check_edit(t, None) is None
+    with pytest.raises(InvalidInputError, match="cloning is not an edit of audio"):      # as every door says
+        catalog.check_edit("clone", None)
 
 
 @pytest.mark.parametrize("edit_type", ["emotion", "style", "speed"])

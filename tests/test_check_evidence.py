@@ -107,7 +107,7 @@ def test_ge2e_weights_are_found_in_an_installed_resemblyzer_package_and_sha256_c
     import sys
 
     from stepedit_core.errors import ModelUnavailableError
-    from stepedit_core.lite import models, speaker_embedding
+    from stepedit_core.listen import models, speaker_embedding
     monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(speaker_embedding.GE2E_ENV, raising=False)
     monkeypatch.setattr(sys, "path", [str(tmp_path / "site")] + [p for p in sys.path if "site-packages" not in p])

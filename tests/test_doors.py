@@ -3,6 +3,7 @@ MCP functions (app_ui/api.py), the HTTP server and the CLI; streamed takes obey 
 streamed session takes carry their check."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import gradio as gr
@@ -16,6 +17,7 @@ from app_ui.history import TakeTree
 from app_ui.runner import EngineRunner
 from app_ui.studio import Studio, drain
 from stepedit_core import cli
+from stepedit_core.errors import InvalidInputError
 from stepedit_core.interface import AudioClip
 from stepedit_core.server import create_server
 from stepedit_core.service import service_for
@@ -87,6 +89,40 @@ def test_unknown_edit_type(doors, capsys):
                         "-o", str(doors["tmp"] / "o.wav"))
     assert app == http == shell
     assert app.startswith("Unknown edit type 'shout'; use one of emotion, style")
+
+
+def test_unknown_option_one_message_in_the_doors_and_the_core(doors, capsys):
+    """catalog.check_edit is the doors' option check: a plan line (CLI ``plan --plan``, the app's plan table), the
+    model prompt, a training manifest row and a script line edit say what the app API, HTTP and the CLI say."""
+    from stepedit_core import catalog, plans  # noqa: PLC0415
+    from stepedit_core.model import prompts  # noqa: PLC0415
+    from stepedit_core.service import user_message  # noqa: PLC0415
+    from stepedit_core.train import data  # noqa: PLC0415
+
+    def core_message(fn, *args) -> str:
+        with pytest.raises(InvalidInputError) as caught:
+            fn(*args)
+        return user_message(caught.value)
+
+    app = app_message(doors["api"]["edit"], doors["prompt"], PROMPT_TEXT, "emotion", "purple")
+    http = http_message(http_edit(doors, edit_type="emotion", option="purple"))
+    shell = cli_message(capsys, doors, "edit", doors["prompt"], "--type", "emotion", "--option", "purple", "--text",
+                        PROMPT_TEXT, "-o", str(doors["tmp"] / "o.wav"))
+    plan_line = cli_message(capsys, doors, "plan", "--plan", "emotion purple x1")
+    core = {core_message(plans.parse_plan_text, "emotion purple x1"),
+            core_message(prompts.edit_instruction, "emotion", "purple", PROMPT_TEXT),
+            core_message(catalog.check_edit, "emotion", "purple")}                 # script line edits
+    assert {app, http, shell, plan_line, *core} == {app}
+    assert app == ("Unknown emotion option; use one of happy, angry, sad, humour, confusion, disgusted, empathy, "
+                   "embarrass, fear, surprised, excited, depressed, coldness, admiration, remove (got 'purple').")
+    missing = app_message(doors["api"]["edit"], doors["prompt"], PROMPT_TEXT, "speed", "")
+    assert missing == core_message(plans.parse_plan_text, "speed") == \
+        "The speed edit needs an option: one of faster, slower, more faster, more slower."
+    row = {"source_audio": "src.wav", "edit_type": "emotion", "edit_info": "purple", "target_audio": "tgt.wav"}
+    (doors["tmp"] / "m.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(InvalidInputError) as caught:
+        data.read_manifest(doors["tmp"] / "m.jsonl")
+    assert str(caught.value).endswith(str(app[0].lower() + app[1:]).removesuffix("."))
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -318,7 +318,7 @@ def test_work_estimate_is_tokens_times_seconds_per_token(base_engine):
     # the tiny engine's own estimate of the same request is far below the cap, and it runs
     assert base_engine.estimate_seconds("edit", 12.0) < 60
     # transcription: whisper time per audio second, on any device
-    from stepedit_core.lite.asr import SECONDS_PER_AUDIO_S
+    from stepedit_core.listen.asr import SECONDS_PER_AUDIO_S
     assert real.estimate_seconds(catalog.TRANSCRIBE, 30.0) == pytest.approx(30.0 * SECONDS_PER_AUDIO_S)
 
 

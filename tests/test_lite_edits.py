@@ -8,8 +8,8 @@ from stepedit_core import catalog
 from stepedit_core.errors import InvalidInputError, UnsupportedEditError
 from stepedit_core.interface import AudioClip, EditRequest
 from stepedit_core.lite import LiteEngine, strip_language_tag
-from stepedit_core.lite.dsp import active_rms_db
-from stepedit_core.lite.metrics import f0_stats, si_sdr
+from stepedit_core.listen.dsp import active_rms_db
+from stepedit_core.listen.metrics import f0_stats, si_sdr
 from stepedit_core.lite.timestretch import SPEED_RATIOS, time_stretch
 from stepedit_core.lite.vad import speech_regions
 from tests.audio_clips import SAMPLE_RATE, add_noise, en_speech, with_pauses, zh_speech  # noqa: F401 (fixtures)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from stepedit_core.errors import ModelUnavailableError
-from stepedit_core.lite import models
+from stepedit_core.listen import models
 
 
 def test_tampered_cached_model_is_refused_with_what_to_do(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 from stepedit_core import catalog
 from stepedit_core.interface import AudioClip, EditRequest
 from stepedit_core.lite import LiteEngine
-from stepedit_core.lite.dsp import rms_db
+from stepedit_core.listen.dsp import rms_db
 from tests.audio_clips import EN_TEXT, SAMPLE_RATE, add_noise, en_speech  # noqa: F401 (fixtures)
 
 SR = SAMPLE_RATE

@@ -10,8 +10,8 @@ from stepedit_core import catalog
 from stepedit_core.errors import InvalidInputError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
 from stepedit_core.lite import LiteEngine
-from stepedit_core.lite.dsp import active_rms_db
-from stepedit_core.lite.metrics import error_rate, f0_stats, normalise_text
+from stepedit_core.listen.dsp import active_rms_db
+from stepedit_core.listen.metrics import error_rate, f0_stats, normalise_text
 from stepedit_core.lite.nonverbal import RECIPES, SpeakerVoice, synthesise_sound
 from stepedit_core.lite.paralinguistic import new_slots, parse_tags
 from stepedit_core.lite.prosody import EMOTION_PRESETS, STYLE_PRESETS, analyse, preset_table
@@ -148,7 +148,7 @@ def test_transcribe_simplified_chinese(engine, zh_speech):
 
 
 def test_zh_punctuation_only_after_han_characters():
-    from stepedit_core.lite.asr import zh_punctuation
+    from stepedit_core.listen.asr import zh_punctuation
     assert zh_punctuation("大家好,今天我想, 讲个故事.") == "大家好，今天我想，讲个故事。"
     assert zh_punctuation("你好? Hello, world.") == "你好？Hello, world."
     assert zh_punctuation("版本3.5") == "版本3.5"

@@ -68,7 +68,7 @@ def test_plan_text_round_trips_and_can_be_edited():
     edited = plans.parse_plan_text("emotion sad x2; paralinguistic clears throat after 'Hello'")
     assert edited == (PlanStep("emotion", "sad", 2), PlanStep("paralinguistic", None, 1, "clears throat", "Hello",
                                                               "after"))
-    for bad, match in (("emotion purple x1", "emotion edit needs one of"), ("speed slower x9", "rounds"),
+    for bad, match in (("emotion purple x1", "unknown emotion option; use one of happy"), ("speed slower x9", "rounds"),
                        ("dance", "not '<edit type>"), ("paralinguistic yawn at end", "unknown paralinguistic")):
         with pytest.raises(Exception, match=match):
             plans.parse_plan_text(bad)

@@ -8,7 +8,7 @@ import pytest
 
 from stepedit_core import catalog, tags
 from stepedit_core.errors import InvalidInputError, UnsupportedEditError
-from stepedit_core.lite.dsp import active_rms_db
+from stepedit_core.listen.dsp import active_rms_db
 from stepedit_core.lite.nonverbal import RECIPES, SpeakerVoice, synthesise_sound
 from stepedit_core.lite.paralinguistic import new_slots, parse_tags
 from stepedit_core.lite.prosody import analyse

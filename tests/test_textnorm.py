@@ -73,3 +73,28 @@ def test_the_check_scores_numbers_by_sound_on_both_sides():
     wrong = _checker("The museum opens at 10 and closes at 12 on public holidays.").check(clip, said)
     assert wrong.substituted == 1 and wrong.levels["error_rate"] != "green"
     assert c.expected == "博物馆九点开门。"            # the JSON keeps the texts as written
+
+
+def test_mandarin_is_judged_by_its_syllables_and_near_homophones_are_not_errors():
+    """Whisper base writes right syllables with other characters (野餐 as 也参, 三点一刻 as 3.1克) and merges the
+    fuzzy-pinyin pairs (堵车 du che as 读策 du ce): the take said the text, so the level is green; the CER keeps
+    counting the characters. Other syllables (liang / yang) and lost syllables still count."""
+    from stepedit_core.textnorm import fuzzy_pinyin, sound_error_rate, sound_tokens
+    clip = AudioClip(np.zeros(24000, np.float32), 24000)
+    for expected, heard in (("如果下雨，野餐就改到室内。", "如果下雨，也参就改倒室内。"),
+                            ("我们三点一刻在街角的咖啡店见面。", "我们3.1克在接轿的咖啡店见面"),
+                            ("我觉得我们明天应该早一点出发，避开堵车。", "我觉得我们明天应该早一点出发，避开读策。"),
+                            ("今天很累，但是结果很值得。", "今天很累，当时结果很值得。")):
+        c = _checker(heard).check(clip, expected)
+        assert c.sound_error_rate == 0.0 and c.error_rate > 0, c.summary()    # the CER still counts characters
+        assert c.substituted == 0 and c.levels["error_rate"] == "green", c.summary()
+        assert c.to_dict()["sound_error_rate"] == 0.0 and c.passes()
+        assert checks.TakeCheck.from_dict(c.to_dict()).sound_error_rate == 0.0
+    assert sound_tokens("我们3.1克", "cer") == ["wo", "men", "san", "dian", "yi", "ke"]
+    assert sound_tokens("2023年", "cer") == sound_tokens("二零二三年", "cer") == ["er", "ling", "er", "san", "nian"]
+    assert [fuzzy_pinyin(s) for s in ("zhe", "chang", "shi", "nan", "ling", "xiong", "liang")] == [
+        "ze", "can", "si", "lan", "lin", "xiong", "lian"]
+    assert fuzzy_pinyin("liang") != fuzzy_pinyin("yang") and fuzzy_pinyin("yuan") != fuzzy_pinyin("yun")
+    lost = _checker("我哥哥给他女儿买了一样红色的自行车").check(clip, "我哥哥给他女儿买了一辆红色的小自行车")
+    assert lost.substituted == 1 and lost.deleted == 1 and lost.levels["error_rate"] == "amber"
+    assert sound_error_rate("一辆红色的小自行车", "一样红色的自行车", "cer") == pytest.approx(2 / 9)

@@ -110,7 +110,7 @@ def test_lite_transcription_has_a_work_estimate():
     place as clone and edit work; its longest accepted input stays within the cap."""
     from stepedit_core import catalog
     from stepedit_core.interface import check_work
-    from stepedit_core.lite.asr import SECONDS_PER_AUDIO_S
+    from stepedit_core.listen.asr import SECONDS_PER_AUDIO_S
     from stepedit_core.lite.engine import MAX_INPUT_SECONDS, LiteEngine
     eng = LiteEngine()
     caps = eng.capabilities()

@@ -154,3 +154,34 @@ def test_the_edit_tab_word_edit_is_a_replayable_take(tmp_path):
     fresh, new_ids, report = studio.replay(fresh, str(recipe))
     assert fresh.get(new_ids[-1]).sha256 == take.sha256, report
     assert json.loads(recipe.read_text())["actions"][-1]["params"]["edit_type"] == "words"
+
+
+def test_units_the_asr_misheard_get_the_time_of_the_words_it_heard_instead():
+    """"park instead" heard as "parking state": each unit gets the word heard in its place (two for three: the
+    span shared by letters), instead of collapsing onto a point between the neighbours (which left "park" in
+    place and put the new word before it)."""
+    heard = (checks.Word("in", 7.0, 7.1), checks.Word("the", 7.1, 7.2), checks.Word("parking", 7.2, 7.6),
+             checks.Word("state.", 7.6, 8.3))
+    t = words.unit_times(words.units("in the park instead."), heard, 9.0)
+    assert t[2].tolist() == pytest.approx([7.2, 7.6]) and t[3].tolist() == pytest.approx([7.6, 8.3])
+    t = words.unit_times(words.units("in the park instead."), heard[:2] + (checks.Word("parkinstate", 7.2, 8.3),),
+                         9.0)
+    assert t[2].tolist() == pytest.approx([7.2, 7.2 + 1.1 * 4 / 11]) and t[3, 1] == pytest.approx(8.3)
+
+
+def test_verify_hears_the_new_words_by_sound(fake_take):
+    """A take edited to say "ten" that the ASR writes "10" has its new word; so has 大 written with a homophone."""
+    engine, take = fake_take
+    new = TEXT.replace("noon", "ten")
+    out = words.word_edit(engine, take.audio, TEXT, new, seed=4)
+    said = checks.Checker(lambda clip, lang: checks.Heard(new.replace("ten", "10"), lang, ()), None, None)
+    assert words.verify(take.audio, out, TEXT, said)["span_error_rate"] == 0.0
+    wrong = checks.Checker(lambda clip, lang: checks.Heard(new.replace("ten", "11"), lang, ()), None, None)
+    assert words.verify(take.audio, out, TEXT, wrong)["span_error_rate"] == 1.0
+    zh, zh_new = "我们在小会议室开会", "我们在大会议室开会"
+    clip = engine.clone(CloneRequest(take.audio, TEXT, zh, seed=2))
+    out = words.word_edit(engine, clip.audio, zh, zh_new, seed=4)
+    homophone = checks.Checker(lambda c, lang: checks.Heard("我们再大会意室开会", lang, ()), None, None)
+    assert words.verify(clip.audio, out, zh, homophone)["span_error_rate"] == 0.0
+    other = checks.Checker(lambda c, lang: checks.Heard("我们在到会议室开会", lang, ()), None, None)
+    assert words.verify(clip.audio, out, zh, other)["span_error_rate"] == 1.0

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from ..errors import ModelUnavailableError
-from .dsp import resample
+from ..listen.dsp import resample
 
 DFN_RATE = 48000
 ATTEN_LIMIT_DB = 30.0          # per round; see module docstring

@@ -33,10 +33,10 @@ from ..tags import spelled as spelled_tag
 from . import denoise as denoise_mod
 from . import nonverbal, paralinguistic, prosody, streaming, voice
 from . import vad as vad_mod
-from .asr import SECONDS_PER_AUDIO_S as ASR_SECONDS_PER_AUDIO_S
-from .asr import WhisperASR
-from .dsp import peak_limit, resample
-from .g2p import is_chinese
+from ..listen.asr import SECONDS_PER_AUDIO_S as ASR_SECONDS_PER_AUDIO_S
+from ..listen.asr import WhisperASR
+from ..listen.dsp import peak_limit, resample
+from ..listen.g2p import is_chinese
 from .timestretch import SPEED_RATIOS, time_stretch
 from .tts import FEMALE_VOICE, MALE_VOICE, KokoroTTS
 from .variation import CLONE_RATE_SPAN, Performance

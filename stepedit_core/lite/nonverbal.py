@@ -13,7 +13,7 @@ import numpy as np
 
 from ..catalog import PARALINGUISTIC_TAGS_2026
 from ..tags import canonical
-from .dsp import active_rms_db, fade_edges
+from ..listen.dsp import active_rms_db, fade_edges
 from .prosody import F0_CEIL, F0_FLOOR, FRAME_MS, WorldParams, synthesise
 from .variation import Performance
 

@@ -20,7 +20,7 @@ import numpy as np
 from .. import tags
 from ..audio import crossfade_concat
 from ..errors import InvalidInputError
-from .asr import Word
+from ..listen.asr import Word
 
 TAG_PATTERN = tags.TAG_PATTERN          # every accepted spelling, 2025 and 2026
 _UNIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+(?:['’][A-Za-z]+)*")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..catalog import EMOTIONS, REMOVE, STYLES
-from .dsp import active_rms_db
+from ..listen.dsp import active_rms_db
 from .variation import EDIT_RATE_SPAN, Performance
 
 FRAME_MS = 5.0                 # WORLD frame period

@@ -30,8 +30,8 @@ from ..errors import InvalidInputError, StepEditError
 from ..interface import CloneRequest, EditRequest, StopCheck, chunk_audio
 from . import nonverbal, prosody, voice
 from .denoise import denoise_span
-from .dsp import peak_limit, resample
-from .g2p import CJK
+from ..listen.dsp import peak_limit, resample
+from ..listen.g2p import CJK
 from .timestretch import SPEED_RATIOS, time_stretch
 from .tts import SENTENCE_PAUSE_S
 from .variation import CLONE_RATE_SPAN, Performance

@@ -15,9 +15,9 @@ import threading
 import numpy as np
 
 from ..errors import InvalidInputError, ModelUnavailableError
-from . import models
-from .dsp import peak_limit
-from .g2p import phonemize
+from ..listen import models
+from ..listen.dsp import peak_limit
+from ..listen.g2p import phonemize
 
 SAMPLE_RATE = 24000                     # Kokoro output rate
 MAX_PHONEMES = 400                      # per model call; the model's context is 510 tokens

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import crossfade_concat
-from .dsp import resample
+from ..listen.dsp import resample
 
 VAD_RATE = 16000               # webrtcvad accepts 8/16/32/48 kHz
 FRAME_MS = 30                  # webrtcvad frame lengths are 10, 20 or 30 ms

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dsp import active_rms_db
+from ..listen.dsp import active_rms_db
 from .prosody import FRAME_MS, F0_CEIL, F0_FLOOR, WorldParams, analyse, soft_limit, synthesise, warp_envelope
 from .variation import Performance
 

@@ -99,7 +99,7 @@ def test_triplets_round_trip_through_jsonl(tmp_path):
 
 @pytest.mark.parametrize("row, message", [
     ({"source_audio": "src.wav", "edit_type": "emotion", "edit_info": "joyful", "target_audio": "tgt.wav"},
-     "row 1: emotion edit needs one of"),
+     "row 1: unknown emotion option; use one of happy"),
     ({"source_audio": "src.wav", "edit_type": "recolor", "target_audio": "tgt.wav"}, "unknown edit type"),
     ({"source_audio": "nope.wav", "edit_type": "denoise", "target_audio": "tgt.wav"}, "source_audio 'nope.wav'"),
     ({"source_audio": "src.wav", "edit_type": "denoise"}, "missing target_audio"),

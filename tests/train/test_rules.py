@@ -66,7 +66,7 @@ def test_wer_and_speaker_rewards_point_the_documented_way():
     """On real speech, with the lite checker (whisper + the lite speaker embedder; the tiny checkpoint's random
     CAM++ maps every clip to nearly the same x-vector, so it cannot tell voices apart): the right text and the
     same voice score higher than a wrong text and another voice."""
-    from stepedit_core.lite import speaker_embedding
+    from stepedit_core.listen import speaker_embedding
     clip = AudioClip.from_file(EXAMPLES / "prompt_en.wav")
     text = (EXAMPLES / "prompt_en.txt").read_text().strip()
     checker = checks.Checker(checks.whisper_transcriber(), *speaker_embedding.default_embedder())

@@ -2,17 +2,14 @@
 only the changed words, as a new take of the session (replayable: a recipe edit with edit_type "words")."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Callable
-
 import gradio as gr
 
 from stepedit_core import words
 
-from . import api as api_mod
-from .history import TakeTree
-from .runner import GPU
-from .studio import Studio
+from .. import api as api_mod
+from ..history import TakeTree
+from ..runner import GPU
+from .timeline import NO_BASE, Session, session_hash
 
 
 def take_text(base: str | None, tree: TakeTree | None) -> str:
@@ -20,8 +17,11 @@ def take_text(base: str | None, tree: TakeTree | None) -> str:
     return tree.get(base).text if base and tree is not None and tree.has(base) else ""
 
 
-def wire(studio: Studio, c: SimpleNamespace, chain: Callable, session_hash: Callable) -> None:
-    """Wire the word box and its button of the edit tab (``c`` holds the components, ``chain`` refreshes)."""
+def wire(session: Session, *, base_take: gr.Textbox, words_text: gr.Textbox, words_btn: gr.Button,
+         seed: gr.Number, timeline: gr.Radio, audio_b: gr.Audio) -> None:
+    """Wire the edit tab's word box and its button (``seed``: the edit tab's; the progress shows on the timeline
+    and take B)."""
+    studio = session.studio
 
     def session_words(base_take: str, new_text: str, seed: int, tree: TakeTree = None,
                       request: gr.Request = None, progress=gr.Progress()):
@@ -40,14 +40,13 @@ def wire(studio: Studio, c: SimpleNamespace, chain: Callable, session_hash: Call
 
     def words_check(base, text, seed, tree):
         if not base:
-            return [gr.validate(False, "Select the take to edit in the timeline first."), gr.validate(True, ""),
+            return [gr.validate(False, NO_BASE), gr.validate(True, ""),
                     gr.validate(True, ""), gr.validate(True, "")]
         return [gr.validate(True, ""), api_mod.check_text(text, "the new text"), api_mod.check_seed(seed),
                 gr.validate(True, "")]
 
-    chain(c.words_btn.click(session_words, [c.base_take, c.words_text, c.edit_seed, c.tree_state],
-                            [c.tree_state, c.history_json], api_name="session_edit_words", concurrency_id=GPU,
-                            api_visibility="undocumented", show_progress_on=[c.timeline, c.audio_b],
-                            validator=words_check))
-    c.base_take.change(take_text, [c.base_take, c.tree_state], [c.words_text], api_visibility="private",
-                       queue=False)
+    session.chain(words_btn.click(session_words, [base_take, words_text, seed, session.tree],
+                                  [session.tree, session.history], api_name="session_edit_words",
+                                  concurrency_id=GPU, api_visibility="undocumented",
+                                  show_progress_on=[timeline, audio_b], validator=words_check))
+    base_take.change(take_text, [base_take, session.tree], [words_text], api_visibility="private", queue=False)

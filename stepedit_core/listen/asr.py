@@ -57,6 +57,7 @@ class Word:
     text: str
     start: float          # seconds
     end: float
+    probability: float | None = None   # the decoder's word probability (mean of its tokens'), when aligned
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class WhisperASR:
             lang = part.language                     # detected on the first piece, kept for the rest
             offset = span.start / ASR_RATE
             parts.append(part.text)
-            words += [Word(w.text, w.start + offset, w.end + offset) for w in part.words]
+            words += [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in part.words]
         sep = "" if lang in ("zh", "ja") else " "
         return Transcript(text=sep.join(p for p in parts if p).strip(), language=lang, words=tuple(words))
 
@@ -174,8 +175,8 @@ class WhisperASR:
         if word_timestamps and ids:
             aligned = model.find_alignment(tok, [ids], encoded, frames)[0]
             merge_punctuations(aligned, PREPEND_PUNCTUATION, APPEND_PUNCTUATION)
-            words = [Word(self._clean(w["word"], lang), float(w["start"]), float(w["end"]))
-                     for w in aligned if w["word"]]
+            words = [Word(self._clean(w["word"], lang), float(w["start"]), float(w["end"]),
+                          float(w["probability"])) for w in aligned if w["word"]]
         return Transcript(text=self._clean(tok.decode(ids), lang).strip(), language=lang, words=tuple(words))
 
     def _clean(self, text: str, lang: str | None) -> str:
