@@ -431,7 +431,8 @@ def load_stepaudio_engine(model_path=None, *, download: bool = False, device: st
         from .decoder.flow import quantize_estimator_int8
         quantize_estimator_int8(decoder.flow)
     text_tokenizer = load_text_tokenizer(paths.editx)
-    llm = remote or load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization)
+    llm = remote or load_step1(paths.editx, device=dev, dtype=llm_dtype, quantization=quantization,
+                               int8_lm_head=options.int8_lm_head)
     audio_tokenizer = StepAudioTokenizer.from_pretrained(paths.tokenizer, device=dev,
                                                          dither=options.vq02_dither)
     return StepAudioEngine(llm=llm, text_tokenizer=text_tokenizer, audio_tokenizer=audio_tokenizer,

@@ -69,6 +69,9 @@ class EngineOptions:
     prefix_cache_bytes: int = PREFIX_CACHE_BYTES
     # bytes of keys / values one batch of candidates may hold (stepedit_core.batching; refused up front above)
     max_batch_kv_bytes: int = MAX_BATCH_KV_BYTES
+    # with --quantization int8 on the CPU: the lm_head too in int8 per output channel (not official; faster
+    # steps, flat in the batch width; logits differ in the last bits, agreement in bench/RESULTS_batch.md)
+    int8_lm_head: bool = False
     # paralinguistic tag spellings the loaded weights expect (tags.py): "2025" (default) or "2026"
     tag_vocabulary: str = field(default_factory=tags.vocabulary_from_env)
 

@@ -165,36 +165,45 @@ def constrain_logits(logits: torch.Tensor, position: int, eot_id: int = EOT_ID) 
 
 
 def warp_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """Temperature, then top-k, then top-p, with the transformers conventions; (V,) fp32."""
+    """Temperature, then top-k, then top-p, with the transformers conventions; (V,) or (B, V) fp32, row-wise
+    (a row gives the same bits alone or in a batch: the reductions run along the last axis only)."""
     if temperature != 1.0:
         logits = logits / temperature
     if top_k > 0:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[-1]
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=False)
         cum = sorted_logits.softmax(-1).cumsum(-1)
         drop = cum <= 1 - top_p
-        drop[-1] = False                                  # always keep the most likely id
-        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+        drop[..., -1] = False                             # always keep the most likely id
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     return logits
+
+
+def next_tokens(logits: torch.Tensor, histories: Sequence[Sequence[int]], positions: Sequence[int],
+                options: SamplingOptions, generators: Sequence[torch.Generator | None]) -> list[int]:
+    """One id per row from last-position logits (B, V), following the module docstring's steps. The warps run
+    on the whole (B, V) block at once; each row then draws with its own generator, so a row's id is the one
+    :func:`next_token` gives for it alone."""
+    logits = logits.float().clone()
+    for b, history in enumerate(histories):
+        if options.repetition_guard:
+            banned = repetition_banned_id(history)
+            if banned is not None:
+                logits[b, banned] = float("-inf")
+        if options.constrained:
+            constrain_logits(logits[b], positions[b], options.eot_id)
+    if not options.do_sample:
+        return torch.argmax(logits, dim=-1).tolist()
+    probs = torch.softmax(warp_logits(logits, options.temperature, options.top_k, options.top_p), dim=-1)
+    return [int(torch.multinomial(probs[b], 1, generator=g)) for b, g in enumerate(generators)]
 
 
 def next_token(logits: torch.Tensor, history: Sequence[int], position: int, options: SamplingOptions,
                generator: torch.Generator | None) -> int:
-    """One id from last-position logits (V,), following the module docstring's steps."""
-    logits = logits.float().clone()
-    if options.repetition_guard:
-        banned = repetition_banned_id(history)
-        if banned is not None:
-            logits[banned] = float("-inf")
-    if options.constrained:
-        constrain_logits(logits, position, options.eot_id)
-    if not options.do_sample:
-        return int(torch.argmax(logits))
-    logits = warp_logits(logits, options.temperature, options.top_k, options.top_p)
-    probs = torch.softmax(logits, dim=-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
+    """One id from last-position logits (V,): :func:`next_tokens` for one row."""
+    return next_tokens(logits.reshape(1, -1), [history], [position], options, [generator])[0]
 
 
 class _GroupEmitter:
@@ -326,8 +335,10 @@ def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None]
     cache = model.new_cache(len(ids) + max_new)
     t0 = time.perf_counter()
     logits = prefill(model, ids, cache, prefix_cache, prefix_boundaries)
-    for row in rows:
-        row.take(next_token(logits, row.history, 0, options, row.generator), options, max_new, budget)
+    first = next_tokens(logits.reshape(1, -1).expand(len(rows), -1), [row.history for row in rows],
+                        [0] * len(rows), options, [row.generator for row in rows])
+    for row, token in zip(rows, first):
+        row.take(token, options, max_new, budget)
     t1 = time.perf_counter()
     live = [row for row in rows if row.stop is None]
     if len(live) > 1:
@@ -341,9 +352,10 @@ def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None]
             break
         tokens = torch.tensor([[row.new[-1]] for row in live], device=device)
         logits = model.step(tokens, cache)[:, -1]                        # (B, V)
-        for b, row in enumerate(live):
-            row.take(next_token(logits[b], row.history, len(row.new), options, row.generator),
-                     options, max_new, budget)
+        drawn = next_tokens(logits, [row.history for row in live], [len(row.new) for row in live], options,
+                            [row.generator for row in live])
+        for row, token in zip(live, drawn):
+            row.take(token, options, max_new, budget)
             row.steps += 1
         still = [b for b, row in enumerate(live) if row.stop is None]
         if still and len(still) < len(live):

@@ -9,7 +9,11 @@ assigns the tensors in place, so nothing is initialised twice and a wrong or tru
 with a :class:`CheckpointError` that lists the missing / unexpected / mis-shaped keys.
 
 Quantization (the official ``--quantization`` options); only the decoder-layer linears are swapped, the
-embedding and lm_head stay in the activation dtype (as transformers' bitsandbytes loading does):
+embedding and lm_head stay in the activation dtype (as transformers' bitsandbytes loading does), except with
+``int8_lm_head`` (CPU int8 only, not official): the lm_head too is int8 per output channel. It is 0.92 GB of
+fp32 read at every decode step (~27 % of a batch-1 step at real size), and the fp32 product grows with the rows
+of a batch (bench/RESULTS_batch.md: the int8 head is ~4x fewer bytes and flat in the batch); its logits differ
+from the fp32 head's in the last bits, the agreement is measured there.
 
 - CUDA, needs bitsandbytes: ``"int8"`` (LLM.int8, ``Linear8bitLt``) or ``"nf4"`` (``Linear4bit``).
 - CPU: ``"int8"`` through torch's own dynamic quantization (``quantize_dynamic``, qint8 weights per output
@@ -99,7 +103,7 @@ def manifest_layout(manifest: dict | str | Path) -> dict[str, tuple[int, ...]]:
 
 def load_step1(folder: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype | None = None, *,
                manifest: dict | str | Path | None = None, quantization: str | None = None,
-               official_bias: bool = False) -> Step1ForCausalLM:
+               official_bias: bool = False, int8_lm_head: bool = False) -> Step1ForCausalLM:
     """Load an official Step1 checkpoint folder strictly, without transformers' loading machinery.
 
     The model is built on the meta device, the shard headers are checked against the model's own state-dict
@@ -107,10 +111,13 @@ def load_step1(folder: str | Path, device: torch.device | str = "cpu", dtype: to
     then the tensors are assigned in place (``load_state_dict(assign=True)``), so nothing is initialised twice.
     ``dtype`` defaults to the checkpoint's (bf16 for the official files). ``quantization``: "int8" on
     CPU (torch dynamic quantization, fp32 activations) or CUDA (bitsandbytes), "nf4" on CUDA (bitsandbytes). ``official_bias`` rounds the ALiBi bias to the activation dtype as official.
+    ``int8_lm_head``: with CPU int8, the lm_head too is int8 (see the module docstring); refused elsewhere.
     """
     config = read_config(folder)
     if quantization is not None:
         check_quantization(quantization, device, dtype)
+    if int8_lm_head and (quantization != "int8" or torch.device(device).type != "cpu"):
+        raise InvalidInputError("int8_lm_head needs quantization 'int8' on cpu")
     if quantization is not None and torch.device(device).type == "cpu":
         dtype = torch.float32                    # the int8 CPU kernels take fp32 activations
     dtype = dtype or (config.dtype if isinstance(config.dtype, torch.dtype) else torch.float32)
@@ -130,7 +137,7 @@ def load_step1(folder: str | Path, device: torch.device | str = "cpu", dtype: to
     check_state_dict_layout(found, expected, f"checkpoint {folder}")
     dev = torch.device(device)
     if quantization is not None and dev.type == "cpu":
-        _load_int8_cpu(model, files)
+        _load_int8_cpu(model, files, int8_lm_head)
     else:
         state = {}
         target = "cpu" if quantization else device
@@ -185,7 +192,7 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(dtype, str(dtype))
 
 
-def _load_int8_cpu(model: Step1ForCausalLM, files: list[Path]) -> None:
+def _load_int8_cpu(model: Step1ForCausalLM, files: list[Path], int8_lm_head: bool = False) -> None:
     """Assign the checkpoint layer by layer in fp32 and quantize each decoder layer's linears to int8 right
     away (torch dynamic quantization, per-channel weights), so at most one fp32 layer exists at a time."""
     owner = {}
@@ -206,10 +213,10 @@ def _load_int8_cpu(model: Step1ForCausalLM, files: list[Path]) -> None:
                     out[k[len(prefix):]] = t if narrow else t.to(torch.float32)
         return out
 
-    _assign_quantized(model, take)
+    _assign_quantized(model, take, int8_lm_head)
 
 
-def _assign_quantized(model: Step1ForCausalLM, take) -> None:
+def _assign_quantized(model: Step1ForCausalLM, take, int8_lm_head: bool = False) -> None:
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     # The embedding is a row gather: its rows stay in the checkpoint's bf16 and are widened after the lookup
@@ -227,6 +234,20 @@ def _assign_quantized(model: Step1ForCausalLM, take) -> None:
             gc.collect()     # the swapped-out fp32 linears sit in reference cycles; free them layer by layer
     model.model.norm.load_state_dict(take("model.norm."), strict=True, assign=True)
     model.lm_head.load_state_dict(take("lm_head."), strict=True, assign=True)
+    if int8_lm_head:
+        quantize_lm_head(model)
+
+
+def quantize_lm_head(model: Step1ForCausalLM) -> None:
+    """The fp32 lm_head (V, C) -> int8 weights per output channel (torch dynamic quantization, as the layers):
+    V x C bytes instead of 4 V x C, and one int8 product for all rows of a batch."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    holder = nn.ModuleDict({"head": model.lm_head})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
+        quantize_dynamic(holder, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+    model.lm_head = holder["head"]
+    gc.collect()
 
 
 def _quantize_linears(model: Step1ForCausalLM, mode: str, dtype: torch.dtype) -> None:

@@ -18,6 +18,7 @@ so doors mounted together (``app.py --api``) share its gate and its checker.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import weakref
@@ -33,6 +34,7 @@ from ..interface import (TEXT_FREE_EDITS, AudioClip, CloneRequest, EditRequest, 
                          StopCheck, check_edit_choice, check_work, resolve_seed, validate_transcribe)
 from . import speech
 from .gate import Gate
+from .tries import TryScopes
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,8 @@ def user_message(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class Tries:
     """What :meth:`Service.best_of` kept: the best run's takes (its last take checked) and one record per try
-    ``{"seed", "error_rate", "verdict"}`` in the order tried."""
+    ``{"seed", "error_rate", "verdict"}`` in the order tried, plus ``"batch_seeds"`` for a try made in a batch
+    with the others (service/tries.py: replay re-runs those seeds as one batch)."""
     takes: list[EngineResult]
     tried: list[dict]
 
@@ -68,6 +71,7 @@ class Service:
         self.gate = Gate()
         self._checker = checker
         self._checker_lock = threading.Lock()
+        self._tries = TryScopes()           # the tries of a best_of in this thread, decoded as one batch
 
     # ------------------------------------------------------------------ what the engine offers
     def capabilities(self):
@@ -107,10 +111,12 @@ class Service:
 
     # ------------------------------------------------------------------ engine work
     def clone(self, request: CloneRequest, progress: Progress | None = None) -> EngineResult:
-        return self.engine.clone(request, progress)
+        tries = self._tries.current()                 # inside best_of: maybe made with the other tries (tries.py)
+        return tries.clone(self.engine, request, progress) if tries else self.engine.clone(request, progress)
 
     def edit(self, request: EditRequest, progress: Progress | None = None) -> list[EngineResult]:
-        return self.engine.edit(request, progress)
+        tries = self._tries.current()
+        return tries.edit(self.engine, request, progress) if tries else self.engine.edit(request, progress)
 
     def word_edit(self, clip: AudioClip, text: str | None, new_text: str | None, *, seed: int | None = None,
                   check: bool = True, progress: Progress | None = None) -> EngineResult:
@@ -208,22 +214,30 @@ class Service:
 
     def best_of(self, run: Callable[[int], list[EngineResult]], source: AudioClip | None, first_seed: int,
                 max_tries: int, threshold: float = checks.DEFAULT_RETRY_THRESHOLD, *,
-                every_round: bool = False) -> Tries:
+                every_round: bool = False, batch: bool = True) -> Tries:
         """``run(seed) -> takes`` with seeds first_seed, first_seed + 1, ... (checks.retry_seeds) until the last
         take's WER/CER <= ``threshold`` or ``max_tries`` runs; the best run is kept (checks.rank). With
         ``every_round`` every take of a run is checked and a failing check ends the tries (the app's takes);
-        otherwise only the last take is, and a failing check is an error."""
+        otherwise only the last take is, and a failing check is an error. With ``batch`` (and an engine that
+        batches) the first engine call of every try is made at once, one prefill and one batched decode
+        (service/tries.py); the tries are still checked in seed order and the first passing one wins. A
+        caller whose ``run`` leaves this process per call (a ZeroGPU worker) passes ``batch=False``."""
         max_tries, threshold = self.check_retry(max_tries, threshold)
         runs, tried = [], []
-        for seed in checks.retry_seeds(first_seed, max_tries):
-            results = run(seed)
-            results = self.checked(results, source) if every_round else self.check_last(results, source)
-            c = checks.check_of(results[-1])
-            tried.append({"seed": seed, "error_rate": c.error_rate if c else None,
-                          "verdict": c.verdict if c else None})
-            runs.append(results)
-            if c is None or c.passes(threshold):
-                break
+        seeds = checks.retry_seeds(first_seed, max_tries)
+        scope = self._tries.open(seeds) if batch and max_tries > 1 else contextlib.nullcontext()
+        with scope as ahead:
+            for seed in seeds:
+                if ahead is not None:
+                    ahead.begin(seed)
+                results = run(seed)
+                results = self.checked(results, source) if every_round else self.check_last(results, source)
+                c = checks.check_of(results[-1])
+                tried.append({"seed": seed, "error_rate": c.error_rate if c else None,
+                              "verdict": c.verdict if c else None, **(ahead.record(seed) if ahead else {})})
+                runs.append(results)
+                if c is None or c.passes(threshold):
+                    break
         scored = [checks.check_of(r[-1]) for r in runs]
         best = checks.rank(scored)[0] if all(scored) else len(runs) - 1
         return Tries(runs[best], tried)

@@ -74,6 +74,23 @@ def test_int8_cpu_swaps_decoder_linears_only(folder):
     assert not any(p.device.type == "meta" for p in model.parameters())
 
 
+
+def test_int8_lm_head_is_an_option_of_the_cpu_int8_path_and_tracks_the_fp32_head(folder, io):
+    """``int8_lm_head`` makes the head int8 per output channel too; its logits stay close to the int8 model
+    with the fp32 head (same argmax along the fixture's continuation); refused without CPU int8."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    fp32_head = load_step1(folder, device="cpu", quantization="int8")
+    int8_head = load_step1(folder, device="cpu", quantization="int8", int8_lm_head=True)
+    assert isinstance(int8_head.lm_head, DynamicLinear)
+    assert int8_head.lm_head.weight().qscheme() == torch.per_channel_affine
+    ref, got = teacher_forced_logits(fp32_head, io), teacher_forced_logits(int8_head, io)
+    drift = float((got - ref).norm() / ref.norm())
+    assert 0 < drift < DRIFT_BOUND["int8"]
+    assert torch.equal(got.argmax(-1), ref.argmax(-1))
+    with pytest.raises(InvalidInputError, match="int8_lm_head needs quantization 'int8' on cpu"):
+        load_step1(folder, device="cpu", int8_lm_head=True)
+
 def test_int8_cpu_keeps_a_bf16_embedding_narrow_and_exact(folder, io, tmp_path):
     """A bf16 checkpoint's embedding stays bf16 on the int8 CPU path (half the bytes of fp32) and gives
     bit-identical logits to the same rows widened to fp32 before loading."""
