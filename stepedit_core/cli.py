@@ -168,8 +168,8 @@ def _configure_clone(p: argparse.ArgumentParser) -> None:
 def _run_clone(args: argparse.Namespace, ctx: Context) -> int:
     fmt = cli_stream.output_format(args.output, args.stream)
     if args.stream:
-        cli_stream.refuse_whole_take_options(args, {"--instructions": bool(args.instructions),
-                                                    "--speed": args.speed is not None, "--tries": args.tries != 1})
+        cli_stream.refuse_whole_take_options({"--instructions": bool(args.instructions),
+                                              "--speed": args.speed is not None, "--tries": args.tries != 1})
     if args.voice:
         voice = ctx.library.get(args.voice)
         clip, prompt_text = voice.clip(), voice.text
@@ -230,7 +230,7 @@ def _configure_edit(p: argparse.ArgumentParser) -> None:
 def _run_edit(args: argparse.Namespace, ctx: Context) -> int:
     fmt = cli_stream.output_format(args.output, args.stream)
     if args.stream:
-        cli_stream.refuse_whole_take_options(args, {
+        cli_stream.refuse_whole_take_options({
             "--type words": args.edit_type == word_edits.WORDS, "--iterations": args.iterations != 1,
             "--keep-rounds": args.keep_rounds, "--tries": args.tries != 1,
             "a region": any(v is not None for v in (args.first_word, args.last_word, args.start_s, args.end_s))})

@@ -50,7 +50,7 @@ def output_format(output: str, stream: bool) -> str:
     return fmt
 
 
-def refuse_whole_take_options(args: argparse.Namespace, options: dict[str, bool]) -> None:
+def refuse_whole_take_options(options: dict[str, bool]) -> None:
     """``options``: flag -> whether it is set; each needs whole takes, so it cannot be streamed."""
     used = [flag for flag, is_set in options.items() if is_set]
     if used:
