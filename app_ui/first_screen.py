@@ -33,6 +33,7 @@ SET_LOCALE_JS = """async () => {{
   const current = tabs.find(b => b.getAttribute("aria-selected") === "true");
   for (const b of tabs) {{ b.click(); await new Promise(r => setTimeout(r, 30)); }}
   if (current) current.click();
+  document.documentElement.setAttribute("data-ui-lang-done", "{lang}");   // relabelled (tests wait for it)
 }}"""
 
 # The page's first language is the browser's, as Gradio's own i18n picks it (zh-* -> zh, else en); computed

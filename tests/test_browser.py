@@ -242,9 +242,13 @@ def open_advanced(page) -> None:
 
 
 def _set_slider(page, elem_id: str, value) -> None:
+    """Type ``value`` into the slider's number box and wait until the slider itself holds it (under load the
+    frontend state can lag the typing, and a click right after would send the old value)."""
+    from playwright.sync_api import expect  # noqa: PLC0415
     box = page.locator(f"#{elem_id} input[type=number]")
     box.fill(str(value))
     box.press("Enter")
+    expect(page.locator(f"#{elem_id} input[type=range]")).to_have_value(str(value), timeout=10000)
 
 
 def test_check_badges_retry_and_region_edit_in_browser(server):

@@ -201,6 +201,7 @@ def test_computed_text_follows_the_language(server):
             assert page.evaluate(_AFTER_JS, header) == ['"说话人"', "0px"]
 
             page.locator("#lang-en").click()
+            expect(page.locator("html[data-ui-lang-done=en]")).to_be_attached(timeout=10000)   # tabs relabelled
             expect(page.get_by_role("tab", name="④ Script")).to_be_visible(timeout=10000)
             assert page.evaluate(_AFTER_JS, header)[0] == "none"
             note = _visible_text(page, "#engine-note")
