@@ -14,6 +14,13 @@ own process, so its peak RSS is its own:
   audio tokenizer and the decoder (flow + HiFT) stay in the ``serve`` process; ``vllm-int8flow``: the same with
   ``serve --llm-server --quantization int8``, which quantizes the flow's DiT there (as ``native-int8`` does).
 
+``--vllm-quant int8``: the vLLM server serves a compressed-tensors W8A8 copy of the Step1 folder (int8 weights per
+output channel, int8 activations per token, oneDNN; written once as ``<root>-vllm-int8`` by
+``python -m stepedit_vllm.quantize`` in the vLLM venv, the embedding / ``lm_head`` / KV cache fp32); its report keys
+get ``-w8a8``. ``--layers`` equal to the source's layer count uses the source itself. Threads: ``--vllm-threads``
+for the vLLM server (``OMP_NUM_THREADS``, no core binding), ``--serve-threads`` for the ``serve`` in front of it,
+``--native-threads`` for the native engine.
+
 Per configuration: a library voice is saved (``POST /v1/voices``, 3 s of speech-like audio) and warmed by one take;
 then 1, 4 and 8 clients ``POST /v1/audio/speech`` at once (different texts and seeds, ``flac``: the whole-take
 path), each take ``--new-tokens`` audio tokens. Random weights never stop by themselves, so the engine runs with
@@ -69,6 +76,8 @@ def cut_checkpoint(source: Path, layers: int) -> Path:
     its index), the source's CosyVoice decoder and audio tokenizer linked in."""
     from safetensors import safe_open
     from safetensors.torch import save_file
+    if json.loads((source / "Step-Audio-EditX" / "config.json").read_text())["num_hidden_layers"] == layers:
+        return source
     root = source.parent / f"{source.name}-L{layers}"
     out, src = root / "Step-Audio-EditX", source / "Step-Audio-EditX"
     if not (out / "model.safetensors").exists():
@@ -160,18 +169,27 @@ def start(cmd: list[str], env: dict, health: str, log: Path) -> subprocess.Popen
     return proc
 
 
-def start_vllm(venv: Path, model_dir: Path, port: int, log: Path) -> subprocess.Popen:
+def vllm_int8_folder(venv: Path, root: Path) -> Path:
+    """``<root>-vllm-int8/Step-Audio-EditX``: the W8A8 copy of the Step1 folder (written once, in the venv)."""
+    dest = root.parent / f"{root.name}-vllm-int8" / "Step-Audio-EditX"
+    if not (dest / "config.json").exists():
+        subprocess.run([str(venv / "bin" / "python"), "-m", "stepedit_vllm.quantize",
+                        str(root / "Step-Audio-EditX"), str(dest)], check=True)
+    return dest
+
+
+def start_vllm(venv: Path, model_dir: Path, port: int, log: Path, threads: int) -> subprocess.Popen:
     cmd = [str(venv / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--served-model-name", "step-audio-editx", "--skip-tokenizer-init", "--dtype", "float32",
            "--max-model-len", "4096", "--kv-cache-memory-bytes", str(KV_CACHE_BYTES), "--enable-prefix-caching",
            "--port", str(port)]
-    env = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}
+    env = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": str(threads)}
     return start(cmd, env, f"http://127.0.0.1:{port}/v1/models", log)
 
 
 def start_serve(args, config: str, root: Path, port: int, library: Path, log: Path,
                 llm_server: str | None) -> subprocess.Popen:
-    threads = 1 if llm_server else args.native_threads
+    threads = args.serve_threads if llm_server else args.native_threads
     cmd = [sys.executable, __file__, "--serve-child", "--model-path", str(root), "--port", str(port),
            "--library", str(library), "--new-tokens", str(args.new_tokens), "--threads", str(threads)]
     cmd += ["--quantization", "int8"] if config.endswith("int8") or config.endswith("int8flow") \
@@ -243,20 +261,21 @@ def run_prefix(client: httpx.Client, voice_seconds: float) -> dict:
 config_label = ""
 
 
-def run_config(args, config: str, root: Path, out_dir: Path) -> dict:
+def run_config(args, config: str, root: Path, out_dir: Path, label: str) -> dict:
     global config_label
-    config_label = config
+    config_label = label
     vllm = serve = None
     vllm_rss = None
     try:
         llm_server = None
         if config.startswith("vllm"):
-            vllm = start_vllm(args.venv, root / "Step-Audio-EditX", args.port + 1, out_dir / f"{config}.server.log")
+            model_dir = vllm_int8_folder(args.venv, root) if args.vllm_quant == "int8" else root / "Step-Audio-EditX"
+            vllm = start_vllm(args.venv, model_dir, args.port + 1, out_dir / f"{label}.server.log", args.vllm_threads)
             vllm_rss = TreeRSS(vllm.pid)
             llm_server = f"http://127.0.0.1:{args.port + 1}"
-        library = out_dir / f"voices-{config}"
+        library = out_dir / f"voices-{label}"
         t0 = time.perf_counter()
-        serve = start_serve(args, config, root, args.port, library, out_dir / f"{config}.serve.log", llm_server)
+        serve = start_serve(args, config, root, args.port, library, out_dir / f"{label}.serve.log", llm_server)
         serve_rss = TreeRSS(serve.pid)
         report = {"serve_start_s": round(time.perf_counter() - t0, 1), "load_before": os.getloadavg()}
         with httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=REQUEST_TIMEOUT_S) as client:
@@ -287,6 +306,10 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--new-tokens", type=int, default=50)
     ap.add_argument("--native-threads", type=int, default=2)
+    ap.add_argument("--vllm-threads", type=int, default=1)
+    ap.add_argument("--serve-threads", type=int, default=1, help="threads of serve --llm-server")
+    ap.add_argument("--vllm-quant", choices=("none", "int8"), default="none",
+                    help="int8: vLLM serves a compressed-tensors W8A8 copy (CPU: oneDNN int8)")
     ap.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     ap.add_argument("--phases", nargs="+", choices=("concurrency", "prefix"), default=["concurrency", "prefix"])
     ap.add_argument("--prefix-voice-seconds", type=float, default=VOICE_SECONDS,
@@ -309,12 +332,13 @@ def main() -> None:
     if report.get("layers") != args.layers or report.get("new_tokens") != args.new_tokens:
         report = {}
     report.update(layers=args.layers, new_tokens=args.new_tokens, native_threads=args.native_threads,
-                  voice_seconds=VOICE_SECONDS)
+                  vllm_threads=args.vllm_threads, serve_threads=args.serve_threads, voice_seconds=VOICE_SECONDS)
     for config in args.configs:
-        report[config] = run_config(args, config, root, out_dir)
+        label = f"{config}-w8a8" if config.startswith("vllm") and args.vllm_quant == "int8" else config
+        report[label] = run_config(args, config, root, out_dir, label)
         args.out.write_text(json.dumps(report, indent=2))
     for native in ("native-fp32", "native-int8"):
-        for vllm in ("vllm", "vllm-int8flow"):
+        for vllm in [k for k, v in report.items() if k.startswith("vllm") and isinstance(v, dict)]:
             if "concurrency" in report.get(native, {}) and "concurrency" in report.get(vllm, {}):
                 report[f"speedup_8_{vllm}_vs_{native}"] = round(
                     report[vllm]["concurrency"]["8"]["aggregate_tok_s"] /
