@@ -234,10 +234,10 @@ def summary(done: list[dict], wall: float) -> dict:
             "wall_s": round(wall, 2), "stage_s_sum": {k: round(v, 2) for k, v in stages.items()}}
 
 
-def run_concurrency(client: httpx.Client) -> dict:
+def run_concurrency(client: httpx.Client, levels: list[int]) -> dict:
     take(client, "v0", "Warm up the voice and the caches.", 999)
     results = {}
-    for n in CONCURRENCY:
+    for n in levels:
         t0 = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
             done = list(pool.map(lambda i: take(client, "v0", TEXTS[i], 100 * n + i), range(n)))
@@ -281,7 +281,7 @@ def run_config(args, config: str, root: Path, out_dir: Path, label: str) -> dict
         with httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=REQUEST_TIMEOUT_S) as client:
             if "concurrency" in args.phases:
                 save_voice(client, "v0", 1)
-                report["concurrency"] = run_concurrency(client)
+                report["concurrency"] = run_concurrency(client, args.concurrency)
             if "prefix" in args.phases:
                 report["prefix_cache"] = run_prefix(client, args.prefix_voice_seconds)
         report["load_after"] = os.getloadavg()
@@ -306,6 +306,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--new-tokens", type=int, default=50)
     ap.add_argument("--native-threads", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, nargs="+", choices=CONCURRENCY, default=list(CONCURRENCY))
     ap.add_argument("--vllm-threads", type=int, default=1)
     ap.add_argument("--serve-threads", type=int, default=1, help="threads of serve --llm-server")
     ap.add_argument("--vllm-quant", choices=("none", "int8"), default="none",
