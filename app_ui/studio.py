@@ -99,8 +99,7 @@ class Studio(RecipeActions, OneShotActions):
         if not self.check_takes:                 # nothing to judge a try by: the first one stands
             return run(first_seed), [{"seed": first_seed, "error_rate": None, "verdict": None}]
         try:
-            kept = self.service.best_of(run, source, first_seed, max_tries, threshold, every_round=True,
-                                        batch=not self.runner.zero_gpu)   # a ZeroGPU call is its own process
+            kept = self.service.best_of(run, source, first_seed, max_tries, threshold, every_round=True)
         except InvalidInputError as exc:
             raise EngineError(error_message(exc)) from exc
         return kept.takes, kept.tried

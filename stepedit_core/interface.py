@@ -353,9 +353,11 @@ class Engine(ABC):
         """A speaker embedding (1-D) of ``clip`` by :attr:`speaker_model`, for the check's voice similarity."""
         raise UnsupportedEditError(f"{self.capabilities().display_name} has no speaker embedder")
 
-    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
-        """Rough wall-clock estimate of a request, for progress display and GPU time requests."""
-        return 2.0 + n_iterations * (0.5 * audio_seconds + 0.05 * text_chars)
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1,
+                         candidates: int = 1) -> float:
+        """Rough wall-clock estimate of a request, for progress display and GPU time requests; ``candidates``
+        takes of it made in one call (an engine that does not batch makes them one after another)."""
+        return candidates * (2.0 + n_iterations * (0.5 * audio_seconds + 0.05 * text_chars))
 
 
 def edit_result_text(request: EditRequest, audio_text: str) -> str:
