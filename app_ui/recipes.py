@@ -60,7 +60,8 @@ class RecipeActions:
                 src.write_bytes(data)
                 if a["kind"] == history.CLONE and p.get("stream"):
                     tree, ids = drain(self.clone_stream(tree, str(src), p["prompt_text"], p["target_text"],
-                                                        [int(s) for s in a["seeds"]]))
+                                                        [int(s) for s in a["seeds"]],
+                                                        batch=bool(p.get("stream_batch"))))
                 elif a["kind"] == history.CLONE:
                     tree, ids = self.clone(tree, str(src), p["prompt_text"], p["target_text"],
                                            [int(s) for s in a["seeds"]], batch=not p.get("retry"))

@@ -119,6 +119,18 @@ class CloneJob:
 
 
 @dataclass(frozen=True)
+class CloneRowsJob(CloneJob):
+    """Clone candidates streamed: ``(row, chunk)`` pairs, row i's chunks making request i's take; candidates of
+    one clone stream while their batch runs (Service.stream_clone_batch), other requests one after another."""
+
+    def stream(self, service: Service) -> Iterator[tuple[int, np.ndarray]]:
+        batch = self.batch()
+        if batch is not None:
+            return service.stream_clone_batch(*batch)
+        return ((i, chunk) for i, r in enumerate(self.requests) for chunk in service.stream_clone(r))
+
+
+@dataclass(frozen=True)
 class EditJob:
     """An edit of ``n_iterations`` rounds (a stream: one round)."""
     request: EditRequest
@@ -204,7 +216,7 @@ class TryBatchJob:
 
 
 Job = Union[CloneJob, EditJob, RegionEditJob, TranscribeJob, WordEditJob, TryBatchJob]
-StreamJob = Union[CloneJob, EditJob]
+StreamJob = Union[CloneJob, CloneRowsJob, EditJob]
 
 
 def _part(progress: Progress, i: int, n: int) -> Progress:

@@ -37,7 +37,7 @@ from .names import take_filename
 from .plots import take_image
 from .oneshot import OneShotActions
 from .recipes import MAX_RECIPE_ACTIONS, RecipeActions, check_recipe_shape  # noqa: F401  (re-exported)
-from .runner import CloneJob, EditJob, EngineError, EngineRunner, error_message
+from .runner import CloneRowsJob, EditJob, EngineError, EngineRunner, error_message
 from .takes_io import MAX_CANDIDATES, Stream, drain, load_clip, selection_of, wav_bytes  # noqa: F401
 from .takes_io import check_retry as _check_retry
 from .takes_io import step as _step
@@ -314,28 +314,31 @@ class Studio(RecipeActions, OneShotActions):
             raise EngineError(error_message(exc)) from exc
 
     def clone_stream(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
-                     seeds: list[int], session: str | None = None) -> Stream:
-        """:meth:`clone` through the engine's stream: yields candidate 1's chunks as they are generated (later
-        candidates stream too, silently), then returns ``(tree, take ids)``. Each take is its stream's
-        concatenation. A stream closed before its end (a cancel) adds nothing: the partial take is dropped."""
+                     seeds: list[int], session: str | None = None, batch: bool = True) -> Stream:
+        """:meth:`clone` through the engine's stream: yields candidate 1's chunks as they are generated (the
+        others stream too, silently, decoded in the same batch when the engine batches), then returns
+        ``(tree, take ids)``. Each take is its stream's concatenation. A stream closed before its end (a
+        cancel) adds nothing: the partial takes are dropped."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
         clip = self._load_input(prompt_path, "the prompt audio")
         store = self._store(clip, session)
         source = self._keep_source(tree, prompt_path)
-        results = []
-        for i, seed in enumerate(seeds):
-            chunks = []
-            request = CloneRequest(clip, prompt_text, target_text, seed, prompt_store=store)
-            for chunk in self.runner.stream(CloneJob((request,))):
-                chunks.append(chunk)
-                if i == 0:
+        chunks: list[list[np.ndarray]] = [[] for _ in seeds]
+        requests = tuple(CloneRequest(clip, prompt_text, target_text, seed, prompt_store=store) for seed in seeds)
+        # one batch when the engine batches; a recipe made before batched streams replays one after another
+        jobs = [(0, CloneRowsJob(requests))] if batch else [(i, CloneRowsJob((r,))) for i, r in enumerate(requests)]
+        for first, job in jobs:
+            for row, chunk in self.runner.stream(job):
+                chunks[first + row].append(chunk)
+                if first + row == 0:
                     yield chunk
-            results.append(self._finish_stream(chunks, (target_text or "").strip(), seed, catalog.CLONE,
-                                               source=clip))
+        results = [self._finish_stream(rows, (target_text or "").strip(), seed, catalog.CLONE, source=clip)
+                   for rows, seed in zip(chunks, seeds)]
         takes = [{"op": catalog.CLONE, "option": None, "index": i + 1,
                   **self._write_take(tree, tree.next_take + i, r)} for i, r in enumerate(results)]
-        params = {"prompt_text": prompt_text, "target_text": target_text, "source": source, "stream": True}
+        params = {"prompt_text": prompt_text, "target_text": target_text, "source": source, "stream": True,
+                  **({"stream_batch": True} if batch and len(seeds) > 1 else {})}
         return tree.add(history.CLONE, None, params, tuple(seeds), takes)
 
     def edit_stream(self, tree: TakeTree, base: str | None, edit_type: str, edit_info: str | None,

@@ -168,6 +168,11 @@ class Service:
         """24 kHz float32 chunks of a clone; validation and the work cap run at the first ``next``."""
         return self.engine.stream_clone(request, should_stop)
 
+    def stream_clone_batch(self, request: CloneRequest, seeds: Sequence[int],
+                           should_stop: StopCheck | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(row, chunk)`` of one clone's candidates (Engine.stream_clone_batch): row i is seed i's take."""
+        return self.engine.stream_clone_batch(request, seeds, should_stop)
+
     def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """24 kHz float32 chunks of one edit round; validation and the work cap run at the first ``next``."""
         return self.engine.stream_edit(request, should_stop)
