@@ -320,7 +320,8 @@ class EngineRunner:
             raise EngineError(error_message(exc), title=_title(exc)) from exc
 
     def stream(self, job: StreamJob) -> Iterator[np.ndarray]:
-        """Chunks of one streamed take (a CloneJob of one request or an EditJob of one round), under the gate."""
+        """Chunks of one streamed take (a CloneJob of one request or an EditJob of one round), or ``(row, chunk)``
+        pairs of a clone's candidates (a CloneRowsJob), under the gate."""
         with self.service.gate.hold():
             yield from self._stream(job)
 
