@@ -7,6 +7,7 @@ import json
 import pickle
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import soundfile as sf
 from stepedit_core import checks, cli
 from stepedit_core.batching import MAX_BATCH
 from stepedit_core.errors import InvalidInputError
-from stepedit_core.interface import CloneRequest, EditRequest
+from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
 from stepedit_core.server import TAKE_HEADER
 from stepedit_core.service import Service
 from stepedit_core.service.speech import SpeechPlan, Step
@@ -275,3 +276,55 @@ def test_app_edit_tries_are_one_gpu_call_on_zerogpu(tmp_path):
     tree, new = studio.edit(tree, ids[0], "emotion", "happy", None, 1, 30, max_tries=2, threshold=0)
     assert fake.made == [("edit_batch", [30, 31])] and gpu_calls == ["TryBatchJob"]
     assert [t["seed"] for t in tree.actions[-1].params["retry"]["tried"]][0] == 30
+
+
+class BatchDependentFake(BatchingFake):
+    """Like the int8 engine: a row made in a batch is not bit-identical to the same seed made alone (its audio
+    depends on the batch's seeds), so only a replay that remakes the batch gives the recorded take back."""
+
+    @staticmethod
+    def _in(result, seeds):
+        factor = 1.0 - 1e-3 * (sum(seeds) % 7 + 1)
+        return replace(result, audio=AudioClip.from_array(result.audio.samples * factor, result.audio.sample_rate),
+                       metadata={**result.metadata, "batch_seeds": tuple(seeds)})
+
+    def clone_batch(self, request, seeds, progress=None):
+        self.made.append(("clone_batch", list(seeds)))
+        return [self._in(FakeEngine.clone(self, replace(request, seed=s), progress), seeds) for s in seeds]
+
+    def edit(self, request, progress=None):
+        self.made.append(("edit", [request.seed]))
+        return FakeEngine.edit(self, request, progress)
+
+    def edit_batch(self, request, seeds, progress=None):
+        self.made.append(("edit_batch", list(seeds)))
+        return [[self._in(r, seeds) for r in FakeEngine.edit(self, replace(request, seed=s), progress)]
+                for s in seeds]
+
+
+@pytest.mark.parametrize("zero_gpu", [True, False])
+def test_a_recipe_of_tries_made_in_a_batch_replays_bit_identically(tmp_path, zero_gpu):
+    from app_ui.history import TakeTree
+    from app_ui.runner import EngineRunner
+    from app_ui.studio import Studio
+    from tests.test_app_units import _prompt
+    fake, gpu_calls = BatchDependentFake(), []
+    gpu = worker_gpu(gpu_calls) if zero_gpu else None
+    studio = Studio(EngineRunner(fake, gpu=gpu, zero_gpu=zero_gpu), tmp_path / "root")
+    tree = studio.ensure_workdir(TakeTree(), "s")
+    tree, ids = studio.clone(tree, _prompt(tmp_path), "a tone", "one two three four", [6], max_tries=3,
+                             threshold=0)
+    tree, _ = studio.edit(tree, ids[0], "emotion", "happy", None, 1, 30, max_tries=2, threshold=0)
+    assert [name for name, _ in fake.made] == ["clone_batch", "edit_batch"]
+    recipe = studio.export_recipe(tree)
+    fake.made.clear()
+    _, _, report = studio.replay(studio.ensure_workdir(TakeTree(), "r"), recipe)
+    assert "2/2 are bit-identical" in report
+    assert fake.made == [("clone_batch", [6, 7, 8]), ("edit_batch", [30, 31])]
+    old = json.loads(Path(recipe).read_text(encoding="utf-8"))     # without the grouping: the seeds alone
+    for action in old["actions"]:
+        for t in action["params"]["retry"]["tried"]:
+            t.pop("batch_seeds", None)
+    (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    _, _, report = studio.replay(studio.ensure_workdir(TakeTree(), "o"), str(tmp_path / "old.json"))
+    assert "0/2 are bit-identical" in report
