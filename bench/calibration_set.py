@@ -218,7 +218,8 @@ def manipulations(clip: AudioClip, words, swaps_per_clip: int = 2, seed: int = 0
         a = int((ws[i].start + ws[i].end) / 2 * sr)
         b = int((ws[i + 1].start + ws[i + 1].end) / 2 * sr)
         if b > a:
-            out.append(Damaged("midcut", f"{ws[i].text}|{ws[i + 1].text}", AudioClip(np.concatenate([x[:a], x[b:]]), sr)))
+            cut = AudioClip(np.concatenate([x[:a], x[b:]]), sr)
+            out.append(Damaged("midcut", f"{ws[i].text}|{ws[i + 1].text}", cut))
     rng = np.random.default_rng(seed)
     norm = [w.text.strip(" ,.?!").lower() for w in ws]
     for i in rng.permutation(len(ws))[:swaps_per_clip]:
