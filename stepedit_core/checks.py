@@ -52,13 +52,10 @@ DELETIONS_AMBER = 1
 # not spelling, so that ASR spelling choices stay green: digits are spelled out ("9" = "nine") and Mandarin is
 # compared as toneless pinyin (报告 heard as 包告 is the same syllables).
 SUBSTITUTIONS_AMBER = 1
-# ... and so does a heard word with almost no audio: when whisper restores a word from context whose audio is
-# gone, its cross-attention alignment gives it a span of 0-80 ms ("My" 0.00 s, "want" 0.08 s after "I" was cut;
-# bench/RESULTS_check.md). Whisper's timestamps are on a 20 ms grid. The limit was 0.09 s, set on lite-engine
-# clones; on real recordings (bench/check_real.py, BENCHMARKS "Issue #30, third pass") 9 of 40 intact clips had
-# a spoken word timed 0.02-0.08 s ("the", "New", counted digits), and a limit of 0.05 s kept the same cuts
-# flagged there (the restored words are caught as well by the relative-length evidence of check_evidence), so
-# only words the aligner gives 0-40 ms count as rushed.
+# ... and so does a heard word with almost no audio: a word whisper restores from context gets a 0-80 ms span
+# (20 ms grid). 0.09 s, set on lite clones, flagged 9 of 40 intact real clips (spoken "the", "New", counted
+# digits at 0.02-0.08 s; BENCHMARKS "Issue #30, third pass"); at 0.05 s the real cuts stay flagged (the relative-
+# length evidence of check_evidence catches the restored words too).
 MIN_WORD_S = 0.05
 DEFAULT_RETRY_THRESHOLD = ERROR_GREEN
 MAX_RETRIES = 8
@@ -73,15 +70,11 @@ MAX_RETRIES = 8
 # 0.60 (under every strong system's mean and the port's lowest edit), amber down to 0.40 (under the
 # commercial clone's 0.50 by the same margin); below that the voice has probably changed.
 CAMPPLUS_SIM_GREEN, CAMPPLUS_SIM_AMBER = 0.60, 0.40
-# GE2E (Resemblyzer), measured on the real calibration set (bench/speaker_calibration.py --set real: 49
-# utterances of 13 speakers, 8-16 kHz, studio, telephone and HF radio, one voice in two languages; BENCHMARKS
-# "Issue #30, third pass"): same-speaker pairs from 0.589 (median 0.887), different speakers up to 0.793 (median
-# 0.550); the ranges overlap (margin -0.203; -0.145 when both utterances last >= 2 s). So the bands only speak
-# where the set leaves no doubt: green at 0.80, above every different-speaker pair (0.793, two female IVR
-# voices); red below 0.64, under every same-speaker pair of utterances >= 2 s (0.648, one voice across English
-# and Spanish); amber between them means "cannot tell", not "another voice".
-# Spectral: correlation of mean log-mel envelopes; on the same set it scores the same speaker from 0.982 and
-# different speakers up to 0.997 (margin -0.015), so it gets no level (UNJUDGED_EMBEDDERS).
+# GE2E (Resemblyzer) on the real calibration set (bench/speaker_calibration.py --set real, 13 speakers; BENCHMARKS
+# "Issue #30, third pass"): same speaker from 0.589 (median 0.887), different speakers up to 0.793 (median 0.550):
+# no separation (margin -0.203). Green at 0.80 is above every different-speaker pair; red below 0.64 is under
+# every same-speaker pair of utterances >= 2 s (0.648); amber between means "cannot tell".
+# Spectral: same speaker from 0.982, different speakers up to 0.997 (margin -0.015): no level (UNJUDGED_EMBEDDERS).
 GE2E_SIM_GREEN, GE2E_SIM_AMBER = 0.80, 0.64
 SPECTRAL_SIM_GREEN, SPECTRAL_SIM_AMBER = 0.95, 0.88
 SIMILARITY_LEVELS = {"campplus": (CAMPPLUS_SIM_GREEN, CAMPPLUS_SIM_AMBER), "ge2e": (GE2E_SIM_GREEN, GE2E_SIM_AMBER),
