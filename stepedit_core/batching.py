@@ -11,10 +11,12 @@ one batch reproduces every take bit for bit.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+import torch
 
 from . import catalog, validation
 from .errors import InvalidInputError
@@ -127,6 +129,22 @@ def _check_engine_batch(engine, kind: str, audio_s: float, chars: int, n_iterati
     check_batch(lambda k: engine.estimate_seconds(kind, audio_s, chars, n_iterations, candidates=k),
                 engine.request_cap(), engine.capabilities().display_name, rows, row_bytes,
                 engine.options.max_batch_kv_bytes)
+
+
+def decode_rows(engine, generated, prompt, seeds: Sequence[Mapping[str, int]], timings: dict) -> list[np.ndarray]:
+    """The audio of each row of one piece (``generated`` = [(checked tokens, GenerationResult)], ``seeds`` the
+    rows' sub-seeds): the flow's solver runs once for all rows when the decoder can (``token2wav_rows``,
+    stepedit_core.decoder.rows: in fp32 each row is the row decoded alone, bit for bit), else row by row."""
+    rows_fn = getattr(engine.decoder, "token2wav_rows", None)
+    if rows_fn is None or len(generated) == 1:
+        return [engine._decode(checked.tokens, prompt, s, timings) for (checked, _), s in zip(generated, seeds)]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        wavs = rows_fn([torch.tensor([list(checked.tokens)], dtype=torch.long) for checked, _ in generated],
+                       torch.tensor([list(prompt.tokens)], dtype=torch.long), prompt.speech_feat, prompt.embedding,
+                       flow_seeds=[s["flow"] for s in seeds], hift_seeds=[s["hift"] for s in seeds])
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
+    return [w.detach().float().cpu().numpy().reshape(-1) for w in wavs]
 
 
 class RowTake:
