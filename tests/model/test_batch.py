@@ -167,3 +167,43 @@ def test_cache_rows_expand_and_drop(llm):
     rows.k[0][2, :, 5] = 7.0
     rows.keep_rows([2, 0])
     assert rows.batch == 2 and bool((rows.k[0][0, :, 5] == 7.0).all()) and torch.equal(rows.k[0][1], cache.k[0][0])
+
+
+def test_the_draw_pool_draws_the_ids_each_row_draws_alone():
+    """model.generate.draw_rows: rows with their own generators draw on a pool of threads (2 threads here);
+    every id, and every generator's state after it, is what torch.multinomial gives row by row."""
+    import threading
+
+    from stepedit_core.model import generate as gen_mod
+    vocab, rows, steps = 74752, 4, 12                     # the real vocabulary
+    g = torch.Generator().manual_seed(3)
+    pooled = [torch.Generator().manual_seed(40 + r) for r in range(rows)]
+    serial = [torch.Generator().manual_seed(40 + r) for r in range(rows)]
+    threads = set()
+    real_draw = gen_mod._draw
+
+    def spy(probs, generator):
+        threads.add(threading.current_thread().name)
+        return real_draw(probs, generator)
+    with torch_threads(2), torch.inference_mode():
+        for _ in range(steps):
+            probs = torch.softmax(3 * torch.randn(rows, vocab, generator=g), dim=-1)
+            gen_mod._draw, drawn = spy, None
+            try:
+                drawn = gen_mod.draw_rows(probs, pooled)
+            finally:
+                gen_mod._draw = real_draw
+            assert drawn == [int(torch.multinomial(probs[b], 1, generator=s)) for b, s in enumerate(serial)]
+    assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(pooled, serial))
+    assert threads and all(name.startswith("stepedit-draw") for name in threads)
+
+
+def test_a_batch_on_two_threads_draws_what_each_row_draws_alone(llm):
+    """generate_batch with the draw pool (2 threads): each row's ids are its solo run's (fp32)."""
+    ids = prompt(40)
+    opts = SamplingOptions(max_new_tokens=12, constrained=True)
+    with torch_threads(2):
+        batch = generate_batch(llm, ids, SEEDS, opts)
+        alone = [generate(llm, ids, SamplingOptions(max_new_tokens=12, constrained=True, seed=s)) for s in SEEDS]
+    assert [r.ids for r in batch] == [r.ids for r in alone]
+    assert len({r.ids for r in batch}) == len(SEEDS)
