@@ -28,6 +28,9 @@ MAX_BATCH = 8                        # candidates / tries decoded together (the 
 MAX_BATCH_KV_BYTES = 3 * 2 ** 29     # 1.5 GiB of keys / values for the rows of one batch (real size: 64 KiB/token)
 PROMPT_OVERHEAD_TOKENS = 200         # system prompt, instruction and chat markers around the audio tokens
 KV_TENSORS = 2                       # keys and values
+# Devices whose candidates' flow runs as one batch (decoder.rows). Not the CPU: the flow and HiFT are
+# compute-bound there and a batch of 4 took longer than 4 rows one by one (bench/RESULTS_decoder_batch.md).
+BATCHED_DECODER_DEVICES = frozenset({"cuda", "mps"})
 
 
 def check_seeds(seeds: Sequence[object]) -> list[int]:
@@ -133,10 +136,11 @@ def _check_engine_batch(engine, kind: str, audio_s: float, chars: int, n_iterati
 
 def decode_rows(engine, generated, prompt, seeds: Sequence[Mapping[str, int]], timings: dict) -> list[np.ndarray]:
     """The audio of each row of one piece (``generated`` = [(checked tokens, GenerationResult)], ``seeds`` the
-    rows' sub-seeds): the flow's solver runs once for all rows when the decoder can (``token2wav_rows``,
-    stepedit_core.decoder.rows: in fp32 each row is the row decoded alone, bit for bit), else row by row."""
+    rows' sub-seeds): on the devices of BATCHED_DECODER_DEVICES the flow's solver runs once for all rows
+    (``token2wav_rows``, stepedit_core.decoder.rows: in fp32 each row is the row decoded alone, bit for bit);
+    elsewhere, and for decoders without it, row by row."""
     rows_fn = getattr(engine.decoder, "token2wav_rows", None)
-    if rows_fn is None or len(generated) == 1:
+    if rows_fn is None or len(generated) == 1 or engine.device.type not in BATCHED_DECODER_DEVICES:
         return [engine._decode(checked.tokens, prompt, s, timings) for (checked, _), s in zip(generated, seeds)]
     t0 = time.perf_counter()
     with torch.inference_mode():

@@ -41,11 +41,16 @@ def test_a_batch_runs_the_flow_solver_once_for_its_rows(engine, monkeypatch):
     solver = engine.decoder.flow.decoder
     calls = []
     monkeypatch.setattr(solver, "forward", lambda *a, _f=solver.forward, **k: calls.append(a[0].shape) or _f(*a, **k))
+    on_cpu = [rounds[0] for rounds in engine.edit_batch(request, seeds)]
+    assert [shape[0] for shape in calls] == [1] * len(seeds)        # the CPU default: row by row
+    calls.clear()
+    monkeypatch.setattr(batching, "BATCHED_DECODER_DEVICES", frozenset({"cpu"}))   # as on a GPU
     batch = [rounds[0] for rounds in engine.edit_batch(request, seeds)]
     assert [shape[0] for shape in calls] == [len(seeds)]           # (rows, 80, longest row's frames)
     monkeypatch.undo()
-    for s, take in zip(seeds, batch):
+    for s, take, cpu_take in zip(seeds, batch, on_cpu):
         _same_take(take, engine.edit(EditRequest(request.audio, request.audio_text, "emotion", "happy", seed=s))[0])
+        _same_take(take, cpu_take)
 
 
 def test_a_repeated_prompt_prefills_only_its_tail(engine):
