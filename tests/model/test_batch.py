@@ -207,3 +207,41 @@ def test_a_batch_on_two_threads_draws_what_each_row_draws_alone(llm):
         alone = [generate(llm, ids, SamplingOptions(max_new_tokens=12, constrained=True, seed=s)) for s in SEEDS]
     assert [r.ids for r in batch] == [r.ids for r in alone]
     assert len({r.ids for r in batch}) == len(SEEDS)
+
+
+class StepRows(EotBoost):
+    """EotBoost that records how many rows each decode step ran."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.rows: list[int] = []
+
+    def step(self, ids, cache, logits_to_keep=1):
+        self.rows.append(ids.shape[0])
+        return super().step(ids, cache, logits_to_keep)
+
+
+@pytest.mark.parametrize("quantization, int8_head", [(None, False), ("int8", False), ("int8", True)])
+def test_three_rows_padded_to_four_draw_what_three_rows_draw(llm, tmp_path_factory, quantization, int8_head,
+                                                            monkeypatch):
+    """PAD_ROWS: a step of 3 live rows runs 4 (a copy of the first); the live rows' ids are those of the
+    unpadded 3-row steps, bit for bit, in fp32 and int8 (fp32 or int8 lm_head)."""
+    from stepedit_core.model import generate as gen_mod
+    model = llm
+    if quantization:
+        folder = tmp_path_factory.mktemp("tiny_llm_int8")
+        write_llm(folder)
+        model = load_step1(folder, device="cpu", dtype=torch.float32, quantization=quantization,
+                           int8_lm_head=int8_head).eval()
+    ids, opts = prompt(120, seed=2), SamplingOptions(max_new_tokens=40)
+    runs = {}
+    for pad in ({3: 4}, {}):
+        monkeypatch.setattr(gen_mod, "PAD_ROWS", pad)
+        for seeds in ([30, 31, 32], list(range(33, 39))):
+            spy = StepRows(model)
+            runs[(bool(pad), len(seeds))] = ([r.ids for r in generate_batch(spy, ids, seeds, opts)], spy.rows)
+    for n in (3, 6):
+        (padded, steps_padded), (plain, steps_plain) = runs[(True, n)], runs[(False, n)]
+        assert padded == plain
+        assert 3 in steps_plain and 3 not in steps_padded and 4 in steps_padded     # 3 live rows ran as 4
+    assert len({len(i) for i in runs[(True, 6)][0]}) > 2                           # rows stopped at different steps
