@@ -13,8 +13,11 @@ stop at different steps, so their mels have different lengths. Per row, as ``Cos
    frames, unmasked). The adaLN modulation is computed once per timestep and repeated over the rows
    (``flow.per_row``), since a 2-row and an 8-row matrix product differ in the last bits;
 3. each row's mel is trimmed to its own frames and HiFT runs per row with its ``hift_seed`` (its convolutions
-   see both sides, so padding would change a row's last samples; on the CPU HiFT is compute-bound and a batch
-   gains nothing: bench/RESULTS_decoder_batch.md).
+   see both sides, so padding would change a row's last samples).
+
+Where it pays: on a GPU (one kernel sequence for all rows). On the 2-core CPU a batch of 4 through the solver
+took longer than the 4 rows one by one (compute-bound linears, activations out of the caches:
+bench/RESULTS_decoder_batch.md), so the engine uses it on cuda / mps only (batching.BATCHED_DECODER_DEVICES).
 
 Numerics: in fp32 every row is bit-identical to the row decoded alone (the linears' results do not depend on
 the number of rows; tests/decoder/test_rows.py, tests/test_engine_batch.py). With the int8 DiT
