@@ -60,10 +60,12 @@ class RecipeActions:
                 src.write_bytes(data)
                 if a["kind"] == history.CLONE and p.get("stream"):
                     tree, ids = drain(self.clone_stream(tree, str(src), p["prompt_text"], p["target_text"],
-                                                        [int(s) for s in a["seeds"]]))
+                                                        [int(s) for s in a["seeds"]],
+                                                        batch=bool(p.get("stream_batch"))))
                 elif a["kind"] == history.CLONE:
                     tree, ids = self.clone(tree, str(src), p["prompt_text"], p["target_text"],
-                                           [int(s) for s in a["seeds"]], batch=not p.get("retry"))
+                                           [int(s) for s in a["seeds"]], batch=not p.get("retry"),
+                                           made_with=_batches_of_tries(p))
                 else:
                     tree, ids = self.upload(tree, str(src), p.get("text", ""))
                 src.unlink(missing_ok=True)
@@ -74,7 +76,8 @@ class RecipeActions:
                 region = p.get("region")
                 tree, ids = self.edit(tree, id_map[a["parent"]], p["edit_type"], p.get("edit_info"),
                                       p.get("new_text"), int(p.get("n_iterations", 1)), int(a["seeds"][0]),
-                                      region={k: v for k, v in region.items() if k != "window_s"} if region else None)
+                                      region={k: v for k, v in region.items() if k != "window_s"} if region else None,
+                                      made_with=_batches_of_tries(p).get(int(a["seeds"][0]), ()))
             id_map.update(zip(a.get("takes", []), ids))
             new_ids += ids
         expected = recipe.get("expected", {})
@@ -83,6 +86,14 @@ class RecipeActions:
         report = (f"Replayed {len(actions)} actions into {len(new_ids)} takes; {same}/{len(expected)} are "
                   f"bit-identical to the recipe's takes.")
         return tree, new_ids, report
+
+
+def _batches_of_tries(params: dict) -> dict[int, list[int]]:
+    """seed -> the seeds its take was decoded with, for the tries of an action made in one batch
+    (service/tries.py records ``batch_seeds`` on each such try)."""
+    tried = (params.get("retry") or {}).get("tried") or []
+    return {int(t["seed"]): [int(s) for s in t["batch_seeds"]] for t in tried
+            if isinstance(t, dict) and t.get("batch_seeds")}
 
 
 def check_recipe_shape(recipe: dict) -> dict:

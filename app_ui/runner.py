@@ -32,13 +32,16 @@ requests. The neural engine's per-stage cost model (stepedit_core/workload.py co
   prompt and once for the output (an edit: 2 x its input);
 - an edit of n rounds costs n times one round; a transcription ``listen.asr.SECONDS_PER_AUDIO_S`` per second.
 - candidates of one clone run as one batch in one GPU call (``Engine.clone_batch``): the LLM decode costs
-  ``1 + BATCH_ROW_STEP_COST[device] x (B - 1)`` times one candidate's, the other stages run per candidate.
+  ``1 + BATCH_ROW_STEP_COST[device] x (B - 1)`` times one candidate's, the other stages run per candidate;
+  so do the tries of one best_of (:class:`TryBatchJob`): try 1's GPU call makes every try's take, the later
+  tries are served from it in this process (service/tries.py), with no GPU call of their own.
 
 The GPU figures are estimates (no GPU has run the real model here); the CPU ones are checked against the
 real-size measurements of bench/bench_realsize.py (BENCHMARKS.md).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -51,9 +54,10 @@ import numpy as np
 from stepedit_core import catalog, regions
 from stepedit_core.checks import Word
 from stepedit_core import words as word_edits
-from stepedit_core.errors import ModelUnavailableError, StepEditError, UnsupportedEditError
+from stepedit_core.errors import InvalidInputError, ModelUnavailableError, StepEditError, UnsupportedEditError
 from stepedit_core.interface import AudioClip, CloneRequest, EditRequest, Engine, EngineResult, Progress
 from stepedit_core.service import Service, service_for, user_message
+from stepedit_core.service.tries import TryBatch
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,18 @@ class CloneJob:
     def stream(self, service: Service) -> Iterator[np.ndarray]:
         (request,) = self.requests
         return service.stream_clone(request)
+
+
+@dataclass(frozen=True)
+class CloneRowsJob(CloneJob):
+    """Clone candidates streamed: ``(row, chunk)`` pairs, row i's chunks making request i's take; candidates of
+    one clone stream while their batch runs (Service.stream_clone_batch), other requests one after another."""
+
+    def stream(self, service: Service) -> Iterator[tuple[int, np.ndarray]]:
+        batch = self.batch()
+        if batch is not None:
+            return service.stream_clone_batch(*batch)
+        return ((i, chunk) for i, r in enumerate(self.requests) for chunk in service.stream_clone(r))
 
 
 @dataclass(frozen=True)
@@ -175,8 +191,32 @@ class WordEditJob:
         return [[service.word_edit(self.clip, self.text, self.new_text, seed=self.seed, progress=progress)]]
 
 
-Job = Union[CloneJob, EditJob, RegionEditJob, TranscribeJob, WordEditJob]
-StreamJob = Union[CloneJob, EditJob]
+@dataclass(frozen=True)
+class TryBatchJob:
+    """The first engine call of every try of one best_of (service/tries.py) made at once, in one GPU call:
+    ``clone_batch`` / ``edit_batch`` of one request over ``seeds``. Runs to None when the engine refuses the
+    batch up front (the work cap or the memory bound, an InvalidInputError): the try then runs alone."""
+    request: Union[CloneRequest, EditRequest]
+    seeds: tuple[int, ...]
+
+    def estimate(self, engine: Engine) -> float:
+        r, n = self.request, len(self.seeds)
+        if isinstance(r, CloneRequest):
+            return engine.estimate_seconds(catalog.CLONE, r.prompt_audio.duration, len(r.target_text), candidates=n)
+        return engine.estimate_seconds(r.edit_type, r.audio.duration, len(r.new_text or r.audio_text or ""),
+                                       r.n_iterations, candidates=n)
+
+    def run(self, service: Service, progress: Progress) -> list | None:
+        try:
+            if isinstance(self.request, CloneRequest):
+                return service.clone_batch(self.request, self.seeds, progress)
+            return service.edit_batch(self.request, self.seeds, progress)
+        except InvalidInputError:
+            return None
+
+
+Job = Union[CloneJob, EditJob, RegionEditJob, TranscribeJob, WordEditJob, TryBatchJob]
+StreamJob = Union[CloneJob, CloneRowsJob, EditJob]
 
 
 def _part(progress: Progress, i: int, n: int) -> Progress:
@@ -217,16 +257,30 @@ class EngineRunner:
 
     # -- execution --------------------------------------------------------------------------------------
     def _on_device(self, job: Job) -> list:
-        """The GPU island: service calls only; no files, no state. Returns one list of results per request."""
+        """The GPU island: service calls only; no files, no state. Returns one list of results per request.
+        On ZeroGPU it stands for a worker process, which cannot hand rows made ahead for the tries of a best_of
+        back to this one: it makes only what the job asks (the tries' batch is :class:`TryBatchJob`)."""
         progress = gr.Progress()
         try:
-            return job.run(self.service, lambda fraction, desc: progress(fraction, desc=desc))
+            with self.service.outside_tries() if self.zero_gpu else contextlib.nullcontext():
+                return job.run(self.service, lambda fraction, desc: progress(fraction, desc=desc))
         except StepEditError as exc:
             raise EngineError(error_message(exc), title=_title(exc)) from exc
 
     def run(self, job: Job) -> list:
         with self.service.gate.hold():
+            tries = self.service.tries_under_way() if self.zero_gpu else None
+            if tries is not None and _one_take(job):
+                return self._run_try(job, tries)
             return self._run(job)
+
+    def _run_try(self, job: Union[CloneJob, EditJob], tries: TryBatch) -> list:
+        """A try's engine call on ZeroGPU: try 1's first call makes every try's take in one GPU call
+        (:class:`TryBatchJob`), kept here for the later tries, whose calls then need no GPU at all."""
+        calls = _GpuCalls(self)
+        if isinstance(job, CloneJob):
+            return [[tries.clone(calls, job.requests[0], None, batches=self.service.batches_candidates())]]
+        return [tries.edit(calls, job.request, None, batches=self.service.batches_edits())]
 
     def _run(self, job: Job) -> list:
         try:
@@ -266,7 +320,8 @@ class EngineRunner:
             raise EngineError(error_message(exc), title=_title(exc)) from exc
 
     def stream(self, job: StreamJob) -> Iterator[np.ndarray]:
-        """Chunks of one streamed take (a CloneJob of one request or an EditJob of one round), under the gate."""
+        """Chunks of one streamed take (a CloneJob of one request or an EditJob of one round), or ``(row, chunk)``
+        pairs of a clone's candidates (a CloneRowsJob), under the gate."""
         with self.service.gate.hold():
             yield from self._stream(job)
 
@@ -312,6 +367,36 @@ class EngineRunner:
     def word_edit(self, clip: AudioClip, text: str, new_text: str, seed: int | None) -> EngineResult:
         """A word edit (stepedit_core.words), checked: only the changed words are new."""
         return self.run(WordEditJob(clip, text, new_text, seed))[0][0]
+
+
+def _one_take(job: Job) -> bool:
+    """A job the tries of a best_of may batch: one clone request, or one edit."""
+    return (isinstance(job, CloneJob) and len(job.requests) == 1) or isinstance(job, EditJob)
+
+
+class _GpuCalls:
+    """The four engine entries service/tries.TryBatch calls, each one GPU call of ``runner`` (ZeroGPU)."""
+
+    def __init__(self, runner: EngineRunner):
+        self.runner = runner
+
+    def clone(self, request: CloneRequest, progress: Progress | None = None) -> EngineResult:
+        return self.runner._run(CloneJob((request,)))[0][0]
+
+    def edit(self, request: EditRequest, progress: Progress | None = None) -> list[EngineResult]:
+        return self.runner._run(EditJob(request))[0]
+
+    def clone_batch(self, request: CloneRequest, seeds, progress: Progress | None = None) -> list[EngineResult]:
+        return self._batch(request, seeds)
+
+    def edit_batch(self, request: EditRequest, seeds, progress: Progress | None = None) -> list[list[EngineResult]]:
+        return self._batch(request, seeds)
+
+    def _batch(self, request, seeds) -> list:
+        made = self.runner._run(TryBatchJob(request, tuple(int(s) for s in seeds)))
+        if made is None:
+            raise InvalidInputError(f"the engine refused a batch of {len(seeds)} tries")
+        return made
 
 
 def _title(exc: StepEditError) -> str:

@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from .names import take_filename
 from .plots import take_image
 from .oneshot import OneShotActions
 from .recipes import MAX_RECIPE_ACTIONS, RecipeActions, check_recipe_shape  # noqa: F401  (re-exported)
-from .runner import CloneJob, EditJob, EngineError, EngineRunner, error_message
+from .runner import CloneRowsJob, EditJob, EngineError, EngineRunner, TryBatchJob, error_message
 from .takes_io import MAX_CANDIDATES, Stream, drain, load_clip, selection_of, wav_bytes  # noqa: F401
 from .takes_io import check_retry as _check_retry
 from .takes_io import step as _step
@@ -99,8 +99,7 @@ class Studio(RecipeActions, OneShotActions):
         if not self.check_takes:                 # nothing to judge a try by: the first one stands
             return run(first_seed), [{"seed": first_seed, "error_rate": None, "verdict": None}]
         try:
-            kept = self.service.best_of(run, source, first_seed, max_tries, threshold, every_round=True,
-                                        batch=not self.runner.zero_gpu)   # a ZeroGPU call is its own process
+            kept = self.service.best_of(run, source, first_seed, max_tries, threshold, every_round=True)
         except InvalidInputError as exc:
             raise EngineError(error_message(exc)) from exc
         return kept.takes, kept.tried
@@ -215,10 +214,12 @@ class Studio(RecipeActions, OneShotActions):
     def clone(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
               seeds: list[int], progress=None, max_tries: int = 1,
               threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
-              session: str | None = None, batch: bool = True) -> tuple[TakeTree, list[str]]:
+              session: str | None = None, batch: bool = True,
+              made_with: Mapping[int, Sequence[int]] | None = None) -> tuple[TakeTree, list[str]]:
         """Clone candidates (one per seed), each checked; with ``max_tries`` > 1 each candidate is re-rolled
         (seed, seed + n, seed + 2n, ...) until its error rate is <= ``threshold``. Candidates without retries
-        run as one batch (``batch``: a take depends on the seeds batched with it; replay keeps the grouping)."""
+        run as one batch (``batch``: a take depends on the seeds batched with it; replay keeps the grouping);
+        ``made_with`` (replay) maps a seed to the seeds its take was decoded with, when those were tries."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
         _check_retry(max_tries, threshold)
@@ -229,7 +230,8 @@ class Studio(RecipeActions, OneShotActions):
         results, tried = [], []
         if int(max_tries) <= 1:
             requests = [CloneRequest(clip, prompt_text, target_text, seed=s, prompt_store=store) for s in seeds]
-            made = self.runner.clone(requests) if batch else [t for r in requests for t in self.runner.clone([r])]
+            made = (self.runner.clone(requests) if batch else
+                    [self._as_made(r, (made_with or {}).get(r.seed)) for r in requests])
             results = [self._checked([r], clip)[0] for r in made]
         else:
             for s in seeds:
@@ -246,6 +248,20 @@ class Studio(RecipeActions, OneShotActions):
         if tried:
             params["retry"] = {"max_tries": int(max_tries), "threshold": float(threshold), "tried": tried}
         return tree.add(history.CLONE, None, params, tuple(r.seed for r in results), takes)
+
+    def _as_made(self, request: CloneRequest | EditRequest, batch_seeds: Sequence[int] | None):
+        """The take of ``request.seed`` as it was first made (replay): alone, or as its row of the batch of
+        ``batch_seeds`` (the tries decoded together: int8 rows depend on their batch). A clone's result, or an
+        edit's list of rounds."""
+        if not batch_seeds or len(batch_seeds) < 2 or request.seed not in batch_seeds:
+            return (self.runner.clone([request])[0] if isinstance(request, CloneRequest) else
+                    self.runner.edit(request))
+        seeds = tuple(int(s) for s in batch_seeds)
+        rows = self.runner.run(TryBatchJob(replace(request, seed=seeds[0]), seeds))
+        if rows is None:
+            raise EngineError(f"Cannot remake the take of seed {request.seed}: its batch of {len(seeds)} tries is "
+                              "over this engine's limits.")
+        return rows[seeds.index(request.seed)]
 
     def upload(self, tree: TakeTree, audio_path: str, text: str) -> tuple[TakeTree, list[str]]:
         clip = self._load_input(audio_path, "the recording")
@@ -265,9 +281,11 @@ class Studio(RecipeActions, OneShotActions):
     def edit(self, tree: TakeTree, base: str | None, edit_type: str, edit_info: str | None,
              new_text: str | None, n_iterations: int, seed: int, progress=None,
              region: dict | None = None, max_tries: int = 1,
-             threshold: float = checks.DEFAULT_RETRY_THRESHOLD) -> tuple[TakeTree, list[str]]:
+             threshold: float = checks.DEFAULT_RETRY_THRESHOLD,
+             made_with: Sequence[int] = ()) -> tuple[TakeTree, list[str]]:
         """Edit take ``base``; ``region`` ({"words": [first, last]} or {"seconds": [start, end]}) limits the
-        edit to a window around the selection; ``max_tries`` > 1 re-rolls seeds until the check passes."""
+        edit to a window around the selection; ``max_tries`` > 1 re-rolls seeds until the check passes;
+        ``made_with`` (replay): the seeds the take was decoded with, when those were tries."""
         if not base or not tree.has(base):
             raise gr.Error("Pick a take to edit first (clone a voice, upload a recording, or select one "
                            "in the timeline).")
@@ -289,6 +307,8 @@ class Studio(RecipeActions, OneShotActions):
 
         def run(s: int) -> list[EngineResult]:
             req = replace(request, seed=s)
+            if made_with and selection is None:
+                return self._as_made(req, made_with)
             return self.runner.edit_selected(req, words, selection)
 
         results, tried = self._run_checked(run, clip, seed, max_tries, threshold)
@@ -315,28 +335,31 @@ class Studio(RecipeActions, OneShotActions):
             raise EngineError(error_message(exc)) from exc
 
     def clone_stream(self, tree: TakeTree, prompt_path: str, prompt_text: str, target_text: str,
-                     seeds: list[int], session: str | None = None) -> Stream:
-        """:meth:`clone` through the engine's stream: yields candidate 1's chunks as they are generated (later
-        candidates stream too, silently), then returns ``(tree, take ids)``. Each take is its stream's
-        concatenation. A stream closed before its end (a cancel) adds nothing: the partial take is dropped."""
+                     seeds: list[int], session: str | None = None, batch: bool = True) -> Stream:
+        """:meth:`clone` through the engine's stream: yields candidate 1's chunks as they are generated (the
+        others stream too, silently, decoded in the same batch when the engine batches), then returns
+        ``(tree, take ids)``. Each take is its stream's concatenation. A stream closed before its end (a
+        cancel) adds nothing: the partial takes are dropped."""
         if not 1 <= len(seeds) <= MAX_CANDIDATES:
             raise gr.Error(f"The number of candidates must be between 1 and {MAX_CANDIDATES}.")
         clip = self._load_input(prompt_path, "the prompt audio")
         store = self._store(clip, session)
         source = self._keep_source(tree, prompt_path)
-        results = []
-        for i, seed in enumerate(seeds):
-            chunks = []
-            request = CloneRequest(clip, prompt_text, target_text, seed, prompt_store=store)
-            for chunk in self.runner.stream(CloneJob((request,))):
-                chunks.append(chunk)
-                if i == 0:
+        chunks: list[list[np.ndarray]] = [[] for _ in seeds]
+        requests = tuple(CloneRequest(clip, prompt_text, target_text, seed, prompt_store=store) for seed in seeds)
+        # one batch when the engine batches; a recipe made before batched streams replays one after another
+        jobs = [(0, CloneRowsJob(requests))] if batch else [(i, CloneRowsJob((r,))) for i, r in enumerate(requests)]
+        for first, job in jobs:
+            for row, chunk in self.runner.stream(job):
+                chunks[first + row].append(chunk)
+                if first + row == 0:
                     yield chunk
-            results.append(self._finish_stream(chunks, (target_text or "").strip(), seed, catalog.CLONE,
-                                               source=clip))
+        results = [self._finish_stream(rows, (target_text or "").strip(), seed, catalog.CLONE, source=clip)
+                   for rows, seed in zip(chunks, seeds)]
         takes = [{"op": catalog.CLONE, "option": None, "index": i + 1,
                   **self._write_take(tree, tree.next_take + i, r)} for i, r in enumerate(results)]
-        params = {"prompt_text": prompt_text, "target_text": target_text, "source": source, "stream": True}
+        params = {"prompt_text": prompt_text, "target_text": target_text, "source": source, "stream": True,
+                  **({"stream_batch": True} if batch and len(seeds) > 1 else {})}
         return tree.add(history.CLONE, None, params, tuple(seeds), takes)
 
     def edit_stream(self, tree: TakeTree, base: str | None, edit_type: str, edit_info: str | None,

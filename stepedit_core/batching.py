@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from . import catalog, validation
 from .errors import InvalidInputError
-from .interface import CloneRequest, EditRequest, EngineResult, Progress, round_seed, validate_clone, validate_edit
+from .interface import (CloneRequest, EditRequest, EngineResult, Progress, StopCheck, round_seed, validate_clone,
+                        validate_edit)
 from .model.generate import max_new_tokens_for_audio, max_new_tokens_for_text
 from .tokens import TOKEN_RATE_HZ
 
@@ -87,15 +88,32 @@ def _no_progress(fraction: float, desc: str) -> None:
     pass
 
 
+def _never() -> bool:
+    return False
+
+
 def clone_batch(engine, request: CloneRequest, seeds: Sequence[int], progress: Progress | None = None
                 ) -> list[EngineResult]:
     """StepAudioEngine.clone_batch: one take per seed, each as ``clone`` with that seed would make it (see the
     module docstring on bits), the LLM sampling all of them as one batch per piece."""
+    seeds, request = _checked_clone(engine, request, seeds)
+    return engine._clone_rows(request, seeds, progress or _no_progress)
+
+
+def stream_clone_batch(engine, request: CloneRequest, seeds: Sequence[int], should_stop: StopCheck | None = None
+                       ) -> Iterator[tuple[int, np.ndarray]]:
+    """StepAudioEngine.stream_clone_batch: the checks of :func:`clone_batch` at the first ``next``, then every
+    row streaming while the batch runs (stepedit_core.stream_rows)."""
+    seeds, request = _checked_clone(engine, request, seeds)
+    yield from engine._stream_clone_rows(request, seeds, should_stop or _never)
+
+
+def _checked_clone(engine, request: CloneRequest, seeds: Sequence[int]) -> tuple[list[int], CloneRequest]:
     seeds = check_seeds(seeds)
     request = validate_clone(replace(request, seed=seeds[0]), engine.capabilities())
     _check_engine_batch(engine, catalog.CLONE, request.prompt_audio.duration, len(request.target_text), 1,
                         len(seeds), max_new_tokens_for_text(request.target_text))
-    return engine._clone_rows(request, seeds, progress or _no_progress)
+    return seeds, request
 
 
 def edit_batch(engine, request: EditRequest, seeds: Sequence[int], progress: Progress | None = None

@@ -22,12 +22,12 @@ Differences from the official code, all deliberate:
 - prompt encodings are cached per audio content hash (bounded LRU).
 
 Every door reaches it through :class:`stepedit_core.service.Service` (the app inside its ``@spaces.GPU``
-island, app_ui/runner.py); ``stream_clone`` / ``stream_edit`` yield audio while the LLM is still sampling.
+island, app_ui/runner.py); ``stream_clone`` / ``stream_edit`` yield audio while the LLM is still sampling,
+``stream_clone_batch`` every candidate's while their batch runs (stream_rows.py).
 """
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import replace
@@ -44,11 +44,11 @@ from .interface import (AudioClip, Capabilities, CloneRequest, EditRequest, Engi
                         PromptTokenStore, StopCheck, Word, check_work, edit_result_text, validate_transcribe)
 from .llm_wait import llm_wait
 from .model import prompts
-from .model.generate import (SamplingOptions, generate, generate_batch, max_new_tokens_for_audio,
-                             max_new_tokens_for_text)
+from .model.generate import SamplingOptions, generate_batch, max_new_tokens_for_audio, max_new_tokens_for_text
 from .model.prefix_cache import PrefixCache
 from .runtime import EngineOptions, PromptAudio, PromptEncoder, derive_seeds, pick_device, pick_llm_dtype
-from .tokens import check_llm_output, checked_llm_output
+from .stream_rows import stream_rows
+from .tokens import checked_llm_output
 
 log = logging.getLogger(__name__)
 
@@ -303,23 +303,9 @@ class StepAudioEngine(Engine):
         """Clone (a request :meth:`Engine.stream_clone` validated), yielding 24 kHz float32 chunks as the LLM
         emits audio groups (streaming token2wav: the flow decodes each new group with a bounded look-back).
         Long target texts are streamed piece after piece. ``should_stop`` / closing the iterator cancel the
-        LLM at its next step."""
-        stop = should_stop
-        clip = request.prompt_audio
-        if clip.duration > longform.MAX_PIECE_S:
-            raise InvalidInputError(f"streaming takes a prompt of at most {longform.MAX_PIECE_S:.0f} s")
-        speaker = prompts.clone_speaker_name(request.prompt_text, clip.loaded)
-        with self._lock:
-            prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=request.seed,
-                                        store=request.prompt_store)
-            for i, text in enumerate(longform.split_target_text(request.target_text)):
-                if stop():
-                    return
-                ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, request.prompt_text,
-                                                 prompt.token_str, text, segment_bos=self.options.segment_bos)
-                cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
-                yield from self._stream(ids, cap, prompt, derive_seeds(request.seed, i), stop,
-                                        self._clone_head(speaker, request.prompt_text, prompt))
+        LLM at its next step. One row of :meth:`_stream_clone_rows`."""
+        for _, chunk in self._stream_clone_rows(request, [request.seed], should_stop):
+            yield chunk
 
     def _stream_edit(self, request: EditRequest, should_stop: StopCheck) -> Iterator[np.ndarray]:
         """One round of an edit (validated by :meth:`Engine.stream_edit`) of a clip of at most 30 s, yielding
@@ -341,52 +327,34 @@ class StepAudioEngine(Engine):
 
     def _stream(self, ids: list[int], cap: int, prompt: PromptAudio, seeds: Mapping[str, int],
                 should_stop: StopCheck, boundaries: tuple[int, ...] = ()) -> Iterator[np.ndarray]:
-        """LLM sampling in a worker thread hands whole 2+3 groups to a streaming decoder here. Closing the
-        iterator early or ``should_stop()`` cancels the sampling at its next step (the stream then ends
-        without its tail); the engine lock is held until the iterator is exhausted or closed."""
-        groups: queue.Queue = queue.Queue()
-        cancel = threading.Event()
-        done = object()
-        outcome: dict = {}
-        opts = SamplingOptions(temperature=self.options.temperature, top_k=self.options.top_k,
-                               top_p=self.options.top_p, constrained=self.options.constrained,
-                               max_new_tokens=cap, seed=seeds["llm"])
+        """One row of stream_rows: the LLM samples in a worker thread, a streaming decoder turns its groups
+        into chunks here; the engine lock is held by the caller until the iterator is exhausted or closed."""
+        for _, chunk in stream_rows(self, ids, cap, prompt, [seeds], should_stop, boundaries):
+            yield chunk
 
-        def work() -> None:
-            try:
-                outcome["gen"] = generate(self.llm, ids, opts, on_group=groups.put, prefix_cache=self._prefix,
-                                          prefix_boundaries=boundaries,
-                                          should_stop=lambda: cancel.is_set() or should_stop())
-            except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer)
-                outcome["error"] = exc
-            finally:
-                groups.put(done)
-
-        worker = threading.Thread(target=work, name="stepedit-llm", daemon=True)
-        worker.start()
-        stream = self.decoder.stream(list(prompt.tokens), prompt.speech_feat, prompt.embedding,
-                                     seed=seeds["flow"], hift_seed=seeds["hift"])
-        n = 0
-        try:
-            while (group := llm_wait(self.llm, self._lock).run(groups.get)) is not done:
+    def _stream_clone_rows(self, request: CloneRequest, seeds: list[int],
+                           should_stop: StopCheck) -> Iterator[tuple[int, np.ndarray]]:
+        """Engine.stream_clone_batch for a validated request within the work cap: the candidates decode as one
+        batch per piece of the target text, every row streaming (stream_rows)."""
+        clip = request.prompt_audio
+        if clip.duration > longform.MAX_PIECE_S:
+            raise InvalidInputError(f"streaming takes a prompt of at most {longform.MAX_PIECE_S:.0f} s")
+        speaker = prompts.clone_speaker_name(request.prompt_text, clip.loaded)
+        with self._lock:
+            prompt = self.encode_prompt(clip.samples, clip.sample_rate, seed=seeds[0], store=request.prompt_store)
+            for i, text in enumerate(longform.split_target_text(request.target_text)):
                 if should_stop():
                     return
-                n += 1
-                chunk = stream.push(group)
-                if chunk.numel():
-                    yield chunk.numpy().reshape(-1)
-            if should_stop():                              # the LLM saw it too and ended early: no tail
-                return
-            if "error" in outcome:
-                raise outcome["error"]
-            if n == 0:
-                check_llm_output(outcome["gen"].ids)          # raises TokenStreamError with the reason
-            tail = stream.finish()
-            if tail.numel():
-                yield tail.numpy().reshape(-1)
-        finally:
-            cancel.set()
-            worker.join()
+                ids = prompts.build_clone_prompt(self.text_tokenizer.encode, speaker, request.prompt_text,
+                                                 prompt.token_str, text, segment_bos=self.options.segment_bos)
+                cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
+                yield from stream_rows(self, ids, cap, prompt, [derive_seeds(s, i) for s in seeds], should_stop,
+                                       self._clone_head(speaker, request.prompt_text, prompt))
+
+    def stream_clone_batch(self, request: CloneRequest, seeds: Sequence[int],
+                           should_stop: StopCheck | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Engine.stream_clone_batch: one prefill, the candidates decoded together, every row streaming."""
+        return batching.stream_clone_batch(self, request, seeds, should_stop)
 
     def with_options(self, **changes) -> "StepAudioEngine":
         """A second engine over the same loaded models with some options changed (own prompt cache).

@@ -312,6 +312,18 @@ class Engine(ABC):
         check_work(self, catalog.CLONE, request.prompt_audio.duration, len(request.target_text))
         yield from self._stream_clone(request, should_stop or _never)
 
+    def stream_clone_batch(self, request: CloneRequest, seeds: Sequence[int],
+                           should_stop: StopCheck | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """The candidates of a clone (one per seed, ``request.seed`` ignored) streamed: ``(row, chunk)`` pairs,
+        row i's chunks concatenating to seed i's take, each row's in order. Engines that decode candidates
+        together override it (StepAudioEngine: one batch, every row streaming while it runs); this default
+        streams the seeds one after another. Stops as :meth:`stream_clone`."""
+        for row, seed in enumerate(seeds):
+            for chunk in self.stream_clone(replace(request, seed=seed), should_stop):
+                yield row, chunk
+            if should_stop is not None and should_stop():
+                return
+
     def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """One round of an edit (``n_iterations`` must be 1), yielding 24 kHz float32 chunks; see
         :meth:`stream_clone`. The take's transcript is ``edit_result_text(request, request.audio_text)``."""
@@ -353,9 +365,11 @@ class Engine(ABC):
         """A speaker embedding (1-D) of ``clip`` by :attr:`speaker_model`, for the check's voice similarity."""
         raise UnsupportedEditError(f"{self.capabilities().display_name} has no speaker embedder")
 
-    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
-        """Rough wall-clock estimate of a request, for progress display and GPU time requests."""
-        return 2.0 + n_iterations * (0.5 * audio_seconds + 0.05 * text_chars)
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1,
+                         candidates: int = 1) -> float:
+        """Rough wall-clock estimate of a request, for progress display and GPU time requests; ``candidates``
+        takes of it made in one call (an engine that does not batch makes them one after another)."""
+        return candidates * (2.0 + n_iterations * (0.5 * audio_seconds + 0.05 * text_chars))
 
 
 def edit_result_text(request: EditRequest, audio_text: str) -> str:

@@ -161,8 +161,9 @@ class FakeEngine(Engine):
         result = self._edit_once(request.audio, request.audio_text, request, request.seed, 1, lambda f, d: None)
         yield from self._stream_pieces(result.audio.samples, should_stop)
 
-    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
-        return 1.0 + n_iterations * 0.1 * audio_seconds + 0.01 * text_chars
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1,
+                         candidates: int = 1) -> float:
+        return candidates * (1.0 + n_iterations * 0.1 * audio_seconds + 0.01 * text_chars)
 
 
 def _digest(samples: np.ndarray) -> bytes:

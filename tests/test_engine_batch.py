@@ -2,11 +2,14 @@
 the take made alone, the prefix cache serves repeated prompts, and batches over the caps are refused up front."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import stepedit_core as sc
-from stepedit_core import batching
+from stepedit_core import batching, stream_rows
 from stepedit_core.errors import InvalidInputError
 from stepedit_core.model import prompts
 from stepedit_core.model.prefix_cache import PREFILL_BLOCK_TOKENS
@@ -134,3 +137,74 @@ def test_the_app_runner_sends_candidates_as_one_batch(engine, monkeypatch):
     assert all(t.metadata["batch_seeds"] == tuple(SEEDS) for t in takes)
     runner.clone([requests[0]])                              # one request: the plain path
     assert len(calls) == 1
+
+
+def test_streamed_candidates_decode_as_one_batch_and_equal_the_streams_made_alone(engine, monkeypatch):
+    """stream_clone_batch: one generate_batch for all rows, every row streaming while it runs (chunks of
+    several rows interleave), and each row's chunks equal that seed's own stream sample for sample (fp32)."""
+    request = CloneRequest(_clip(2.0, seed=1), "hello world", "the voice says hello to the world")
+    batches = []
+    real = stream_rows.generate_batch
+    monkeypatch.setattr(stream_rows, "generate_batch",
+                        lambda model, ids, seeds, *a, **k: batches.append(list(seeds)) or real(model, ids, seeds,
+                                                                                                *a, **k))
+    pairs = list(engine.stream_clone_batch(request, SEEDS))
+    assert len(batches) == 1 and len(batches[0]) == len(SEEDS)          # one batch (one piece of text)
+    rows = [np.concatenate([c for r, c in pairs if r == i]) for i in range(len(SEEDS))]
+    order = [r for r, _ in pairs]
+    assert order != sorted(order)                                       # the rows streamed side by side
+    for seed, row in zip(SEEDS, rows):
+        alone = np.concatenate(list(engine.stream_clone(CloneRequest(request.prompt_audio, request.prompt_text,
+                                                                     request.target_text, seed))))
+        assert np.array_equal(row, alone)
+    assert len({r.tobytes() for r in rows}) == len(SEEDS)
+
+
+def test_streamed_candidates_stop_when_asked_and_are_refused_over_the_cap(engine, monkeypatch):
+    request = CloneRequest(_clip(2.0, seed=1), "hello world", "the voice says hello to the world")
+    seen = []
+    for row, chunk in engine.stream_clone_batch(request, SEEDS, should_stop=lambda: len(seen) >= 2):
+        seen.append(row)
+    assert len(seen) == 2                                               # no tails after a stop
+    one = engine.estimate_seconds("clone", 2.0, len(request.target_text))
+    monkeypatch.setattr(engine, "request_cap", lambda: one * 1.01)
+    with pytest.raises(InvalidInputError, match="1 candidate fits"):
+        next(engine.stream_clone_batch(request, SEEDS))
+
+
+def test_the_app_streams_candidates_as_one_batch_and_replays_them(engine, tmp_path, monkeypatch):
+    """Studio.clone_stream: candidate 1 plays, all candidates come from one stream_clone_batch; the recipe says
+    so (stream_batch) and replays bit for bit; a recipe without the flag (made before batched streams)
+    replays its candidates one stream after another."""
+    import soundfile as sf
+    from app_ui.history import TakeTree
+    from app_ui.runner import EngineRunner
+    from app_ui.studio import Studio
+    path = tmp_path / "prompt.wav"
+    sf.write(path, _clip(2.0, seed=1).samples, SR)
+    calls = []
+    real = type(engine).stream_clone_batch
+    monkeypatch.setattr(type(engine), "stream_clone_batch",
+                        lambda self, r, seeds, *a: calls.append(list(seeds)) or real(self, r, seeds, *a))
+    studio = Studio(EngineRunner(engine), tmp_path / "root", check=False)
+    tree = studio.ensure_workdir(TakeTree(), "s")
+    stream = studio.clone_stream(tree, str(path), "hello world", "the voice says hello", [21, 22])
+    played = []
+    while True:
+        try:
+            played.append(next(stream))
+        except StopIteration as stop:
+            tree, ids = stop.value
+            break
+    assert calls == [[21, 22]] and len(ids) == 2
+    assert tree.actions[-1].params["stream_batch"] is True
+    assert len(np.concatenate(played)) == len(sf.read(tree.get(ids[0]).audio)[0])   # candidate 1 is what played
+    recipe = studio.export_recipe(tree)
+    _, _, report = studio.replay(studio.ensure_workdir(TakeTree(), "r"), recipe)
+    assert calls[-1] == [21, 22] and "2/2 are bit-identical" in report
+    old = json.loads(Path(recipe).read_text(encoding="utf-8"))
+    del old["actions"][0]["params"]["stream_batch"]
+    (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    calls.clear()
+    _, _, report = studio.replay(studio.ensure_workdir(TakeTree(), "o"), str(tmp_path / "old.json"))
+    assert calls == [] and "2/2 are bit-identical" in report          # fp32: one by one gives the same takes

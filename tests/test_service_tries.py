@@ -4,7 +4,10 @@ each kept take equals the take the same seed gives alone (and the sequential rul
 from __future__ import annotations
 
 import json
+import pickle
+import threading
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +15,8 @@ import soundfile as sf
 
 from stepedit_core import checks, cli
 from stepedit_core.batching import MAX_BATCH
-from stepedit_core.interface import CloneRequest, EditRequest
+from stepedit_core.errors import InvalidInputError
+from stepedit_core.interface import AudioClip, CloneRequest, EditRequest
 from stepedit_core.server import TAKE_HEADER
 from stepedit_core.service import Service
 from stepedit_core.service.speech import SpeechPlan, Step
@@ -184,3 +188,143 @@ def test_more_tries_than_a_batch_takes_batch_the_first_ones():
     kept = service.best_of(lambda s: [service.clone(replace(request, seed=s))], None, 7, 9, THRESHOLD)
     assert fake.made == [("clone_batch", list(range(7, 7 + MAX_BATCH))), ("clone", [7 + MAX_BATCH])]
     assert kept.seeds == list(range(7, 16)) and "batch_seeds" not in kept.tried[-1]
+
+
+# ---------------------------------------------------------------------------- the app on ZeroGPU
+def worker_gpu(calls: list[str]):
+    """A ``spaces.GPU`` stand-in that behaves like a ZeroGPU worker: every call is recorded, the job and its
+    result cross a pickle, and the work runs on another thread (it sees none of the caller's thread state)."""
+    def gpu(duration=None, **_kw):
+        def wrap(fn):
+            def call(job):
+                calls.append(type(job).__name__)
+                assert duration(job) > 0
+                box = {}
+
+                def work():
+                    try:
+                        box["out"] = pickle.dumps(fn(pickle.loads(pickle.dumps(job))))
+                    except BaseException as exc:  # noqa: BLE001 -- handed back to the caller as the worker does
+                        box["err"] = exc
+                worker = threading.Thread(target=work)
+                worker.start()
+                worker.join()
+                if "err" in box:
+                    raise box["err"]
+                return pickle.loads(box["out"])
+            return call
+        return wrap
+    return gpu
+
+
+def _studio_clone(tmp_path, fake, zero_gpu: bool, gpu_calls: list[str]):
+    from app_ui.history import TakeTree
+    from app_ui.runner import EngineRunner
+    from app_ui.studio import Studio
+    from tests.test_app_units import _prompt
+    gpu = worker_gpu(gpu_calls) if zero_gpu else None          # off ZeroGPU the decorator is the identity
+    studio = Studio(EngineRunner(fake, gpu=gpu, zero_gpu=zero_gpu), tmp_path / f"root{zero_gpu}")
+    tree = studio.ensure_workdir(TakeTree(), "s")
+    tree, ids = studio.clone(tree, _prompt(tmp_path), "a tone", "one two three four", [6], max_tries=3,
+                             threshold=0)
+    return tree, ids
+
+
+@pytest.mark.parametrize("zero_gpu", [True, False])
+def test_app_tries_are_one_batch_on_zerogpu_too(tmp_path, zero_gpu):
+    """Seed 6 loses a word in the fake ASR: tries 6 and 7 are checked, all three made in ONE engine call; on
+    ZeroGPU that is one GPU call (a TryBatchJob), and try 7 is served from it without a GPU call of its own."""
+    fake, gpu_calls = BatchingFake(), []
+    tree, ids = _studio_clone(tmp_path, fake, zero_gpu, gpu_calls)
+    assert fake.made == [("clone_batch", [6, 7, 8])]
+    assert gpu_calls == (["TryBatchJob"] if zero_gpu else [])
+    retry = tree.actions[-1].params["retry"]
+    assert [t["seed"] for t in retry["tried"]] == [6, 7] and tree.get(ids[0]).seed == 7
+    assert all(t["batch_seeds"] == [6, 7, 8] for t in retry["tried"])
+
+
+def test_app_tries_on_zerogpu_run_alone_when_the_batch_is_refused(tmp_path):
+    class RefusingFake(BatchingFake):
+        def clone_batch(self, request, seeds, progress=None):
+            self.made.append(("clone_batch", list(seeds)))
+            raise InvalidInputError(f"these {len(seeds)} candidates would take too long")
+    fake, gpu_calls = RefusingFake(), []
+    tree, ids = _studio_clone(tmp_path, fake, True, gpu_calls)
+    # as off ZeroGPU: a refused batch runs its try alone, and the next try asks for a smaller batch
+    assert fake.made == [("clone_batch", [6, 7, 8]), ("clone", [6]), ("clone_batch", [7, 8]), ("clone", [7])]
+    assert gpu_calls == ["TryBatchJob", "CloneJob", "TryBatchJob", "CloneJob"]
+    assert tree.get(ids[0]).seed == 7 and "batch_seeds" not in tree.actions[-1].params["retry"]["tried"][0]
+
+
+def test_app_edit_tries_are_one_gpu_call_on_zerogpu(tmp_path):
+    class EditBatchingFake(BatchingFake):
+        def edit(self, request, progress=None):
+            self.made.append(("edit", [request.seed]))
+            return FakeEngine.edit(self, request, progress)
+
+        def edit_batch(self, request, seeds, progress=None):
+            self.made.append(("edit_batch", list(seeds)))
+            return [FakeEngine.edit(self, replace(request, seed=s), progress) for s in seeds]
+    fake, gpu_calls = EditBatchingFake(), []
+    tree, ids = _studio_clone(tmp_path, fake, True, gpu_calls)
+    fake.made.clear()
+    gpu_calls.clear()
+    from app_ui.runner import EngineRunner
+    from app_ui.studio import Studio
+    studio = Studio(EngineRunner(fake, gpu=worker_gpu(gpu_calls), zero_gpu=True), tmp_path / "root-edit")
+    tree = studio.ensure_workdir(tree, "s")
+    tree, new = studio.edit(tree, ids[0], "emotion", "happy", None, 1, 30, max_tries=2, threshold=0)
+    assert fake.made == [("edit_batch", [30, 31])] and gpu_calls == ["TryBatchJob"]
+    assert [t["seed"] for t in tree.actions[-1].params["retry"]["tried"]][0] == 30
+
+
+class BatchDependentFake(BatchingFake):
+    """Like the int8 engine: a row made in a batch is not bit-identical to the same seed made alone (its audio
+    depends on the batch's seeds), so only a replay that remakes the batch gives the recorded take back."""
+
+    @staticmethod
+    def _in(result, seeds):
+        factor = 1.0 - 1e-3 * (sum(seeds) % 7 + 1)
+        return replace(result, audio=AudioClip.from_array(result.audio.samples * factor, result.audio.sample_rate),
+                       metadata={**result.metadata, "batch_seeds": tuple(seeds)})
+
+    def clone_batch(self, request, seeds, progress=None):
+        self.made.append(("clone_batch", list(seeds)))
+        return [self._in(FakeEngine.clone(self, replace(request, seed=s), progress), seeds) for s in seeds]
+
+    def edit(self, request, progress=None):
+        self.made.append(("edit", [request.seed]))
+        return FakeEngine.edit(self, request, progress)
+
+    def edit_batch(self, request, seeds, progress=None):
+        self.made.append(("edit_batch", list(seeds)))
+        return [[self._in(r, seeds) for r in FakeEngine.edit(self, replace(request, seed=s), progress)]
+                for s in seeds]
+
+
+@pytest.mark.parametrize("zero_gpu", [True, False])
+def test_a_recipe_of_tries_made_in_a_batch_replays_bit_identically(tmp_path, zero_gpu):
+    from app_ui.history import TakeTree
+    from app_ui.runner import EngineRunner
+    from app_ui.studio import Studio
+    from tests.test_app_units import _prompt
+    fake, gpu_calls = BatchDependentFake(), []
+    gpu = worker_gpu(gpu_calls) if zero_gpu else None
+    studio = Studio(EngineRunner(fake, gpu=gpu, zero_gpu=zero_gpu), tmp_path / "root")
+    tree = studio.ensure_workdir(TakeTree(), "s")
+    tree, ids = studio.clone(tree, _prompt(tmp_path), "a tone", "one two three four", [6], max_tries=3,
+                             threshold=0)
+    tree, _ = studio.edit(tree, ids[0], "emotion", "happy", None, 1, 30, max_tries=2, threshold=0)
+    assert [name for name, _ in fake.made] == ["clone_batch", "edit_batch"]
+    recipe = studio.export_recipe(tree)
+    fake.made.clear()
+    _, _, report = studio.replay(studio.ensure_workdir(TakeTree(), "r"), recipe)
+    assert "2/2 are bit-identical" in report
+    assert fake.made == [("clone_batch", [6, 7, 8]), ("edit_batch", [30, 31])]
+    old = json.loads(Path(recipe).read_text(encoding="utf-8"))     # without the grouping: the seeds alone
+    for action in old["actions"]:
+        for t in action["params"]["retry"]["tried"]:
+            t.pop("batch_seeds", None)
+    (tmp_path / "old.json").write_text(json.dumps(old), encoding="utf-8")
+    _, _, report = studio.replay(studio.ensure_workdir(TakeTree(), "o"), str(tmp_path / "old.json"))
+    assert "0/2 are bit-identical" in report

@@ -119,15 +119,16 @@ class LiteEngine(Engine):
             raise InvalidInputError(f"transcription failed: {exc}") from exc
         return Heard(t.text, t.language, tuple(Word(w.text.strip(), w.start, w.end) for w in t.words))
 
-    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1) -> float:
+    def estimate_seconds(self, kind: str, audio_seconds: float, text_chars: int = 0, n_iterations: int = 1,
+                         candidates: int = 1) -> float:
         # Measured on 2 cores (bench/RESULTS_lite.md): TTS ~0.4 s per second of speech (~0.25 s per char
-        # of Mandarin / ~0.06 s per English char), edits < 0.3 s per second of audio.
+        # of Mandarin / ~0.06 s per English char), edits < 0.3 s per second of audio. Candidates one by one.
         if kind == catalog.TRANSCRIBE:
             return ASR_SECONDS_PER_AUDIO_S * audio_seconds
         if kind == catalog.CLONE:
-            return 1.0 + 0.12 * text_chars + 0.3 * audio_seconds
+            return candidates * (1.0 + 0.12 * text_chars + 0.3 * audio_seconds)
         per_round = 0.3 * audio_seconds + (1.5 if kind == catalog.PARALINGUISTIC else 0.0)
-        return 0.5 + n_iterations * per_round
+        return candidates * (0.5 + n_iterations * per_round)
 
     # ------------------------------------------------------------------ clone
     def _clone(self, request: CloneRequest, progress: Progress) -> EngineResult:

@@ -34,7 +34,7 @@ from ..interface import (TEXT_FREE_EDITS, AudioClip, CloneRequest, EditRequest, 
                          StopCheck, check_edit_choice, check_work, resolve_seed, validate_transcribe)
 from . import speech
 from .gate import Gate
-from .tries import TryScopes
+from .tries import TryBatch, TryScopes
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,24 @@ class Service:
         """One take per seed, made together where the engine batches (one prefill, one batched decode)."""
         return self.engine.clone_batch(request, seeds, progress)
 
+    def batches_edits(self) -> bool:
+        """Whether the engine decodes one-round edits of several seeds together (overrides ``edit_batch``)."""
+        return type(self.engine).edit_batch is not Engine.edit_batch
+
+    def edit_batch(self, request: EditRequest, seeds: Sequence[int],
+                   progress: Progress | None = None) -> list[list[EngineResult]]:
+        """``edit`` once per seed (one list of rounds each), round 1 made together where the engine batches."""
+        return self.engine.edit_batch(request, seeds, progress)
+
+    def tries_under_way(self) -> TryBatch | None:
+        """The tries of the best_of running in this thread (service/tries.py), if any: a door whose engine
+        calls leave this process (the app on ZeroGPU) makes them through :meth:`TryBatch.clone` / ``edit``."""
+        return self._tries.current()
+
+    def outside_tries(self):
+        """A context in which this thread's engine calls make only what they are asked for (no rows ahead)."""
+        return self._tries.suspended()
+
     def region_edit(self, request: EditRequest, words: Sequence[checks.Word], selection: regions.Selection,
                     progress: Progress | None = None) -> list[EngineResult]:
         """An edit of the window around ``selection`` only (stepedit_core.regions)."""
@@ -149,6 +167,11 @@ class Service:
     def stream_clone(self, request: CloneRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """24 kHz float32 chunks of a clone; validation and the work cap run at the first ``next``."""
         return self.engine.stream_clone(request, should_stop)
+
+    def stream_clone_batch(self, request: CloneRequest, seeds: Sequence[int],
+                           should_stop: StopCheck | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(row, chunk)`` of one clone's candidates (Engine.stream_clone_batch): row i is seed i's take."""
+        return self.engine.stream_clone_batch(request, seeds, should_stop)
 
     def stream_edit(self, request: EditRequest, should_stop: StopCheck | None = None) -> Iterator[np.ndarray]:
         """24 kHz float32 chunks of one edit round; validation and the work cap run at the first ``next``."""
@@ -221,7 +244,8 @@ class Service:
         otherwise only the last take is, and a failing check is an error. With ``batch`` (and an engine that
         batches) the first engine call of every try is made at once, one prefill and one batched decode
         (service/tries.py); the tries are still checked in seed order and the first passing one wins. A
-        caller whose ``run`` leaves this process per call (a ZeroGPU worker) passes ``batch=False``."""
+        door whose engine calls leave this process (the app on ZeroGPU) routes them through
+        :meth:`tries_under_way` so the rows made ahead stay here (app_ui/runner.py)."""
         max_tries, threshold = self.check_retry(max_tries, threshold)
         runs, tried = [], []
         seeds = checks.retry_seeds(first_seed, max_tries)

@@ -65,16 +65,24 @@ class TryBatch:
         """What a try's record gains when its first call was made in the batch: ``{"batch_seeds": [...]}``."""
         return {"batch_seeds": list(self.batch_seeds)} if int(seed) in self.served else {}
 
-    def clone(self, engine: Engine, request: CloneRequest, progress: Progress | None) -> EngineResult:
+    def clone(self, engine: Engine, request: CloneRequest, progress: Progress | None,
+              batches: bool | None = None) -> EngineResult:
+        """Try k's clone: made alone, or served from (or made as) the batch. ``engine`` may be a stand-in with
+        the Engine's four entries (the app's GPU calls on ZeroGPU); ``batches`` then says whether the engine
+        behind it batches (default: whether ``engine`` overrides ``Engine.clone_batch``)."""
+        if batches is None:
+            batches = type(engine).clone_batch is not Engine.clone_batch
         return self._call(CLONE, request, lambda: engine.clone(request, progress),
-                          lambda seeds: engine.clone_batch(request, seeds, progress),
-                          batches=type(engine).clone_batch is not Engine.clone_batch)
+                          lambda seeds: engine.clone_batch(request, seeds, progress), batches=batches)
 
-    def edit(self, engine: Engine, request: EditRequest, progress: Progress | None) -> list[EngineResult]:
+    def edit(self, engine: Engine, request: EditRequest, progress: Progress | None,
+             batches: bool | None = None) -> list[EngineResult]:
+        """Try k's edit, as :meth:`clone`; an edit of several rounds is never batched."""
+        if batches is None:
+            batches = type(engine).edit_batch is not Engine.edit_batch
         return self._call(EDIT, request, lambda: engine.edit(request, progress),
                           lambda seeds: engine.edit_batch(request, seeds, progress),
-                          batches=(type(engine).edit_batch is not Engine.edit_batch
-                                   and request.n_iterations == 1))
+                          batches=batches and request.n_iterations == 1)
 
     def _call(self, kind: str, request, alone: Callable, batch: Callable[[list[int]], list], batches: bool):
         first, self.calls = self.calls == 0, self.calls + 1
@@ -114,6 +122,17 @@ class TryScopes:
         self._local.batch = TryBatch(seeds)
         try:
             yield self._local.batch
+        finally:
+            self._local.batch = outer
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """No TryBatch in this thread for a while: work that stands for another process (a ZeroGPU worker,
+        which cannot hand rows made ahead back to this one) must make only what it is asked for."""
+        outer = self.current()
+        self._local.batch = None
+        try:
+            yield
         finally:
             self._local.batch = outer
 
