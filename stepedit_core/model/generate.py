@@ -20,6 +20,7 @@ delivery of complete 2+3 groups to a callback for a streaming decoder.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -210,7 +211,7 @@ def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> int:
         return int(torch.multinomial(probs, 1, generator=generator))
 
 
-_draw_pools: dict[int, ThreadPoolExecutor] = {}
+_draw_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None]) -> list[int]:
@@ -219,11 +220,12 @@ def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None])
     CPU, most of a batch's sampling. Rows with their own generators do not share state, so up to
     ``torch.get_num_threads()`` rows draw at once on a pool of threads (the kernel releases the GIL); each row's
     generator runs the same draws in the same order, so the ids are the serial ones (tests/model/test_batch.py).
-    Rows drawing from torch's global generator (None) stay serial, in row order."""
+    Rows drawing from torch's global generator (None), and rows on a GPU, stay serial, in row order."""
     workers = min(len(generators), torch.get_num_threads())
-    if workers < 2 or any(g is None for g in generators):
+    if workers < 2 or probs.device.type != "cpu" or any(g is None for g in generators):
         return [_draw(probs[b], g) for b, g in enumerate(generators)]
-    pool = _draw_pools.get(workers) or _draw_pools.setdefault(workers, ThreadPoolExecutor(
+    key = (os.getpid(), workers)          # a forked process (ZeroGPU's worker) has none of its parent's threads
+    pool = _draw_pools.get(key) or _draw_pools.setdefault(key, ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix="stepedit-draw"))
     return list(pool.map(_draw, probs.unbind(0), generators))
 
