@@ -282,7 +282,8 @@ class DiT(nn.Module):
 
     def forward(self, x, mask, mu, t, spks=None, cond=None, attn_mask=None, cache: DiTCache | None = None,
                 return_cache: bool = False):
-        """x, mu, cond (B, M, n); mask (B, 1, n) key padding (1 = valid) or None; t (B,); spks (B, M).
+        """x, mu, cond (B, M, n); mask (B, 1, n) key padding (1 = valid) or None; t (B_t,), B_t dividing B
+        (one t per CFG half of a batch); spks (B, M).
         ``attn_mask`` (n, m+n) bool replaces the padding mask (block masks in tests); ``cache`` holds
         earlier frames for streaming. Returns the velocity (B, M, n) [and the new DiTCache]."""
         c = self.t_embedder(t).unsqueeze(1)                                    # (B_t, 1, C)
@@ -316,7 +317,8 @@ class CausalConditionalCFM(nn.Module):
 
     def forward(self, z, mu, mask, spks, cond, n_timesteps: int = DEFAULT_N_TIMESTEPS, attn_mask=None,
                 caches: list[DiTCache] | None = None, trace: dict | None = None):
-        """z, mu, cond (1, M, n); mask (1, 1, n) or None; spks (1, M). Returns x(t=1) (1, M, n); with
+        """z, mu, cond (B, M, n); mask (B, 1, n) or None (1 = valid: padded rows of a batch, decoder.rows);
+        spks (B, M). Returns x(t=1) (B, M, n); with
         ``caches`` (one DiTCache per step, or empty list to start), also the new per-step caches."""
         r = self.inference_cfg_rate
         t_span = cosine_t_span(n_timesteps, mu.device, mu.dtype)
