@@ -1,9 +1,9 @@
-"""The decode step at batch 1 vs batch 4 at REAL width, split into its parts, with the fp32 and the int8 lm_head.
+"""The decode step at batch 1, 3 and 4 at REAL width, split into its parts, with the fp32 and the int8 lm_head.
 
 The real-size run (bench/bench_batch.py) needs ~7 GB, the bigmem lock and a quiet machine for ~15 min. This one
 builds the Step1 LLM at real width with ``--layers`` decoder layers (bench/bench_batch_width.build: random
 weights, fused and int8 as loaded; < 3 GB), prefills a 10 s edit's 858 tokens once, then times, in interleaved
-rounds (batch 1, batch 4, batch 1, ... so that machine noise hits every configuration alike), one decode step's
+rounds (batch 1, 3, 4, batch 1, ... so that machine noise hits every configuration alike), one decode step's
 parts: the decoder layers (int8 linears incl. the dynamic activation quantization, attention), the lm_head in
 fp32 (as loaded) and in int8 (model.loading.quantize_lm_head), and the sampling of every row
 (model.generate.next_tokens: repetition guard, top-k, softmax, one draw per row). Medians per part; the whole
@@ -30,7 +30,7 @@ from stepedit_core.model.generate import SamplingOptions, next_tokens  # noqa: E
 from stepedit_core.model.prefix_cache import prefill  # noqa: E402
 
 COMMAND = "python bench/bench_batch_step.py"
-BATCHES = (1, 4)
+BATCHES = (1, 3, 4)
 PARTS = ("layers", "head_fp32", "head_int8", "sampling")
 
 
@@ -83,7 +83,11 @@ def report(args, med: dict, load: tuple) -> str:
               f"{med[4]['head_int8'] / med[1]['head_int8']:.2f}x, sampling {med[4]['sampling'] / med[1]['sampling']:.2f}x; "
               f"32-layer step with the fp32 head **{step(4, 'head_fp32') / step(1, 'head_fp32'):.2f}x**, with the int8 "
               f"head **{step(4, 'head_int8') / step(1, 'head_int8'):.2f}x** (vs batch 1 with the fp32 head: "
-              f"{step(4, 'head_int8') / step(1, 'head_fp32'):.2f}x).", ""]
+              f"{step(4, 'head_int8') / step(1, 'head_fp32'):.2f}x).", "",
+              f"3 rows: layers {med[3]['layers'] / med[1]['layers']:.2f}x, lm_head int8 "
+              f"{med[3]['head_int8'] / med[1]['head_int8']:.2f}x, sampling {med[3]['sampling'] / med[1]['sampling']:.2f}x; "
+              f"32-layer step with the int8 head **{step(3, 'head_int8') / step(1, 'head_int8'):.2f}x** (3 rows / 4 "
+              f"rows: {step(3, 'head_int8') / step(4, 'head_int8'):.2f}x).", ""]
     return "\n".join(lines)
 
 
@@ -103,7 +107,7 @@ def main() -> None:
     with torch.inference_mode():
         cache = model.new_cache(EDIT_PROMPT_TOKENS + args.steps + 1)
         prefill(model, ids, cache, None, ())
-    caches = {1: cache, 4: cache.expand(4)}
+    caches = {b: cache if b == 1 else cache.expand(b) for b in BATCHES}
     times = {b: {p: [] for p in PARTS} for b in BATCHES}
     for r in range(args.rounds):
         one_round(model, int8_head, caches, EDIT_PROMPT_TOKENS, args.steps, times)

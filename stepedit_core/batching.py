@@ -11,10 +11,12 @@ one batch reproduces every take bit for bit.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from . import catalog, validation
 from .errors import InvalidInputError
@@ -27,6 +29,9 @@ MAX_BATCH = 8                        # candidates / tries decoded together (the 
 MAX_BATCH_KV_BYTES = 3 * 2 ** 29     # 1.5 GiB of keys / values for the rows of one batch (real size: 64 KiB/token)
 PROMPT_OVERHEAD_TOKENS = 200         # system prompt, instruction and chat markers around the audio tokens
 KV_TENSORS = 2                       # keys and values
+# Devices whose candidates' flow runs as one batch (decoder.rows). Not the CPU: the flow and HiFT are
+# compute-bound there and a batch of 4 took longer than 4 rows one by one (bench/RESULTS_decoder_batch.md).
+BATCHED_DECODER_DEVICES = frozenset({"cuda", "mps"})
 
 
 def check_seeds(seeds: Sequence[object]) -> list[int]:
@@ -145,6 +150,23 @@ def _check_engine_batch(engine, kind: str, audio_s: float, chars: int, n_iterati
     check_batch(lambda k: engine.estimate_seconds(kind, audio_s, chars, n_iterations, candidates=k),
                 engine.request_cap(), engine.capabilities().display_name, rows, row_bytes,
                 engine.options.max_batch_kv_bytes)
+
+
+def decode_rows(engine, generated, prompt, seeds: Sequence[Mapping[str, int]], timings: dict) -> list[np.ndarray]:
+    """The audio of each row of one piece (``generated`` = [(checked tokens, GenerationResult)], ``seeds`` the
+    rows' sub-seeds): on the devices of BATCHED_DECODER_DEVICES the flow's solver runs once for all rows
+    (``token2wav_rows``, stepedit_core.decoder.rows: in fp32 each row is the row decoded alone, bit for bit);
+    elsewhere, and for decoders without it, row by row."""
+    rows_fn = getattr(engine.decoder, "token2wav_rows", None)
+    if rows_fn is None or len(generated) == 1 or engine.device.type not in BATCHED_DECODER_DEVICES:
+        return [engine._decode(checked.tokens, prompt, s, timings) for (checked, _), s in zip(generated, seeds)]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        wavs = rows_fn([torch.tensor([list(checked.tokens)], dtype=torch.long) for checked, _ in generated],
+                       torch.tensor([list(prompt.tokens)], dtype=torch.long), prompt.speech_feat, prompt.embedding,
+                       flow_seeds=[s["flow"] for s in seeds], hift_seeds=[s["hift"] for s in seeds])
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
+    return [w.detach().float().cpu().numpy().reshape(-1) for w in wavs]
 
 
 class RowTake:

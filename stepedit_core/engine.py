@@ -168,9 +168,10 @@ class StepAudioEngine(Engine):
                                              text, segment_bos=self.options.segment_bos)
             cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
             head = self._clone_head(speaker, prompt_text, prompt)
-            for row, seeds_i, (checked, gen) in zip(rows, sub, self._generate_rows(ids, cap, sub, timings, head)):
-                row.add(self._decode(checked.tokens, prompt, seeds_i, timings), checked,
-                        self._piece_meta(ids, gen, checked, text))
+            generated = self._generate_rows(ids, cap, sub, timings, head)
+            for row, wav, (checked, gen) in zip(rows, batching.decode_rows(self, generated, prompt, sub, timings),
+                                                generated):
+                row.add(wav, checked, self._piece_meta(ids, gen, checked, text))
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
         return [EngineResult(audio=AudioClip.from_array(longform.join_pieces(row.outs, OUTPUT_SAMPLE_RATE),
@@ -219,9 +220,9 @@ class StepAudioEngine(Engine):
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
             generated = self._generate_rows(ids, cap, sub, timings, self._edit_head())
             progress(0.85 * (i + 0.8) / len(spans), "decoding")
-            for row, seeds_i, (checked, gen) in zip(rows, sub, generated):
-                row.add(self._decode(checked.tokens, prompt, seeds_i, timings), checked,
-                        self._piece_meta(ids, gen, checked, text))
+            for row, wav, (checked, gen) in zip(rows, batching.decode_rows(self, generated, prompt, sub, timings),
+                                                generated):
+                row.add(wav, checked, self._piece_meta(ids, gen, checked, text))
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
         spans_s = [(s.start / sr, s.end / sr) for s in spans]

@@ -36,6 +36,26 @@ def test_clone_candidates_in_one_batch_equal_the_candidates_made_alone(engine):
     assert "batch_seeds" not in alone[0].metadata
 
 
+def test_a_batch_runs_the_flow_solver_once_for_its_rows(engine, monkeypatch):
+    """decoder.rows: one solver run per piece for all candidates, each take the one made alone (bit for bit;
+    rows of different lengths: tests/decoder/test_rows.py)."""
+    request = EditRequest(_clip(2.0, seed=4), "hello world", "emotion", "happy")
+    seeds = [21, 22, 23, 24]
+    solver = engine.decoder.flow.decoder
+    calls = []
+    monkeypatch.setattr(solver, "forward", lambda *a, _f=solver.forward, **k: calls.append(a[0].shape) or _f(*a, **k))
+    on_cpu = [rounds[0] for rounds in engine.edit_batch(request, seeds)]
+    assert [shape[0] for shape in calls] == [1] * len(seeds)        # the CPU default: row by row
+    calls.clear()
+    monkeypatch.setattr(batching, "BATCHED_DECODER_DEVICES", frozenset({"cpu"}))   # as on a GPU
+    batch = [rounds[0] for rounds in engine.edit_batch(request, seeds)]
+    assert [shape[0] for shape in calls] == [len(seeds)]           # (rows, 80, longest row's frames)
+    monkeypatch.undo()
+    for s, take, cpu_take in zip(seeds, batch, on_cpu):
+        _same_take(take, engine.edit(EditRequest(request.audio, request.audio_text, "emotion", "happy", seed=s))[0])
+        _same_take(take, cpu_take)
+
+
 def test_a_repeated_prompt_prefills_only_its_tail(engine):
     eng = engine.with_options()                   # its own, empty prefix cache
     request = CloneRequest(_clip(5.0, seed=2), "hello world", "a first line", 5)

@@ -25,6 +25,7 @@ from .bigvgan import BigVGAN, BigVGANConfig, is_bigvgan_block, load_bigvgan
 from .flow import DEFAULT_NOISE_SEED, CausalMaskedDiffWithXvec, DiTConfig, FlowConfig, flow_rows
 from .flow_encoder import EncoderConfig
 from .hift import HiFTConfig, HiFTGenerator, load_hift
+from .rows import token2wav_rows
 from .streaming import Token2WavStream
 
 YAML_NAME, FLOW_NAME, HIFT_NAME, CAMPPLUS_NAME = "cosyvoice.yaml", "flow.pt", "hift.pt", "campplus.onnx"
@@ -307,6 +308,14 @@ class CosyVoiceDecoder:
         gen.seed() if hift_seed is None else gen.manual_seed(hift_seed)
         wav, _ = self.hift.inference(mel, rand_ini=hift_rand_ini, noise=hift_noise, generator=gen)
         return wav.float().cpu()
+
+    def token2wav_rows(self, tokens, prompt_token, prompt_feat, embedding, *, flow_seeds, hift_seeds,
+                       n_timesteps: int | None = None) -> list[torch.Tensor]:
+        """``token2wav`` of several token streams with one prompt, the flow's solver run once for all of them;
+        row i is ``token2wav(tokens[i], ..., flow_seed=flow_seeds[i], hift_seed=hift_seeds[i])``
+        (stepedit_core.decoder.rows)."""
+        return token2wav_rows(self, tokens, prompt_token, prompt_feat, embedding, flow_seeds=flow_seeds,
+                              hift_seeds=hift_seeds, n_timesteps=n_timesteps)
 
     def stream(self, prompt_token, prompt_feat, embedding, **options):
         """A streaming session (stepedit_core.decoder.streaming.Token2WavStream) for this prompt."""

@@ -17,7 +17,6 @@ official fixed-buffer behaviour, or the fixture's recorded draw); without it, z 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -27,6 +26,7 @@ from torch import nn
 from ..errors import InvalidInputError
 from ..tokens import reshape_for_flow
 from .flow_encoder import DualCodebookEmbedding, EncoderCache, EncoderConfig, UpsampleConformerEncoderV2
+from .flow_int8 import ConvAsLinear, quantize_estimator_int8  # noqa: F401 (the CPU int8 path, flow_int8.py)
 
 MEL_BINS = 80
 NOISE_BUFFER_FRAMES = 50 * 600      # official rand_noise: 600 s at 50 Hz
@@ -99,6 +99,13 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return x * (1 + scale) + shift
 
 
+def per_row(mods: torch.Tensor, rows: int) -> torch.Tensor:
+    """Modulation vectors (B_t, 1, k·C) computed once per timestep row -> (rows, 1, k·C): B_t = 2 (the CFG
+    halves) for a batch of rows/2 utterances, each t repeated over its half. The adaLN products stay at B_t
+    rows, so a row decoded in a batch gets the bits it gets alone (a 2-row and an 8-row product differ)."""
+    return mods if mods.shape[0] == rows else mods.repeat_interleave(rows // mods.shape[0], dim=0)
+
+
 class TimestepEmbedder(nn.Module):
     """t (B,) in [0, 1] -> (B, C): [cos ‖ sin](1000·t·f_k), f_k = 10000^(-k/128), then Linear-SiLU-Linear."""
 
@@ -129,9 +136,11 @@ class Attention(nn.Module):
         self.proj = nn.Linear(inner, dim)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
-                cache: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                cache: torch.Tensor | None = None, lengths: list[int] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, n, C); cache (B, H, m, 2D) k‖v of earlier frames; attn_mask bool broadcastable to
-        (B, H, n, m+n), True = attend. Returns (B, n, C) and the new k‖v (B, H, m+n, 2D)."""
+        (B, H, n, m+n), True = attend; or ``lengths`` (B,) valid leading frames per row (padded rows of a
+        batch, see :func:`rows_attention`). Returns (B, n, C) and the new k‖v (B, H, m+n, 2D)."""
         b, n, _ = x.shape
 
         def heads(y):   # (B, n, H·D) -> (B, H, n, D)
@@ -143,8 +152,29 @@ class Attention(nn.Module):
         if cache is not None and cache.shape[2]:
             k_cache, v_cache = cache.split(self.head_dim, dim=-1)
             k, v = torch.cat([k_cache, k], dim=2), torch.cat([v_cache, v], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)   # scale 1/sqrt(D)
+        if lengths is not None:
+            out = rows_attention(q, k, v, lengths)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)   # scale 1/sqrt(D)
         return self.proj(out.transpose(1, 2).reshape(b, n, -1)), torch.cat([k, v], dim=-1)
+
+
+def rows_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+    """Attention of padded rows, q k v (B, H, n, D), row b valid on its first ``lengths[b]`` frames: the rows of
+    each length attend among their own frames, unmasked (the product a row gets decoded alone; a key-padding
+    mask over the padded length changes the kernel's blocking and the last bits). Padding frames get 0."""
+    out = q.new_zeros(q.shape)
+    for n in sorted(set(lengths)):
+        idx = torch.tensor([b for b, m in enumerate(lengths) if m == n])
+        out[idx, :, :n] = F.scaled_dot_product_attention(q[idx, :, :n], k[idx, :, :n], v[idx, :, :n])
+    return out
+
+
+def prefix_lengths(mask: torch.Tensor) -> list[int] | None:
+    """A key-padding mask (B, 1, n) -> valid frames per row when each row is valid on a prefix, else None."""
+    flat = mask.reshape(mask.shape[0], -1).bool()
+    lengths = flat.sum(-1)
+    return lengths.tolist() if torch.equal(flat, torch.arange(flat.shape[1])[None] < lengths[:, None]) else None
 
 
 class Transpose(nn.Module):
@@ -203,11 +233,11 @@ class DiTBlock(nn.Module):
         self.conv = CausalConvBlock(c)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(c, 9 * c))
 
-    def forward(self, x, c, attn_mask=None, att_cache=None, cnn_cache=None):
-        """x (B, n, C), c (B, 1, C). Returns x and the new (att, cnn) caches."""
+    def forward(self, x, c, attn_mask=None, att_cache=None, cnn_cache=None, lengths=None):
+        """x (B, n, C), c (B_t, 1, C) (B_t divides B). Returns x and the new (att, cnn) caches."""
         (shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp,
-         shift_conv, scale_conv, gate_conv) = self.adaLN_modulation(c).chunk(9, dim=-1)
-        a, att_cache = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), attn_mask, att_cache)
+         shift_conv, scale_conv, gate_conv) = per_row(self.adaLN_modulation(c), x.shape[0]).chunk(9, dim=-1)
+        a, att_cache = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), attn_mask, att_cache, lengths)
         x = x + gate_msa * a
         y, cnn_cache = self.conv(modulate(self.norm3(x), shift_conv, scale_conv), cnn_cache)
         x = x + gate_conv * y
@@ -223,7 +253,7 @@ class FinalLayer(nn.Module):
         self.linear = nn.Linear(hidden_size, out_channels)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
+        shift, scale = per_row(self.adaLN_modulation(c), x.shape[0]).chunk(2, dim=-1)
         return self.linear(modulate(self.norm_final(x), shift, scale))
 
 
@@ -252,21 +282,25 @@ class DiT(nn.Module):
 
     def forward(self, x, mask, mu, t, spks=None, cond=None, attn_mask=None, cache: DiTCache | None = None,
                 return_cache: bool = False):
-        """x, mu, cond (B, M, n); mask (B, 1, n) key padding (1 = valid) or None; t (B,); spks (B, M).
+        """x, mu, cond (B, M, n); mask (B, 1, n) key padding (1 = valid) or None; t (B_t,), B_t dividing B
+        (one t per CFG half of a batch); spks (B, M).
         ``attn_mask`` (n, m+n) bool replaces the padding mask (block masks in tests); ``cache`` holds
         earlier frames for streaming. Returns the velocity (B, M, n) [and the new DiTCache]."""
-        c = self.t_embedder(t).unsqueeze(1)                                    # (B, 1, C)
+        c = self.t_embedder(t).unsqueeze(1)                                    # (B_t, 1, C)
         parts = [x, mu]
         if spks is not None:
             parts.append(spks.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         if cond is not None:
             parts.append(cond)
         h = self.in_proj(torch.cat(parts, dim=1).transpose(1, 2))              # (B, n, C)
+        lengths = None
         if attn_mask is None and mask is not None and not bool(mask.all()):
-            attn_mask = mask.bool().unsqueeze(1)                               # (B, 1, 1, n)
+            lengths = prefix_lengths(mask) if cache is None else None          # padded rows of a batch
+            attn_mask = None if lengths else mask.bool().unsqueeze(1)          # (B, 1, 1, n)
         att, cnn = [], []
         for i, block in enumerate(self.blocks):
-            h, a, k = block(h, c, attn_mask, cache.att[i] if cache else None, cache.cnn[i] if cache else None)
+            h, a, k = block(h, c, attn_mask, cache.att[i] if cache else None, cache.cnn[i] if cache else None,
+                            lengths)
             att.append(a)
             cnn.append(k)
         out = self.final_layer(h, c).transpose(1, 2)
@@ -283,7 +317,8 @@ class CausalConditionalCFM(nn.Module):
 
     def forward(self, z, mu, mask, spks, cond, n_timesteps: int = DEFAULT_N_TIMESTEPS, attn_mask=None,
                 caches: list[DiTCache] | None = None, trace: dict | None = None):
-        """z, mu, cond (1, M, n); mask (1, 1, n) or None; spks (1, M). Returns x(t=1) (1, M, n); with
+        """z, mu, cond (B, M, n); mask (B, 1, n) or None (1 = valid: padded rows of a batch, decoder.rows);
+        spks (B, M). Returns x(t=1) (B, M, n); with
         ``caches`` (one DiTCache per step, or empty list to start), also the new per-step caches."""
         r = self.inference_cfg_rate
         t_span = cosine_t_span(n_timesteps, mu.device, mu.dtype)
@@ -348,9 +383,19 @@ class CausalMaskedDiffWithXvec(nn.Module):
         """token (1, T, 2), prompt_token (1, Tp, 2) flow ids; prompt_feat (1, 2·Tp, 80) aligned prompt mel;
         embedding (1, 192). Returns the generated mel (1, 80, 2T); the prompt frames are sliced off.
         ``noise`` (1, 80, >= 2(Tp+T)) supplies z (its first frames); otherwise z ~ N(0, 1) seeded by ``seed``."""
+        steps = n_timesteps or self.cfg.n_timesteps
+        z, mu, spk, cond, n_prompt = self.solver_inputs(token, prompt_token, prompt_feat, embedding, noise=noise,
+                                                        seed=seed, trace=trace)
+        mel = self.decoder(z, mu, None, spk, cond, steps, trace=trace)
+        return mel[:, :, n_prompt:]
+
+    def solver_inputs(self, token: torch.Tensor, prompt_token: torch.Tensor, prompt_feat: torch.Tensor,
+                      embedding: torch.Tensor, *, noise: torch.Tensor | None = None, seed: int = DEFAULT_NOISE_SEED,
+                      trace: dict | None = None):
+        """What the Euler solver of one utterance starts from (arguments as :meth:`inference`): z, mu, cond
+        (1, 80, 2(Tp+T)), the projected speaker (1, 80) and the prompt's mel frames 2·Tp."""
         if token.shape[0] != 1 or prompt_token.shape[0] != 1:
             raise InvalidInputError("the flow decodes one utterance at a time (batch 1)")
-        steps = n_timesteps or self.cfg.n_timesteps
         spk = self.project_speaker(embedding)
         x = self.embed_tokens(torch.cat([prompt_token, token], dim=1))
         h = self.encoder(x, trace=trace)
@@ -365,8 +410,7 @@ class CausalMaskedDiffWithXvec(nn.Module):
         if trace is not None:
             trace.update({"spk_projected": spk, "input_embedding_masked": x, "h_encoder_out": h, "mu": mu,
                           "cond": cond, "z": z})
-        mel = self.decoder(z, mu, None, spk, cond, steps, trace=trace)
-        return mel[:, :, n_prompt:]
+        return z, mu, spk, cond, n_prompt
 
     @staticmethod
     def noise_for(frames: int, noise: torch.Tensor | None, seed: int, like: torch.Tensor,
@@ -385,41 +429,3 @@ class CausalMaskedDiffWithXvec(nn.Module):
         """(1, n + lookahead, 2) ids -> mu (1, 80, 2n) and the new encoder cache."""
         h, cache = self.encoder.forward_chunk(self.embed_tokens(tokens), cache, last)
         return self.encoder_proj(h).transpose(1, 2).contiguous(), cache
-
-
-class ConvAsLinear(nn.Module):
-    """A Conv1d (stride 1, no padding) as one matrix product over unfolded windows, so the int8 linear kernels
-    can run it: (B, C_in, n + k - 1) -> (B, C_out, n), W (C_out, C_in·k) with the input index i·k + j."""
-
-    def __init__(self, conv: nn.Conv1d):
-        super().__init__()
-        c_out, c_in, self.kernel = conv.weight.shape
-        self.linear = nn.Linear(c_in * self.kernel, c_out, bias=conv.bias is not None)
-        self.linear.weight.data = conv.weight.detach().reshape(c_out, c_in * self.kernel).clone()
-        if conv.bias is not None:
-            self.linear.bias.data = conv.bias.detach().clone()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        win = x.unfold(2, self.kernel, 1)                                       # (B, C_in, n, k)
-        win = win.permute(0, 2, 1, 3).reshape(x.shape[0], win.shape[2], -1)     # (B, n, C_in·k)
-        return self.linear(win).transpose(1, 2)
-
-
-def quantize_estimator_int8(flow: CausalMaskedDiffWithXvec) -> int:
-    """CPU fast path, in place: every nn.Linear of the DiT estimator (attention, MLP, adaLN, in/out
-    projections) and its causal convs (as :class:`ConvAsLinear`) become int8 weights per output channel with
-    int8 activations quantized per call (torch's dynamic quantization, fbgemm kernels on AVX-512 VNNI): all
-    of the estimator's multiply-adds but attention's. The token encoder stays fp32. The mel moves by a few per
-    cent (tests/decoder/test_flow.py, BENCHMARKS.md); the fp32 default keeps the official numerics. Returns
-    the number of int8 linears."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic  # noqa: PLC0415
-    estimator = flow.decoder.estimator
-    for block in estimator.blocks:
-        for i in (1, 6):                                       # CausalConvBlock.block: the two Conv1d
-            block.conv.block[i] = ConvAsLinear(block.conv.block[i])
-    n_linear = sum(isinstance(m, nn.Linear) for m in estimator.modules())
-    estimator.requires_grad_(False)
-    with warnings.catch_warnings():    # torch.ao.quantization's deprecation notice; the kernels are current
-        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning, FutureWarning))
-        quantize_dynamic(estimator, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
-    return n_linear - sum(isinstance(m, nn.Linear) for m in estimator.modules())

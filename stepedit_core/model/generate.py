@@ -20,6 +20,7 @@ delivery of complete 2+3 groups to a callback for a streaming decoder.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,11 @@ TEXT_SECONDS_PER_CHAR = 0.5  # slow speech: 2 Chinese characters/s; generous for
 TEXT_SLACK_S = 3.0
 
 GroupCallback = Callable[[tuple[int, ...]], None]
+# Rows of a batched CPU decode step padded with a copy of a live row (its output dropped): 3 rows cost as much as
+# 4 or more (the fp32 lm_head's 3-row product: bench/RESULTS_batch_step.md). The copy changes no live row's bits:
+# the int8 activation scale (min / max of the whole batch) is unchanged by a duplicate, the int32 products are
+# exact, and every other op is per row (tests/model/test_batch.py).
+PAD_ROWS = {3: 4}
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,31 @@ def next_tokens(logits: torch.Tensor, histories: Sequence[Sequence[int]], positi
     if not options.do_sample:
         return torch.argmax(logits, dim=-1).tolist()
     probs = torch.softmax(warp_logits(logits, options.temperature, options.top_k, options.top_p), dim=-1)
-    return [int(torch.multinomial(probs[b], 1, generator=g)) for b, g in enumerate(generators)]
+    return draw_rows(probs, generators)
+
+
+def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> int:
+    with torch.inference_mode():          # inference mode is per thread: the pool's threads enter it too
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+
+_draw_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def draw_rows(probs: torch.Tensor, generators: Sequence[torch.Generator | None]) -> list[int]:
+    """One id per row of ``probs`` (B, V), each drawn with the row's own generator, as alone. torch's one-sample
+    multinomial draws V exponentials one after another (argmax p / Exp(1)): ~5 ms per row at V = 74752 on this
+    CPU, most of a batch's sampling. Rows with their own generators do not share state, so up to
+    ``torch.get_num_threads()`` rows draw at once on a pool of threads (the kernel releases the GIL); each row's
+    generator runs the same draws in the same order, so the ids are the serial ones (tests/model/test_batch.py).
+    Rows drawing from torch's global generator (None), and rows on a GPU, stay serial, in row order."""
+    workers = min(len(generators), torch.get_num_threads())
+    if workers < 2 or probs.device.type != "cpu" or any(g is None for g in generators):
+        return [_draw(probs[b], g) for b, g in enumerate(generators)]
+    key = (os.getpid(), workers)          # a forked process (ZeroGPU's worker) has none of its parent's threads
+    pool = _draw_pools.get(key) or _draw_pools.setdefault(key, ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="stepedit-draw"))
+    return list(pool.map(_draw, probs.unbind(0), generators))
 
 
 def next_token(logits: torch.Tensor, history: Sequence[int], position: int, options: SamplingOptions,
@@ -309,6 +339,11 @@ def _remote_rows(remote, ids: list[int], seeds: Sequence[int | None], options: S
         return [f.result() for f in futures]
 
 
+def padded_rows(rows: list[int], pad: bool = True) -> list[int]:
+    """The cache rows a step runs: ``rows``, plus copies of the first when PAD_ROWS pads that many (CPU)."""
+    return rows + rows[:1] * (PAD_ROWS.get(len(rows), len(rows)) - len(rows)) if pad else rows
+
+
 def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None],
                    options: SamplingOptions = SamplingOptions(), *, on_group: RowGroupCallback | None = None,
                    should_stop: Callable[[], bool] | None = None,
@@ -341,17 +376,19 @@ def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None]
         row.take(token, options, max_new, budget)
     t1 = time.perf_counter()
     live = [row for row in rows if row.stop is None]
+    pad = device.type == "cpu"
     if len(live) > 1:
         cache = cache.expand(len(rows))
-        if len(live) < len(rows):
-            cache.keep_rows([row.index for row in live])
+        slots = padded_rows([row.index for row in live], pad)
+        if slots != list(range(len(rows))):
+            cache.keep_rows(slots)
     while live:
         if should_stop is not None and should_stop():
             for row in live:
                 row.stop = "cancelled"
             break
-        tokens = torch.tensor([[row.new[-1]] for row in live], device=device)
-        logits = model.step(tokens, cache)[:, -1]                        # (B, V)
+        tokens = torch.tensor([[live[b].new[-1]] for b in padded_rows(list(range(len(live))), pad)], device=device)
+        logits = model.step(tokens, cache)[:len(live), -1]               # (B, V), pad rows dropped
         drawn = next_tokens(logits, [row.history for row in live], [len(row.new) for row in live], options,
                             [row.generator for row in live])
         for row, token in zip(live, drawn):
@@ -359,7 +396,7 @@ def generate_batch(model, prompt_ids: Sequence[int], seeds: Sequence[int | None]
             row.steps += 1
         still = [b for b, row in enumerate(live) if row.stop is None]
         if still and len(still) < len(live):
-            cache.keep_rows(still)
+            cache.keep_rows(padded_rows(still, pad))
         live = [live[b] for b in still]
     t2 = time.perf_counter()
     return [GenerationResult(ids=tuple(row.new), stop_reason=row.stop, prompt_len=len(ids), seed=row.seed,

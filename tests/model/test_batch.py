@@ -167,3 +167,81 @@ def test_cache_rows_expand_and_drop(llm):
     rows.k[0][2, :, 5] = 7.0
     rows.keep_rows([2, 0])
     assert rows.batch == 2 and bool((rows.k[0][0, :, 5] == 7.0).all()) and torch.equal(rows.k[0][1], cache.k[0][0])
+
+
+def test_the_draw_pool_draws_the_ids_each_row_draws_alone():
+    """model.generate.draw_rows: rows with their own generators draw on a pool of threads (2 threads here);
+    every id, and every generator's state after it, is what torch.multinomial gives row by row."""
+    import threading
+
+    from stepedit_core.model import generate as gen_mod
+    vocab, rows, steps = 74752, 4, 12                     # the real vocabulary
+    g = torch.Generator().manual_seed(3)
+    pooled = [torch.Generator().manual_seed(40 + r) for r in range(rows)]
+    serial = [torch.Generator().manual_seed(40 + r) for r in range(rows)]
+    threads = set()
+    real_draw = gen_mod._draw
+
+    def spy(probs, generator):
+        threads.add(threading.current_thread().name)
+        return real_draw(probs, generator)
+    with torch_threads(2), torch.inference_mode():
+        for _ in range(steps):
+            probs = torch.softmax(3 * torch.randn(rows, vocab, generator=g), dim=-1)
+            gen_mod._draw, drawn = spy, None
+            try:
+                drawn = gen_mod.draw_rows(probs, pooled)
+            finally:
+                gen_mod._draw = real_draw
+            assert drawn == [int(torch.multinomial(probs[b], 1, generator=s)) for b, s in enumerate(serial)]
+    assert all(torch.equal(a.get_state(), b.get_state()) for a, b in zip(pooled, serial))
+    assert threads and all(name.startswith("stepedit-draw") for name in threads)
+
+
+def test_a_batch_on_two_threads_draws_what_each_row_draws_alone(llm):
+    """generate_batch with the draw pool (2 threads): each row's ids are its solo run's (fp32)."""
+    ids = prompt(40)
+    opts = SamplingOptions(max_new_tokens=12, constrained=True)
+    with torch_threads(2):
+        batch = generate_batch(llm, ids, SEEDS, opts)
+        alone = [generate(llm, ids, SamplingOptions(max_new_tokens=12, constrained=True, seed=s)) for s in SEEDS]
+    assert [r.ids for r in batch] == [r.ids for r in alone]
+    assert len({r.ids for r in batch}) == len(SEEDS)
+
+
+class StepRows(EotBoost):
+    """EotBoost that records how many rows each decode step ran."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.rows: list[int] = []
+
+    def step(self, ids, cache, logits_to_keep=1):
+        self.rows.append(ids.shape[0])
+        return super().step(ids, cache, logits_to_keep)
+
+
+@pytest.mark.parametrize("quantization, int8_head", [(None, False), ("int8", False), ("int8", True)])
+def test_three_rows_padded_to_four_draw_what_three_rows_draw(llm, tmp_path_factory, quantization, int8_head,
+                                                            monkeypatch):
+    """PAD_ROWS: a step of 3 live rows runs 4 (a copy of the first); the live rows' ids are those of the
+    unpadded 3-row steps, bit for bit, in fp32 and int8 (fp32 or int8 lm_head)."""
+    from stepedit_core.model import generate as gen_mod
+    model = llm
+    if quantization:
+        folder = tmp_path_factory.mktemp("tiny_llm_int8")
+        write_llm(folder)
+        model = load_step1(folder, device="cpu", dtype=torch.float32, quantization=quantization,
+                           int8_lm_head=int8_head).eval()
+    ids, opts = prompt(120, seed=2), SamplingOptions(max_new_tokens=40)
+    runs = {}
+    for pad in ({3: 4}, {}):
+        monkeypatch.setattr(gen_mod, "PAD_ROWS", pad)
+        for seeds in ([30, 31, 32], list(range(33, 39))):
+            spy = StepRows(model)
+            runs[(bool(pad), len(seeds))] = ([r.ids for r in generate_batch(spy, ids, seeds, opts)], spy.rows)
+    for n in (3, 6):
+        (padded, steps_padded), (plain, steps_plain) = runs[(True, n)], runs[(False, n)]
+        assert padded == plain
+        assert 3 in steps_plain and 3 not in steps_padded and 4 in steps_padded     # 3 live rows ran as 4
+    assert len({len(i) for i in runs[(True, 6)][0]}) > 2                           # rows stopped at different steps
