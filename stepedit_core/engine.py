@@ -169,9 +169,9 @@ class StepAudioEngine(Engine):
             cap = self.options.max_new_tokens or max_new_tokens_for_text(text)
             head = self._clone_head(speaker, prompt_text, prompt)
             generated = self._generate_rows(ids, cap, sub, timings, head)
-            for row, wav, (checked, gen) in zip(rows, batching.decode_rows(self, generated, prompt, sub, timings),
+            for row, audio, (checked, gen) in zip(rows, batching.decode_rows(self, generated, prompt, sub, timings),
                                                 generated):
-                row.add(wav, checked, self._piece_meta(ids, gen, checked, text))
+                row.add(audio, checked, self._piece_meta(ids, gen, checked, text))
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
         return [EngineResult(audio=AudioClip.from_array(longform.join_pieces(row.outs, OUTPUT_SAMPLE_RATE),
@@ -220,9 +220,9 @@ class StepAudioEngine(Engine):
             cap = self.options.max_new_tokens or max_new_tokens_for_audio(len(prompt.tokens))
             generated = self._generate_rows(ids, cap, sub, timings, self._edit_head())
             progress(0.85 * (i + 0.8) / len(spans), "decoding")
-            for row, wav, (checked, gen) in zip(rows, batching.decode_rows(self, generated, prompt, sub, timings),
+            for row, audio, (checked, gen) in zip(rows, batching.decode_rows(self, generated, prompt, sub, timings),
                                                 generated):
-                row.add(wav, checked, self._piece_meta(ids, gen, checked, text))
+                row.add(audio, checked, self._piece_meta(ids, gen, checked, text))
         timings["total"] = time.perf_counter() - t0
         progress(1.0, "done")
         spans_s = [(s.start / sr, s.end / sr) for s in spans]

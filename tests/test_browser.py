@@ -241,6 +241,22 @@ def open_advanced(page) -> None:
         page.locator("#clone-advanced").get_by_text("Advanced").first.click()
 
 
+def _set_number(page, elem_id: str, value) -> None:
+    """Type ``value`` into a number box once it is on the page, leave the box (Gradio takes the value on its
+    change), and check it held: an accordion that is still opening can mount the box again with its default,
+    and a click right after would send that instead (seen under load: a random seed where 30 was typed)."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+    box = page.locator(f"#{elem_id} input")
+    for attempt in range(3):
+        expect(box).to_be_visible(timeout=10000)
+        box.fill(str(value))
+        box.press("Tab")
+        page.wait_for_timeout(300)
+        if box.input_value() == str(value):
+            return
+    expect(box).to_have_value(str(value))
+
+
 def _set_slider(page, elem_id: str, value) -> None:
     """Type ``value`` into the slider's number box and wait until the slider itself holds it (under load the
     frontend state can lag the typing, and a click right after would send the old value)."""
@@ -265,7 +281,7 @@ def test_check_badges_retry_and_region_edit_in_browser(server):
             page.locator("#prompt-text textarea").fill("a prompt")
             page.locator("#target-text textarea").fill("retry me please")
             open_advanced(page)
-            page.locator("#clone-seed input").fill("30")
+            _set_number(page, "clone-seed", 30)
             _set_slider(page, "n-candidates", 1)
             _set_slider(page, "clone-tries", 3)
             _set_slider(page, "clone-threshold", 0)
@@ -306,7 +322,7 @@ def test_check_badges_retry_and_region_edit_in_browser(server):
             page.locator("#region-words").get_by_text(re.compile(r"^1 · me")).click()
             page.locator("#region-words").get_by_text(re.compile(r"^2 · please")).click()
             expect(start).to_have_value(re.compile(r"^0?$"))
-            page.locator("#edit-seed input").fill("7")
+            _set_number(page, "edit-seed", 7)
             _set_slider(page, "edit-tries", 2)
             page.locator("#edit-btn").click()
             expect(timeline).to_contain_text("T2 · Emotion · Happy", timeout=30000)
