@@ -155,6 +155,11 @@ def call_turns() -> tuple[AudioClip, list[tuple[str, float, float]]]:
     x, sr = member_audio("pyannote", PYANNOTE_MEMBER)
     rttm = member(provenance()["sources"]["pyannote"], PYANNOTE_RTTM).decode()
     turns = [(f[7], float(f[3]), float(f[3]) + float(f[4])) for f in (ln.split() for ln in rttm.splitlines()) if f]
+    return AudioClip(x, sr), single_speaker_stretches(turns)
+
+
+def single_speaker_stretches(turns: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Each turn minus the time any other speaker talks, split where it is cut; stretches >= MIN_TURN_S."""
     out = []
     for spk, a, b in turns:
         cuts = sorted((max(a, c), min(b, e)) for s, c, e in turns if s != spk and c < b and e > a)
@@ -163,7 +168,7 @@ def call_turns() -> tuple[AudioClip, list[tuple[str, float, float]]]:
             if c - start >= MIN_TURN_S:
                 out.append((spk, start, c))
             start = max(start, e)
-    return AudioClip(x, sr), out
+    return out
 
 
 def speaker_clips() -> list[tuple[str, str, AudioClip]]:

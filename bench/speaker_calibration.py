@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from stepedit_core.interface import AudioClip  # noqa: E402
 from stepedit_core.listen import speaker_embedding  # noqa: E402
+from calibration_set import single_speaker_stretches  # noqa: E402  (bench/ is this script's folder)
 
 PACKAGE = "pyannote.audio==3.3.2"
-MIN_TURN_S = 1.5               # shorter single-speaker stretches are too short for an utterance embedding
 
 
 def sample_from_wheel(wheel: Path | None) -> tuple[np.ndarray, int, list[tuple[str, float, float]]]:
@@ -52,18 +52,6 @@ def sample_from_wheel(wheel: Path | None) -> tuple[np.ndarray, int, list[tuple[s
     turns = [(f[7], float(f[3]), float(f[3]) + float(f[4])) for f in (ln.split() for ln in rttm.splitlines()) if f]
     return x, sr, turns
 
-
-def single_speaker_stretches(turns: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
-    """Each turn minus the time any other speaker talks, split where it is cut; stretches >= MIN_TURN_S."""
-    out = []
-    for spk, a, b in turns:
-        cuts = sorted((max(a, c), min(b, e)) for s, c, e in turns if s != spk and c < b and e > a)
-        start = a
-        for c, e in cuts + [(b, b)]:
-            if c - start >= MIN_TURN_S:
-                out.append((spk, start, c))
-            start = max(start, e)
-    return out
 
 
 def pair_scores(embed, clips: list[tuple[str, AudioClip]]) -> tuple[list[float], list[float]]:
